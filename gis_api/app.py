@@ -1,0 +1,83 @@
+"""The FastAPI application factory (no module-level app: settings are passed in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from gis_api import __version__
+from gis_api.auth_routes import router as auth_router
+from gis_api.db import database_url, make_engine, make_sessionmaker
+from gis_api.deps import SessionDep
+from gis_api.divisions.routes import router as divisions_router
+from gis_api.errors import install_handlers
+from gis_api.settings import Settings
+
+MAP_UI = Path(__file__).resolve().parent.parent / "map_ui"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="Diming 地名 API",
+        version=__version__,
+        description="Place names, administrative divisions and boundaries of a county civil-affairs bureau.",
+        # Swagger UI's own assets come from a CDN by default; serve them locally (see /docs below).
+        docs_url=None,
+        redoc_url=None,
+    )
+    engine = make_engine(database_url(settings.db), settings.db.pool_size)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    install_handlers(app)
+    app.include_router(auth_router)
+    app.include_router(divisions_router)
+
+    @app.get("/api/v1/health", tags=["meta"], summary="Service and database status")
+    def health(session: SessionDep) -> dict[str, Any]:
+        row = session.execute(
+            text(
+                "SELECT postgis_lib_version(), current_setting('server_version'), current_setting('jit'), "
+                "current_setting('max_parallel_workers_per_gather'), "
+                "(SELECT array_agg(extname::text ORDER BY extname) FROM pg_extension)"
+            )
+        ).one()
+        return {
+            "status": "ok",
+            "version": __version__,
+            "postgis": row[0],
+            "postgresql": row[1],
+            "jit": row[2],
+            "max_parallel_workers_per_gather": int(row[3]),
+            "extensions": row[4],
+            "public_read": settings.auth.public_read,
+        }
+
+    _mount_ui(app)
+    return app
+
+
+def _mount_ui(app: FastAPI) -> None:
+    static = MAP_UI / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
+    index = (MAP_UI / "templates" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def index_page() -> str:
+        return index
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Diming 地名 API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )

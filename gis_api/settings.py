@@ -1,0 +1,67 @@
+"""Settings, one small class per concern, all read from ``DIMING_*`` environment variables.
+
+Nothing here is instantiated at import time: ``load_settings()`` is called by the CLI and tests and the
+result is passed to ``create_app(settings)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def default_home() -> Path:
+    """Where this checkout keeps its state (embedded cluster, admin credentials).
+
+    As root the cluster must live where the unprivileged server user can reach it; ``/root`` is not
+    traversable by other users, so root's state goes under ``/var/lib/diming/<checkout hash>``.
+    """
+    if os.geteuid() == 0:
+        digest = hashlib.sha1(str(CHECKOUT).encode()).hexdigest()[:12]
+        return Path("/var/lib/diming") / digest
+    return CHECKOUT / ".diming"
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIMING_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="Use this PostgreSQL/PostGIS server instead of the embedded cluster."
+    )
+    home: Path = Field(default_factory=default_home, description="State directory of this checkout.")
+    pg_bindir: Path | None = Field(default=None, description="Directory holding initdb/pg_ctl.")
+    db_name: str = "diming"
+    pool_size: int = 5
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIMING_", extra="ignore")
+
+    public_read: bool = True
+    token_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIMING_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_limit: int = Field(default=10_000, ge=1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: DatabaseSettings
+    auth: AuthSettings
+    server: ServerSettings
+
+
+def load_settings() -> Settings:
+    return Settings(db=DatabaseSettings(), auth=AuthSettings(), server=ServerSettings())

@@ -1,0 +1,123 @@
+"""Test fixtures: a real PostGIS test database, migrated and loaded once per session; every test runs
+inside a transaction that is rolled back, so tests never see each other's writes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session
+
+from gis_api import auth
+from gis_api.app import create_app
+from gis_api.cli import run_migrations
+from gis_api.db import CONNECTION_OPTIONS, database_url
+from gis_api.deps import get_session
+from gis_api.divisions.demo import load_demo
+from gis_api.embedded_db import Cluster
+from gis_api.settings import DatabaseSettings, Settings, load_settings
+
+TEST_DB = "diming_test"
+
+
+def _test_url(db: DatabaseSettings) -> str:
+    explicit = os.environ.get("DIMING_TEST_DATABASE_URL")
+    if explicit:
+        return explicit
+    if not db.database_url:
+        cluster = Cluster.from_settings(db)
+        cluster.up()
+    return database_url(db, TEST_DB)
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the database named in ``url`` through the server's maintenance database."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    base = load_settings()
+    url = _test_url(base.db)
+    return replace(base, db=base.db.model_copy(update={"database_url": url}))
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    url = settings.db.database_url
+    assert url
+    recreate_database(url)
+    run_migrations(url)
+    eng = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
+    with Session(eng) as session:
+        load_demo(session)
+        session.commit()
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    yield conn
+    trans.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    # Commits inside the code under test only release a savepoint; the outer transaction rolls back.
+    with Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def app_factory(settings: Settings, session: Session) -> Callable[..., TestClient]:
+    def make(**auth_overrides: object) -> TestClient:
+        s = settings
+        if auth_overrides:
+            s = replace(settings, auth=settings.auth.model_copy(update=auth_overrides))
+        app = create_app(s)
+
+        def _session() -> Iterator[Session]:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+        app.dependency_overrides[get_session] = _session
+        return TestClient(app, raise_server_exceptions=False)
+
+    return make
+
+
+@pytest.fixture
+def client(app_factory: Callable[..., TestClient]) -> TestClient:
+    return app_factory()
+
+
+@pytest.fixture
+def login(session: Session, settings: Settings) -> Callable[..., dict[str, str]]:
+    """Create a user with the given roles and return its Authorization header."""
+    counter = iter(range(1_000_000))
+
+    def make(*roles: str, username: str | None = None) -> dict[str, str]:
+        name = username or f"user{next(counter)}_{'_'.join(roles) or 'none'}"
+        auth.create_user(session, name, "correct horse battery", list(roles))
+        token, _record, _user = auth.login(session, name, "correct horse battery", 1)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
