@@ -118,6 +118,7 @@ def login(session: Session, settings: Settings) -> Callable[..., dict[str, str]]
         name = username or f"user{next(counter)}_{'_'.join(roles) or 'none'}"
         auth.create_user(session, name, "correct horse battery", list(roles))
         token, _record, _user = auth.login(session, name, "correct horse battery", 1)
+        session.commit()  # releases a savepoint only: a failing request must not roll the user back
         return {"Authorization": f"Bearer {token}"}
 
     return make

@@ -183,5 +183,5 @@ def test_users_admin_only(client: TestClient, login: Callable[..., dict[str, str
     assert client.post("/api/v1/users", json=body, headers=login("officer")).status_code == 403
     r = client.post("/api/v1/users", json=body, headers=login("admin"))
     assert r.status_code == 201 and r.json()["roles"] == ["patrol"]
-    r = client.post("/api/v1/users", json={**body, "roles": ["emperor"]}, headers=login("admin"))
+    r = client.post("/api/v1/users", json={**body, "username": "liu", "roles": ["emperor"]}, headers=login("admin"))
     assert r.status_code == 422 and r.json()["field"] == "roles"

@@ -22,7 +22,7 @@
   let lang = localStorage.getItem("diming.lang") || "zh";
   const t = (k) => I18N[lang][k];
 
-  const map = L.map("map", { preferCanvas: true }).setView([31.88, 117.47], 10);
+  const map = L.map("map").setView([31.88, 117.47], 10);
   // No base map by default: the intranet has none. Divisions themselves orient the user.
   const layers = {
     county: L.featureGroup().addTo(map),
