@@ -17,6 +17,7 @@ from gis_api.db import database_url, make_engine, make_sessionmaker
 from gis_api.deps import SessionDep
 from gis_api.divisions.routes import router as divisions_router
 from gis_api.errors import install_handlers
+from gis_api.places.routes import router as places_router
 from gis_api.settings import Settings
 
 MAP_UI = Path(__file__).resolve().parent.parent / "map_ui"
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_handlers(app)
     app.include_router(auth_router)
     app.include_router(divisions_router)
+    app.include_router(places_router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Service and database status")
     def health(session: SessionDep) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from gis_api.db import CONNECTION_OPTIONS, database_url
 from gis_api.deps import get_session
 from gis_api.divisions.demo import load_demo
 from gis_api.embedded_db import Cluster
+from gis_api.places.demo import load_demo_places
 from gis_api.settings import DatabaseSettings, Settings, load_settings
 
 TEST_DB = "diming_test"
@@ -61,6 +62,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
     with Session(eng) as session:
         load_demo(session)
+        load_demo_places(session)
         session.commit()
     yield eng
     eng.dispose()

@@ -35,7 +35,7 @@ _FEATURE_SQL = """
 json_build_object(
     'type', 'Feature',
     'id', d.code,
-    'geometry', ST_AsGeoJSON(d.geom, 7)::json,
+    'geometry', ST_AsGeoJSON(d.geom, 7, 0)::json,
     'properties', json_build_object(
         'code', d.code, 'name', d.name, 'level', d.level, 'kind', d.kind, 'parent_code', d.parent_code,
         'area_km2', CASE WHEN ST_Dimension(d.geom) = 2

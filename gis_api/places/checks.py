@@ -1,0 +1,267 @@
+"""大/洋/怪/重 checks against the gazetteer (domain.md §2), the review flags they raise, and the campaign.
+
+The word lists and rules live in ``namecheck`` (data files officers edit); this module adds what needs the
+database: the N7 scope (which existing names a name must not repeat) and the flags' life cycle
+(open → renamed / exempted / retired).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from gis_api.audit import service as audit
+from gis_api.errors import InvalidInput, NotFound
+from gis_api.places import namecheck
+from gis_api.places.models import FlagStatus, NameFlag, Place, PlaceCategory
+from gis_api.places.romanize import split_name
+
+SCOPE_PREFIX = {"national": 0, "province": 2, "county": 6, "township": 9}
+SCOPE_LABEL = {"national": "全国 national", "province": "本省 province", "county": "本县 county",
+               "township": "本乡镇（建成区） township"}
+
+
+def _scope(cat: PlaceCategory | None, division_code: str | None) -> tuple[str, str]:
+    """(prefix of division codes in the N7 scope, label)."""
+    scope = cat.dup_scope if cat else "county"
+    n = SCOPE_PREFIX.get(scope, 6)
+    if n and not division_code:
+        return "", "全部已登记地名 all registered names"
+    prefix = (division_code or "")[:n]
+    return prefix, f"{SCOPE_LABEL.get(scope, scope)} {prefix}".strip()
+
+
+def duplicate_candidates(
+    session: Session, name: str, scope_kind: int | None, prefix: str, as_of: dt.date, own_place_id: int | None
+) -> list[tuple[object, str]]:
+    """Names in force in the same N7 scope sharing a duplicate key with ``name`` (index lookups).
+
+    Without a category the kind of entity is unknown, so only names with the same 通名 are compared
+    (a 店埠镇 does not clash with the 店埠河)."""
+    key = namecheck.duplicate_key(name)
+    if not key.specific:
+        return []
+    same_generic = None if scope_kind is not None else split_name(name)[1]
+    rows = session.execute(
+        text("""
+            SELECT p.place_id, p.name FROM places p
+            WHERE (p.dup_specific = :s OR (:p <> '' AND p.dup_pinyin = :p) OR (:d <> '' AND p.dup_dialect = :d))
+              AND (CAST(:sk AS int) IS NULL OR p.scope_kind = :sk)
+              AND (CAST(:tm AS text) IS NULL OR p.tongming = :tm)
+              AND p.division_code LIKE :prefix || '%'
+              AND p.valid_from <= :as_of AND (p.valid_to IS NULL OR p.valid_to > :as_of)
+              AND p.place_id IS DISTINCT FROM CAST(:own AS bigint)
+            ORDER BY p.place_id LIMIT 50"""),
+        {"s": key.specific, "p": key.pinyin, "d": key.dialect, "sk": scope_kind, "tm": same_generic, "prefix": prefix,
+         "as_of": as_of, "own": own_place_id},
+    ).all()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def _officer_exemptions(session: Session, place_id: int | None, name: str) -> dict[tuple[str, str], str]:
+    """Flags of this place's name an officer exempted, by (class, finding), with the justification."""
+    if place_id is None:
+        return {}
+    rows = session.execute(
+        select(NameFlag.cls, NameFlag.reason_zh, NameFlag.outcome_note).where(
+            NameFlag.place_id == place_id, NameFlag.name == name, NameFlag.status == FlagStatus.exempted.value
+        )
+    ).all()
+    return {(r.cls, r.reason_zh): r.outcome_note or "" for r in rows}
+
+
+def check(
+    session: Session,
+    name: str,
+    *,
+    category: str | None = None,
+    division_code: str | None = None,
+    attrs: dict[str, float] | None = None,
+    place_id: int | None = None,
+    as_of: dt.date | None = None,
+) -> dict[str, Any]:
+    """The officer's check while typing a name: flags with rule and reason, and what was exempted."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name must not be empty", "名称不能为空", field="name", rule="N0")
+    cat = session.get(PlaceCategory, category) if category else None
+    if category and cat is None:
+        raise InvalidInput(f"unknown category {category!r}", f"未知的地名类别 {category!r}", field="category")
+    prefix, label = _scope(cat, division_code)
+    existing = duplicate_candidates(
+        session, name, cat.scope_kind if cat else None, prefix, as_of or dt.date.today(), place_id
+    )
+    result = namecheck.check_name_detailed(
+        name, category=cat.name_zh if cat else None, attrs=attrs, existing=existing, scope_label=label,
+        own_id=place_id,
+    )
+    recorded = _officer_exemptions(session, place_id, name)
+    flags: list[dict[str, Any]] = []
+    exempted = [e.to_dict() for e in result.exempted]
+    for f in result.flags:
+        why = recorded.get((f.cls, f.reason_zh))
+        if why is None:
+            flags.append(f.to_dict())
+        else:
+            exempted.append({**f.to_dict(), "exemption": {"term": name, "justification": why, "source": "officer"}})
+    return {"name": name, "flags": flags, "exempted": exempted, "scope": label}
+
+
+def _measured_attrs(session: Session, row_id: int) -> dict[str, float] | None:
+    """Land area of a mapped site, measured in PostGIS, for the §2.1 size rules (广场, 中心, 城)."""
+    area = session.execute(
+        text("SELECT ST_Area(geom::geography) FROM places WHERE id = :id AND ST_Dimension(geom) = 2"), {"id": row_id}
+    ).scalar()
+    return {"land_area_m2": float(area)} if area is not None else None
+
+
+def record_flags(session: Session, row: Place) -> list[dict[str, Any]]:
+    """Run the checks on a stored place and keep each new flag (open) for the campaign; returns the flags."""
+    result = check(session, row.name, category=row.category_code, division_code=row.division_code,
+                   attrs=_measured_attrs(session, row.id), place_id=row.place_id, as_of=row.valid_from)
+    _store(session, row.place_id, row.name, result["flags"])
+    return list(result["flags"])
+
+
+def _store(session: Session, place_id: int, name: str, flags: Iterable[dict[str, Any]]) -> int:
+    n = 0
+    for f in flags:
+        result = session.execute(
+            text("""INSERT INTO name_flags (place_id, name, class, rule, reason, reason_zh, evidence)
+                    VALUES (:pid, :name, :cls, :rule, :reason, :reason_zh, :evidence)
+                    ON CONFLICT (place_id, name, class, reason_zh) DO UPDATE
+                        SET evidence = EXCLUDED.evidence, reason = EXCLUDED.reason
+                        WHERE name_flags.status = 'open' AND name_flags.evidence <> EXCLUDED.evidence
+                    RETURNING (xmax = 0) AS inserted"""),
+            {"pid": place_id, "name": name, "cls": f["class"], "rule": f["rule"], "reason": f["reason"],
+             "reason_zh": f["reason_zh"], "evidence": f["evidence"]},
+        )
+        n += sum(1 for (inserted,) in result if inserted)
+    return n
+
+
+def close_flags(session: Session, place_id: int, status: str, actor: str, note: str | None,
+                name: str | None = None) -> None:
+    stmt = text("""UPDATE name_flags SET status = :status, outcome_note = :note, decided_by = :actor,
+                          decided_at = now()
+                   WHERE place_id = :pid AND status = 'open' AND (CAST(:name AS text) IS NULL OR name = :name)""")
+    session.execute(stmt, {"status": status, "note": note, "actor": actor, "pid": place_id, "name": name})
+
+
+def close_flags_of_old_name(session: Session, place_id: int, old_name: str | None, actor: str) -> None:
+    """Open flags of a name that was renamed away are resolved as 'renamed'."""
+    session.execute(
+        text("""UPDATE name_flags f SET status = 'renamed', outcome_note = 'renamed to ' || p.name,
+                       decided_by = :actor, decided_at = now()
+                FROM places p
+                WHERE f.place_id = :pid AND f.status = 'open' AND p.place_id = f.place_id
+                  AND p.valid_to IS NULL AND f.name <> p.name
+                  AND (CAST(:old AS text) IS NULL OR f.name = :old)"""),
+        {"pid": place_id, "old": old_name, "actor": actor},
+    )
+
+
+def decide(session: Session, flag_id: int, status: FlagStatus, note: str | None, actor: str) -> NameFlag:
+    """Record a flag's outcome; an exemption needs its justification (domain.md §2)."""
+    flag = session.get(NameFlag, flag_id)
+    if flag is None:
+        raise NotFound(f"no flag {flag_id}", f"不存在编号为 {flag_id} 的整治标记", field="id")
+    if status is FlagStatus.exempted and not (note and note.strip()):
+        raise InvalidInput("an exemption needs a justification in note", "豁免须在 note 中说明理由", field="note",
+                           rule="§2")
+    audit.set_context(session, actor, note)
+    flag.status = status.value
+    flag.outcome_note = note
+    flag.decided_by = actor
+    flag.decided_at = dt.datetime.now(dt.UTC)
+    session.flush()
+    return flag
+
+
+# -- the campaign ------------------------------------------------------------------------------------------
+
+def run_campaign(session: Session, actor: str, as_of: dt.date | None = None, within: str | None = None
+                 ) -> dict[str, Any]:
+    """Check every name in force (optionally under one division) and keep new flags; idempotent."""
+    on = as_of or dt.date.today()
+    audit.set_context(session, actor, "non-standard name campaign run")
+    rows = session.execute(
+        text("""SELECT p.place_id, p.name, p.category_code, p.division_code FROM places p
+                WHERE p.valid_from <= :on AND (p.valid_to IS NULL OR p.valid_to > :on)
+                  AND (CAST(:within AS text) IS NULL OR p.division_code LIKE :within || '%')
+                ORDER BY p.place_id"""),
+        {"on": on, "within": within},
+    ).all()
+    checked = new = 0
+    by_class: dict[str, int] = {}
+    for pid, name, category, division in rows:
+        result = check(session, name, category=category, division_code=division, place_id=pid, as_of=on)
+        new += _store(session, pid, name, result["flags"])
+        for f in result["flags"]:
+            by_class[f["class"]] = by_class.get(f["class"], 0) + 1
+        checked += 1
+    open_total = session.execute(text("SELECT count(*) FROM name_flags WHERE status = 'open'")).scalar_one()
+    return {"checked": checked, "flags": by_class, "new_flags": new, "open_flags": int(open_total)}
+
+
+EXPORT_COLUMNS = [
+    ("flag_id", "标记编号"), ("place_id", "地名编号"), ("name", "地名"), ("romanized", "罗马字母拼写"),
+    ("category", "类别"), ("division_code", "所在行政区代码"), ("division", "所在行政区"), ("class", "问题类型"),
+    ("rule", "依据"), ("reason_zh", "问题说明"), ("evidence", "证据"), ("status", "整改状态"),
+    ("outcome_note", "处理说明"), ("decided_by", "处理人"), ("decided_at", "处理时间"),
+]
+
+
+def rectification_rows(session: Session, status: str | None = None, cls: str | None = None
+                       ) -> list[dict[str, Any]]:
+    rows = session.execute(
+        text("""
+            SELECT f.id AS flag_id, f.place_id, f.name, p.romanized, c.name_zh AS category, p.division_code,
+                   (SELECT d.name FROM divisions d WHERE d.code = p.division_code AND d.valid_to IS NULL) AS division,
+                   f.class, f.rule, f.reason_zh, f.evidence, f.status, f.outcome_note, f.decided_by,
+                   to_char(f.decided_at, 'YYYY-MM-DD HH24:MI') AS decided_at
+            FROM name_flags f
+            LEFT JOIN LATERAL (SELECT * FROM places q WHERE q.place_id = f.place_id
+                               ORDER BY q.valid_from DESC LIMIT 1) p ON true
+            LEFT JOIN place_categories c ON c.code = p.category_code
+            WHERE (CAST(:status AS text) IS NULL OR f.status = :status)
+              AND (CAST(:cls AS text) IS NULL OR f.class = :cls)
+            ORDER BY f.status = 'open' DESC, p.division_code, f.place_id, f.id"""),
+        {"status": status, "cls": cls},
+    ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    out.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
+    writer = csv.writer(out)
+    writer.writerow([zh for _k, zh in EXPORT_COLUMNS])
+    for r in rows:
+        writer.writerow(["" if r.get(k) is None else r.get(k) for k, _zh in EXPORT_COLUMNS])
+    return out.getvalue()
+
+
+def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "不规范地名整治清单"
+    ws.append([zh for _k, zh in EXPORT_COLUMNS])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        ws.append(["" if r.get(k) is None else r.get(k) for k, _zh in EXPORT_COLUMNS])
+    ws.freeze_panes = "A2"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -1,0 +1,209 @@
+"""HTTP routes of the gazetteer: places, search, romanisation, name checks and the clean-up campaign."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from gis_api import auth
+from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
+from gis_api.divisions.routes import _bbox, _next_url
+from gis_api.errors import InvalidInput
+from gis_api.places import checks, service
+from gis_api.places.models import FlagStatus, PlaceCategory, PlaceStatus
+from gis_api.places.romanize import romanize
+from gis_api.places.schemas import NameCheckIn, PlaceCreate, PlaceRetire, PlaceUpdate, ProtectionIn, VariantIn
+
+router = APIRouter(prefix="/api/v1", tags=["places"])
+GEOJSON = "application/geo+json"
+EDITORS = (auth.Role.officer,)
+
+
+def _written(session: SessionDep, place_id: int, as_of: Any, status: int, flags: list[dict[str, Any]] | None = None
+             ) -> JSONResponse:
+    text_, tag = service.feature(session, place_id, as_of)
+    body = json.loads(text_)
+    if flags is not None:
+        body["properties"]["check"] = flags  # what the checks raised on this write
+    return JSONResponse(body, status_code=status, headers={"ETag": tag}, media_type=GEOJSON)
+
+
+@router.get("/places", summary="Places in force on a date (GeoJSON)")
+def list_places(
+    request: Request, session: SessionDep, settings: SettingsDep, _user: ReadAccess, as_of: AsOf,
+    within: Annotated[str | None, Query(description="division code; its sub-divisions included")] = None,
+    category: Annotated[str | None, Query(description="category code prefix")] = None,
+    status: PlaceStatus | None = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    limit: Annotated[int, Query(ge=1)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    limit = min(limit, settings.server.max_limit)
+    q = service.ListQuery(as_of=as_of, within=within, category=category, status=status.value if status else None,
+                          bbox=_bbox(bbox), limit=limit, offset=offset)
+    return Response(service.list_geojson(session, q, _next_url(request, offset, limit)), media_type=GEOJSON)
+
+
+@router.get("/places/search", summary="Search names in Chinese, pinyin or initials (GeoJSON in rank order)")
+def search_places(
+    session: SessionDep, _user: ReadAccess, as_of: AsOf,
+    q: Annotated[str, Query(description="Chinese, full pinyin (dianbu) or initials (dbz)")] = "",
+    near: Annotated[str | None, Query(description="lon,lat: nearer first")] = None,
+    radius_m: Annotated[float | None, Query(gt=0, description="only within this distance of near")] = None,
+    within: Annotated[str | None, Query(description="division code")] = None,
+    category: Annotated[str | None, Query(description="category code prefix")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    from gis_api.places import search  # the search module is built alongside (index-driven SQL)
+
+    if radius_m is not None and near is None:
+        raise InvalidInput("radius_m needs near=lon,lat", "使用 radius_m 时须同时提供 near=经度,纬度", field="near")
+    query = search.SearchQuery(
+        q=q, near=search.parse_near(near) if near else None, radius_m=radius_m, within=within, category=category,
+        as_of=as_of, limit=limit,
+    )
+    return Response(search.search_geojson(session, query), media_type=GEOJSON)
+
+
+@router.get("/places/categories", summary="Category table (GB/T 18521-style codes)")
+def categories(session: SessionDep, _user: ReadAccess) -> list[dict[str, Any]]:
+    rows = session.scalars(select(PlaceCategory).order_by(PlaceCategory.code)).all()
+    return [
+        {"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "census_class": c.census_class,
+         "scope_kind": c.scope_kind, "dup_scope": c.dup_scope, "parent_code": c.parent_code}
+        for c in rows
+    ]
+
+
+@router.get("/places/{place_id}", summary="One place with variants, protection and flags (ETag)")
+def get_place(place_id: int, session: SessionDep, _user: ReadAccess, as_of: AsOf) -> Response:
+    text_, tag = service.feature(session, place_id, as_of)
+    return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
+
+
+@router.get("/places/{place_id}/history", summary="Versions and every recorded change of a place")
+def place_history(place_id: int, session: SessionDep, _user: ReadAccess) -> dict[str, Any]:
+    return service.history(session, place_id)
+
+
+@router.post("/places", status_code=201, summary="Register a place (officer)")
+def create_place(body: PlaceCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
+    auth.require(user, *EDITORS)
+    row, flags = service.create(session, body, user.username)
+    return _written(session, row.place_id, row.valid_from, 201, flags)
+
+
+@router.patch("/places/{place_id}", summary="Correct a place or record a legal change (If-Match required)")
+def update_place(
+    place_id: int, body: PlaceUpdate, session: SessionDep, user: CurrentUser,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    auth.require(user, *EDITORS)
+    row, flags = service.update(session, place_id, body, if_match, user.username)
+    return _written(session, row.place_id, row.valid_from, 200, flags)
+
+
+@router.post("/places/{place_id}/retire", summary="Retire a place name on a date (If-Match required)")
+def retire_place(
+    place_id: int, body: PlaceRetire, session: SessionDep, user: CurrentUser,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    auth.require(user, *EDITORS)
+    row = service.retire(session, place_id, body, if_match, user.username)
+    return _written(session, row.place_id, row.valid_from, 200)
+
+
+class VariantCreate(VariantIn):
+    reason: str = Field(min_length=1)
+
+
+@router.post("/places/{place_id}/variants", status_code=201, summary="Add a 简称/别名/曾用名/historic name")
+def add_variant(place_id: int, body: VariantCreate, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    auth.require(user, *EDITORS)
+    service.feature(session, place_id, dt.date.today())  # 404 unless the place is in force
+    v = service.add_variant(session, place_id, body, user.username, body.reason)
+    return {"id": v.id, "kind": v.kind, "name": v.name, "romanized": v.romanized}
+
+
+@router.delete("/places/{place_id}/variants/{variant_id}", status_code=204, summary="Remove a variant")
+def delete_variant(
+    place_id: int, variant_id: int, session: SessionDep, user: CurrentUser,
+    reason: Annotated[str, Query(min_length=1)],
+) -> None:
+    auth.require(user, *EDITORS)
+    service.delete_variant(session, place_id, variant_id, user.username, reason)
+
+
+@router.put("/places/{place_id}/protection", summary="List on the place-name culture protection list (§1.4)")
+def put_protection(place_id: int, body: ProtectionIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    auth.require(user, *EDITORS)
+    x = service.set_protection(session, place_id, body, user.username)
+    return {"place_id": place_id, "category": x.category, "listed_on": x.listed_on.isoformat(),
+            "measures": x.measures,
+            "measures_recorded_on": x.measures_recorded_on.isoformat() if x.measures_recorded_on else None}
+
+
+# -- romanisation and checks --------------------------------------------------------------------------------
+
+@router.get("/romanize", tags=["names"], summary="GB/T 16159 romanisation of a place name (RZ1–RZ9)")
+def romanize_name(
+    _user: ReadAccess,
+    name: Annotated[str, Query(min_length=1, max_length=100)],
+    tones: bool = False,
+    kind: Annotated[str | None, Query(description="natural_village joins the name (RZ3)")] = None,
+) -> dict[str, str]:
+    r = romanize(name.strip(), tones=tones, kind=kind)
+    return {"name": name.strip(), "romanized": r.romanized, "zhuanming": r.zhuanming, "tongming": r.tongming,
+            "zhuanming_romanized": r.zhuanming_roman, "tongming_romanized": r.tongming_roman}
+
+
+@router.post("/names/check", tags=["names"], summary="大/洋/怪/重 checks of a name (review flags, §2)")
+def check_name(body: NameCheckIn, session: SessionDep, _user: ReadAccess, as_of: AsOf) -> dict[str, Any]:
+    return checks.check(session, body.name, category=body.category, division_code=body.division_code,
+                        attrs=body.attrs, place_id=body.place_id, as_of=as_of)
+
+
+class CampaignRun(BaseModel):
+    within: str | None = Field(default=None, description="division code")
+
+
+@router.post("/names/campaign/run", tags=["names"], summary="Check every name in force; keep new flags (officer)")
+def campaign_run(body: CampaignRun, session: SessionDep, user: CurrentUser, as_of: AsOf) -> dict[str, Any]:
+    auth.require(user, *EDITORS)
+    return checks.run_campaign(session, user.username, as_of, body.within)
+
+
+@router.get("/names/campaign", tags=["names"], summary="The rectification list (JSON, CSV or XLSX)")
+def campaign_list(
+    session: SessionDep, _user: ReadAccess,
+    status: FlagStatus | None = None,
+    cls: Annotated[str | None, Query(alias="class", pattern="^[大洋怪重]$")] = None,
+    format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
+) -> Response:
+    rows = checks.rectification_rows(session, status.value if status else None, cls)
+    if format == "csv":
+        return Response(checks.to_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": "attachment; filename=rectification.csv"})
+    if format == "xlsx":
+        return Response(checks.to_xlsx(rows),
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": "attachment; filename=rectification.xlsx"})
+    return JSONResponse({"numberMatched": len(rows), "items": rows})
+
+
+class FlagDecision(BaseModel):
+    status: FlagStatus
+    note: str | None = None
+
+
+@router.patch("/names/flags/{flag_id}", tags=["names"], summary="Record a flag's outcome (officer)")
+def decide_flag(flag_id: int, body: FlagDecision, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    auth.require(user, *EDITORS)
+    f = checks.decide(session, flag_id, body.status, body.note, user.username)
+    return {"id": f.id, "status": f.status, "outcome_note": f.outcome_note, "decided_by": f.decided_by}

@@ -1,0 +1,439 @@
+"""Gazetteer rules and SQL: as-of reads as GeoJSON built in PostGIS; versioned, audited, checked writes.
+
+Services take a session and never commit: the request (or CLI command) owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from geoalchemy2 import WKBElement
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from gis_api.audit import service as audit
+from gis_api.divisions.schemas import ChangeMode
+from gis_api.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from gis_api.geo.geometry_input import parse_geojson
+from gis_api.places import checks
+from gis_api.places.derive import derived_fields
+from gis_api.places.models import (
+    PLACE_ID_SEQ,
+    Place,
+    PlaceCategory,
+    PlaceVariant,
+    ProtectionListing,
+    VariantKind,
+)
+from gis_api.places.romanize import romanize
+from gis_api.places.schemas import (
+    REGISTER_FIELDS,
+    PlaceCreate,
+    PlaceRetire,
+    PlaceUpdate,
+    ProtectionIn,
+    VariantIn,
+)
+
+TABLE = "places"
+GEOMETRY_TYPES = ("Point", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
+HIDDEN = "ARRAY['geom', 'search_keys', 'grams', 'pinyin', 'initials', 'dup_specific', 'dup_pinyin', 'dup_dialect']"
+
+FEATURE_SQL = f"""
+json_build_object(
+    'type', 'Feature',
+    'id', p.place_id,
+    'geometry', ST_AsGeoJSON(p.geom, 7, 0)::json,
+    'properties', (to_jsonb(p) - {HIDDEN}) || jsonb_build_object(
+        'id', p.place_id, 'row_id', p.id,
+        'category', p.category_code,
+        'category_name', (SELECT c.name_zh FROM place_categories c WHERE c.code = p.category_code),
+        'census_class', (SELECT c.census_class FROM place_categories c WHERE c.code = p.category_code)
+    )
+)"""
+
+DETAIL_SQL = """
+jsonb_build_object(
+    'variants', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'place_id' ORDER BY v.kind, v.valid_from NULLS FIRST, v.id)
+                          FROM place_variants v WHERE v.place_id = p.place_id), '[]'::jsonb),
+    'protection', (SELECT to_jsonb(x) - 'place_id' FROM place_protection x WHERE x.place_id = p.place_id),
+    'flags', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                           'id', f.id, 'class', f.class, 'rule', f.rule, 'reason', f.reason,
+                           'reason_zh', f.reason_zh, 'evidence', f.evidence, 'status', f.status,
+                           'outcome_note', f.outcome_note) ORDER BY f.id)
+                       FROM name_flags f WHERE f.place_id = p.place_id AND f.name = p.name), '[]'::jsonb)
+)"""
+
+AS_OF = "p.valid_from <= :as_of AND (p.valid_to IS NULL OR p.valid_to > :as_of)"
+
+
+def etag(row_id: int, version: int) -> str:
+    return f'"p{row_id}.v{version}"'
+
+
+def _not_found(place_id: int, as_of: dt.date) -> NotFound:
+    return NotFound(
+        f"no place {place_id} in force on {as_of.isoformat()}",
+        f"{as_of.isoformat()} 时不存在编号为 {place_id} 的地名",
+        field="id",
+    )
+
+
+# -- reads ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ListQuery:
+    as_of: dt.date
+    within: str | None = None
+    category: str | None = None
+    status: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    limit: int = 1000
+    offset: int = 0
+
+
+def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
+    conds = [AS_OF]
+    params: dict[str, Any] = {"as_of": q.as_of, "limit": q.limit, "offset": q.offset, "next": next_url}
+    if q.within:
+        conds.append("p.division_code LIKE :within || '%'")
+        params["within"] = q.within
+    if q.category:
+        conds.append("p.category_code LIKE :category || '%'")
+        params["category"] = q.category
+    if q.status:
+        conds.append("p.status = :status")
+        params["status"] = q.status
+    if q.bbox:
+        conds.append("p.geom && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4490)")
+        params.update(dict(zip(("x1", "y1", "x2", "y2"), q.bbox, strict=True)))
+    where = " AND ".join(conds)  # fixed fragments; values are bound
+    sql = f"""
+        WITH matched AS (SELECT count(*) AS n FROM places p WHERE {where}),
+        page AS (SELECT p.* FROM places p WHERE {where} ORDER BY p.place_id LIMIT :limit OFFSET :offset)
+        SELECT json_build_object(
+            'type', 'FeatureCollection',
+            'numberMatched', (SELECT n FROM matched),
+            'numberReturned', (SELECT count(*) FROM page),
+            'as_of', CAST(:as_of AS date),
+            'features', coalesce((SELECT json_agg({FEATURE_SQL} ORDER BY p.place_id) FROM page p), '[]'::json),
+            'links', CASE WHEN (SELECT n FROM matched) > :offset + :limit AND CAST(:next AS text) IS NOT NULL
+                          THEN json_build_array(json_build_object(
+                              'rel', 'next', 'type', 'application/geo+json', 'href', CAST(:next AS text)))
+                          ELSE '[]'::json END
+        )::text"""
+    return str(session.execute(text(sql), params).scalar_one())
+
+
+def feature(session: Session, place_id: int, as_of: dt.date) -> tuple[str, str]:
+    """(GeoJSON Feature with variants, protection and flags, ETag) of the version in force on ``as_of``."""
+    row = session.execute(
+        text(f"""SELECT jsonb_set(({FEATURE_SQL})::jsonb, '{{properties}}',
+                                  (({FEATURE_SQL})::jsonb -> 'properties') || {DETAIL_SQL})::text, p.id, p.version
+                 FROM places p WHERE p.place_id = :pid AND {AS_OF}"""),
+        {"pid": place_id, "as_of": as_of},
+    ).first()
+    if row is None:
+        raise _not_found(place_id, as_of)
+    return str(row[0]), etag(int(row[1]), int(row[2]))
+
+
+def feature_by_row(session: Session, row: Place) -> tuple[str, str]:
+    return feature(session, row.place_id, row.valid_from)
+
+
+def current_row(session: Session, place_id: int, as_of: dt.date, *, lock: bool = False) -> Place | None:
+    stmt = select(Place).where(
+        Place.place_id == place_id,
+        Place.valid_from <= as_of,
+        (Place.valid_to.is_(None)) | (Place.valid_to > as_of),
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def history(session: Session, place_id: int) -> dict[str, Any]:
+    rows = session.execute(
+        select(Place.id, Place.name, Place.romanized, Place.status, Place.valid_from, Place.valid_to, Place.version)
+        .where(Place.place_id == place_id)
+        .order_by(Place.valid_from)
+    ).all()
+    if not rows:
+        raise NotFound(f"no place {place_id}", f"不存在编号为 {place_id} 的地名", field="id")
+    versions = [
+        {"row_id": r.id, "name": r.name, "romanized": r.romanized, "status": r.status,
+         "valid_from": r.valid_from.isoformat(), "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+         "version": r.version}
+        for r in rows
+    ]
+    changes = [
+        c for table in ("places", "place_variants", "place_protection", "name_flags")
+        for c in ({**x, "table": table} for x in audit.history(session, table, str(place_id)))
+    ]
+    changes.sort(key=lambda c: str(c["at"]))
+    return {"id": place_id, "versions": versions, "changes": changes}
+
+
+# -- validation helpers ------------------------------------------------------------------------------------
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name must not be empty", "名称不能为空", field="name", rule="N0")
+    return name
+
+
+def _category(session: Session, code: str) -> PlaceCategory:
+    cat = session.get(PlaceCategory, code)
+    if cat is None:
+        raise InvalidInput(
+            f"unknown category_code {code!r} (see GET /api/v1/places/categories)",
+            f"未知的地名类别代码 {code!r}", field="category_code", rule="§1.5",
+        )
+    return cat
+
+
+def _division_name(session: Session, code: str, as_of: dt.date) -> str | None:
+    return session.execute(
+        text("SELECT name FROM divisions d WHERE d.code = :c AND d.valid_from <= :d "
+             "AND (d.valid_to IS NULL OR d.valid_to > :d)"),
+        {"c": code, "d": as_of},
+    ).scalar()
+
+
+def derive_division(session: Session, geom: WKBElement, as_of: dt.date) -> str | None:
+    """所在(跨)行政区: the smallest division that covers the geometry (a road across two townships lies in
+    the county); when none covers it, the township (else county) holding most of it."""
+    return session.execute(
+        text("""
+            WITH g AS (SELECT ST_GeomFromEWKB(:g) AS g)
+            SELECT d.code FROM divisions d, g
+            WHERE d.level IN ('township', 'county') AND ST_Intersects(d.geom, g.g)
+              AND d.valid_from <= :as_of AND (d.valid_to IS NULL OR d.valid_to > :as_of)
+            ORDER BY ST_Covers(d.geom, g.g) DESC, d.level = 'township' DESC,
+                     CASE ST_Dimension(g.g) WHEN 0 THEN 0
+                          WHEN 1 THEN -ST_Length(ST_Intersection(d.geom, g.g))
+                          ELSE -ST_Area(ST_Intersection(d.geom, g.g)) END
+            LIMIT 1"""),
+        {"g": bytes(geom.data), "as_of": as_of},
+    ).scalar()
+
+
+def resolve_division(session: Session, stated: str | None, derived: str | None, as_of: dt.date) -> str | None:
+    """Check the division the user states against the one the geometry lies in (所在行政区)."""
+    if stated:
+        stated_name = _division_name(session, stated, as_of)
+        if stated_name is None:
+            raise InvalidInput(
+                f"division_code {stated} is not a division in force on {as_of}",
+                f"所在行政区代码 {stated} 在 {as_of} 时不存在", field="division_code",
+            )
+        if derived is None or derived.startswith(stated) or stated.startswith(derived):
+            return stated if derived is None or len(stated) >= len(derived) else derived
+        derived_name = _division_name(session, derived, as_of)
+        raise InvalidInput(
+            f"division_code {stated} ({stated_name}) does not match the geometry, which lies in "
+            f"{derived} ({derived_name})",
+            f"所填行政区 {stated}（{stated_name}）与几何位置不符：该地理实体位于 {derived}（{derived_name}）",
+            field="division_code",
+        )
+    return derived
+
+
+def _parse_geometry(geometry: dict[str, Any] | None) -> WKBElement | None:
+    return parse_geojson(geometry, allowed=GEOMETRY_TYPES) if geometry else None
+
+
+# -- writes ------------------------------------------------------------------------------------------------
+
+def create(session: Session, body: PlaceCreate, actor: str) -> tuple[Place, list[dict[str, Any]]]:
+    """Register a place; returns the row and the review flags its name raised (never a silent rejection)."""
+    name = _check_name(body.name)
+    cat = _category(session, body.category_code)
+    valid_from = body.valid_from or dt.date.today()
+    geom = _parse_geometry(body.geometry)
+    derived = derive_division(session, geom, valid_from) if geom is not None else None
+    division = resolve_division(session, body.division_code, derived, valid_from)
+    audit.set_context(session, actor, body.reason)
+    place_id = int(session.execute(PLACE_ID_SEQ.next_value()).scalar_one())
+    fields = derived_fields(name, cat.code, body.romanized)
+    row = Place(
+        place_id=place_id, name=name, category_code=cat.code, scope_kind=cat.scope_kind, status=body.status.value,
+        geom=geom, division_code=division, source=body.source, valid_from=valid_from,
+        romanized_by=actor if body.romanized else "auto",
+        **fields,
+        **{k: getattr(body, k) for k in REGISTER_FIELDS if getattr(body, k) is not None},
+    )
+    session.add(row)
+    session.flush()
+    for v in body.variants:
+        add_variant(session, place_id, v, actor, body.reason)
+    flags = checks.record_flags(session, row)
+    session.refresh(row)
+    return row, flags
+
+
+def require_etag(session: Session, row: Place, if_match: str | None) -> None:
+    if not if_match:
+        raise PreconditionRequired(
+            "If-Match with the ETag of the version you edited is required",
+            "修改须携带 If-Match 请求头（所编辑版本的 ETag）", field="If-Match",
+        )
+    current = etag(row.id, row.version)
+    offered = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    if current not in offered and "*" not in offered:
+        text_, _ = feature(session, row.place_id, row.valid_from)
+        raise PreconditionFailed(
+            f"place {row.place_id} was changed by someone else (now {current}); reload and merge",
+            f"地名 {row.place_id} 已被他人修改（当前版本 {current}），请重新加载并合并",
+            field="If-Match", extra={"current": json.loads(text_), "etag": current}, headers={"ETag": current},
+        )
+
+
+def _guard_protected_rename(session: Session, row: Place, new_name: str) -> None:
+    """R1 / §1.4: a listed name is not renamed before protective measures are recorded."""
+    listing = session.scalar(select(ProtectionListing).where(ProtectionListing.place_id == row.place_id))
+    if listing is not None and not (listing.measures and listing.measures_recorded_on):
+        raise Conflict(
+            f"{row.name} is on the place-name culture protection list ({listing.category}); record the "
+            "protective measures before renaming it",
+            f"“{row.name}”已列入地名文化保护名录（{listing.category}），须先登记保护措施方可更名",
+            field="name", rule="§1.4", code="protected_name",
+        )
+
+
+def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | None, actor: str
+           ) -> tuple[Place, list[dict[str, Any]]]:
+    today = dt.date.today()
+    row = current_row(session, place_id, today, lock=True)
+    if row is None:
+        raise _not_found(place_id, today)
+    require_etag(session, row, if_match)
+    sent = body.model_fields_set
+    changes: dict[str, Any] = {k: getattr(body, k) for k in REGISTER_FIELDS if k in sent}
+    name = _check_name(body.name) if body.name is not None else row.name
+    category = _category(session, body.category_code) if body.category_code else _category(session, row.category_code)
+    renamed = name != row.name
+    if renamed:
+        _guard_protected_rename(session, row, name)
+    if renamed or body.category_code or "romanized" in sent:
+        override = body.romanized if "romanized" in sent else (row.romanized if row.romanized_by != "auto" else None)
+        if renamed and "romanized" not in sent:
+            override = None  # a new name gets a new spelling unless the officer gives one
+        changes.update(derived_fields(name, category.code, override))
+        changes["romanized_by"] = actor if override else "auto"
+        changes.update(name=name, category_code=category.code, scope_kind=category.scope_kind)
+    if body.status is not None:
+        changes["status"] = body.status.value
+    if body.source is not None:
+        changes["source"] = body.source
+    geom_changed = body.geometry is not None
+    if geom_changed:
+        changes["geom"] = _parse_geometry(body.geometry)
+    if geom_changed or body.division_code:
+        geom = changes.get("geom", row.geom)
+        on = body.effective_date or today
+        derived = derive_division(session, geom, on) if isinstance(geom, WKBElement) else row.division_code
+        changes["division_code"] = resolve_division(session, body.division_code, derived, on)
+    if not changes:
+        raise InvalidInput("nothing to change", "没有需要修改的内容", field="body")
+    audit.set_context(session, actor, body.reason)
+
+    if body.mode is ChangeMode.correction:
+        for key, value in changes.items():
+            setattr(row, key, value)
+        session.flush()
+        target = row
+    else:
+        eff = body.effective_date
+        if eff is None:
+            raise InvalidInput("a legal change needs effective_date", "法定变更须填写生效日期", field="effective_date")
+        if eff <= row.valid_from or (row.valid_to is not None and eff >= row.valid_to):
+            raise InvalidInput(
+                f"effective_date must fall inside the current version ({row.valid_from} – {row.valid_to or 'open'})",
+                f"生效日期须在当前版本有效期内（{row.valid_from} 至 {row.valid_to or '今'}）", field="effective_date",
+            )
+        keep = {c.key: getattr(row, c.key) for c in Place.__mapper__.column_attrs
+                if c.key not in ("id", "version", "created_at", "updated_at", "valid_from", "valid_to")}
+        target = Place(**{**keep, **changes, "valid_from": eff, "valid_to": row.valid_to})
+        row.valid_to = eff
+        session.flush()
+        session.add(target)
+        session.flush()
+        if renamed:
+            # A rename keeps the old name as 曾用名 (domain.md §1.3).
+            add_variant(session, place_id, VariantIn(
+                kind=VariantKind.former, name=row.name, romanized=row.romanized, valid_from=row.valid_from,
+                valid_to=eff, note="renamed",
+            ), actor, body.reason)
+    if renamed:
+        checks.close_flags_of_old_name(session, place_id, row.name if body.mode is ChangeMode.legal else None, actor)
+    flags = checks.record_flags(session, target)
+    session.refresh(target)
+    return target, flags
+
+
+def retire(session: Session, place_id: int, body: PlaceRetire, if_match: str | None, actor: str) -> Place:
+    row = current_row(session, place_id, min(dt.date.today(), body.effective_date - dt.timedelta(days=1)), lock=True)
+    if row is None:
+        raise _not_found(place_id, dt.date.today())
+    require_etag(session, row, if_match)
+    if body.effective_date <= row.valid_from:
+        raise InvalidInput("effective_date must be after valid_from", "废止日期须晚于生效日期", field="effective_date")
+    audit.set_context(session, actor, body.reason)
+    row.valid_to = body.effective_date
+    if row.abolished_year is None:
+        row.abolished_year = body.effective_date.year
+    session.flush()
+    checks.close_flags(session, place_id, "retired", actor, body.reason)
+    session.refresh(row)
+    return row
+
+
+def add_variant(session: Session, place_id: int, v: VariantIn, actor: str, reason: str) -> PlaceVariant:
+    if v.valid_from and v.valid_to and v.valid_to <= v.valid_from:
+        raise InvalidInput("valid_to must be after valid_from", "失效日期须晚于生效日期", field="variants.valid_to")
+    audit.set_context(session, actor, reason)
+    romanized = v.romanized or romanize(v.name.strip()).romanized
+    variant = PlaceVariant(
+        place_id=place_id, kind=v.kind.value, name=v.name.strip(), language=v.language, script=v.script,
+        romanized=romanized, valid_from=v.valid_from, valid_to=v.valid_to, note=v.note,
+    )
+    session.add(variant)
+    session.flush()
+    return variant
+
+
+def delete_variant(session: Session, place_id: int, variant_id: int, actor: str, reason: str) -> None:
+    variant = session.get(PlaceVariant, variant_id)
+    if variant is None or variant.place_id != place_id:
+        raise NotFound(f"no variant {variant_id} of place {place_id}",
+                       f"地名 {place_id} 没有编号为 {variant_id} 的别称", field="variant_id")
+    audit.set_context(session, actor, reason)
+    session.delete(variant)
+    session.flush()
+
+
+def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: str) -> ProtectionListing:
+    if current_row(session, place_id, dt.date.today()) is None:
+        raise _not_found(place_id, dt.date.today())
+    if body.measures_recorded_on and not body.measures:
+        raise InvalidInput("measures_recorded_on needs the measures", "登记保护措施日期时须填写保护措施",
+                           field="measures")
+    audit.set_context(session, actor, body.reason)
+    listing = session.scalar(select(ProtectionListing).where(ProtectionListing.place_id == place_id))
+    if listing is None:
+        listing = ProtectionListing(place_id=place_id, category=body.category, listed_on=body.listed_on)
+        session.add(listing)
+    listing.category = body.category
+    listing.listed_on = body.listed_on
+    listing.listed_by = actor
+    listing.measures = body.measures
+    listing.measures_recorded_on = body.measures_recorded_on
+    listing.note = body.note
+    session.flush()
+    return listing
