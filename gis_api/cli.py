@@ -61,7 +61,7 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
 # -- migrations and bootstrap -------------------------------------------------------------------------------
 
-def run_migrations(url: str, revision: str = "head") -> None:
+def run_migrations(url: str, revision: str = "heads") -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_db)
 
     p = sub.add_parser("migrate", help="apply database migrations and create the first admin")
-    p.add_argument("--revision", default="head")
+    p.add_argument("--revision", default="heads")
     p.set_defaults(handler=cmd_migrate)
 
     p = sub.add_parser("load-demo", help="load the Feidong demo data (idempotent)")

@@ -23,7 +23,8 @@ from gis_api.embedded_db import Cluster
 from gis_api.places.demo import load_demo_places
 from gis_api.settings import DatabaseSettings, Settings, load_settings
 
-TEST_DB = "diming_test"
+# Several people (or agents) can test one checkout at once, each in a database of their own.
+TEST_DB = os.environ.get("DIMING_TEST_DB", "diming_test")
 
 
 def _test_url(db: DatabaseSettings) -> str:

@@ -20,7 +20,7 @@ def test_models_and_migrations_do_not_drift(settings: Settings) -> None:
     recreate_database(url.render_as_string(hide_password=False))
     cfg = Config(str(CHECKOUT / "alembic.ini"))
     cfg.attributes["url"] = url.render_as_string(hide_password=False)
-    upgrade(cfg, "head")
+    upgrade(cfg, "heads")
     engine = create_engine(url)
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_object": include_object, "compare_type": True})
@@ -32,5 +32,5 @@ def test_models_and_migrations_do_not_drift(settings: Settings) -> None:
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
             "AND table_name IN ('divisions', 'audit_log', 'users')")).scalar_one()
     assert left == 0
-    upgrade(cfg, "head")
+    upgrade(cfg, "heads")
     engine.dispose()
