@@ -12,7 +12,6 @@ from gis_api.db import database_url, make_engine, make_sessionmaker, transaction
 from gis_api.errors import DimingError
 from gis_api.settings import Settings
 
-SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _parse_line(line: str) -> dict[str, Any]:
@@ -75,7 +74,7 @@ def cmd_campaign(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: SubParsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("romanize", help="romanise names read one per line on stdin (GB/T 16159, RZ1–RZ9)")
     p.add_argument("--tones", action="store_true", help="add tone marks (RZ7)")
     p.set_defaults(handler=cmd_romanize)

@@ -214,7 +214,7 @@ def _tokens(text: str, data: _Data) -> list[str]:
             if j == i:  # whitespace
                 j += 1
             else:
-                out.append(text[i:j])
+                out.append(unicodedata.normalize("NFKC", text[i:j]))  # full-width Ｂ１ -> B1
         i = j
     return out
 
@@ -293,6 +293,11 @@ def _split(name: str, data: _Data, *, absorb_modifier: bool = True) -> _Split:
     return _Split(name, "", (), None)
 
 
+def _clean(name: str) -> str:
+    """Drop whitespace: a standard name has none (``店埠 镇`` is 店埠镇)."""
+    return "".join(name.split())
+
+
 def split_name(name: str, *, join_modifier: bool = True) -> tuple[str, str]:
     """Split a standard name into (专名, 通名) (N0, RZ1).
 
@@ -300,13 +305,13 @@ def split_name(name: str, *, join_modifier: bool = True) -> tuple[str, str]:
     and does not cut an RZ6 reading word; a one-syllable RZ2 modifier and ethnic designations are part of
     the 通名. A name with no known generic returns ``(name, "")``.
 
-    ``join_modifier=False`` leaves an RZ2 modifier in the 专名 (used by the N7 duplicate check, so that
-    中山北路 and 中山南路 are not taken for the same name).
+    Whitespace is dropped first. ``join_modifier=False`` leaves an RZ2 modifier in the 专名 (used by the
+    N7 duplicate check, so that 中山北路 and 中山南路 are not taken for the same name).
 
     >>> split_name("长安街")
     ('长安', '街')
     """
-    name = name.strip()
+    name = _clean(name)
     parts = _split(name, _load(), absorb_modifier=join_modifier)
     return parts.specific, parts.tongming
 
@@ -482,7 +487,7 @@ def romanize(
     ``kind`` selects RZ3 (e.g. ``"natural_village"``). ``overrides`` maps a whole name (or just its 专名)
     to an officer's spelling, which is returned as written (RZ6: "the correction wins").
     """
-    name = name.strip()
+    name = _clean(name)
     if not name:
         raise ValueError("empty name")
     data = _load()

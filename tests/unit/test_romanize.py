@@ -277,3 +277,15 @@ def test_feidong_township_list_is_the_nbs_list() -> None:
     # The expected spellings above cover every township-level unit in the shipped NBS table.
     townships = {row["name"] for row in feidong_divisions() if row["level"] == "township"}
     assert townships == set(FEIDONG_TOWNSHIPS)
+
+
+def test_whitespace_dropped_and_full_width_letters_normalised() -> None:
+    r = romanize(" 店埠 镇 ")
+    assert (r.romanized, r.zhuanming) == ("Dianbu Zhen", "店埠")
+    assert romanize("Ｂ区").romanized == "B Qu"
+
+
+def test_long_specific_split_into_words() -> None:
+    # 5+ characters: forward maximum matching over segment_words.txt (CC-CEDICT headwords).
+    assert romanize("合肥高新技术产业开发区").romanized == "Hefei Gaoxinjishu Chanye Kaifaqu"
+    assert romanize("合肥循环").romanized == "Hefeixunhuan"  # 4 characters: one word
