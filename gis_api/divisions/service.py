@@ -6,14 +6,15 @@ Services take a session and never commit: the caller (request or CLI command) ow
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from gis_api import geojson_sql
 from gis_api.audit import service as audit
+from gis_api.concurrency import make_etag, require_if_match
 from gis_api.divisions.models import (
     CODE_LENGTH,
     KINDS,
@@ -25,7 +26,7 @@ from gis_api.divisions.models import (
     Level,
 )
 from gis_api.divisions.schemas import ChangeMode, DivisionCreate, DivisionRetire, DivisionUpdate
-from gis_api.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.geo.geometry_input import parse_geojson
 
 TABLE = "divisions"
@@ -50,7 +51,7 @@ AS_OF = "d.valid_from <= :as_of AND (d.valid_to IS NULL OR d.valid_to > :as_of)"
 
 
 def etag(row_id: int, version: int) -> str:
-    return f'"d{row_id}.v{version}"'
+    return make_etag("d", row_id, version)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _not_found(code: str, as_of: dt.date) -> NotFound:
 def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
     """A FeatureCollection as JSON text, assembled by PostgreSQL in one statement."""
     conds = [AS_OF]
-    params: dict[str, Any] = {"as_of": q.as_of, "limit": q.limit, "offset": q.offset}
+    params: dict[str, Any] = {"as_of": q.as_of}
     if q.level:
         conds.append("d.level = :level")
         params["level"] = q.level.value
@@ -84,25 +85,10 @@ def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
     if q.bbox:
         conds.append("d.geom && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4490)")
         params.update(dict(zip(("x1", "y1", "x2", "y2"), q.bbox, strict=True)))
-    where = " AND ".join(conds)  # fixed fragments only; values are bound parameters
-    sql = f"""
-        WITH matched AS (SELECT count(*) AS n FROM divisions d WHERE {where}),
-        page AS (SELECT d.* FROM divisions d WHERE {where} ORDER BY d.code LIMIT :limit OFFSET :offset)
-        SELECT json_build_object(
-            'type', 'FeatureCollection',
-            'numberMatched', (SELECT n FROM matched),
-            'numberReturned', (SELECT count(*) FROM page),
-            'timeStamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-            'as_of', CAST(:as_of AS date),
-            'features', coalesce((SELECT json_agg({_FEATURE_SQL} ORDER BY d.code) FROM page d), '[]'::json),
-            'links', CASE WHEN (SELECT n FROM matched) > :offset + :limit AND CAST(:next AS text) IS NOT NULL
-                          THEN json_build_array(json_build_object(
-                              'rel', 'next', 'type', 'application/geo+json', 'href', CAST(:next AS text)))
-                          ELSE '[]'::json END
-        )::text
-    """
-    params["next"] = next_url
-    return str(session.execute(text(sql), params).scalar_one())
+    return geojson_sql.collection(
+        session, table="divisions", alias="d", where=conds, feature_sql=_FEATURE_SQL, order_by="d.code",
+        params=params, limit=q.limit, offset=q.offset, next_url=next_url,
+    )
 
 
 def current_row(session: Session, code: str, as_of: dt.date, *, lock: bool = False) -> Division | None:
@@ -256,21 +242,10 @@ def create(session: Session, body: DivisionCreate, actor: str) -> Division:
 
 
 def _require_etag(row: Division, if_match: str | None, session: Session) -> None:
-    if not if_match:
-        raise PreconditionRequired(
-            "If-Match with the ETag of the version you edited is required",
-            "修改须携带 If-Match 请求头（所编辑版本的 ETag）", field="If-Match",
-        )
-    current = etag(row.id, row.version)
-    offered = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if current not in offered and "*" not in offered:
-        feature_text, _ = feature_by_id(session, row.id)
-        raise PreconditionFailed(
-            f"division {row.code} was changed by someone else (now {current}); reload and merge",
-            f"区划 {row.code} 已被他人修改（当前版本 {current}），请重新加载并合并",
-            field="If-Match", extra={"current": json.loads(feature_text), "etag": current},
-            headers={"ETag": current},
-        )
+    require_if_match(
+        etag(row.id, row.version), if_match, what=f"division {row.code}", what_zh=f"区划 {row.code} ",
+        current_body=lambda: feature_by_id(session, row.id)[0],
+    )
 
 
 def update(session: Session, code: str, body: DivisionUpdate, if_match: str | None, actor: str) -> Division:

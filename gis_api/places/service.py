@@ -6,7 +6,6 @@ Services take a session and never commit: the request (or CLI command) owns the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +13,11 @@ from geoalchemy2 import WKBElement
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from gis_api import geojson_sql
 from gis_api.audit import service as audit
+from gis_api.concurrency import make_etag, require_if_match
 from gis_api.divisions.schemas import ChangeMode
-from gis_api.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.geo.geometry_input import parse_geojson
 from gis_api.places import checks
 from gis_api.places.derive import derived_fields
@@ -71,7 +72,7 @@ AS_OF = "p.valid_from <= :as_of AND (p.valid_to IS NULL OR p.valid_to > :as_of)"
 
 
 def etag(row_id: int, version: int) -> str:
-    return f'"p{row_id}.v{version}"'
+    return make_etag("p", row_id, version)
 
 
 def _not_found(place_id: int, as_of: dt.date) -> NotFound:
@@ -97,7 +98,7 @@ class ListQuery:
 
 def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
     conds = [AS_OF]
-    params: dict[str, Any] = {"as_of": q.as_of, "limit": q.limit, "offset": q.offset, "next": next_url}
+    params: dict[str, Any] = {"as_of": q.as_of}
     if q.within:
         conds.append("p.division_code LIKE :within || '%'")
         params["within"] = q.within
@@ -110,22 +111,10 @@ def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
     if q.bbox:
         conds.append("p.geom && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4490)")
         params.update(dict(zip(("x1", "y1", "x2", "y2"), q.bbox, strict=True)))
-    where = " AND ".join(conds)  # fixed fragments; values are bound
-    sql = f"""
-        WITH matched AS (SELECT count(*) AS n FROM places p WHERE {where}),
-        page AS (SELECT p.* FROM places p WHERE {where} ORDER BY p.place_id LIMIT :limit OFFSET :offset)
-        SELECT json_build_object(
-            'type', 'FeatureCollection',
-            'numberMatched', (SELECT n FROM matched),
-            'numberReturned', (SELECT count(*) FROM page),
-            'as_of', CAST(:as_of AS date),
-            'features', coalesce((SELECT json_agg({FEATURE_SQL} ORDER BY p.place_id) FROM page p), '[]'::json),
-            'links', CASE WHEN (SELECT n FROM matched) > :offset + :limit AND CAST(:next AS text) IS NOT NULL
-                          THEN json_build_array(json_build_object(
-                              'rel', 'next', 'type', 'application/geo+json', 'href', CAST(:next AS text)))
-                          ELSE '[]'::json END
-        )::text"""
-    return str(session.execute(text(sql), params).scalar_one())
+    return geojson_sql.collection(
+        session, table="places", alias="p", where=conds, feature_sql=FEATURE_SQL, order_by="p.place_id",
+        params=params, limit=q.limit, offset=q.offset, next_url=next_url,
+    )
 
 
 def feature(session: Session, place_id: int, as_of: dt.date) -> tuple[str, str]:
@@ -278,20 +267,10 @@ def create(session: Session, body: PlaceCreate, actor: str) -> tuple[Place, list
 
 
 def require_etag(session: Session, row: Place, if_match: str | None) -> None:
-    if not if_match:
-        raise PreconditionRequired(
-            "If-Match with the ETag of the version you edited is required",
-            "修改须携带 If-Match 请求头（所编辑版本的 ETag）", field="If-Match",
-        )
-    current = etag(row.id, row.version)
-    offered = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if current not in offered and "*" not in offered:
-        text_, _ = feature(session, row.place_id, row.valid_from)
-        raise PreconditionFailed(
-            f"place {row.place_id} was changed by someone else (now {current}); reload and merge",
-            f"地名 {row.place_id} 已被他人修改（当前版本 {current}），请重新加载并合并",
-            field="If-Match", extra={"current": json.loads(text_), "etag": current}, headers={"ETag": current},
-        )
+    require_if_match(
+        etag(row.id, row.version), if_match, what=f"place {row.place_id}", what_zh=f"地名 {row.place_id} ",
+        current_body=lambda: feature(session, row.place_id, row.valid_from)[0],
+    )
 
 
 def _guard_protected_rename(session: Session, row: Place, new_name: str) -> None:
