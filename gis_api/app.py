@@ -17,6 +17,7 @@ from gis_api.db import database_url, make_engine, make_sessionmaker
 from gis_api.deps import SessionDep
 from gis_api.divisions.routes import router as divisions_router
 from gis_api.errors import install_handlers
+from gis_api.naming.routes import router as naming_router
 from gis_api.places.routes import router as places_router
 from gis_api.settings import Settings
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(divisions_router)
     app.include_router(places_router)
+    app.include_router(naming_router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Service and database status")
     def health(session: SessionDep) -> dict[str, Any]:

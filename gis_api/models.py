@@ -4,11 +4,13 @@ from gis_api.audit.models import AuditLog
 from gis_api.auth import ApiToken, User
 from gis_api.db import Base
 from gis_api.divisions.models import Division, DivisionCode
+from gis_api.naming.models import ApprovalAuthority, Proposal, ProposalDocument, ProposalFile, ProposalStep
 from gis_api.places.models import NameFlag, Place, PlaceCategory, PlaceVariant, ProtectionListing
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "Division", "DivisionCode", "NameFlag", "Place", "PlaceCategory",
-    "PlaceVariant", "ProtectionListing", "User",
+    "ApiToken", "ApprovalAuthority", "AuditLog", "Base", "Division", "DivisionCode", "NameFlag", "Place",
+    "PlaceCategory", "PlaceVariant", "Proposal", "ProposalDocument", "ProposalFile", "ProposalStep",
+    "ProtectionListing", "User",
 ]
 
 # Tables that PostgreSQL extensions own; never ours to migrate.
