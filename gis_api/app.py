@@ -15,8 +15,10 @@ from gis_api import __version__
 from gis_api.auth_routes import router as auth_router
 from gis_api.db import database_url, make_engine, make_sessionmaker
 from gis_api.deps import SessionDep
+from gis_api.coverage.routes import router as coverage_router
 from gis_api.divisions.routes import router as divisions_router
 from gis_api.errors import install_handlers
+from gis_api.facilities.routes import router as facilities_router
 from gis_api.naming.routes import router as naming_router
 from gis_api.places.routes import router as places_router
 from gis_api.settings import Settings
@@ -42,6 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(divisions_router)
     app.include_router(places_router)
     app.include_router(naming_router)
+    app.include_router(facilities_router)
+    app.include_router(coverage_router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Service and database status")
     def health(session: SessionDep) -> dict[str, Any]:

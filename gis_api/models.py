@@ -2,15 +2,25 @@
 
 from gis_api.audit.models import AuditLog
 from gis_api.auth import ApiToken, User
+from gis_api.coverage.models import DemandLayer, DemandPoint, RoadEdge, RoadNetwork, RoadVertex
 from gis_api.db import Base
 from gis_api.divisions.models import Division, DivisionCode
+from gis_api.facilities.models import (
+    Cemetery,
+    CemeteryParcel,
+    ConstraintFeature,
+    ConstraintLayer,
+    Facility,
+    FacilityKind,
+)
 from gis_api.naming.models import ApprovalAuthority, Proposal, ProposalDocument, ProposalFile, ProposalStep
 from gis_api.places.models import NameFlag, Place, PlaceCategory, PlaceVariant, ProtectionListing
 
 __all__ = [
-    "ApiToken", "ApprovalAuthority", "AuditLog", "Base", "Division", "DivisionCode", "NameFlag", "Place",
-    "PlaceCategory", "PlaceVariant", "Proposal", "ProposalDocument", "ProposalFile", "ProposalStep",
-    "ProtectionListing", "User",
+    "ApiToken", "ApprovalAuthority", "AuditLog", "Base", "Cemetery", "CemeteryParcel", "ConstraintFeature",
+    "ConstraintLayer", "DemandLayer", "DemandPoint", "Division", "DivisionCode", "Facility", "FacilityKind",
+    "NameFlag", "Place", "PlaceCategory", "PlaceVariant", "Proposal", "ProposalDocument", "ProposalFile",
+    "ProposalStep", "ProtectionListing", "RoadEdge", "RoadNetwork", "RoadVertex", "User",
 ]
 
 # Tables that PostgreSQL extensions own; never ours to migrate.

@@ -1,0 +1,125 @@
+"""HTTP routes of coverage: population coverage, 2SFCA, site suggestion, the plan's rules, presets, and the
+imported demand layers and road networks they use."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from gis_api import auth
+from gis_api.coverage import export, layers, network, rules, service
+from gis_api.coverage.config import PlanningSettings, presets
+from gis_api.coverage.schemas import CoverageQuery, CoverageRequest, DemandLayerIn, LineNetworkIn, SuggestRequest
+from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep
+
+router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
+PLANNERS = (auth.Role.planner,)
+
+
+def _out(body: Any, fmt: str, filename: str) -> Response:
+    media = export.MEDIA[fmt]
+    if fmt in ("json", "geojson"):
+        return JSONResponse(body, media_type=media)
+    disposition = "inline" if fmt == "html" else "attachment"
+    return Response(body, media_type=media, headers={"Content-Disposition": f"{disposition}; filename={filename}"})
+
+
+@router.post("", summary="Population covered by facilities of a kind within a radius or network distance")
+def coverage(
+    body: CoverageRequest, session: SessionDep, _user: ReadAccess,
+    format: Annotated[Literal["json", "geojson", "csv", "html"], Query()] = "json",
+) -> Response:
+    settings = PlanningSettings()
+    result = service.coverage(session, body, settings)
+    as_of = dt.date.fromisoformat(result["query"]["as_of"])
+    if format == "geojson":
+        return _out(export.coverage_geojson(session, result), format, "coverage.geojson")
+    if format == "csv":
+        return _out(export.coverage_csv(session, as_of), format, "coverage.csv")
+    if format == "html":
+        title = f"{result['query']['facility_kind_name']} 覆盖分析 coverage report"
+        return _out(export.html_report(session, result, as_of, settings.county, title), format, "coverage.html")
+    return JSONResponse(result)
+
+
+@router.post("/accessibility", summary="2SFCA accessibility score per village")
+def accessibility(
+    body: CoverageQuery, session: SessionDep, _user: ReadAccess,
+    format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+) -> Response:
+    settings = PlanningSettings()
+    result = service.accessibility(session, body, settings)
+    as_of = dt.date.fromisoformat(result["query"]["as_of"])
+    scores = {v["code"]: float(v["score"]) for v in result["villages"]}
+    if format == "csv":
+        return _out(export.coverage_csv(session, as_of, scores), format, "accessibility.csv")
+    if format == "html":
+        cov = {**service.summary(session, as_of), "query": result["query"]}
+        return _out(export.html_report(session, cov, as_of, settings.county, "2SFCA 可达性 accessibility",
+                                       scores=scores), format, "accessibility.html")
+    return JSONResponse(result)
+
+
+@router.post("/suggest", summary="Suggest new sites: MCLP (k sites) or LSCP (fewest sites for a share); planner")
+def suggest(
+    body: SuggestRequest, session: SessionDep, user: CurrentUser,
+    format: Annotated[Literal["json", "geojson", "html"], Query()] = "json",
+) -> Response:
+    auth.require(user, *PLANNERS)
+    settings = PlanningSettings()
+    result = service.suggest(session, body, settings)
+    if format == "geojson":
+        fc = {"type": "FeatureCollection", "properties": {k: v for k, v in result.items() if k != "sites"},
+              "features": [{"type": "Feature", "id": s["candidate_id"],
+                            "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                            "properties": s} for s in result["sites"]]}
+        return _out(fc, format, "sites.geojson")
+    if format == "html":
+        as_of = dt.date.fromisoformat(result["query"]["as_of"])
+        cov = {**service.summary(session, as_of), "query": result["query"]}
+        return _out(export.html_report(session, cov, as_of, settings.county, "选址建议 site suggestion",
+                                       sites=result["sites"]), format, "sites.html")
+    return JSONResponse(result)
+
+
+@router.get("/rules", summary="The plan's township rules as checks (§6)")
+def plan_rules(session: SessionDep, _user: ReadAccess, as_of: AsOf) -> dict[str, Any]:
+    return rules.check(session, as_of)
+
+
+@router.get("/presets", summary="Life-circle radii (GB 50180-2018) and the rural setting")
+def life_circles(_user: ReadAccess) -> dict[str, Any]:
+    return presets()
+
+
+@router.get("/networks", summary="Imported road networks")
+def list_networks(session: SessionDep, _user: ReadAccess) -> list[dict[str, Any]]:
+    return network.networks(session)
+
+
+@router.post("/networks", status_code=201, summary="Import a road network from a line layer (planner)")
+def import_network(body: LineNetworkIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    auth.require(user, *PLANNERS)
+    return network.import_lines(session, body.lines, body.name, user.username, body.source, body.cost_property,
+                                body.oneway_property, body.replace)
+
+
+@router.get("/demand-layers", summary="Imported demand layers")
+def list_demand_layers(session: SessionDep, _user: ReadAccess) -> list[dict[str, Any]]:
+    return layers.layers(session)
+
+
+@router.post("/demand-layers", status_code=201, summary="Import a point or polygon layer with a weight (planner)")
+def import_demand_layer(body: DemandLayerIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    auth.require(user, *PLANNERS)
+    return layers.import_layer(session, body.name, body.features, body.weight_property, user.username, body.source,
+                               body.code_property, body.name_property, body.weight_label, body.replace)
+
+
+@router.delete("/demand-layers/{name}", status_code=204, summary="Delete a demand layer (planner)")
+def delete_demand_layer(name: str, session: SessionDep, user: CurrentUser) -> None:
+    auth.require(user, *PLANNERS)
+    layers.delete_layer(session, name)
