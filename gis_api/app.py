@@ -12,10 +12,13 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from gis_api import __version__
+from gis_api.adjustments.routes import router as adjustments_router
+from gis_api.adjustments.routes import seats_router
 from gis_api.auth_routes import router as auth_router
+from gis_api.boundaries.routes import ROUTERS as boundary_routers
+from gis_api.coverage.routes import router as coverage_router
 from gis_api.db import database_url, make_engine, make_sessionmaker
 from gis_api.deps import SessionDep
-from gis_api.coverage.routes import router as coverage_router
 from gis_api.divisions.routes import router as divisions_router
 from gis_api.errors import install_handlers
 from gis_api.facilities.routes import router as facilities_router
@@ -43,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(divisions_router)
     app.include_router(places_router)
+    for r in (*boundary_routers, adjustments_router, seats_router):
+        app.include_router(r)
     app.include_router(naming_router)
     app.include_router(facilities_router)
     app.include_router(coverage_router)

@@ -102,6 +102,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_load_demo(settings: Settings, _args: argparse.Namespace) -> int:
+    from gis_api.boundaries.demo import load_demo_boundaries
     from gis_api.divisions.demo import load_demo
     from gis_api.facilities.demo import load_demo_facilities
     from gis_api.places.demo import load_demo_places
@@ -109,11 +110,13 @@ def cmd_load_demo(settings: Settings, _args: argparse.Namespace) -> int:
     factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
     with transaction(factory) as session:
         report = load_demo(session)
+        boundaries = load_demo_boundaries(session)
         places = load_demo_places(session)
         facilities = load_demo_facilities(session)
     created = ", ".join(f"{k} {v}" for k, v in report.created.items()) or "nothing new"
     print(f"demo divisions: created {created}; already present {report.skipped}; renamed {report.renamed}")
     print(f"demo places: created {places['created'] or 'nothing new'}")
+    print(f"demo boundaries: {boundaries}")
     print(f"demo facilities: {facilities}")
     return 0
 
@@ -219,10 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """Subcommands of the domain areas (each area registers its own)."""
+    from gis_api.boundaries.cli import register as boundaries
     from gis_api.coverage.cli import register as coverage
     from gis_api.places.cli import register as places
 
-    return [places, coverage]
+    return [places, coverage, boundaries]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,17 @@
 """Every table, imported once so ``Base.metadata`` is complete (alembic and the drift test use it)."""
 
+from gis_api.adjustments.models import Adjustment, DivisionLineage, DivisionSeat
 from gis_api.audit.models import AuditLog
 from gis_api.auth import ApiToken, User
+from gis_api.boundaries.models import (
+    BoundaryIssue,
+    BoundaryLine,
+    BoundaryLineVersion,
+    BoundaryMarker,
+    InspectionFinding,
+    JointInspection,
+    Patrol,
+)
 from gis_api.coverage.models import DemandLayer, DemandPoint, RoadEdge, RoadNetwork, RoadVertex
 from gis_api.db import Base
 from gis_api.divisions.models import Division, DivisionCode
@@ -17,10 +27,43 @@ from gis_api.naming.models import ApprovalAuthority, Proposal, ProposalDocument,
 from gis_api.places.models import NameFlag, Place, PlaceCategory, PlaceVariant, ProtectionListing
 
 __all__ = [
-    "ApiToken", "ApprovalAuthority", "AuditLog", "Base", "Cemetery", "CemeteryParcel", "ConstraintFeature",
-    "ConstraintLayer", "DemandLayer", "DemandPoint", "Division", "DivisionCode", "Facility", "FacilityKind",
-    "NameFlag", "Place", "PlaceCategory", "PlaceVariant", "Proposal", "ProposalDocument", "ProposalFile",
-    "ProposalStep", "ProtectionListing", "RoadEdge", "RoadNetwork", "RoadVertex", "User",
+    "Adjustment",
+    "ApiToken",
+    "ApprovalAuthority",
+    "AuditLog",
+    "Base",
+    "BoundaryIssue",
+    "BoundaryLine",
+    "BoundaryLineVersion",
+    "BoundaryMarker",
+    "Cemetery",
+    "CemeteryParcel",
+    "ConstraintFeature",
+    "ConstraintLayer",
+    "DemandLayer",
+    "DemandPoint",
+    "Division",
+    "DivisionCode",
+    "DivisionLineage",
+    "DivisionSeat",
+    "Facility",
+    "FacilityKind",
+    "InspectionFinding",
+    "JointInspection",
+    "NameFlag",
+    "Patrol",
+    "Place",
+    "PlaceCategory",
+    "PlaceVariant",
+    "Proposal",
+    "ProposalDocument",
+    "ProposalFile",
+    "ProposalStep",
+    "ProtectionListing",
+    "RoadEdge",
+    "RoadNetwork",
+    "RoadVertex",
+    "User",
 ]
 
 # Tables that PostgreSQL extensions own; never ours to migrate.

@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from gis_api import auth
 from gis_api.app import create_app
+from gis_api.boundaries.demo import load_demo_boundaries
 from gis_api.cli import run_migrations
 from gis_api.db import CONNECTION_OPTIONS, database_url
 from gis_api.deps import get_session
 from gis_api.divisions.demo import load_demo
-from gis_api.facilities.demo import load_demo_facilities
 from gis_api.embedded_db import Cluster
+from gis_api.facilities.demo import load_demo_facilities
 from gis_api.places.demo import load_demo_places
 from gis_api.settings import DatabaseSettings, Settings, load_settings
 
@@ -64,6 +65,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
     with Session(eng) as session:
         load_demo(session)
+        load_demo_boundaries(session)
         load_demo_places(session)
         load_demo_facilities(session)
         session.commit()

@@ -13,7 +13,6 @@ from gis_api.errors import DimingError
 from gis_api.settings import Settings
 
 
-
 def _parse_line(line: str) -> dict[str, Any]:
     text = line.strip()
     if not text.startswith("{"):

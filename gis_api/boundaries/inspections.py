@@ -1,0 +1,216 @@
+"""Joint inspections (联检) and the issues they raise (domain.md §5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from gis_api.audit import service as audit
+from gis_api.boundaries.models import (
+    BoundaryIssue,
+    BoundaryLine,
+    BoundaryMarker,
+    InspectionFinding,
+    JointInspection,
+    MarkerStatus,
+)
+from gis_api.boundaries.schemas import InspectionCreate, InspectionFiling, InspectionKind, IssueResolve
+from gis_api.concurrency import require_if_match
+from gis_api.errors import Conflict, InvalidInput, NotFound
+
+
+def _issue(line_id: str, kind: str, description: str, on: dt.date, *, marker_no: str | None = None,
+           risk: str = "medium", inspection_id: int | None = None) -> BoundaryIssue:
+    return BoundaryIssue(line_id=line_id, kind=kind, description=description, opened_on=on, marker_no=marker_no,
+                         risk=risk, inspection_id=inspection_id)
+
+
+def create(session: Session, body: InspectionCreate, actor: str) -> JointInspection:
+    line = session.get(BoundaryLine, body.line_id)
+    if line is None:
+        raise InvalidInput(f"no boundary line {body.line_id}", f"不存在界线 {body.line_id}", field="line_id")
+    markers = {m.marker_no: m for m in session.scalars(
+        select(BoundaryMarker).where(BoundaryMarker.line_id == line.line_id))}
+    seen: set[str] = set()
+    for i, f in enumerate(body.findings):
+        if f.marker_no not in markers:
+            raise InvalidInput(
+                f"marker {f.marker_no} is not a marker of line {line.line_id}",
+                f"界桩 {f.marker_no} 不属于界线 {line.line_id}", field=f"findings.{i}.marker_no", rule="§5",
+            )
+        if f.marker_no in seen:
+            raise InvalidInput(f"marker {f.marker_no} appears twice", f"界桩 {f.marker_no} 重复出现",
+                               field=f"findings.{i}.marker_no")
+        seen.add(f.marker_no)
+    sides = {s.side for s in body.signatures}
+    if body.filed_on and sides != {"left", "right"}:
+        raise InvalidInput(
+            "a filed inspection record needs the signatures of both sides",
+            "归档的联检记录须有双方签字", field="signatures", rule="§5",
+        )
+    audit.set_context(session, actor, body.reason)
+    row = JointInspection(
+        line_id=line.line_id, inspected_on=body.inspected_on, kind=body.kind.value,
+        team_left=body.team_left.model_dump(), team_right=body.team_right.model_dump(),
+        landmarks=body.landmarks, feature_changes=body.feature_changes, one_sided_markers=body.one_sided_markers,
+        structures=body.structures, disputes=[d.model_dump() for d in body.disputes],
+        signatures=[s.model_dump(mode="json") for s in body.signatures], filed_on=body.filed_on,
+        filing_ref=body.filing_ref, note=body.note, created_by=actor,
+    )
+    session.add(row)
+    session.flush()
+    on = body.inspected_on
+    for f in body.findings:
+        session.add(InspectionFinding(inspection_id=row.id, marker_no=f.marker_no, present=f.present,
+                                      damaged=f.damaged, moved=f.moved, legible=f.legible, cleared=f.cleared,
+                                      photo=f.photo, note=f.note))
+        marker = markers[f.marker_no]
+        new_status: MarkerStatus | None = None
+        if not f.present:
+            new_status = MarkerStatus.missing
+            session.add(_issue(line.line_id, "marker_missing", f"界桩 {f.marker_no} 丢失", on,
+                               marker_no=f.marker_no, risk="high", inspection_id=row.id))
+        else:
+            if f.moved:
+                new_status = MarkerStatus.moved
+                session.add(_issue(line.line_id, "marker_moved", f"界桩 {f.marker_no} 移位", on,
+                                   marker_no=f.marker_no, risk="high", inspection_id=row.id))
+            if f.damaged:
+                new_status = new_status or MarkerStatus.damaged
+                session.add(_issue(line.line_id, "marker_damaged", f"界桩 {f.marker_no} 损坏", on,
+                                   marker_no=f.marker_no, inspection_id=row.id))
+            if not f.legible:
+                session.add(_issue(line.line_id, "marker_illegible", f"界桩 {f.marker_no} 字迹不清", on,
+                                   marker_no=f.marker_no, risk="low", inspection_id=row.id))
+            if not f.cleared:
+                session.add(_issue(line.line_id, "marker_overgrown", f"界桩 {f.marker_no} 周边未清理", on,
+                                   marker_no=f.marker_no, risk="low", inspection_id=row.id))
+            if new_status is None and marker.status in (MarkerStatus.damaged, MarkerStatus.missing):
+                new_status = MarkerStatus.intact  # found repaired
+        if new_status is not None and marker.status != new_status.value:
+            marker.status = new_status.value
+    for d in body.disputes:
+        session.add(_issue(line.line_id, "dispute", d.description, on, risk=d.risk.value, inspection_id=row.id))
+    for s in body.structures:
+        session.add(_issue(line.line_id, "structure", str(s.get("description") or s), on, inspection_id=row.id))
+    for m in body.one_sided_markers:
+        session.add(_issue(line.line_id, "one_sided_marker", str(m.get("description") or m), on,
+                           inspection_id=row.id))
+    for c in body.feature_changes:
+        if c.get("risk"):
+            session.add(_issue(line.line_id, "feature_change", str(c.get("description") or c), on,
+                               risk=str(c["risk"]) if c["risk"] in ("low", "medium", "high") else "medium",
+                               inspection_id=row.id))
+    if body.kind is InspectionKind.periodic and (line.last_inspection_on is None or on > line.last_inspection_on):
+        line.last_inspection_on = on  # the 5-year cycle restarts with a periodic joint inspection
+    session.flush()
+    session.refresh(row)
+    return row
+
+
+def etag(row: JointInspection) -> str:
+    return f'"i{row.id}.v{row.version}"'
+
+
+def get(session: Session, inspection_id: int) -> JointInspection:
+    row = session.get(JointInspection, inspection_id)
+    if row is None:
+        raise NotFound(f"no inspection {inspection_id}", f"不存在联检记录 {inspection_id}", field="id")
+    return row
+
+
+def as_dict(session: Session, row: JointInspection) -> dict[str, Any]:
+    findings = session.scalars(
+        select(InspectionFinding).where(InspectionFinding.inspection_id == row.id).order_by(InspectionFinding.marker_no)
+    ).all()
+    issues = session.scalars(select(BoundaryIssue).where(BoundaryIssue.inspection_id == row.id)).all()
+    return {
+        "id": row.id, "line_id": row.line_id, "inspected_on": row.inspected_on.isoformat(), "kind": row.kind,
+        "team_left": row.team_left, "team_right": row.team_right, "landmarks": row.landmarks,
+        "feature_changes": row.feature_changes, "one_sided_markers": row.one_sided_markers,
+        "structures": row.structures, "disputes": row.disputes, "signatures": row.signatures,
+        "filed_on": row.filed_on.isoformat() if row.filed_on else None, "filing_ref": row.filing_ref,
+        "note": row.note, "created_by": row.created_by, "version": row.version,
+        "findings": [
+            {"marker_no": f.marker_no, "present": f.present, "damaged": f.damaged, "moved": f.moved,
+             "legible": f.legible, "cleared": f.cleared, "photo": f.photo, "note": f.note} for f in findings
+        ],
+        "issues": [issue_dict(i) for i in issues],
+    }
+
+
+def file(session: Session, inspection_id: int, body: InspectionFiling, if_match: str | None,
+         actor: str) -> JointInspection:
+    row = get(session, inspection_id)
+    require_if_match(etag(row), if_match, what=f"inspection {inspection_id}", what_zh=f"联检记录 {inspection_id} ",
+                     current_body=lambda: json.dumps(as_dict(session, row), ensure_ascii=False))
+    if row.filed_on is not None:
+        raise Conflict(f"inspection {inspection_id} was filed on {row.filed_on}",
+                       f"联检记录 {inspection_id} 已于 {row.filed_on} 归档", field="filed_on")
+    signatures = [s.model_dump(mode="json") for s in body.signatures] if body.signatures is not None else row.signatures
+    if {s["side"] for s in signatures} != {"left", "right"}:
+        raise InvalidInput("filing needs the signatures of both sides", "归档须有双方签字", field="signatures",
+                           rule="§5")
+    audit.set_context(session, actor, body.reason)
+    row.signatures = signatures
+    row.filed_on = body.filed_on
+    row.filing_ref = body.filing_ref
+    session.flush()
+    session.refresh(row)
+    return row
+
+
+def issue_dict(i: BoundaryIssue) -> dict[str, Any]:
+    return {
+        "id": i.id, "line_id": i.line_id, "marker_no": i.marker_no, "kind": i.kind, "description": i.description,
+        "risk": i.risk, "status": i.status, "opened_on": i.opened_on.isoformat(),
+        "resolved_on": i.resolved_on.isoformat() if i.resolved_on else None, "resolution": i.resolution,
+        "distance_m": i.distance_m, "inspection_id": i.inspection_id, "patrol_id": i.patrol_id,
+        "version": i.version,
+    }
+
+
+def list_issues(session: Session, *, line_id: str | None, status: str | None) -> list[dict[str, Any]]:
+    stmt = select(BoundaryIssue).order_by(BoundaryIssue.id)
+    if line_id:
+        stmt = stmt.where(BoundaryIssue.line_id == line_id)
+    if status:
+        stmt = stmt.where(BoundaryIssue.status == status)
+    return [issue_dict(i) for i in session.scalars(stmt)]
+
+
+def resolve_issue(session: Session, issue_id: int, body: IssueResolve, if_match: str | None,
+                  actor: str) -> BoundaryIssue:
+    issue = session.get(BoundaryIssue, issue_id)
+    if issue is None:
+        raise NotFound(f"no issue {issue_id}", f"不存在问题 {issue_id}", field="id")
+    require_if_match(f'"q{issue.id}.v{issue.version}"', if_match, what=f"issue {issue_id}",
+                     what_zh=f"问题 {issue_id} ",
+                     current_body=lambda: json.dumps(issue_dict(issue), ensure_ascii=False))
+    if issue.status == "resolved":
+        raise Conflict(f"issue {issue_id} is already resolved", f"问题 {issue_id} 已解决", field="status")
+    if body.resolved_on < issue.opened_on:
+        raise InvalidInput("resolved_on is before the issue was opened", "解决日期早于问题登记日期",
+                           field="resolved_on")
+    audit.set_context(session, actor, body.reason)
+    issue.status = "resolved"
+    issue.resolved_on = body.resolved_on
+    issue.resolution = body.resolution
+    session.flush()
+    session.refresh(issue)
+    return issue
+
+
+def list_inspections(session: Session, line_id: str | None) -> list[dict[str, Any]]:
+    rows = session.execute(
+        text("""SELECT i.id, i.line_id, i.inspected_on, i.kind, i.filed_on, i.filing_ref,
+                       (SELECT count(*) FROM boundary_inspection_findings f WHERE f.inspection_id = i.id) AS findings
+                FROM boundary_inspections i WHERE CAST(:line AS text) IS NULL OR i.line_id = :line
+                ORDER BY i.inspected_on DESC, i.id DESC"""), {"line": line_id},
+    ).mappings().all()
+    return [{**dict(r), "inspected_on": r["inspected_on"].isoformat(),
+             "filed_on": r["filed_on"].isoformat() if r["filed_on"] else None} for r in rows]
