@@ -12,11 +12,11 @@ from sqlalchemy.engine import make_url
 from gis_api.cli import CHECKOUT
 from gis_api.models import Base, include_object
 from gis_api.settings import Settings
-from tests.conftest import recreate_database
+from tests.conftest import TEST_DB, recreate_database
 
 
 def test_models_and_migrations_do_not_drift(settings: Settings) -> None:
-    url = make_url(settings.db.database_url or "").set(database="diming_drift")
+    url = make_url(settings.db.database_url or "").set(database=f"{TEST_DB}_drift")
     recreate_database(url.render_as_string(hide_password=False))
     cfg = Config(str(CHECKOUT / "alembic.ini"))
     cfg.attributes["url"] = url.render_as_string(hide_password=False)
