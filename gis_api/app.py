@@ -22,9 +22,12 @@ from gis_api.deps import SessionDep
 from gis_api.divisions.routes import router as divisions_router
 from gis_api.errors import install_handlers
 from gis_api.facilities.routes import router as facilities_router
+from gis_api.io.routes import router as io_router
 from gis_api.naming.routes import router as naming_router
+from gis_api.ogc.routes import router as ogc_router
 from gis_api.places.routes import router as places_router
 from gis_api.settings import Settings
+from gis_api.ui_config import router as ui_config_router
 
 MAP_UI = Path(__file__).resolve().parent.parent / "map_ui"
 
@@ -48,9 +51,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(places_router)
     for r in (*boundary_routers, adjustments_router, seats_router):
         app.include_router(r)
-    app.include_router(naming_router)
+    app.include_router(ogc_router)
+    app.include_router(io_router)
     app.include_router(facilities_router)
     app.include_router(coverage_router)
+    app.include_router(naming_router)
+    app.include_router(ui_config_router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Service and database status")
     def health(session: SessionDep) -> dict[str, Any]:

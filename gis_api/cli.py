@@ -224,9 +224,10 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
     """Subcommands of the domain areas (each area registers its own)."""
     from gis_api.boundaries.cli import register as boundaries
     from gis_api.coverage.cli import register as coverage
+    from gis_api.io.cli import register as io
     from gis_api.places.cli import register as places
 
-    return [places, coverage, boundaries]
+    return [places, coverage, boundaries, io]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

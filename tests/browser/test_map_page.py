@@ -1,77 +1,106 @@
-"""The map page in a real headless Chromium against a running server: it draws Feidong and fetches
-nothing from outside the server. Screenshots go to artifacts/ for people to look at."""
+"""The map page itself: it draws Feidong from the API with no base map, fetches nothing from outside the
+server, switches language, offers Tianditu only when a key is configured, and serves the API docs locally."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
-import pytest
-import uvicorn
-
-from gis_api.app import create_app
-from gis_api.settings import Settings
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make test installs it)")
+from gis_api.ui_config import UiSettings
+from tests.browser.conftest import PASSWORD, Live, PageRun
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def test_map_draws_feidong_offline_and_stays_local(run: PageRun, live: Live) -> None:
+    page = run.page
+    run.open()
+    # Divisions: 10 counties and 20 townships as paths; 312 demo places loaded for the view.
+    page.wait_for_function("() => document.querySelector('#status').textContent === '已加载: 10 / 20 / 312'")
+    assert page.locator("path.leaflet-interactive").count() >= 30
+    assert page.locator(".marker-cluster").count() > 0  # place names clustered at county zoom
+    # No base map: no tile layer at all, and the page says why Amap/Baidu tiles are not offered (GCJ-02).
+    assert page.locator(".leaflet-tile").count() == 0
+    assert page.get_attribute("body", "data-base") == "none"
+    assert "GCJ-02" in page.inner_text("#layer-list")
+    assert "天地图" in page.inner_text("#layer-list")
+    assert page.locator('#layer-list input[name="base"]').count() == 1
+    # Chinese by default; the layer list names the synthetic layers as such.
+    assert page.inner_text("header h1").startswith("地名")
+    assert "合成示意" in page.inner_text("#layer-list")
+    run.shot("map_zh")
+
+    # Zoomed in, the clusters open and each label carries the name and its pinyin.
+    page.evaluate("() => window.dimingMap && window.dimingMap.setView([31.8864, 117.4571], 16)")
+    page.wait_for_selector(".labels-on .place-label .lbl i", state="visible")
+    label = page.locator(".place-label", has_text="店埠老街").first
+    assert "Dianbu Laojie" in label.inner_text()
+    run.shot("map_labels_pinyin")
+
+    # Villages, a layer that grows large, come as OGC vector tiles for the view only (when /ogc is served).
+    if live.has("/ogc/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}"):
+        with page.expect_response(lambda r: "/ogc/collections/villages/tiles/WebMercatorQuad/" in r.url
+                                  and r.status == 200) as tile:
+            page.check("#layer-list label[data-layer=village] input")
+        assert tile.value.headers["content-type"].startswith("application/vnd.mapbox-vector-tile")
+        assert "datetime=" in tile.value.url  # the as_of date travels with every tile
+        page.wait_for_selector(".leaflet-points-pane .leaflet-tile path", state="attached")
+        run.shot("map_village_tiles")
+        page.uncheck("#layer-list label[data-layer=village] input")
+
+    page.click("#lang")
+    assert page.inner_text("header h1").startswith("Place names")
+    assert page.get_attribute("html", "lang") == "en"
+    assert "SYNTHETIC" in page.inner_text("#layer-list")
+    run.shot("map_en")
+    page.click("#lang")  # back to Chinese for the next tests (the choice is kept in localStorage)
+
+    page.goto(live.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info", timeout=20_000)
+    run.shot("docs")
+    assert run.errors == []
+    assert run.outside() == [], run.outside()
 
 
-@pytest.fixture(scope="module")
-def server(settings: Settings, engine: object) -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+def test_tianditu_only_with_a_key_and_in_matrix_set_w(run: PageRun, live: Live, retry: Callable[..., Any]) -> None:
+    live.app.state.ui_settings = UiSettings(tianditu_key="test-key-123")
+    try:
+        run.open()
+        page = run.page
+        bases = page.locator('#layer-list input[name="base"]')
+        assert bases.count() == 3  # none, vector (vec+cva), imagery (img+cia)
+        page.wait_for_function("() => document.querySelectorAll('.leaflet-tile').length > 0")
+        tiles = [u for u in run.outside()]
+        # Tiles come only from Tianditu, in the web-mercator matrix set with the key; vector + annotation.
+        assert tiles and all(re.match(r"https://t[0-7]\.tianditu\.gov\.cn/(vec|cva)_w/wmts\?", u) for u in tiles), tiles
+        assert all("TILEMATRIXSET=w" in u and "tk=test-key-123" in u for u in tiles)
+        assert {re.search(r"LAYER=(\w+)", u).group(1) for u in tiles} == {"vec", "cva"}  # type: ignore[union-attr]
+        page.check('#layer-list input[value="tdt_img"]')
+        assert retry(lambda: any("/img_w/" in u for u in run.requests) and any("/cia_w/" in u for u in run.requests))
+        # Back to no base map: no tile left on the map.
+        page.check('#layer-list input[value="none"]')
+        assert page.locator(".leaflet-tile").count() == 0
+        assert not any(re.search(r"(amap|autonavi|baidu|bdimg|qq\.com|gtimg)", u) for u in run.requests)
+    finally:
+        live.app.state.ui_settings = UiSettings(tianditu_key=None)
 
 
-def test_map_draws_feidong_and_stays_local(server: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.on("request", lambda req: requests.append(req.url))
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(server + "/")
-        page.wait_for_selector("body[data-loaded=true]", timeout=20_000)
-        status = page.inner_text("#status")
-        assert "10 / 20 / 252" in status
-        assert page.locator("path.leaflet-interactive").count() >= 30  # 10 counties + 20 townships drawn
-        page.screenshot(path=str(ARTIFACTS / "map_zh.png"))
-        page.click("#lang")
-        assert page.inner_text("header h1").startswith("Place names")
-        page.screenshot(path=str(ARTIFACTS / "map_en.png"))
-        page.goto(server + "/docs")
-        page.wait_for_selector(".swagger-ui .info", timeout=20_000)
-        page.screenshot(path=str(ARTIFACTS / "docs.png"))
-        browser.close()
-    assert errors == []
-    outside = [u for u in requests if not u.startswith(server) and not u.startswith("data:")]
-    assert outside == [], outside
+def test_login_first_when_reads_need_a_login(run: PageRun, live: Live) -> None:
+    """DIMING_PUBLIC_READ=false: the page asks for a login, then draws everything with the token."""
+    settings = live.app.state.settings
+    live.app.state.settings = replace(settings, auth=settings.auth.model_copy(update={"public_read": False}))
+    try:
+        page = run.page
+        page.goto(live.url + "/")
+        page.wait_for_selector("#login-dialog[open]")
+        assert page.inner_text("#status") == "请先登录"
+        page.fill("#login-username", "wang")
+        page.fill("#login-password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('已加载: 10 / 20 /')")
+        assert page.locator("path.leaflet-interactive").count() >= 30
+        assert run.errors == []
+        assert run.outside() == []
+    finally:
+        live.app.state.settings = settings

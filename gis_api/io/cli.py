@@ -1,0 +1,114 @@
+"""``diming import places FILE`` and ``diming export COLLECTION FILE`` (progress bars on stderr)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gis_api.db import database_url, make_engine, make_sessionmaker
+from gis_api.divisions.routes import _bbox
+from gis_api.errors import InvalidInput
+from gis_api.io import formats, service
+from gis_api.ogc.collections import all_collections, get
+from gis_api.settings import Settings
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    SubParsers = argparse._SubParsersAction
+
+
+def _print(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=1, default=str))
+
+
+def cmd_import_places(settings: Settings, args: argparse.Namespace) -> int:
+    opts = service.ImportOptions(
+        actor=args.actor, reason=args.reason or f"import {Path(args.file).name}", fmt=args.format,
+        encoding=args.encoding, layer=args.layer, crs=args.crs, category_code=args.category,
+        lon_field=args.lon_field, lat_field=args.lat_field, wkt_field=args.wkt_field, source=args.source,
+        valid_from=args.valid_from, engine=args.engine, dry_run=args.dry_run, progress=sys.stderr.isatty(),
+    )
+    factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
+    session = factory()
+    try:
+        report = service.import_places(session, Path(args.file), opts)
+        if report.ok and not args.dry_run:
+            session.commit()
+        else:
+            session.rollback()  # all or nothing
+    finally:
+        session.close()
+    _print(report.as_dict())
+    return 0 if report.ok else 2
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    c = get(args.collection)
+    if c is None:
+        raise InvalidInput(f"no collection {args.collection!r}; collections: "
+                           f"{', '.join(x.id for x in all_collections())}", f"不存在数据集 {args.collection!r}",
+                           field="collection")
+    out = Path(args.output)
+    fmt = args.format or formats.guess_format(out.name)
+    bbox = _bbox(args.bbox) if args.bbox else None
+    factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
+    session = factory()
+    try:
+        data = service.export(session, c, fmt, as_of=args.as_of, bbox=bbox,
+                              progress=sys.stderr.isatty())
+    finally:
+        session.rollback()
+        session.close()
+    out.write_bytes(data)
+    print(f"{c.id} written to {out} ({fmt}, {len(data):,} bytes)")
+    return 0
+
+
+def _date(value: str) -> dt.date:
+    return dt.date.fromisoformat(value)
+
+
+def _import_group(sub: SubParsers) -> SubParsers:
+    """The ``import`` command's sub-commands, shared with other areas (``import divisions``)."""
+    existing = sub.choices.get("import") if hasattr(sub, "choices") else None
+    if existing is not None:
+        inner = next((a for a in existing._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if inner is not None:
+            return inner
+    p = sub.add_parser("import", help="import data files")
+    return p.add_subparsers(dest="what", required=True)
+
+
+def register(sub: SubParsers) -> None:
+    p = _import_group(sub).add_parser(
+        "places", help="import place names (GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX register, GPX); "
+                       "all or nothing, with a per-row report")
+    p.add_argument("file")
+    p.add_argument("--format", choices=formats.FORMATS, help="default: from the file name")
+    p.add_argument("--encoding", help="e.g. GBK for an old Shapefile or CSV")
+    p.add_argument("--category", help="category code (or name) for rows without one, e.g. 242")
+    p.add_argument("--crs", help="EPSG:n when the file does not say")
+    p.add_argument("--layer", help="layer of a GeoPackage / GPX (default waypoints) / zipped Shapefile")
+    p.add_argument("--lon-field")
+    p.add_argument("--lat-field")
+    p.add_argument("--wkt-field")
+    p.add_argument("--valid-from", type=_date)
+    p.add_argument("--source", default="import")
+    p.add_argument("--engine", choices=["auto", "service", "bulk"], default="auto")
+    p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+    p.add_argument("--actor", default="cli:import")
+    p.add_argument("--reason")
+    p.set_defaults(handler=cmd_import_places)
+
+    e = sub.add_parser("export", help="export a collection to GeoJSON, GeoPackage, zipped Shapefile, CSV or XLSX")
+    e.add_argument("collection", help="collection id, e.g. places, townships")
+    e.add_argument("output", help="file to write; the format follows the extension (.geojson .gpkg .zip .csv .xlsx)")
+    e.add_argument("--format", choices=["geojson", "gpkg", "shp", "csv", "xlsx"])
+    e.add_argument("--as-of", type=_date, help="valid-time date (default today)")
+    e.add_argument("--bbox", help="minlon,minlat,maxlon,maxlat")
+    e.set_defaults(handler=cmd_export)

@@ -1,0 +1,295 @@
+"""Reading and writing feature files: GeoJSON, GeoPackage, (zipped) Shapefile, CSV, XLSX and GPX.
+
+Files are read with pyogrio (GDAL in its wheel) or the standard library into plain records — a dict of
+properties plus a shapely geometry in CGCS2000 lon/lat — and written from the same records. Coordinates in
+another CRS (the file says so, or ``crs`` is given) are transformed to EPSG:4490 with pyproj. Shapefiles are
+written in UTF-8 with a ``.cpg`` so GIS software reads the Chinese right; old ones in GBK are read with
+``encoding="GBK"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio.raw
+import shapely
+from pyproj import CRS, Transformer
+
+from gis_api.errors import InvalidInput
+
+FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "gpx")
+MEDIA = {
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+    "shp": "application/zip",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+EXTENSION = {"geojson": "geojson", "gpkg": "gpkg", "shp": "zip", "csv": "csv", "xlsx": "xlsx"}
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
+LAT_NAMES = ("lat", "latitude", "y", "纬度")
+WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "几何")
+
+
+@dataclass
+class Record:
+    row: int  # 1-based position in the file (CSV/XLSX: the line/row number)
+    props: dict[str, Any]
+    geometry: Any = None  # shapely geometry in EPSG:4490 lon/lat, or None
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (field, message, message_zh)
+
+
+def guess_format(name: str, explicit: str | None = None) -> str:
+    if explicit:
+        fmt = explicit.lower().lstrip(".")
+        fmt = {"json": "geojson", "zip": "shp", "shapefile": "shp"}.get(fmt, fmt)
+    else:
+        lower = name.lower()
+        ext = lower.rsplit(".", 1)[-1] if "." in lower else ""
+        fmt = {"json": "geojson", "geojson": "geojson", "gpkg": "gpkg", "zip": "shp", "shp": "shp", "csv": "csv",
+               "xlsx": "xlsx", "gpx": "gpx"}.get(ext, "")
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown file format {explicit or name!r}; use one of {', '.join(FORMATS)}",
+                           f"不支持的文件格式 {explicit or name!r}", field="format")
+    return fmt
+
+
+def _to_storage(crs_text: str | None) -> Transformer | None:
+    """A transformer to EPSG:4490 lon/lat, or None when the data is lon/lat already (4490, 4326, CRS84)."""
+    if not crs_text:
+        return None
+    crs = CRS.from_user_input(crs_text)
+    if crs.is_geographic and (crs.to_epsg() in (4490, 4326, 4610, None) or "84" in crs.name):
+        return None
+    return Transformer.from_crs(crs, CRS.from_epsg(4490), always_xy=True)
+
+
+def _reproject(geom: Any, tr: Transformer | None) -> Any:
+    if geom is None or tr is None:
+        return geom
+    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
+# -- reading -----------------------------------------------------------------------------------------------
+
+def _from_ogr(path: str, layer: str | None, encoding: str | None, crs: str | None, start_row: int = 1
+              ) -> Iterator[Record]:
+    meta, _fids, geometry, field_data = pyogrio.raw.read(path, layer=layer, encoding=encoding,
+                                                         datetime_as_string=True)
+    tr = _to_storage(crs or meta.get("crs"))
+    names = list(meta["fields"])
+    for i in range(len(geometry) if geometry is not None else (len(field_data[0]) if field_data else 0)):
+        props = {}
+        for name, values in zip(names, field_data, strict=True):
+            v = values[i]
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and v != v:  # NaN
+                v = None
+            props[name] = v
+        geom = shapely.from_wkb(geometry[i]) if geometry is not None and geometry[i] is not None else None
+        yield Record(start_row + i, props, _reproject(geom, tr))
+
+
+def _zip_layers(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as z:
+        return [n for n in z.namelist() if n.lower().endswith(".shp")]
+
+
+def read(path: Path, fmt: str, *, encoding: str | None = None, layer: str | None = None, crs: str | None = None,
+         lon_field: str | None = None, lat_field: str | None = None, wkt_field: str | None = None) -> Iterator[Record]:
+    """Records of a file; geometry problems become the record's errors, never an exception mid-file."""
+    if fmt == "geojson":
+        doc = json.loads(path.read_bytes().decode(encoding or "utf-8-sig"))
+        feats = doc.get("features", []) if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else (
+            [doc] if isinstance(doc, dict) and doc.get("type") == "Feature" else None)
+        if feats is None:
+            raise InvalidInput("the file is not a GeoJSON FeatureCollection or Feature", "文件不是 GeoJSON 要素集合",
+                               field="file")
+        tr = _to_storage(crs)
+        for i, f in enumerate(feats, start=1):
+            rec = Record(i, dict(f.get("properties") or {}))
+            if f.get("geometry"):
+                try:
+                    rec.geometry = _reproject(shapely.geometry.shape(f["geometry"]), tr)
+                except Exception as exc:  # shapely raises several types for malformed GeoJSON
+                    rec.errors.append(("geometry", f"geometry is not valid GeoJSON: {exc}",
+                                       f"几何不是有效的 GeoJSON：{exc}"))
+            yield rec
+    elif fmt in ("gpkg", "gpx"):
+        yield from _from_ogr(str(path), layer or ("waypoints" if fmt == "gpx" else None), encoding, crs)
+    elif fmt == "shp":
+        if path.suffix.lower() == ".zip":
+            layers = _zip_layers(path)
+            if not layers:
+                raise InvalidInput("the zip holds no .shp file", "压缩包中没有 .shp 文件", field="file")
+            start = 1
+            for name in layers if layer is None else [n for n in layers if Path(n).stem == layer]:
+                recs = list(_from_ogr(f"/vsizip/{path}/{name}", None, encoding, crs, start))
+                start += len(recs)
+                yield from recs
+        else:
+            yield from _from_ogr(str(path), None, encoding, crs)
+    elif fmt == "csv":
+        yield from _read_table(_csv_rows(path, encoding or "utf-8-sig"), crs, lon_field, lat_field, wkt_field, 2)
+    elif fmt == "xlsx":
+        yield from _read_table(_xlsx_rows(path), crs, lon_field, lat_field, wkt_field, 2)
+
+
+def _csv_rows(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
+    with path.open(encoding=encoding, newline="") as fh:
+        yield from csv.DictReader(fh)
+
+
+def _xlsx_rows(path: Path) -> Iterator[dict[str, Any]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    ws = wb.worksheets[0]
+    rows = ws.iter_rows(values_only=True)
+    header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
+    for values in rows:
+        if values is None or all(v is None or str(v).strip() == "" for v in values):
+            continue
+        yield {h: v for h, v in zip(header, values, strict=False) if h}
+    wb.close()
+
+
+def _pick(props: dict[str, Any], explicit: str | None, names: tuple[str, ...]) -> str | None:
+    if explicit:
+        return explicit if explicit in props else None
+    lower = {k.lower(): k for k in props}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def _read_table(rows: Iterable[dict[str, Any]], crs: str | None, lon_field: str | None, lat_field: str | None,
+                wkt_field: str | None, first_row: int) -> Iterator[Record]:
+    tr = _to_storage(crs)
+    for i, raw in enumerate(rows, start=first_row):
+        props = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
+        props = {k: (None if v == "" else v) for k, v in props.items()}
+        rec = Record(i, props)
+        wkt_key = _pick(props, wkt_field, WKT_NAMES)
+        lon_key, lat_key = _pick(props, lon_field, LON_NAMES), _pick(props, lat_field, LAT_NAMES)
+        try:
+            if wkt_key and props.get(wkt_key):
+                rec.geometry = _reproject(shapely.from_wkt(str(props.pop(wkt_key))), tr)
+            elif lon_key and lat_key and (props.get(lon_key) is not None or props.get(lat_key) is not None):
+                lon, lat = float(props.pop(lon_key)), float(props.pop(lat_key))
+                rec.geometry = _reproject(shapely.Point(lon, lat), tr)
+            for k in (wkt_key, lon_key, lat_key):
+                props.pop(k or "", None)
+        except (TypeError, ValueError, shapely.errors.GEOSException) as exc:
+            rec.errors.append(("geometry", f"location cannot be read: {exc}", f"位置无法解析：{exc}"))
+        yield rec
+
+
+# -- writing -----------------------------------------------------------------------------------------------
+
+def _short_names(names: list[str], width: int = 10) -> dict[str, str]:
+    """DBF field names (≤ 10 bytes), unique and stable: name[:10], else name[:8] + a two-digit counter."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for n in names:
+        short = n[:width]
+        k = 1
+        while short.lower() in used:
+            short = f"{n[:width - 2]}{k:02d}"
+            k += 1
+        used.add(short.lower())
+        out[n] = short
+    return out
+
+
+def _columns(records: list[Record], names: list[str], types: Mapping[str, str]) -> tuple[list[np.ndarray], list[str]]:
+    arrays = []
+    for n in names:
+        values = [r.props.get(n) for r in records]
+        t = types.get(n, "string")
+        if t in ("integer", "number"):
+            arrays.append(np.array([float(v) if v is not None else np.nan for v in values], dtype="float64")
+                          if any(v is None for v in values) or t == "number"
+                          else np.array([int(str(v)) for v in values], dtype="int64"))
+        else:
+            arrays.append(np.array([None if v is None else str(v) for v in values], dtype=object))
+    return arrays, names
+
+
+_SHP_KIND = {"Point": "Point", "MultiPoint": "Point", "LineString": "Line", "MultiLineString": "Line",
+             "Polygon": "Polygon", "MultiPolygon": "Polygon"}
+_OGR_TYPE = {"Point": "Point", "Line": "MultiLineString", "Polygon": "MultiPolygon"}
+
+
+def write_ogr(records: list[Record], names: list[str], types: Mapping[str, str], fmt: str, layer: str) -> bytes:
+    """A GeoPackage, or a zip of Shapefiles (one per geometry kind, UTF-8 with .cpg), as bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if fmt == "gpkg":
+            target = Path(tmp) / f"{layer}.gpkg"
+            geoms = np.array([shapely.to_wkb(r.geometry) if r.geometry is not None else None for r in records],
+                             dtype=object)
+            arrays, fields = _columns(records, names, types)
+            pyogrio.raw.write(str(target), geoms, arrays, fields, layer=layer, driver="GPKG",
+                              geometry_type="Unknown", crs="EPSG:4490", encoding="UTF-8")
+            return target.read_bytes()
+        short = _short_names(names)
+        groups: dict[str, list[Record]] = {}
+        for r in records:
+            kind = _SHP_KIND.get(r.geometry.geom_type, "Point") if r.geometry is not None else "Point"
+            groups.setdefault(kind, []).append(r)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for kind, group in groups.items():
+                name = layer if len(groups) == 1 else f"{layer}_{kind.lower()}"
+                target = Path(tmp) / f"{name}.shp"
+                multi = kind != "Point"
+                geoms = np.array([
+                    None if r.geometry is None else shapely.to_wkb(
+                        shapely.MultiLineString([r.geometry]) if multi and r.geometry.geom_type == "LineString" else
+                        shapely.MultiPolygon([r.geometry]) if multi and r.geometry.geom_type == "Polygon" else
+                        r.geometry)
+                    for r in group], dtype=object)
+                arrays, _ = _columns(group, names, types)
+                pyogrio.raw.write(str(target), geoms, arrays, [short[n] for n in names], driver="ESRI Shapefile",
+                                  geometry_type=_OGR_TYPE[kind], crs="EPSG:4490", encoding="UTF-8")
+                for f in sorted(Path(tmp).glob(f"{name}.*")):
+                    z.write(f, f.name)
+        return buf.getvalue()
+
+
+def write_csv(records: list[Record], names: list[str]) -> bytes:
+    """CSV in UTF-8 with a BOM (Excel opens it right): lon/lat for points, WKT for other geometry."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    points = all(r.geometry is None or r.geometry.geom_type == "Point" for r in records)
+    w.writerow([*names, *(["lon", "lat"] if points else ["wkt"])])
+    for r in records:
+        vals = ["" if r.props.get(n) is None else r.props.get(n) for n in names]
+        if points:
+            g = r.geometry
+            vals += [f"{g.x:.7f}", f"{g.y:.7f}"] if g is not None else ["", ""]
+        else:
+            vals.append(shapely.to_wkt(r.geometry, rounding_precision=7) if r.geometry is not None else "")
+        w.writerow(vals)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def write_xlsx(header: list[str], rows: Iterable[list[Any]], title: str) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title[:31])
+    ws.append(header)
+    for row in rows:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

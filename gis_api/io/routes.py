@@ -1,0 +1,78 @@
+"""HTTP face of imports and exports: ``POST /api/v1/imports/places`` and ``GET /api/v1/exports/{collection}``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from gis_api import auth
+from gis_api.deps import CurrentUser, ReadAccess, SessionDep
+from gis_api.divisions.routes import _bbox
+from gis_api.errors import NotFound
+from gis_api.io import formats, service
+from gis_api.ogc.collections import get
+from gis_api.places.routes import EDITORS
+
+router = APIRouter(prefix="/api/v1", tags=["imports and exports"])
+
+
+@router.post("/imports/places", summary="Import place names from a file (officer); all or nothing")
+def import_places(
+    session: SessionDep, user: CurrentUser,
+    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX register or GPX")],
+    reason: Annotated[str, Form(min_length=1, description="why, for the audit trail")],
+    format: Annotated[str | None, Form(description="geojson|gpkg|shp|csv|xlsx|gpx; default from the file name")] = None,
+    encoding: Annotated[str | None, Form(description="e.g. GBK for an old Shapefile or CSV")] = None,
+    category_code: Annotated[str | None, Form(description="for rows without a category")] = None,
+    crs: Annotated[str | None, Form(description="EPSG:n when the file does not say")] = None,
+    layer: Annotated[str | None, Form()] = None,
+    lon_field: Annotated[str | None, Form()] = None,
+    lat_field: Annotated[str | None, Form()] = None,
+    wkt_field: Annotated[str | None, Form()] = None,
+    valid_from: Annotated[dt.date | None, Form()] = None,
+    source: Annotated[str, Form()] = "import",
+    engine: Annotated[str, Form(pattern="^(auto|service|bulk)$")] = "auto",
+    dry_run: Annotated[bool, Form()] = False,
+) -> JSONResponse:
+    auth.require(user, *EDITORS)
+    opts = service.ImportOptions(
+        actor=user.username, reason=reason, fmt=format, encoding=encoding, layer=layer, crs=crs,
+        category_code=category_code, lon_field=lon_field, lat_field=lat_field, wkt_field=wkt_field, source=source,
+        valid_from=valid_from, engine=engine, dry_run=dry_run,
+    )
+    name = Path(file.filename or "upload").name
+    formats.guess_format(name, format)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(file.file.read())
+        with session.begin_nested() as nested:
+            report = service.import_places(session, path, opts)
+            if not report.ok or dry_run:
+                nested.rollback()  # all or nothing: a bad row, or a dry run, keeps nothing
+    if not report.ok:
+        body = report.as_dict()
+        body.update(code="import_rejected", message=f"{len(report.errors)} row(s) rejected; nothing was imported",
+                    message_zh=f"{len(report.errors)} 行有误，未导入任何数据", field="file", rule=None)
+        return JSONResponse(body, status_code=422)
+    return JSONResponse(report.as_dict(), status_code=200 if dry_run else 201)
+
+
+@router.get("/exports/{collection_id}", summary="Export a collection (GeoJSON, GeoPackage, Shapefile, CSV, XLSX)")
+def export_collection(
+    collection_id: str, session: SessionDep, _user: ReadAccess,
+    format: Annotated[str, Query(pattern="^(geojson|gpkg|shp|csv|xlsx)$")] = "geojson",
+    as_of: Annotated[dt.date | None, Query(description="valid-time date; default today")] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+) -> Response:
+    c = get(collection_id)
+    if c is None:
+        raise NotFound(f"no collection {collection_id!r}", f"不存在数据集 {collection_id!r}", field="collection_id")
+    data = service.export(session, c, format, as_of=as_of, bbox=_bbox(bbox))
+    filename = f"{c.id}.{formats.EXTENSION[format]}"
+    return Response(data, media_type=formats.MEDIA[format],
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,148 @@
+"""The OpenAPI 3.0 definition of /ogc (the landing page's ``service-desc``) and the queryables schemas.
+
+GDAL's OAPIF driver reads the ``limit`` parameter's ``maximum`` and ``default`` from it to size its pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gis_api.ogc import crs as crs_mod
+from gis_api.ogc.collections import Collection
+
+_STRING = {"type": "string"}
+_CRS = {"type": "string", "format": "uri", "enum": crs_mod.supported(), "default": crs_mod.CRS84}
+
+
+def _param(name: str, description: str, schema: dict[str, Any], style: str | None = None,
+           explode: bool | None = None, where: str = "query", required: bool = False) -> dict[str, Any]:
+    p: dict[str, Any] = {"name": name, "in": where, "description": description, "required": required,
+                         "schema": schema}
+    if style:
+        p["style"] = style
+    if explode is not None:
+        p["explode"] = explode
+    return p
+
+
+def _limit(max_limit: int, default: int) -> dict[str, Any]:
+    return _param("limit", "Items per page.", {"type": "integer", "minimum": 1, "maximum": max_limit,
+                                               "default": default}, "form", False)
+
+
+ITEM_PARAMETERS: list[dict[str, Any]] = [
+    _param("crs", "Output CRS (OGC API – Features Part 2).", _CRS, "form", False),
+    _param("datetime", "Valid-time date (as of) or interval; default today.", _STRING, "form", False),
+    _param("properties", "Comma-separated properties to return.", {"type": "array", "items": _STRING},
+           "form", False),
+]
+
+ITEMS_PARAMETERS: list[dict[str, Any]] = [
+    _param("offset", "Features to skip.", {"type": "integer", "minimum": 0, "default": 0}, "form", False),
+    _param("bbox", "minx,miny,maxx,maxy in bbox-crs axis order.",
+           {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, "form", False),
+    _param("bbox-crs", "CRS of bbox.", _CRS, "form", False),
+    _param("filter", "CQL2 filter on the queryables.", _STRING, "form", False),
+    _param("filter-lang", "cql2-text (default) or cql2-json.",
+           {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"}, "form", False),
+    _param("filter-crs", "CRS of geometry literals in the filter.", _CRS, "form", False),
+    _param("sortby", "Comma-separated queryables, '-' for descending.", {"type": "array", "items": _STRING},
+           "form", False),
+    *ITEM_PARAMETERS,
+]
+
+
+def _ref_json(description: str, media: str = "application/json") -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"type": "object"}}}}
+
+
+def document(base: str, collections: list[Collection], max_limit: int, default_limit: int) -> dict[str, Any]:
+    cid = _param("collectionId", "Collection id.", {"type": "string", "enum": [c.id for c in collections]},
+                 where="path", required=True)
+    fid = _param("featureId", "Feature id.", _STRING, where="path", required=True)
+    geo = "application/geo+json"
+    errors = {"400": {"description": "Invalid parameter"}, "404": {"description": "Not found"}}
+    edit_errors = {"401": {"description": "Login required"}, "403": {"description": "Role required"},
+                   "412": {"description": "ETag mismatch"}, "422": {"description": "Invalid feature"},
+                   "428": {"description": "If-Match required"}}
+    if_match = _param("If-Match", "ETag of the version edited.", _STRING, where="header", required=True)
+    body = {"required": True, "content": {geo: {"schema": {"type": "object"}}}}
+    tile_params = [cid, _param("tileMatrixSetId", "Tile matrix set.", {"type": "string", "enum": ["WebMercatorQuad"]},
+                               where="path", required=True),
+                   *(_param(n, n, {"type": "integer", "minimum": 0}, where="path", required=True)
+                     for n in ("tileMatrix", "tileRow", "tileCol"))]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Diming 地名 OGC API", "version": "1.0.0",
+                 "description": "OGC API – Features Parts 1–4 and OGC API – Tiles (WebMercatorQuad, MVT)."},
+        "servers": [{"url": base}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": {
+            "/": {"get": {"operationId": "landingPage", "responses": {"200": _ref_json("Landing page")}}},
+            "/conformance": {"get": {"operationId": "conformance", "responses": {"200": _ref_json("Conformance")}}},
+            "/api": {"get": {"operationId": "api", "responses": {"200": _ref_json("This document")}}},
+            "/collections": {"get": {"operationId": "collections", "responses": {"200": _ref_json("Collections")}}},
+            "/collections/{collectionId}": {"get": {
+                "operationId": "collection", "parameters": [cid],
+                "responses": {"200": _ref_json("Collection"), **errors}}},
+            "/collections/{collectionId}/queryables": {"get": {
+                "operationId": "queryables", "parameters": [cid],
+                "responses": {"200": _ref_json("Queryables", "application/schema+json"), **errors}}},
+            "/collections/{collectionId}/items": {
+                "get": {"operationId": "getFeatures",
+                        "parameters": [cid, _limit(max_limit, default_limit), *ITEMS_PARAMETERS],
+                        "responses": {"200": _ref_json("Features", geo), **errors}},
+                "post": {"operationId": "createFeature", "parameters": [cid], "requestBody": body,
+                         "security": [{"bearer": []}],
+                         "responses": {"201": {"description": "Created"}, **errors, **edit_errors}},
+            },
+            "/collections/{collectionId}/items/{featureId}": {
+                "get": {"operationId": "getFeature", "parameters": [cid, fid, *ITEM_PARAMETERS],
+                        "responses": {"200": _ref_json("Feature", geo), **errors}},
+                "put": {"operationId": "replaceFeature", "parameters": [cid, fid, if_match], "requestBody": body,
+                        "security": [{"bearer": []}], "responses": {"200": _ref_json("Feature", geo), **errors,
+                                                                     **edit_errors}},
+                "patch": {"operationId": "updateFeature", "parameters": [cid, fid, if_match], "requestBody": body,
+                          "security": [{"bearer": []}], "responses": {"200": _ref_json("Feature", geo), **errors,
+                                                                       **edit_errors}},
+                "delete": {"operationId": "deleteFeature", "parameters": [cid, fid, if_match],
+                           "security": [{"bearer": []}],
+                           "responses": {"204": {"description": "Retired"}, **errors, **edit_errors}},
+            },
+            "/tileMatrixSets": {"get": {"operationId": "tileMatrixSets", "responses": {"200": _ref_json("TMS")}}},
+            "/tileMatrixSets/{tileMatrixSetId}": {"get": {
+                "operationId": "tileMatrixSet",
+                "parameters": [_param("tileMatrixSetId", "id", _STRING, where="path", required=True)],
+                "responses": {"200": _ref_json("TMS"), **errors}}},
+            "/collections/{collectionId}/tiles": {"get": {
+                "operationId": "collectionTilesets", "parameters": [cid], "responses": {"200": _ref_json("Tilesets")}}},
+            "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
+                "operationId": "collectionTile", "parameters": tile_params,
+                "responses": {"200": {"description": "Vector tile", "content": {
+                    "application/vnd.mapbox-vector-tile": {"schema": {"type": "string", "format": "binary"}}}},
+                    "204": {"description": "Empty tile"}, **errors}}},
+        },
+    }
+
+
+_GEOMETRY_FORMAT = {"Point": "geometry-point", "MultiPoint": "geometry-multipoint", "LineString": "geometry-linestring",
+                    "MultiLineString": "geometry-multilinestring", "Polygon": "geometry-polygon",
+                    "MultiPolygon": "geometry-multipolygon", "Geometry": "geometry-any"}
+
+
+def queryables(c: Collection, url: str) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "geometry": {"format": _GEOMETRY_FORMAT[c.geometry_type], "x-ogc-role": "primary-geometry",
+                     "title": "geometry"},
+    }
+    for p in c.queryables():
+        schema: dict[str, Any] = {"title": p.title or p.name}
+        if p.type in ("date", "date-time"):
+            schema.update(type="string", format=p.type)
+        else:
+            schema["type"] = p.type
+        if p.enum:
+            schema["enum"] = list(p.enum)
+        props[p.name] = schema
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url, "type": "object",
+            "title": c.title, "properties": props, "additionalProperties": False}

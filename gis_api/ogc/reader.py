@@ -1,0 +1,106 @@
+"""How the OGC reads reach PostgreSQL: one statement per request, answered as text built by PostGIS.
+
+``PoolReader`` (the server) keeps an asyncpg pool on the app's database: statements are prepared once per
+connection and cached, the event loop never waits on a thread, and each read is one round trip (autocommit:
+a single statement sees one snapshot). The connections get the same session settings as the app's engine
+(no JIT, no parallel workers, UTC) plus ``plan_cache_mode = force_custom_plan`` so a prepared bbox query is
+still planned for its actual box.
+
+``SessionReader`` runs the same SQL on a SQLAlchemy session (psycopg2): the tests use it so reads see their
+own uncommitted writes, and the write routes use it to answer with the feature they just wrote.
+Tests install it with ``app.state.ogc_reader = SessionReader(session)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from gis_api.ogc.sql import Params, to_dollar
+
+SERVER_SETTINGS = {
+    "jit": "off",
+    "max_parallel_workers_per_gather": "0",
+    "timezone": "UTC",
+    "plan_cache_mode": "force_custom_plan",
+    "application_name": "diming-ogc",
+}
+
+
+class Reader(Protocol):
+    async def fetchrow(self, sql: str, params: Params) -> Sequence[Any] | None: ...
+
+    async def fetch(self, sql: str, params: Params) -> list[Sequence[Any]]: ...
+
+
+class SessionReader:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def fetchrow_sync(self, sql: str, params: Params) -> Sequence[Any] | None:
+        return self.session.connection().exec_driver_sql(sql, params.as_dict()).first()
+
+    async def fetchrow(self, sql: str, params: Params) -> Sequence[Any] | None:
+        return self.fetchrow_sync(sql, params)
+
+    async def fetch(self, sql: str, params: Params) -> list[Sequence[Any]]:
+        return list(self.session.connection().exec_driver_sql(sql, params.as_dict()).all())
+
+
+def connect_kwargs(url: URL) -> dict[str, Any]:
+    """asyncpg keyword arguments for a SQLAlchemy URL (the embedded cluster puts its socket in ``?host=``)."""
+    host = url.host or url.query.get("host")
+    if isinstance(host, tuple):
+        host = host[0]
+    return {"user": url.username, "password": url.password, "database": url.database, "host": host,
+            "port": url.port}
+
+
+class _Connection(asyncpg.Connection):  # type: ignore[misc]
+    """No reset round trip when a connection goes back to the pool: reads leave no session state."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+class PoolReader:
+    def __init__(self, url: URL, size: int = 10) -> None:
+        self.url = url
+        self.size = size
+        self._pool: asyncpg.Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def pool(self) -> asyncpg.Pool:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._loop is loop:
+            return self._pool
+        if self._loop is not loop:  # a pool belongs to one event loop (a test client may start several)
+            self._pool, self._loop, self._lock = None, loop, asyncio.Lock()
+        assert self._lock is not None
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    **connect_kwargs(self.url), min_size=1, max_size=self.size, connection_class=_Connection,
+                    server_settings=SERVER_SETTINGS, statement_cache_size=256,
+                )
+        return self._pool
+
+    async def fetchrow(self, sql: str, params: Params) -> Sequence[Any] | None:
+        pool = await self.pool()
+        row: Sequence[Any] | None = await pool.fetchrow(to_dollar(sql), *params.values)
+        return row
+
+    async def fetch(self, sql: str, params: Params) -> list[Sequence[Any]]:
+        pool = await self.pool()
+        return list(await pool.fetch(to_dollar(sql), *params.values))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

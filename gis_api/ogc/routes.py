@@ -1,0 +1,664 @@
+"""OGC API – Features Parts 1–4 and OGC API – Tiles at ``/ogc``.
+
+Reads are async and lean (the hot paths): query parameters are parsed here, the statement comes from
+``gis_api.ogc.query`` and PostgreSQL returns the finished GeoJSON or MVT; Python only wraps the feature array
+in the FeatureCollection envelope. Writes are ordinary sync routes on the request's session that call the
+area services through the collection's editor, then answer with the feature as it now reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
+
+import orjson
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from gis_api import auth
+from gis_api.deps import CurrentUser, SessionDep
+from gis_api.errors import DimingError, NotFound, Unauthorized
+from gis_api.ogc import crs as crs_mod
+from gis_api.ogc import filters, openapi, query, tiles
+from gis_api.ogc.collections import Collection, Property, all_collections, get
+from gis_api.ogc.errors import BadRequest
+from gis_api.ogc.reader import PoolReader, Reader, SessionReader
+from gis_api.ogc.settings import OgcSettings
+from gis_api.ogc.sql import Params
+
+router = APIRouter(prefix="/ogc", tags=["ogc"])
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+MVT = "application/vnd.mapbox-vector-tile"
+SCHEMA_JSON = "application/schema+json"
+OAS30 = "application/vnd.oai.openapi+json;version=3.0"
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+]
+ITEMS_PARAMS = frozenset({"limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang",
+                          "filter-crs", "sortby", "properties", "f"})
+ITEM_PARAMS = frozenset({"crs", "datetime", "properties", "f"})
+ESTIMATE_TTL_S = 60.0  # how long a planner estimate of a large result is reused (the count is skipped)
+
+
+# -- plumbing ----------------------------------------------------------------------------------------------
+
+def _json(obj: Any, status: int = 200, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type=media_type, headers=headers)
+
+
+def ogc_settings(request: Request) -> OgcSettings:
+    s: OgcSettings | None = getattr(request.app.state, "ogc_settings", None)
+    if s is None:
+        s = OgcSettings()
+        request.app.state.ogc_settings = s
+    return s
+
+
+def reader(request: Request) -> Reader:
+    r: Reader | None = getattr(request.app.state, "ogc_reader", None)
+    if r is None:
+        r = PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size)
+        request.app.state.ogc_reader = r
+    return r
+
+
+async def read_access(request: Request) -> None:
+    """Reads are public when DIMING_PUBLIC_READ=true; otherwise a valid bearer token is needed."""
+    if request.app.state.settings.auth.public_read:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("login required to read (DIMING_PUBLIC_READ=false)", "需要登录后才能查看")
+
+    db = reader(request)
+    if isinstance(db, SessionReader):  # reads on a given session (tests): the token is checked on it too
+        auth.authenticate(db.session, token.strip())
+        return
+
+    def check() -> None:
+        session = request.app.state.sessionmaker()
+        try:
+            auth.authenticate(session, token.strip())
+        finally:
+            session.close()
+
+    await run_in_threadpool(check)
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def collection_or_404(cid: str) -> Collection:
+    c = get(cid)
+    if c is None:
+        raise NotFound(f"no collection {cid!r}; see /ogc/collections", f"不存在数据集 {cid!r}", field="collectionId")
+    return c
+
+
+async def metadata(request: Request, c: Collection) -> dict[str, Any]:
+    """Extent, count and valid-time range of what is in force today; cached (``metadata_ttl_s``)."""
+    cache: dict[str, tuple[float, dict[str, Any]]] = getattr(request.app.state, "ogc_metadata", None) or {}
+    request.app.state.ogc_metadata = cache
+    hit = cache.get(c.id)
+    ttl = ogc_settings(request).metadata_ttl_s
+    if hit and time.monotonic() - hit[0] < ttl:
+        return hit[1]
+    sql, params = query.extent_sql(c, query.TimeFilter(as_of=dt.date.today()))
+    row = await reader(request).fetchrow(sql, params)
+    meta: dict[str, Any] = {"bbox": None, "count": 0, "valid_from": None}
+    if row is not None and row[0] is not None:
+        meta = {"bbox": (float(row[0]), float(row[1]), float(row[2]), float(row[3])), "count": int(row[4]),
+                "valid_from": row[5]}
+    cache[c.id] = (time.monotonic(), meta)
+    return meta
+
+
+async def visible(request: Request) -> list[Collection]:
+    """Registered collections whose table exists (areas still being built are left out)."""
+    cached: list[Collection] | None = getattr(request.app.state, "ogc_visible", None)
+    if cached is not None:
+        return cached
+    out = []
+    for c in all_collections():
+        if c.requires_table:
+            params = Params()
+            row = await reader(request).fetchrow(f"SELECT to_regclass({params.bind(c.table, 'text')})", params)
+            if row is None or row[0] is None:
+                continue
+        out.append(c)
+    request.app.state.ogc_visible = out
+    return out
+
+
+# -- parameters --------------------------------------------------------------------------------------------
+
+def _bad(param: str, message: str, message_zh: str) -> BadRequest:
+    return BadRequest(f"{param}: {message}", f"参数 {param} 无效：{message_zh}", field=param)
+
+
+def parse_int(raw: str | None, param: str, default: int, lo: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(param, "must be an integer", "须为整数") from None
+    if value < lo:
+        raise _bad(param, f"must be ≥ {lo}", f"须不小于 {lo}")
+    return value
+
+
+def parse_date(raw: str, param: str = "datetime") -> dt.date:
+    try:
+        if len(raw) <= 10:
+            return dt.date.fromisoformat(raw)
+        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise _bad(param, f"{raw!r} is not an RFC 3339 date or date-time", f"{raw!r} 不是有效的日期") from None
+
+
+def parse_datetime(raw: str | None) -> query.TimeFilter:
+    """``datetime`` on valid time: an instant is the as-of date; an interval selects every version in force
+    at some time inside it (open ends ``..``). Default: today."""
+    if raw is None or not raw.strip():
+        return query.TimeFilter(as_of=dt.date.today())
+    raw = raw.strip()
+    if "/" not in raw:
+        return query.TimeFilter(as_of=parse_date(raw))
+    a, _, b = raw.partition("/")
+    start = None if a in ("", "..") else parse_date(a)
+    end = None if b in ("", "..") else parse_date(b)
+    if start and end and start > end:
+        raise _bad("datetime", "the interval ends before it starts", "时间区间的结束早于开始")
+    return query.TimeFilter(start=start, end=end)
+
+
+def parse_bbox(raw: str, bbox_crs: crs_mod.OutputCrs) -> tuple[tuple[float, float, float, float], str | None]:
+    try:
+        vals = tuple(float(v) for v in raw.split(","))
+    except ValueError:
+        raise _bad("bbox", "must be 4 or 6 comma-separated numbers", "须为4或6个逗号分隔的数") from None
+    if len(vals) not in (4, 6) or not all(math.isfinite(v) for v in vals):
+        raise _bad("bbox", "must be 4 or 6 comma-separated numbers", "须为4或6个逗号分隔的数")
+    half = len(vals) // 2
+    if any(vals[i] > vals[i + half] for i in range(half)):
+        raise _bad("bbox", "each lower value must not exceed its upper value", "下界不能大于上界")
+    return crs_mod.bbox_to_storage(vals, bbox_crs)
+
+
+def parse_props(c: Collection, raw: str | None) -> list[Property]:
+    if raw is None:
+        return list(c.properties)
+    out = []
+    for name in (n.strip() for n in raw.split(",")):
+        if not name:
+            continue
+        p = c.prop(name)
+        if p is None:
+            raise _bad("properties", f"{name!r} is not a property of {c.id}", f"{name!r} 不是该数据集的属性")
+        out.append(p)
+    return out
+
+
+def parse_sortby(c: Collection, raw: str | None) -> list[tuple[Property, bool]]:
+    if not raw:
+        return []
+    out = []
+    for item in (s.strip() for s in raw.split(",")):
+        if not item:
+            continue
+        desc = item.startswith("-")
+        name = item.lstrip("+-").strip()
+        if ":" in name:  # name:A / name:D, as some clients write it
+            name, _, d = name.partition(":")
+            desc = d.upper().startswith("D")
+        p = c.prop(name)
+        if p is None or not p.queryable or p.joined:
+            raise _bad("sortby", f"{name!r} is not a sortable property of {c.id}", f"{name!r} 不能用于排序")
+        out.append((p, desc))
+    return out
+
+
+def _check_params(request: Request, allowed: frozenset[str], c: Collection | None = None) -> None:
+    names = {p.name for p in c.queryables()} if c is not None else set()
+    for key in request.query_params:
+        if key not in allowed and key not in names:
+            raise _bad(key, "unknown query parameter", "未知的查询参数")
+
+
+def items_query(request: Request, c: Collection) -> query.ItemsQuery:
+    qp = request.query_params
+    _check_params(request, ITEMS_PARAMS, c)
+    settings = ogc_settings(request)
+    limit = min(parse_int(qp.get("limit"), "limit", settings.default_limit, 1),
+                request.app.state.settings.server.max_limit)
+    q = query.ItemsQuery(
+        collection=c, limit=limit, offset=parse_int(qp.get("offset"), "offset", 0, 0),
+        crs=crs_mod.resolve(qp.get("crs")), props=parse_props(c, qp.get("properties")),
+        time=parse_datetime(qp.get("datetime")), sortby=parse_sortby(c, qp.get("sortby")),
+    )
+    if qp.get("bbox"):
+        q.bbox, q.bbox_wkt = parse_bbox(qp["bbox"], crs_mod.resolve(qp.get("bbox-crs"), "bbox-crs"))
+    elif qp.get("bbox-crs"):
+        crs_mod.resolve(qp["bbox-crs"], "bbox-crs")
+    if qp.get("filter"):
+        q.filter_crs = crs_mod.resolve(qp.get("filter-crs"), "filter-crs")
+        q.filter = filters.parse(qp["filter"], qp.get("filter-lang"))
+    for p in c.queryables():
+        if p.name in qp:
+            q.equals.append((p, _typed(p, qp[p.name])))
+    return q
+
+
+def _typed(p: Property, raw: str) -> Any:
+    try:
+        if p.type == "integer":
+            return int(raw)
+        if p.type == "number":
+            return float(raw)
+        if p.type == "boolean":
+            if raw.lower() not in ("true", "false"):
+                raise ValueError
+            return raw.lower() == "true"
+        if p.type == "date":
+            return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise _bad(p.name, f"{raw!r} is not a valid {p.type}", f"{raw!r} 不是有效的 {p.type} 值") from None
+    return raw
+
+
+def _link(href: str, rel: str, type_: str, title: str | None = None, **extra: Any) -> dict[str, Any]:
+    link = {"href": href, "rel": rel, "type": type_}
+    if title:
+        link["title"] = title
+    link.update(extra)
+    return link
+
+
+# -- Part 1: landing page, conformance, API, collections --------------------------------------------------
+
+@router.get("", summary="OGC API landing page")
+async def landing(request: Request) -> Response:
+    base = base_url(request)
+    root = str(request.base_url).rstrip("/")
+    return _json({
+        "title": "Diming 地名 OGC API",
+        "description": "Place names, administrative divisions and boundaries of Feidong County (肥东县, 340122): "
+                       "OGC API – Features (Parts 1–4) and Tiles. Storage CRS CGCS2000 (EPSG:4490).",
+        "links": [
+            _link(base, "self", JSON, "this document"),
+            _link(f"{base}/api", "service-desc", OAS30, "the API definition (OpenAPI 3.0)"),
+            _link(f"{root}/docs", "service-doc", "text/html", "API documentation"),
+            _link(f"{base}/conformance", "conformance", JSON, "conformance classes"),
+            _link(f"{base}/conformance", "http://www.opengis.net/def/rel/ogc/1.0/conformance", JSON),
+            _link(f"{base}/collections", "data", JSON, "collections"),
+            _link(f"{base}/collections", "http://www.opengis.net/def/rel/ogc/1.0/data", JSON),
+            _link(f"{base}/tileMatrixSets", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", JSON,
+                  "tile matrix sets"),
+        ],
+    })
+
+
+@router.get("/conformance", summary="Conformance classes")
+async def conformance() -> Response:
+    return _json({"conformsTo": CONFORMANCE})
+
+
+@router.get("/api", summary="OpenAPI 3.0 definition of the OGC API")
+async def api_definition(request: Request) -> Response:
+    cs = await visible(request)
+    return _json(openapi.document(base_url(request), cs, request.app.state.settings.server.max_limit,
+                                  ogc_settings(request).default_limit), media_type=OAS30)
+
+
+async def collection_doc(request: Request, c: Collection) -> dict[str, Any]:
+    base = f"{base_url(request)}/collections/{c.id}"
+    meta = await metadata(request, c)
+    doc: dict[str, Any] = {
+        "id": c.id, "title": c.title, "description": c.description, "keywords": list(c.keywords),
+        "itemType": "feature", "crs": crs_mod.supported(),
+        "storageCrs": crs_mod.EPSG_URI.format(crs_mod.STORAGE_SRID),
+        "extent": {},
+        "links": [
+            _link(base, "self", JSON, c.title),
+            _link(f"{base}/items", "items", GEOJSON, "features (GeoJSON)"),
+            _link(f"{base}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA_JSON,
+                  "queryables"),
+            _link(f"{base}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
+                  "vector tilesets"),
+        ],
+    }
+    if meta["bbox"]:
+        doc["extent"]["spatial"] = {"bbox": [list(meta["bbox"])], "crs": crs_mod.CRS84}
+    if c.valid_from:
+        start = meta.get("valid_from")
+        doc["extent"]["temporal"] = {"interval": [[start.isoformat() + "T00:00:00Z" if start else None, None]],
+                                     "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+    return doc
+
+
+@router.get("/collections", summary="Feature collections")
+async def collections(request: Request) -> Response:
+    await read_access(request)
+    base = base_url(request)
+    docs = [await collection_doc(request, c) for c in await visible(request)]
+    return _json({"links": [_link(f"{base}/collections", "self", JSON)], "collections": docs,
+                  "crs": crs_mod.supported()})
+
+
+@router.get("/collections/{collection_id}", summary="One feature collection")
+async def collection(request: Request, collection_id: str) -> Response:
+    await read_access(request)
+    return _json(await collection_doc(request, collection_or_404(collection_id)))
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Queryables (JSON Schema)")
+async def queryables(request: Request, collection_id: str) -> Response:
+    await read_access(request)
+    c = collection_or_404(collection_id)
+    return _json(openapi.queryables(c, f"{base_url(request)}/collections/{c.id}/queryables"),
+                 media_type=SCHEMA_JSON)
+
+
+# -- items -------------------------------------------------------------------------------------------------
+
+@router.get("/collections/{collection_id}/items", summary="Features (GeoJSON)",
+            openapi_extra={"parameters": openapi.ITEMS_PARAMETERS})
+async def items(request: Request, collection_id: str) -> Response:
+    c = collection_or_404(collection_id)
+    await read_access(request)
+    q = items_query(request, c)
+    settings = ogc_settings(request)
+    db = reader(request)
+    if q.bbox is not None and not q.sortby:
+        meta = await metadata(request, c)
+        if meta["bbox"]:
+            ex0, ey0, ex1, ey1 = meta["bbox"]
+            bx0, by0, bx1, by1 = q.bbox
+            inter = max(0.0, min(bx1, ex1) - max(bx0, ex0)) * max(0.0, min(by1, ey1) - max(by0, ey0))
+            q.spatial_leads = inter < 0.5 * max((ex1 - ex0) * (ey1 - ey0), 1e-12)
+    cache: dict[tuple[Any, ...], tuple[float, float]] = getattr(request.app.state, "ogc_estimates", None) or {}
+    request.app.state.ogc_estimates = cache
+    sql, params, where, where_params = query.items_sql(q, settings.exact_count_max, count_exact=True)
+    key = (c.id, where, repr(where_params.values))
+    hit = cache.get(key)
+    known_large = hit is not None and time.monotonic() - hit[0] < ESTIMATE_TTL_S and hit[1] > settings.exact_count_max
+    if known_large:
+        sql, params, where, where_params = query.items_sql(q, settings.exact_count_max, count_exact=False)
+    row = await db.fetchrow(sql, params)
+    assert row is not None
+    got, features, exact = int(row[0]), row[1], row[2]
+    returned = min(got, q.limit)
+    has_next = got > q.limit
+    matched: int | None
+    if not has_next and (got > 0 or q.offset == 0):
+        matched = q.offset + got
+    elif exact is not None and int(exact) <= settings.exact_count_max:
+        matched = int(exact)
+    else:
+        est: float | None = hit[1] if known_large and hit else None
+        if est is None:
+            rows = await db.fetch(query.explain_sql(c, where), where_params)
+            plan = query.plan_rows(rows[0][0]) if rows else None
+            est = float(plan) if plan is not None else None
+            if est is not None:
+                if len(cache) > 2000:
+                    cache.clear()
+                cache[key] = (time.monotonic(), est)
+        floor = q.offset + returned + (1 if has_next else 0)
+        matched = max(round(est), floor) if est is not None else None
+    url = request.url
+    links = [_link(str(url), "self", GEOJSON, "this page"),
+             _link(f"{base_url(request)}/collections/{c.id}", "collection", JSON, c.title)]
+    if has_next:
+        links.append(_link(str(url.include_query_params(offset=q.offset + q.limit, limit=q.limit)), "next", GEOJSON,
+                           "next page"))
+    if q.offset > 0:
+        links.append(_link(str(url.include_query_params(offset=max(0, q.offset - q.limit), limit=q.limit)), "prev",
+                           GEOJSON, "previous page"))
+    head = {"type": "FeatureCollection", "timeStamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "numberMatched": matched, "numberReturned": returned, "links": links}
+    if matched is None:
+        del head["numberMatched"]
+    envelope = orjson.dumps(head)
+    body = envelope[:-1] + b',"features":' + (features.encode() if isinstance(features, str) else features) + b"}"
+    return Response(body, media_type=GEOJSON, headers={"Content-Crs": q.crs.header})
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (ETag)",
+            openapi_extra={"parameters": openapi.ITEM_PARAMETERS})
+async def item(request: Request, collection_id: str, feature_id: str) -> Response:
+    c = collection_or_404(collection_id)
+    await read_access(request)
+    _check_params(request, ITEM_PARAMS)
+    qp = request.query_params
+    out = crs_mod.resolve(qp.get("crs"))
+    text, etag = await _feature(reader(request), c, feature_id, parse_props(c, qp.get("properties")), out,
+                                parse_datetime(qp.get("datetime")))
+    headers = {"Content-Crs": out.header}
+    if etag:
+        headers["ETag"] = etag
+    return Response(text, media_type=GEOJSON, headers=headers)
+
+
+async def _feature(db: Reader, c: Collection, fid: str, props: list[Property], out: crs_mod.OutputCrs,
+                   tf: query.TimeFilter) -> tuple[str, str | None]:
+    if c.id_type == "integer" and not fid.lstrip("-").isdigit():
+        raise _missing(c, fid)
+    sql, params = query.item_sql(c, fid, props, out, tf)
+    row = await db.fetchrow(sql, params)
+    if row is None:
+        raise _missing(c, fid)
+    etag = c.etag(int(row[1]), int(row[2])) if c.etag and row[2] is not None else None
+    return str(row[0]), etag
+
+
+# HEAD answers like GET (headers only), kept out of the OpenAPI document.
+router.add_api_route("/collections/{collection_id}/items", items, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/collections/{collection_id}/items/{feature_id}", item, methods=["HEAD"],
+                     include_in_schema=False)
+
+
+def _missing(c: Collection, fid: str) -> NotFound:
+    return NotFound(f"no feature {fid!r} in collection {c.id} on that date",
+                    f"数据集 {c.id} 中不存在要素 {fid!r}", field="featureId")
+
+
+# -- Part 4: create, replace, update, delete ---------------------------------------------------------------
+
+def _editor(c: Collection) -> Any:
+    if c.editor is None:
+        raise DimingError(f"collection {c.id} is read-only", f"数据集 {c.id} 只读", code="method_not_allowed")
+    return c.editor
+
+
+def _reason(body: Any, header: str | None, method: str, request: Request) -> str:
+    props = body.get("properties") if isinstance(body, dict) else None
+    if isinstance(props, dict) and isinstance(props.get("reason"), str) and props["reason"].strip():
+        return str(props["reason"]).strip()
+    if header and header.strip():
+        return unquote(header).strip()  # HTTP headers are ASCII: Chinese arrives percent-encoded (UTF-8)
+    agent = request.headers.get("user-agent", "client")
+    return f"OGC API Features {method} ({agent[:80]})"
+
+
+def _written(session: SessionDep, request: Request, c: Collection, fid: str, on: dt.date, status: int
+             ) -> Response:
+    sql, params = query.item_sql(c, fid, list(c.properties), crs_mod.resolve(None), query.TimeFilter(as_of=on))
+    row = SessionReader(session).fetchrow_sync(sql, params)
+    if row is None:
+        raise _missing(c, fid)
+    headers = {"Location": f"{base_url(request)}/collections/{c.id}/items/{quote(fid)}",
+               "Content-Crs": crs_mod.resolve(None).header}
+    if c.etag and row[2] is not None:
+        headers["ETag"] = c.etag(int(row[1]), int(row[2]))
+    return Response(str(row[0]), status_code=status, media_type=GEOJSON, headers=headers)
+
+
+ReasonHeader = Annotated[str | None, Header(alias="Diming-Reason",
+                                            description="why, for the audit trail (percent-encoded UTF-8)")]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+FeatureBody = Annotated[dict[str, Any], Body(description="a GeoJSON Feature in CRS84 (lon/lat)")]
+
+
+def _check_content_crs(request: Request) -> None:
+    raw = request.headers.get("content-crs")
+    if raw and crs_mod.resolve(raw, "Content-Crs").uri != crs_mod.CRS84:
+        raise BadRequest("features must be sent in CRS84 (lon/lat)", "提交的要素须使用 CRS84（经度、纬度）",
+                         field="Content-Crs", rule="§7")
+
+
+@router.post("/collections/{collection_id}/items", status_code=201, summary="Create a feature (Part 4)")
+def create_item(collection_id: str, request: Request, body: FeatureBody, session: SessionDep, user: CurrentUser,
+                reason: ReasonHeader = None) -> Response:
+    c = collection_or_404(collection_id)
+    editor = _editor(c)
+    auth.require(user, *editor.roles)
+    _check_content_crs(request)
+    fid, on = editor.create(session, body, user.username, _reason(body, reason, "POST", request))
+    return _written(session, request, c, fid, on, 201)
+
+
+@router.put("/collections/{collection_id}/items/{feature_id}", summary="Replace a feature (If-Match required)")
+def replace_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
+                 user: CurrentUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
+    c = collection_or_404(collection_id)
+    editor = _editor(c)
+    auth.require(user, *editor.roles)
+    _check_content_crs(request)
+    fid, on = editor.replace(session, feature_id, body, if_match, user.username, _reason(body, reason, "PUT", request))
+    return _written(session, request, c, fid, on, 200)
+
+
+@router.patch("/collections/{collection_id}/items/{feature_id}", summary="Update a feature (If-Match required)")
+def update_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
+                user: CurrentUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
+    c = collection_or_404(collection_id)
+    editor = _editor(c)
+    auth.require(user, *editor.roles)
+    _check_content_crs(request)
+    fid, on = editor.update(session, feature_id, body, if_match, user.username,
+                            _reason(body, reason, "PATCH", request))
+    return _written(session, request, c, fid, on, 200)
+
+
+@router.delete("/collections/{collection_id}/items/{feature_id}", status_code=204,
+               summary="Retire a feature on a date (If-Match required)")
+def delete_item(collection_id: str, feature_id: str, request: Request, session: SessionDep, user: CurrentUser,
+                if_match: IfMatch = None, reason: ReasonHeader = None,
+                effective_date: Annotated[dt.date | None, Query(description="default today")] = None) -> Response:
+    c = collection_or_404(collection_id)
+    editor = _editor(c)
+    auth.require(user, *editor.roles)
+    editor.delete(session, feature_id, if_match, user.username, _reason(None, reason, "DELETE", request),
+                  effective_date or dt.date.today())
+    return Response(status_code=204)
+
+
+def _allow(methods: str) -> Response:
+    return Response(status_code=200, headers={"Allow": methods, "Access-Control-Allow-Methods": methods})
+
+
+@router.options("/collections/{collection_id}/items", summary="Allowed methods (POST when editable)")
+async def items_options(collection_id: str) -> Response:
+    c = collection_or_404(collection_id)
+    return _allow("GET, HEAD, OPTIONS" + (", POST" if c.editor else ""))
+
+
+@router.options("/collections/{collection_id}/items/{feature_id}", summary="Allowed methods on a feature")
+async def item_options(collection_id: str, feature_id: str) -> Response:
+    c = collection_or_404(collection_id)
+    return _allow("GET, HEAD, OPTIONS" + (", PUT, PATCH, DELETE" if c.editor else ""))
+
+
+# -- OGC API – Tiles ---------------------------------------------------------------------------------------
+
+@router.get("/tileMatrixSets", summary="Tile matrix sets")
+async def tile_matrix_sets(request: Request) -> Response:
+    base = base_url(request)
+    return _json({"tileMatrixSets": [{
+        "id": tiles.TMS_ID, "title": tiles.TMS_TITLE, "uri": tiles.TMS_URI,
+        "links": [_link(f"{base}/tileMatrixSets/{tiles.TMS_ID}", "self", JSON, tiles.TMS_TITLE)],
+    }]})
+
+
+@router.get("/tileMatrixSets/{tms_id}", summary="A tile matrix set definition")
+async def tile_matrix_set(tms_id: str) -> Response:
+    if tms_id != tiles.TMS_ID:
+        raise NotFound(f"no tile matrix set {tms_id!r}", f"不存在瓦片矩阵集 {tms_id!r}", field="tileMatrixSetId")
+    return _json(tiles.web_mercator_quad())
+
+
+@router.get("/collections/{collection_id}/tiles", summary="Vector tilesets of a collection")
+async def tilesets(request: Request, collection_id: str) -> Response:
+    c = collection_or_404(collection_id)
+    base = base_url(request)
+    return _json({"links": [_link(f"{base}/collections/{c.id}/tiles", "self", JSON)],
+                  "tilesets": [tiles.tileset_summary(base, c)]})
+
+
+@router.get("/collections/{collection_id}/tiles/{tms_id}", summary="Vector tileset metadata")
+async def tileset(request: Request, collection_id: str, tms_id: str) -> Response:
+    c = collection_or_404(collection_id)
+    if tms_id != tiles.TMS_ID:
+        raise NotFound(f"no tile matrix set {tms_id!r}", f"不存在瓦片矩阵集 {tms_id!r}", field="tileMatrixSetId")
+    meta = await metadata(request, c)
+    return _json(tiles.tileset(base_url(request), c, meta["bbox"]))
+
+
+@router.get("/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}", summary="A Mapbox vector tile",
+            response_class=Response)
+async def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int, x: int,
+               datetime: str | None = None) -> Response:
+    c = collection_or_404(collection_id)
+    await read_access(request)
+    if tms_id != tiles.TMS_ID:
+        raise NotFound(f"no tile matrix set {tms_id!r}", f"不存在瓦片矩阵集 {tms_id!r}", field="tileMatrixSetId")
+    if not (0 <= z <= 24 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
+        raise NotFound(f"no tile {z}/{y}/{x} in {tms_id}", f"瓦片 {z}/{y}/{x} 超出范围", field="tileMatrix")
+    meta = await metadata(request, c)
+    per_cell = query.tile_per_cell(c, z, x, y, meta["bbox"], meta["count"])
+    sql, params = query.tile_sql(c, z, x, y, parse_datetime(datetime), per_cell)
+    row = await reader(request).fetchrow(sql, params)
+    data = bytes(row[0]) if row is not None and row[0] is not None else b""
+    if not data:
+        return Response(status_code=204)
+    return Response(data, media_type=MVT)
+
+
+
+

@@ -1,0 +1,481 @@
+"""Place-name search: Chinese, full pinyin, initials, names without their generic, typos — answered by indexes.
+
+Officers type fast and loosely: ``店埠`` (the 专名 of 店埠镇 and 店埠社区居民委员会), ``dianbu`` (full pinyin),
+``dbz`` (initials), ``埠镇`` (a substring), ``dianbo``/``diambu`` (typos) or ``店部`` (a wrong character that
+sounds right). Each way of matching is one *branch*: a fixed SQL fragment answered by one index —
+
+=========  ==========================================================================================
+exact      ``search_keys @> [q]`` (GIN): the name, its 专名, their pinyin and initials
+prefix     ``name LIKE q%`` / ``pinyin LIKE q%`` / ``initials LIKE q%`` (btree ``text_pattern_ops``)
+substring  ``grams @> bigrams(q)`` (GIN; LIKE checks contiguity) / ``pinyin LIKE %q%`` (trigram GIN)
+fuzzy      ``pinyin LIKE pinyin(专名)%`` (a wrong character that sounds right), ``search_keys && variants``
+           (every key one edit away: GIN), then, only if nothing else matched, trigram word similarity
+=========  ==========================================================================================
+
+— each with the as-of, ``within``, ``category`` and radius filters inside it and its own ``LIMIT``, as a
+materialised CTE. A branch of a lower tier is not run at all when the higher tiers already hold ``limit``
+places (a one-time filter in the plan: results are ordered by tier first, so nothing it found would show).
+The union of the candidates is ranked — tier, geodesic distance (with ``near``), similarity, shorter name —
+and turned into GeoJSON by PostgreSQL.
+
+Which rows a branch takes, and how, is decided here rather than left to the planner where its estimates are
+known to mislead (all measured on 620k real village names, scripts/bench/search_bench.py):
+
+* with ``near``, the nearest (KNN ``<->`` on the GiST index, planar degrees; the rank uses metres);
+  without, the first in the order of the branch's own btree (a prefix is a range read in order);
+* exact keys and fuzzy branches take any ``limit`` hits, planned for full retrieval so that a loose
+  estimate (hundreds of typo variants) cannot tempt the planner into walking a whole index;
+* a Chinese substring walks an order only when the planner's statistics say the pair is common, and then
+  at most ``WALK_ROWS_PER_RESULT × limit`` rows (matches cluster: 华村 is mostly 新华村), else looks it up;
+* a *local* search (a county or smaller ``within``, a radius up to 50 km) reads the area through its own
+  index and checks each row cheaply, however common the term is nationally;
+* sequential scans are priced out for the statement (``enable_seqscan``, restored afterwards).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis_api.errors import InvalidInput
+from gis_api.places.romanize import is_han, split_name
+from gis_api.places.searchkeys import query_form, search_keys
+
+MAX_LIMIT = 100
+MAX_QUERY_CHARS = 50
+MAX_RADIUS_M = 2_000_000.0
+EDIT_VARIANT_MAX_CHARS = 14  # edit-distance-1 variants of longer pinyin are left to the trigram branch
+LOCAL_RADIUS_M = 50_000.0  # a radius up to this, or a county or smaller `within`, makes a search "local"
+WALK_ROWS_PER_RESULT = 250  # a walk (name or distance order) reads at most this many rows per wanted result
+LOOKUP_ROWS = 1000  # with near, a term with fewer matches is sorted by distance in full, more is walked
+WALK_MIN_SHARE = 0.01  # walk for a Chinese substring held by at least this share of places, else look it up
+GRAM_STATS_TTL_S = 600.0
+PINYIN_SUBSTRING_MAX_CHARS = 8  # longer pinyin is typed from the start (prefix), not found inside a name
+TIERS = ("exact", "prefix", "substring", "fuzzy")
+EXACT, PREFIX, SUBSTRING, FUZZY = range(4)
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+_CODE = re.compile(r"^[0-9]+$")
+_WORD_THRESHOLD = "current_setting('pg_trgm.word_similarity_threshold')::real"  # what %> compares with
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    q: str
+    near: tuple[float, float] | None = None  # (lon, lat) in CGCS2000 / WGS84 degrees
+    radius_m: float | None = None
+    within: str | None = None  # division code; hierarchical prefix
+    category: str | None = None  # category code prefix
+    as_of: dt.date = field(default_factory=dt.date.today)
+    limit: int = 20
+
+
+def _invalid(field_: str, en: str, zh: str) -> InvalidInput:
+    return InvalidInput(en, zh, field=field_)
+
+
+def parse_near(value: str) -> tuple[float, float]:
+    """``"lon,lat"`` → (lon, lat), checked to be finite degrees in range."""
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 2:
+        raise _invalid("near", f"near must be 'lon,lat', got {value!r}",
+                       f"near 须为“经度,纬度”格式，收到 {value!r}")
+    try:
+        lon, lat = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise _invalid("near", f"near must be two numbers 'lon,lat', got {value!r}",
+                       f"near 须为两个数字“经度,纬度”，收到 {value!r}") from None
+    _check_point(lon, lat)
+    return lon, lat
+
+
+def _check_point(lon: float, lat: float) -> None:
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise _invalid("near", f"near is out of range: longitude {lon} must be in [-180, 180] and latitude "
+                       f"{lat} in [-90, 90] (lon,lat order)",
+                       f"near 超出范围：经度 {lon} 须在 [-180, 180]、纬度 {lat} 须在 [-90, 90]（顺序为经度,纬度）")
+
+
+def within_prefix(code: str) -> str:
+    """The code prefix a division covers: 340000 → 34, 340100 → 3401, 340122 and 9/12-digit codes as given."""
+    code = code.strip()
+    if not _CODE.match(code) or len(code) not in (2, 4, 6, 9, 12):
+        raise _invalid("within", f"within must be a division code of 2, 4, 6, 9 or 12 digits, got {code!r}",
+                       f"within 须为 2、4、6、9 或 12 位行政区划代码，收到 {code!r}")
+    if len(code) == 6:
+        if code.endswith("0000"):
+            return code[:2]
+        if code.endswith("00"):
+            return code[:4]
+    return code
+
+
+def _successor(prefix: str) -> str | None:
+    """The smallest digit string of the same length above ``prefix``: [prefix, successor) = 'prefix%'."""
+    if set(prefix) == {"9"}:
+        return None
+    return str(int(prefix) + 1).zfill(len(prefix))
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def edit_variants(word: str) -> list[str]:
+    """Every string one edit (delete, transpose, replace, insert a–z) away from ``word``."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out.update(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1)
+    out.update(a + c + b[1:] for a, b in splits if b for c in _ALPHABET)
+    out.update(a + c + b for a, b in splits for c in _ALPHABET)
+    out.discard(word)
+    return sorted(v for v in out if len(v) >= 3)  # two letters are someone's initials, not a typo
+
+
+@dataclass(frozen=True)
+class _Branch:
+    tier: int
+    condition: str  # fixed SQL fragment; values are bound parameters
+    near: bool = True  # with near, take the nearest :cap (KNN); fuzzy branches take any :cap index hits
+    walk: str | None = None  # without near, a text_pattern_ops column whose order the branch may walk
+    fallback: bool = False  # run only if every branch before it found nothing ("did you mean")
+    check: str | None = None  # the same test in a form no index answers, cheap per row (local searches)
+    common: bool | None = None  # substring: held by many places (walk first) or few (look up); None: planner
+
+
+_gram_stats: dict[str, tuple[float, dict[str, float]]] = {}  # database → (read at, gram → share of places)
+
+
+def gram_frequencies(session: Session) -> dict[str, float]:
+    """The share of places holding each common gram, from the planner's own statistics (pg_stats), cached
+    for GRAM_STATS_TTL_S per database. Grams missing here are rarer than every one listed."""
+    key = str(session.connection().engine.url)
+    now = time.monotonic()
+    cached = _gram_stats.get(key)
+    if cached and now - cached[0] < GRAM_STATS_TTL_S:
+        return cached[1]
+    row = session.execute(text(
+        "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+        "WHERE schemaname = current_schema() AND tablename = 'places' AND attname = 'grams'")).first()
+    freqs = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}  # freqs ends with min/max/nulls
+    _gram_stats[key] = (now, freqs)
+    return freqs
+
+
+def _bigrams(q: str) -> list[str]:
+    chars = [c for c in q if is_han(c) or c.isalnum()]
+    pairs = sorted({a + b for a, b in itertools.pairwise(chars)})
+    return pairs or sorted(set(chars))
+
+
+def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]]:
+    """Validate ``query`` and return the statement and its parameters (also used by the benchmark's EXPLAIN)."""
+    raw = (query.q or "").strip()
+    if not raw:
+        raise _invalid("q", "q must not be empty: type a name, its pinyin or initials",
+                       "查询词 q 不能为空：请输入地名、拼音或拼音首字母")
+    if len(raw) > MAX_QUERY_CHARS:
+        raise _invalid("q", f"q is longer than {MAX_QUERY_CHARS} characters",
+                       f"查询词 q 不能超过 {MAX_QUERY_CHARS} 个字符")
+    if any(ord(c) < 32 for c in raw):
+        raise _invalid("q", "q contains control characters", "查询词 q 含有控制字符")
+    q = "".join(raw.split())
+    qf = query_form(raw)
+    if not qf:
+        raise _invalid("q", f"q {raw!r} has nothing to search for", f"查询词 {raw!r} 没有可检索的内容")
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise _invalid("limit", f"limit must be between 1 and {MAX_LIMIT}", f"limit 须在 1 到 {MAX_LIMIT} 之间")
+    if query.radius_m is not None:
+        if query.near is None:
+            raise _invalid("near", "radius_m needs near=lon,lat", "使用 radius_m 时须同时提供 near=经度,纬度")
+        if not (math.isfinite(query.radius_m) and 0 < query.radius_m <= MAX_RADIUS_M):
+            raise _invalid("radius_m", f"radius_m must be > 0 and at most {MAX_RADIUS_M:.0f} m",
+                           f"radius_m 须大于 0 且不超过 {MAX_RADIUS_M:.0f} 米")
+    if query.near is not None:
+        _check_point(*query.near)
+
+    han = any(is_han(c) for c in q)
+    params: dict[str, Any] = {
+        "q": q, "qf": qf, "q_len": len(q), "qf_len": len(qf), "q_pinyin": search_keys(q).pinyin if han else qf,
+        "as_of": query.as_of, "limit": query.limit,
+        # Candidates per branch: the first `limit` in the branch's order (with near: the nearest) — the
+        # cost of walking an index for a common term grows with it.
+        "cap": query.limit,
+        "walk_rows": WALK_ROWS_PER_RESULT * query.limit,
+        "lookup_rows": LOOKUP_ROWS,
+    }
+    # Filters in two forms: `filters` may be answered by their own index (division, category, GiST), `residual`
+    # (for fuzzy branches) only checks rows its branch's own index found — a fuzzy condition is too costly to
+    # evaluate row by row over a whole township or radius (hundreds of typo variants per row).
+    filters = ["p.valid_from <= :as_of", "(p.valid_to IS NULL OR p.valid_to > :as_of)"]
+    residual = list(filters)
+    if query.within:
+        prefix = within_prefix(query.within)
+        params["w_lo"], params["w_len"] = prefix, len(prefix)
+        filters.append("p.division_code >= :w_lo")
+        hi = _successor(prefix)
+        if hi is not None:
+            params["w_hi"] = hi
+            filters.append("p.division_code < :w_hi")
+        residual.append("left(p.division_code, :w_len) = :w_lo")
+    if query.category:
+        cat = query.category.strip()
+        known = _CODE.match(cat) and session.execute(
+            text("SELECT 1 FROM place_categories WHERE code = :c"), {"c": cat}).first()
+        if not known:
+            raise _invalid("category", f"unknown category code {cat!r} (see GET /api/v1/places/categories)",
+                           f"未知的地名类别代码 {cat!r}")
+        params["c_lo"], params["c_len"] = cat, len(cat)
+        filters.append("p.category_code >= :c_lo")
+        hi = _successor(cat)
+        if hi is not None:
+            params["c_hi"] = hi
+            filters.append("p.category_code < :c_hi")
+        residual.append("left(p.category_code, :c_len) = :c_lo")
+    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4490)"
+    knn = ""
+    if query.near is not None:
+        params["lon"], params["lat"] = query.near
+        knn = f"ORDER BY p.geom <-> {point}"
+        if query.radius_m is not None:
+            params["radius"] = query.radius_m
+            params.update(_envelope(query.near, query.radius_m))
+            within_radius = f"ST_DWithin(p.geom::geography, {point}::geography, :radius)"
+            filters += ["p.geom && ST_MakeEnvelope(:bx1, :by1, :bx2, :by2, 4490)", within_radius]
+            residual.append(within_radius)  # on the geography cast: no index, a check of found rows only
+
+    local = bool(query.within and len(within_prefix(query.within)) >= 6) or (
+        query.radius_m is not None and query.radius_m <= LOCAL_RADIUS_M)
+    branches = [_Branch(EXACT, "p.search_keys @> ARRAY[CAST(:qf AS text)]", check=":qf = ANY(p.search_keys)")]
+    if han:
+        params["q_prefix"] = _like_escape(q) + "%"
+        params["q_grams"] = _bigrams(q)
+        substring = "p.grams @> CAST(:q_grams AS text[])"
+        if len(q) > 2 or not all(is_han(c) or c.isalnum() for c in q):
+            # Longer queries: the grams only say every pair occurs somewhere; LIKE checks they are contiguous.
+            # (For one or two characters the grams are the answer.)
+            params["q_infix"] = "%" + _like_escape(q) + "%"
+            substring += " AND p.name LIKE :q_infix"
+        share = min((gram_frequencies(session).get(g, 0.0) for g in params["q_grams"]), default=0.0)
+        branches += [
+            _Branch(PREFIX, "p.name LIKE :q_prefix", walk="p.name", check="left(p.name, :q_len) = :q"),
+            _Branch(SUBSTRING, substring, walk="p.name", check="strpos(p.name, :q) > 0",
+                    common=share >= WALK_MIN_SHARE),
+        ]
+        # Typos are sought in the 专名: the generic (村民委员会 …) is shared by half the table.
+        specific = split_name(q)[0] or q
+        if sum(1 for c in specific if is_han(c)) >= 2:
+            # A wrong character that sounds right (店部 for 店埠): names whose pinyin starts like the 专名's.
+            sound = search_keys(specific).pinyin
+            if sound:
+                params["sound_prefix"] = _like_escape(sound) + "%"
+                params["sound"], params["sound_len"] = sound, len(sound)
+                branches.append(_Branch(FUZZY, "p.pinyin LIKE :sound_prefix", near=False, walk="p.pinyin",
+                                        check="left(p.pinyin, :sound_len) = :sound"))
+            params["q_specific"] = specific
+            branches.append(_Branch(FUZZY, "p.name %> :q_specific", near=False, fallback=True,
+                                    check=f"word_similarity(:q_specific, p.name) >= {_WORD_THRESHOLD}"))
+    else:
+        params["qf_prefix"] = _like_escape(qf) + "%"
+        branches += [
+            _Branch(PREFIX, "p.pinyin LIKE :qf_prefix", walk="p.pinyin", check="left(p.pinyin, :qf_len) = :qf"),
+            _Branch(PREFIX, "p.initials LIKE :qf_prefix", walk="p.initials", check="left(p.initials, :qf_len) = :qf"),
+        ]
+        if 3 <= len(qf) <= PINYIN_SUBSTRING_MAX_CHARS:
+            params["qf_infix"] = "%" + _like_escape(qf) + "%"
+            branches.append(_Branch(SUBSTRING, "p.pinyin LIKE :qf_infix", walk="p.pinyin",
+                                    check="strpos(p.pinyin, :qf) > 0"))
+        if 4 <= len(qf) <= EDIT_VARIANT_MAX_CHARS and qf.isascii() and qf.isalpha():
+            # One typo in a stored key (dianbo, diambu → dianbu): GIN lookups of every one-edit variant.
+            # (Three letters are too short: their variants are half the syllables of Chinese.) The array is
+            # handed over as a sub-select: estimated element by element, hundreds of variants look like a
+            # large share of the table, and the planner would test them row by row (~20 µs a row) instead.
+            params["variants"] = edit_variants(qf)
+            branches.append(_Branch(
+                FUZZY, "p.search_keys && (SELECT CAST(:variants AS text[]))", near=False,
+                check="EXISTS (SELECT 1 FROM unnest(p.search_keys) k WHERE k = ANY(CAST(:variants AS text[])))"))
+        if len(qf) >= 4:
+            # Worse typos: trigram word similarity with the stored pinyin (pg_trgm), when nothing else matched.
+            branches.append(_Branch(FUZZY, "p.pinyin %> :qf", near=False, fallback=True,
+                                    check=f"word_similarity(:qf, p.pinyin) >= {_WORD_THRESHOLD}"))
+
+    ctes = []
+    for i, b in enumerate(branches):
+        earlier = [f"SELECT id FROM b{j}" for j in range(i)]
+        higher = [f"SELECT id FROM b{j}" for j, o in enumerate(branches[:i]) if o.tier < b.tier]
+        if b.fallback:
+            gate = f"NOT EXISTS ({' UNION ALL '.join(earlier)}) AND "
+        elif higher:
+            gate = f"(SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(higher)}) h) < :limit AND "
+        else:
+            gate = ""
+        if local and b.check:
+            # A small area (a county, a township, a radius of a few km): its own index (division, GiST)
+            # finds at most a few thousand rows, each checked cheaply (a prefix, a hashed ANY), however
+            # common the term is in the country — and a fuzzy condition is never evaluated row by row over
+            # a large area. With near, the GiST index also gives the distance order.
+            condition, where, order = b.check, " AND ".join(filters), knn if b.near else ""
+        else:
+            condition = b.condition
+            where = " AND ".join(residual if b.tier == FUZZY else filters)
+            order = knn if b.near else ""
+            if not knn and b.walk:
+                order = f"ORDER BY {b.walk} USING ~<~"
+        matches = f"FROM places p WHERE {gate}({condition}) AND {where}"
+        if knn and b.near and not (local and b.check):
+            # The nearest :cap. Left to itself the planner picks between walking the GiST index in distance
+            # order with a filter and looking the term up, from an estimate of how common the term is — and
+            # a wrong guess walks the whole table for a rare prefix. Instead: look the term up, reading at most
+            # :lookup_rows matches. Fewer means all are known: the nearest :cap of them, exactly. More means
+            # the term is common: walk at most :walk_rows nearest places for it (its matches come soon unless
+            # they cluster elsewhere), and only if that found too few take the nearest of those looked up.
+            ctes.append(f"a{i} AS MATERIALIZED (SELECT p.id, p.geom, {b.tier} AS tier {matches})")
+            ctes.append(f"k{i} AS MATERIALIZED (SELECT id, geom, tier FROM a{i} LIMIT :lookup_rows)")
+            walked = (f"(SELECT p.*, p.geom <-> {point} AS walk_key FROM places p "
+                      f"ORDER BY walk_key LIMIT :walk_rows) p")
+            ctes.append(f"w{i} AS MATERIALIZED (SELECT p.id, {b.tier} AS tier FROM {walked} "
+                        f"WHERE (SELECT count(*) FROM k{i}) >= :lookup_rows AND {gate}({condition}) AND {where} "
+                        f"ORDER BY walk_key LIMIT :cap)")
+            ctes.append(f"b{i} AS MATERIALIZED (SELECT id, tier FROM w{i} UNION ALL (SELECT id, tier FROM k{i} "
+                        f"WHERE (SELECT count(*) FROM w{i}) < :cap ORDER BY geom <-> {point} LIMIT :cap))")
+        elif b.common is not None and not (local and b.check):
+            # A Chinese substring, without near. The planner's choice between walking the name order and
+            # looking the term up is unsafe here: matches cluster in any order (华村 is mostly 新华村, all
+            # starting with 新), so a walk may meet them only half-way through the table. The share of places
+            # holding the pair (the planner's statistics) decides instead: a common pair (≥ WALK_MIN_SHARE)
+            # walks at most :walk_rows names and is looked up only if that found too few; a rarer one is
+            # looked up at once (its GIN bitmap is small).
+            ctes.append(f"a{i} AS MATERIALIZED (SELECT p.id, {b.tier} AS tier {matches})")
+            if b.common:
+                # the walk key is an output column, so the outer ORDER BY is known to be satisfied already:
+                # the walk stops at the :cap-th match instead of reading all :walk_rows to sort them
+                walked = (f"(SELECT p.*, {b.walk} AS walk_key FROM places p "
+                          f"ORDER BY walk_key USING ~<~ LIMIT :walk_rows) p")
+                ctes.append(f"w{i} AS MATERIALIZED (SELECT p.id, {b.tier} AS tier FROM {walked} "
+                            f"WHERE {gate}({condition}) AND {where} ORDER BY walk_key USING ~<~ LIMIT :cap)")
+                ctes.append(f"b{i} AS MATERIALIZED (SELECT id, tier FROM w{i} UNION ALL (SELECT id, tier FROM a{i} "
+                            f"WHERE (SELECT count(*) FROM w{i}) < :cap LIMIT :cap))")
+            else:
+                ctes.append(f"b{i} AS MATERIALIZED (SELECT id, tier FROM a{i} LIMIT :cap)")
+        elif order:
+            # The first :cap in an index order: in a local search with near, the nearest (the GiST index
+            # answers both the area and the order); otherwise the order of the branch's text_pattern_ops
+            # btree, which a prefix branch reads as a range and a pinyin substring may walk with a filter
+            # (the planner weighs that walk against the trigram lookup, knowing only :cap rows are wanted).
+            ctes.append(f"b{i} AS MATERIALIZED (SELECT p.id, {b.tier} AS tier {matches} {order} LIMIT :cap)")
+        else:
+            # Exact keys without near, fuzzy branches (loose estimates: hundreds of typo variants, a trigram
+            # threshold) and local searches: any :cap matches, planned for full retrieval (a CTE is) so the
+            # planner cannot bet on walking a whole index hoping to meet :cap matches early (a clustered term
+            # never comes); the condition's own index answers, read lazily under the LIMIT.
+            ctes.append(f"a{i} AS MATERIALIZED (SELECT p.id, {b.tier} AS tier {matches})")
+            ctes.append(f"b{i} AS MATERIALIZED (SELECT id, tier FROM a{i} LIMIT :cap)")
+    union = " UNION ALL ".join(f"SELECT id, tier FROM b{i}" for i in range(len(branches)))
+
+    if query.near is not None:
+        distance = f"ST_Distance(p.geom::geography, {point}::geography)"
+        rank = "c.tier, s.dist NULLS LAST, s.sim DESC, char_length(p.name), p.place_id"
+        distance_prop = ", 'distance_m', round(r.dist::numeric, 1)"
+    else:
+        distance = "CAST(NULL AS float8)"
+        rank = "c.tier, s.sim DESC, char_length(p.name), p.place_id"
+        distance_prop = ""
+    sql = f"""
+WITH {', '.join(ctes)},
+cand AS (SELECT id, min(tier) AS tier FROM ({union}) u GROUP BY id),
+ranked AS (
+    SELECT p.id, p.place_id, p.name, p.romanized, p.category_code, p.division_code, p.status, p.geom,
+           c.tier, s.sim, s.dist,
+           row_number() OVER (ORDER BY {rank}) AS rn
+    FROM cand c
+    JOIN places p ON p.id = c.id
+    CROSS JOIN LATERAL (
+        SELECT greatest(similarity(p.name, :q), similarity(p.pinyin, :q_pinyin),
+                        (SELECT max(similarity(k, :qf)) FROM unnest(p.search_keys) k)) AS sim,
+               {distance} AS dist
+    ) s
+    ORDER BY rn
+    LIMIT :limit
+)
+SELECT json_build_object(
+    'type', 'FeatureCollection',
+    'numberReturned', (SELECT count(*) FROM ranked),
+    'timeStamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    'as_of', CAST(:as_of AS date),
+    'features', coalesce((
+        SELECT json_agg(json_build_object(
+            'type', 'Feature',
+            'id', r.place_id,
+            'geometry', ST_AsGeoJSON(r.geom, 7, 0)::json,
+            'properties', json_build_object(
+                'id', r.place_id, 'row_id', r.id, 'name', r.name, 'romanized', r.romanized,
+                'category', r.category_code, 'category_name', pc.name_zh, 'status', r.status,
+                'division_code', r.division_code,
+                'division_name', (SELECT d.name FROM divisions d
+                                  WHERE d.code = r.division_code AND d.valid_from <= :as_of
+                                    AND (d.valid_to IS NULL OR d.valid_to > :as_of) LIMIT 1),
+                'match', (ARRAY['exact', 'prefix', 'substring', 'fuzzy'])[r.tier + 1],
+                'score', round(((3 - r.tier) * 0.25 + 0.25 * r.sim)::numeric, 4){distance_prop}
+            )
+        ) ORDER BY r.rn)
+        FROM ranked r LEFT JOIN place_categories pc ON pc.code = r.category_code
+    ), '[]'::json)
+)::text"""
+    return sql, params
+
+
+def _envelope(near: tuple[float, float], radius_m: float) -> dict[str, float]:
+    """A lon/lat box that surely holds every point within ``radius_m`` (for the GiST index; DWithin decides)."""
+    lon, lat = near
+    dlat = radius_m / 110_000.0  # a degree of latitude is at least 110.57 km on the ellipsoid
+    lat_max = min(89.999, abs(lat) + dlat)
+    dlon = radius_m / (111_000.0 * math.cos(math.radians(lat_max)))
+    x1, x2 = lon - dlon, lon + dlon
+    if x1 < -180 or x2 > 180 or abs(lat) + dlat >= 90:
+        x1, x2 = -180.0, 180.0
+    return {"bx1": x1, "by1": max(-90.0, lat - dlat), "bx2": x2, "by2": min(90.0, lat + dlat)}
+
+
+@contextmanager
+def _index_only_planning(session: Session) -> Iterator[None]:
+    """Price sequential scans out for the search statement, then restore the previous setting.
+
+    Every branch has an index path; with LIMIT and a loose estimate (hundreds of typo variants, a trigram
+    threshold) the planner may still bet on a sequential scan that reads 620k rows to find none.
+    """
+    previous = session.execute(
+        text("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")).one()[0]
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT set_config('enable_seqscan', :v, true)"), {"v": previous})
+
+
+def search_geojson(session: Session, query: SearchQuery) -> str:
+    """A FeatureCollection (JSON text) of the places matching ``query``, best first, built by PostgreSQL.
+
+    Each feature's properties carry ``id`` (the stable place_id), ``name``, ``romanized``, ``category``,
+    ``category_name``, ``division_code``, ``match`` (exact | prefix | substring | fuzzy), ``score`` (0–1,
+    a quarter per tier plus a quarter of the trigram similarity) and, with ``near``, ``distance_m``
+    (geodesic, on the CGCS2000 ellipsoid).
+    """
+    sql, params = build_sql(session, query)
+    with _index_only_planning(session):
+        return str(session.execute(text(sql), params).scalar_one())
+
+
+def explain(session: Session, query: SearchQuery, *, analyze: bool = True) -> list[str]:
+    """The plan ``search_geojson`` runs for ``query`` (same planner settings), one line per row."""
+    sql, params = build_sql(session, query)
+    options = "ANALYZE, COSTS OFF, BUFFERS OFF" if analyze else "COSTS OFF"
+    with _index_only_planning(session):
+        return [str(r[0]) for r in session.execute(text(f"EXPLAIN ({options}) {sql}"), params)]

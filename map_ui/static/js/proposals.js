@@ -1,0 +1,245 @@
+// Naming and renaming proposals (domain.md §1.3): the list with stages and D1/D2 deadlines, one proposal's
+// documents and steps, the next step for the user's role, and a new proposal (from the place panel too).
+import { api, ApiError } from "./api.js";
+import { t, msg, onLang } from "./i18n.js";
+import { loadCategories } from "./place-edit.js";
+import { zoomTo } from "./map.js";
+import { state, on, has, can } from "./state.js";
+import { el, $, debounce, table, toast, showTab, download, put } from "./ui.js";
+
+const STEP_ROLE = { reviewed: "propose", approved: "review", filed: "propose", announced: "propose", rejected: "review", withdrawn: "propose" };
+const DOC_KINDS = ["申请书", "综合评估", "专家论证", "征求意见", "风险评估", "民政部门意见", "批复", "备案", "公告", "其他"];
+let filter = { stage: "", overdue: false };
+let open = null; // {data, etag}
+
+function pane() {
+  return $("#pane-proposals");
+}
+
+function stageBadge(p) {
+  return el("span", { class: `badge stage-${p.stage}` }, t(`stage.${p.stage}`));
+}
+
+function overdueNote(p) {
+  const d = p.deadlines || {};
+  const parts = [];
+  if (d.filing_overdue) parts.push(`D1 ${t("overdue")} (${d.filing_due})`);
+  if (d.notice_overdue) parts.push(`D2 ${t("overdue")} (${d.notice_due})`);
+  return parts.length ? el("span", { class: "warn" }, ` ⚠ ${parts.join("；")}`) : null;
+}
+
+export async function renderList() {
+  open = null;
+  const box = pane();
+  if (!has("proposals")) { box.replaceChildren(el("p", { class: "muted" }, t("proposals_unavailable"))); return; }
+  const head = el("div", {},
+    el("h2", {}, t("proposals")),
+    el("div", { class: "actions" },
+      el("label", {}, `${t("stage_label")} `, el("select", { id: "proposal-stage", onchange: (e) => { filter.stage = e.target.value; renderList(); } },
+        el("option", { value: "" }, "—"),
+        Object.keys(t("stage")).map((s) => el("option", { value: s, selected: filter.stage === s }, t(`stage.${s}`))))),
+      el("label", {}, el("input", { type: "checkbox", checked: filter.overdue, onchange: (e) => { filter.overdue = e.target.checked; renderList(); } }), ` ${t("overdue")}`),
+      can("propose") ? el("button", { type: "button", id: "btn-new-proposal", onclick: () => openNewForm({ kind: "naming" }) }, t("proposal_new")) : null));
+  const list = el("ul", { class: "items", id: "proposal-list" });
+  box.replaceChildren(head, list);
+  try {
+    const { data } = await api("/api/v1/proposals", { params: { as_of: state.asOf, stage: filter.stage, overdue: filter.overdue || undefined, limit: 100 } });
+    if (!data.items.length) list.append(el("li", { class: "muted" }, t("proposals_none")));
+    for (const p of data.items) {
+      list.append(el("li", { dataset: { id: p.id } },
+        el("button", { type: "button", class: "link", onclick: () => openProposal(p.id) },
+          `#${p.id} ${t(`proposal_kind.${p.kind}`)} ${p.old_name ? `${p.old_name} → ` : ""}${p.name}`),
+        " ", stageBadge(p), el("div", { class: "muted" }, `${p.applied_on} · ${p.applied_by}${p.division_name ? ` · ${p.division_name}` : ""}`),
+        overdueNote(p)));
+    }
+  } catch (e) {
+    list.append(el("li", { class: "error" }, e instanceof ApiError ? e.text : String(e)));
+  }
+}
+
+/** Show one proposal; `known` = the answer of a write ({data, etag}), shown as is rather than read again. */
+export async function openProposal(id, known = null) {
+  const { data, etag } = known || await api(`/api/v1/proposals/${id}`, { params: { as_of: state.asOf } });
+  open = { data, etag };
+  const p = data;
+  if (p.geometry) zoomTo(p.geometry);
+  const box = pane();
+  const next = (p.next_stages || []).filter((s) => can(STEP_ROLE[s]));
+  put(box,
+    el("button", { type: "button", id: "btn-proposals-back", onclick: () => renderList() }, "← ", t("proposals")),
+    el("h2", {}, `#${p.id} ${p.old_name ? `${p.old_name} → ` : ""}${p.name}`, " ", el("small", { class: "py" }, p.romanized || "")),
+    el("p", { class: "badges" }, stageBadge(p), el("span", { class: "badge" }, t(`proposal_kind.${p.kind}`)), overdueNote(p)),
+    table([
+      [t("fields.category"), p.category_code], [t("division"), `${p.division_name || ""} ${p.division_code || ""}`],
+      [t("reasons"), p.reasons], [t("applicant"), p.applicant], [t("fields.meaning"), p.meaning],
+      ["位置描述 / location", p.location_description], ["申报 / applied", `${p.applied_on} ${p.applied_by}`],
+      ["公示 / comment", p.comment && p.comment.start ? `${p.comment.start} – ${p.comment.end} (${p.comment.days})` : null],
+      [t("authority"), p.approval_authority], [t("doc_no"), p.approval_doc_no], ["批准 / approved", p.approved_on],
+      ["D1 备案 / filed", p.filed_on || (p.deadlines && p.deadlines.filing_due ? `≤ ${p.deadlines.filing_due}` : null)],
+      ["D2 公告 / notice", p.announced_on || (p.deadlines && p.deadlines.notice_due ? `≤ ${p.deadlines.notice_due}` : null)],
+    ]),
+    p.flags && p.flags.length ? el("ul", { class: "flags" }, p.flags.map((f) => el("li", {}, el("span", { class: `cls cls-${f.class}` }, f.class), " ", f.rule, " ", msg(f, "reason_zh", "reason")))) : null,
+    (p.warnings || []).length ? el("ul", { class: "warn" }, p.warnings.map((w) => el("li", {}, msg(w) || w.code))) : null,
+    el("h3", {}, "材料 / Documents"),
+    el("ul", { class: "items" }, (p.documents || []).map((d) => el("li", {}, `${d.kind} · ${d.title}${d.doc_no ? ` · ${d.doc_no}` : ""}`,
+      d.file_url ? el("button", { type: "button", class: "link", onclick: () => download(d.file_url, null, d.file_name) }, ` ⬇ ${d.file_name}`) : null))),
+    can("propose") ? documentForm(p.id) : null,
+    el("h3", {}, "步骤 / Steps"),
+    el("ol", { class: "versions" }, (p.steps || []).map((s) => el("li", {}, `${s.date} ${t(`stage.${s.to}`)} · ${s.actor}${s.doc_no ? ` · ${s.doc_no}` : ""} · ${s.reason}`))),
+    ["approved", "filed", "announced"].includes(p.stage) ? el("p", {},
+      el("a", { href: `/api/v1/proposals/${p.id}/notice.html`, target: "_blank", rel: "noopener" }, "公告 HTML"), " · ",
+      el("button", { type: "button", class: "link", onclick: () => download(`/api/v1/proposals/${p.id}/notice.docx`, null, `notice-${p.id}.docx`) }, "DOCX")) : null,
+    next.length ? advanceForm(p, next) : null,
+  );
+  showTab("proposals");
+}
+
+function advanceForm(p, next) {
+  const form = el("form", { class: "advance", id: "advance-form" },
+    el("h3", {}, t("advance")),
+    el("div", { class: "row" }, el("label", { for: "adv-to" }, t("advance")),
+      el("select", { id: "adv-to", name: "to" }, next.map((s) => el("option", { value: s }, t(`stage.${s}`))))),
+    el("div", { class: "row" }, el("label", { for: "adv-date" }, t("date")), el("input", { id: "adv-date", name: "date", type: "date" })),
+    el("div", { class: "row" }, el("label", { for: "adv-doc" }, t("doc_no")), el("input", { id: "adv-doc", name: "doc_no" })),
+    el("div", { class: "row only-approved" }, el("label", { for: "adv-auth" }, t("authority")), el("input", { id: "adv-auth", name: "authority" })),
+    el("div", { class: "row only-approved" }, el("label", { for: "adv-just" }, "flags_justification"), el("input", { id: "adv-just", name: "flags_justification" })),
+    el("div", { class: "row only-reviewed" }, el("label", { for: "adv-cs" }, "公示开始 / comment start"), el("input", { id: "adv-cs", name: "comment_start", type: "date" })),
+    el("div", { class: "row only-filed" }, el("label", { for: "adv-fw" }, "备案机关 / filed with"), el("input", { id: "adv-fw", name: "filed_with" })),
+    el("div", { class: "row" }, el("label", { for: "adv-reason" }, t("reason")), el("input", { id: "adv-reason", name: "reason", required: true })),
+    el("p", { class: "error", role: "alert" }),
+    el("div", { class: "actions" }, el("button", { type: "submit", class: "primary" }, t("submit"))));
+  const toggle = () => {
+    const to = form.elements.namedItem("to").value;
+    form.querySelectorAll(".only-approved").forEach((n) => { n.hidden = to !== "approved"; });
+    form.querySelectorAll(".only-reviewed").forEach((n) => { n.hidden = to !== "reviewed"; });
+    form.querySelectorAll(".only-filed").forEach((n) => { n.hidden = to !== "filed"; });
+  };
+  form.elements.namedItem("to").addEventListener("change", toggle);
+  toggle();
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const err = form.querySelector(".error");
+    const v = (k) => (form.elements.namedItem(k).value || "").trim() || undefined;
+    const to = v("to");
+    try {
+      let r;
+      if (to === "rejected" || to === "withdrawn") {
+        r = await api(`/api/v1/proposals/${p.id}/${to === "rejected" ? "reject" : "withdraw"}`, { json: { reason: v("reason"), date: v("date") }, ifMatch: open.etag });
+      } else {
+        r = await api(`/api/v1/proposals/${p.id}/advance`, {
+          json: { to, reason: v("reason"), date: v("date"), doc_no: v("doc_no"), authority: v("authority"), flags_justification: v("flags_justification"), comment_start: v("comment_start"), filed_with: v("filed_with") },
+          ifMatch: open.etag,
+        });
+      }
+      toast(t(`stage.${to}`), "ok");
+      await openProposal(p.id, r);
+    } catch (e) {
+      err.textContent = e instanceof ApiError ? e.text : String(e);
+      if (e instanceof ApiError && e.status === 412) await openProposal(p.id);
+    }
+  });
+  return form;
+}
+
+function documentForm(id) {
+  const form = el("form", { class: "doc-form", id: "doc-form" },
+    el("details", {}, el("summary", {}, "+ 材料 / document"),
+      el("div", { class: "row" }, el("label", { for: "doc-kind" }, t("fields.kind")), el("select", { id: "doc-kind", name: "kind" }, DOC_KINDS.map((k) => el("option", { value: k }, k)))),
+      el("div", { class: "row" }, el("label", { for: "doc-title" }, "标题 / title"), el("input", { id: "doc-title", name: "title", required: true })),
+      el("div", { class: "row" }, el("label", { for: "doc-no" }, t("doc_no")), el("input", { id: "doc-no", name: "doc_no" })),
+      el("div", { class: "row" }, el("label", { for: "doc-date" }, t("date")), el("input", { id: "doc-date", name: "doc_date", type: "date" })),
+      el("div", { class: "row" }, el("label", { for: "doc-handling" }, "意见处理 / handling"), el("input", { id: "doc-handling", name: "opinion_handling" })),
+      el("div", { class: "row" }, el("label", { for: "doc-file" }, "文件 / file"), el("input", { id: "doc-file", name: "file", type: "file" })),
+      el("p", { class: "error", role: "alert" }),
+      el("button", { type: "submit" }, t("submit"))));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const fd = new FormData(form);
+    for (const [k, v] of [...fd.entries()]) if (v === "" || (v instanceof File && !v.name)) fd.delete(k);
+    try {
+      await api(`/api/v1/proposals/${id}/documents`, { form: fd });
+      await openProposal(id);
+    } catch (e) {
+      form.querySelector(".error").textContent = e instanceof ApiError ? e.text : String(e);
+    }
+  });
+  return form;
+}
+
+/** New proposal: naming (a new entity) or renaming (prefilled from the place on screen). */
+export async function openNewForm({ kind, place }) {
+  const cats = await loadCategories();
+  const p = place ? place.feature.properties : null;
+  const form = el("form", { id: "proposal-form", class: "place-form" },
+    el("h2", {}, `${t("proposal_new")} · ${t(`proposal_kind.${kind}`)}`),
+    p ? el("p", {}, `${p.name} (#${p.id}) → `) : null,
+    el("div", { class: "row" }, el("label", { for: "pr-name" }, t("fields.name")), el("input", { id: "pr-name", name: "name", required: true })),
+    el("section", { class: "checks", "aria-live": "polite" }, el("h3", {}, t("checks")), el("div", { class: "name-checks" })),
+    kind === "naming" ? el("div", { class: "row" }, el("label", { for: "pr-cat" }, t("fields.category")),
+      el("select", { id: "pr-cat", name: "category_code" }, el("option", { value: "" }, t("choose_category")), cats.map((c) => el("option", { value: c.code }, `${c.code} ${c.name_zh}`)))) : null,
+    kind === "naming" ? el("div", { class: "row" }, el("label", { for: "pr-div" }, t("division")), el("input", { id: "pr-div", name: "division_code", value: "340122" })) : null,
+    el("div", { class: "row" }, el("label", { for: "pr-loc" }, "位置描述 / location"), el("input", { id: "pr-loc", name: "location_description" })),
+    el("div", { class: "row" }, el("label", { for: "pr-meaning" }, t("fields.meaning")), el("textarea", { id: "pr-meaning", name: "meaning", rows: 2 })),
+    el("div", { class: "row" }, el("label", { for: "pr-reasons" }, t("reasons")), el("textarea", { id: "pr-reasons", name: "reasons", rows: 2, required: true })),
+    el("div", { class: "row" }, el("label", { for: "pr-applicant" }, t("applicant")), el("input", { id: "pr-applicant", name: "applicant" })),
+    el("p", { class: "error", role: "alert" }),
+    el("div", { class: "actions" }, el("button", { type: "submit", class: "primary" }, t("submit")),
+      el("button", { type: "button", onclick: () => renderList() }, t("cancel"))));
+  const checks = form.querySelector(".name-checks");
+  const run = debounce(async () => {
+    const name = form.elements.namedItem("name").value.trim();
+    if (!name) { checks.replaceChildren(); return; }
+    try {
+      const { data } = await api("/api/v1/names/check", { json: {
+        name, category: (form.elements.namedItem("category_code") || {}).value || (p && p.category_code) || undefined,
+        division_code: p ? p.division_code : undefined, place_id: p ? p.id : undefined } });
+      checks.replaceChildren(data.flags.length
+        ? el("ul", { class: "flags" }, data.flags.map((f) => el("li", {}, el("span", { class: `cls cls-${f.class}` }, f.class), " ", f.rule, " ", msg(f, "reason_zh", "reason"))))
+        : el("p", { class: "ok" }, t("checks_ok")));
+    } catch (e) { checks.replaceChildren(el("p", { class: "error" }, e instanceof ApiError ? e.text : String(e))); }
+  }, 300);
+  form.elements.namedItem("name").addEventListener("input", run);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = (k) => { const n = form.elements.namedItem(k); return n ? (n.value || "").trim() || undefined : undefined; };
+    const body = { kind, name: v("name"), reasons: v("reasons"), applicant: v("applicant"), meaning: v("meaning"), location_description: v("location_description") };
+    if (kind === "renaming") body.place_id = p.id;
+    else { body.category_code = v("category_code"); body.division_code = v("division_code"); }
+    try {
+      const r = await api("/api/v1/proposals", { json: body });
+      toast(`#${r.data.id} ${t("stage.applied")}`, "ok");
+      await openProposal(r.data.id, r);
+    } catch (e) {
+      form.querySelector(".error").textContent = e instanceof ApiError ? e.text : String(e);
+    }
+  });
+  pane().replaceChildren(form);
+  showTab("proposals");
+  form.elements.namedItem("name").focus();
+}
+
+/** The place panel lists the proposals about that place. */
+async function placeProposals(cur) {
+  if (!has("proposals") || !cur.feature) return;
+  const view = $("#place-view");
+  const id = cur.feature.properties.id;
+  try {
+    const { data } = await api("/api/v1/proposals", { params: { place_id: id, as_of: state.asOf } });
+    if (!cur.feature || cur.feature.properties.id !== id) return;
+    const btn = view.querySelector("#btn-propose-rename");
+    if (btn) btn.hidden = !can("propose");
+    view.append(el("details", { open: data.items.length > 0, id: "sec-proposals" }, el("summary", {}, `${t("tab_proposals")} (${data.numberMatched})`),
+      el("ul", { class: "items" }, data.items.map((p) => el("li", {},
+        el("button", { type: "button", class: "link", onclick: () => openProposal(p.id) }, `#${p.id} ${p.old_name ? `${p.old_name} → ` : ""}${p.name}`), " ", stageBadge(p))))));
+  } catch { /* the panel works without it */ }
+}
+
+export function initProposals() {
+  on("place:rendered", (cur) => placeProposals(cur));
+  on("proposal:rename", (cur) => openNewForm({ kind: "renaming", place: cur }));
+  on("user", () => { if (document.body.dataset.tab === "proposals") renderList(); });
+  const tab = $("#tab-proposals");
+  tab.addEventListener("click", () => { if (!open) renderList(); });
+  onLang(() => { if (open) openProposal(open.data.id); else renderList(); });
+  renderList();
+}

@@ -1,0 +1,173 @@
+"""OGC API – Features Part 4 on /ogc: the same validation, roles, audit and optimistic concurrency as the JSON API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis_api.ogc.reader import SessionReader
+
+ITEMS = "/ogc/collections/places/items"
+
+
+@pytest.fixture
+def ogc(app_factory: Callable[..., TestClient], session: Session) -> TestClient:
+    client = app_factory()
+    client.app.state.ogc_reader = SessionReader(session)  # type: ignore[attr-defined]
+    return client
+
+
+def feature(**props: Any) -> dict[str, Any]:
+    geometry = props.pop("geometry", {"type": "Point", "coordinates": [117.4712, 31.8823]})
+    return {"type": "Feature", "geometry": geometry, "properties": {"name": "青松岗", "category_code": "122", **props}}
+
+
+def audit_rows(session: Session, place_id: int) -> list[Any]:
+    return list(
+        session.execute(
+            text(
+                "SELECT action, actor, reason, version, changed FROM audit_log WHERE table_name = 'places' "
+                "AND entity_key = :k ORDER BY id"
+            ),
+            {"k": str(place_id)},
+        )
+    )
+
+
+def test_create_reads_back_and_is_audited(
+    ogc: TestClient, login: Callable[..., dict[str, str]], session: Session
+) -> None:
+    officer = login("officer", username="ogc_officer")
+    r = ogc.post(ITEMS, json=feature(meaning="岗上青松成林", reason="新增地名（测试）"), headers=officer)
+    assert r.status_code == 201, r.text
+    assert r.headers["content-type"].startswith("application/geo+json")
+    pid = r.json()["id"]
+    assert r.headers["location"].endswith(f"/ogc/collections/places/items/{pid}")
+    row = session.execute(
+        text("SELECT id, version, romanized, division_code, meaning FROM places WHERE place_id = :p"), {"p": pid}
+    ).one()
+    assert r.headers["etag"] == f'"p{row.id}.v{row.version}"'
+    assert row.romanized == "Qingsong Gang" and row.meaning == "岗上青松成林"
+    assert row.division_code and row.division_code.startswith("340122")  # derived from the point, as the API does
+    back = ogc.get(f"{ITEMS}/{pid}")
+    assert back.status_code == 200 and back.json()["properties"]["name"] == "青松岗"
+    assert back.headers["etag"] == r.headers["etag"]
+    rows = audit_rows(session, pid)
+    assert [(a.action, a.actor, a.reason) for a in rows] == [("INSERT", "ogc_officer", "新增地名（测试）")]
+
+
+def test_roles_and_validation_are_the_services(ogc: TestClient, login: Callable[..., dict[str, str]]) -> None:
+    assert ogc.post(ITEMS, json=feature()).status_code == 401
+    assert ogc.post(ITEMS, json=feature(), headers=login("viewer")).status_code == 403
+    officer = login("officer")
+    bad_cat = ogc.post(ITEMS, json=feature(category_code="999"), headers=officer)
+    assert bad_cat.status_code == 422 and bad_cat.json()["field"] == "category_code"
+    outside = ogc.post(ITEMS, json=feature(geometry={"type": "Point", "coordinates": [31.88, 117.47]}), headers=officer)
+    assert outside.status_code == 422 and outside.json()["rule"] == "§7"  # swapped lon/lat caught
+    unknown = ogc.post(ITEMS, json=feature(colour="red"), headers=officer)
+    assert unknown.status_code == 422 and unknown.json()["field"] == "properties.colour"
+    not_feature = ogc.post(ITEMS, json={"type": "Point", "coordinates": [117.4, 31.8]}, headers=officer)
+    assert not_feature.status_code == 422
+    projected = ogc.post(
+        ITEMS, json=feature(), headers={**officer, "Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/3857>"}
+    )
+    assert projected.status_code == 400
+
+
+def test_patch_needs_if_match_and_detects_stale_versions(
+    ogc: TestClient, login: Callable[..., dict[str, str]], session: Session
+) -> None:
+    officer = login("officer", username="ogc_editor")
+    created = ogc.post(ITEMS, json=feature(), headers=officer)
+    pid, etag = created.json()["id"], created.headers["etag"]
+    url = f"{ITEMS}/{pid}"
+    patch = {"type": "Feature", "properties": {"meaning": "因岗上多青松得名"}}
+
+    r = ogc.patch(url, json=patch, headers=officer)
+    assert r.status_code == 428 and r.json()["field"] == "If-Match"
+    r = ogc.patch(url, json=patch, headers={**officer, "If-Match": etag, "Diming-Reason": quote("补充地名含义")})
+    assert r.status_code == 200, r.text
+    assert r.json()["properties"]["meaning"] == "因岗上多青松得名"
+    new_etag = r.headers["etag"]
+    assert new_etag != etag and r.json()["properties"]["version"] == 2
+    stale = ogc.patch(url, json={"properties": {"remarks": "x"}}, headers={**officer, "If-Match": etag})
+    assert stale.status_code == 412
+    assert stale.json()["etag"] == new_etag and stale.headers["etag"] == new_etag
+    upd = [a for a in audit_rows(session, pid) if a.action == "UPDATE"]
+    assert [(a.actor, a.reason) for a in upd] == [("ogc_editor", "补充地名含义")]
+    assert "meaning" in upd[0].changed and upd[0].version == 2
+
+
+def test_put_replaces_and_ignores_read_only_values(
+    ogc: TestClient, login: Callable[..., dict[str, str]], session: Session
+) -> None:
+    officer = login("officer")
+    created = ogc.post(ITEMS, json=feature(meaning="旧含义", remarks="旧备注"), headers=officer)
+    pid = created.json()["id"]
+    read = ogc.get(f"{ITEMS}/{pid}")
+    body = read.json()
+    body["properties"]["remarks"] = "新备注"
+    del body["properties"]["meaning"]  # a replacement without it clears it
+    r = ogc.put(f"{ITEMS}/{pid}", json=body, headers={**officer, "If-Match": read.headers["etag"]})
+    assert r.status_code == 200, r.text
+    row = session.execute(
+        text("SELECT meaning, remarks, romanized_by, version FROM places WHERE place_id = :p"), {"p": pid}
+    ).one()
+    assert (row.meaning, row.remarks, row.romanized_by, row.version) == (None, "新备注", "auto", 2)
+
+
+def test_delete_retires_on_a_date(ogc: TestClient, login: Callable[..., dict[str, str]], session: Session) -> None:
+    officer = login("officer")
+    created = ogc.post(ITEMS, json=feature(valid_from="2020-05-01"), headers=officer)
+    pid, etag = created.json()["id"], created.headers["etag"]
+    assert ogc.delete(f"{ITEMS}/{pid}", headers=officer).status_code == 428
+    assert ogc.delete(f"{ITEMS}/{pid}", headers={**officer, "If-Match": '"p1.v99"'}).status_code == 412
+    r = ogc.delete(f"{ITEMS}/{pid}", headers={**officer, "If-Match": etag, "Diming-Reason": quote("地名废止")})
+    assert r.status_code == 204
+    assert ogc.get(f"{ITEMS}/{pid}").status_code == 404
+    assert ogc.get(f"{ITEMS}/{pid}?datetime=2021-01-01").status_code == 200  # history stays
+    valid_to = session.scalar(text("SELECT valid_to FROM places WHERE place_id = :p"), {"p": pid})
+    assert valid_to == dt.date.today()
+    assert audit_rows(session, pid)[-1].reason == "地名废止"
+
+
+def test_division_edit_through_the_division_service(
+    ogc: TestClient, login: Callable[..., dict[str, str]], session: Session
+) -> None:
+    url = "/ogc/collections/townships/items/340122100"
+    read = ogc.get(url)
+    assert (
+        ogc.patch(
+            url,
+            json={"properties": {"population": 123456}},
+            headers={**login("patrol"), "If-Match": read.headers["etag"]},
+        ).status_code
+        == 403
+    )
+    r = ogc.patch(
+        url,
+        json={"properties": {"population": 123456, "reason": "人口更正"}},
+        headers={**login("officer"), "If-Match": read.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["properties"]["population"] == 123456
+    reason = session.scalar(
+        text(
+            "SELECT reason FROM audit_log WHERE table_name = 'divisions' AND entity_key = '340122100' "
+            "ORDER BY id DESC LIMIT 1"
+        )
+    )
+    assert reason == "人口更正"
+    wrong_level = ogc.patch(
+        "/ogc/collections/villages/items/340122100",
+        json={"properties": {"population": 1}},
+        headers={**login("officer"), "If-Match": r.headers["etag"]},
+    )
+    assert wrong_level.status_code == 404

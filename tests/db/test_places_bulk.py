@@ -1,0 +1,224 @@
+"""Bulk import of places: counts, derived columns and division codes, all-or-nothing, and the audit choice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis_api.places import bulk
+from gis_api.places.bulk import PlaceRow, import_places, read_csv
+from gis_api.places.derive import derived_fields
+
+SOURCE = "test-bulk"
+TODAY = dt.date(2025, 6, 1)  # the demo divisions are in force from 2021/2023
+
+
+def _inside(session: Session, code: str) -> tuple[float, float]:
+    """A point surely inside the division ``code`` (its point on surface)."""
+    row = session.execute(
+        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM divisions "
+             "WHERE code = :c AND valid_to IS NULL) s"), {"c": code}).one()
+    return float(row[0]), float(row[1])
+
+
+def _import(session: Session, rows: list[PlaceRow], **kw: Any) -> bulk.ImportReport:
+    kw.setdefault("actor", "wang")
+    kw.setdefault("reason", "gazetteer import test")
+    kw.setdefault("source", SOURCE)
+    kw.setdefault("valid_from", TODAY)
+    return import_places(session, rows, **kw)
+
+
+def _places(session: Session) -> list[Any]:
+    return list(session.execute(text(
+        "SELECT place_id, name, category_code, scope_kind, division_code, romanized, romanized_by, pinyin, "
+        "initials, search_keys, grams, zhuanming, tongming, dup_specific, valid_from, "
+        "ST_X(ST_PointOnSurface(geom)) AS x, ST_Y(ST_PointOnSurface(geom)) AS y, GeometryType(geom) AS gtype "
+        "FROM places WHERE source = :s ORDER BY place_id"),
+        {"s": SOURCE}))
+
+
+def test_import_counts_and_derived_fields(session: Session) -> None:
+    x, y = _inside(session, "340122100")
+    rows = [
+        PlaceRow("店埠镇", "212", lon=x, lat=y),
+        PlaceRow("店埠社区居民委员会", "221", lon=str(x + 0.001), lat=str(y)),  # numbers as text (CSV)
+        PlaceRow("王村", "242", lon=x, lat=y + 0.001),
+        PlaceRow("王村", "242", lon=x, lat=y + 0.002),  # a repeated name is derived once
+    ]
+    report = _import(session, rows)
+
+    assert report.ok, report.errors
+    assert (report.rows_read, report.inserted, report.distinct_names) == (4, 4, 3)
+    assert report.rows_per_s > 0
+    got = _places(session)
+    assert [g.name for g in got] == ["店埠镇", "店埠社区居民委员会", "王村", "王村"]  # place_ids in input order
+    assert len({g.place_id for g in got}) == 4
+    assert [r.place_id for r in got] == list(range(got[0].place_id, got[0].place_id + 4))
+    assert report.place_id_ranges == [(got[0].place_id, got[-1].place_id)]
+    for g in got:
+        expected = derived_fields(g.name, g.category_code)
+        assert (g.pinyin, g.initials, g.romanized, g.zhuanming, g.tongming) == (
+            expected["pinyin"], expected["initials"], expected["romanized"], expected["zhuanming"],
+            expected["tongming"])
+        assert g.search_keys == expected["search_keys"] and g.grams == expected["grams"]
+        assert g.valid_from == TODAY and g.romanized_by == "auto"
+    assert got[0].scope_kind == 2 and got[1].scope_kind == 3  # from place_categories
+    assert got[2].romanized == "Wangcun"  # RZ3: natural villages in one word (category 242)
+    assert (round(got[1].x, 7), round(got[1].y, 7)) == (round(x + 0.001, 7), round(y, 7))
+
+
+def test_division_code_derived_by_point_in_polygon(session: Session) -> None:
+    dianbu = _inside(session, "340122100")
+    cuozhen = _inside(session, "340122101")
+    yaohai = _inside(session, "340102")  # a neighbouring county: no township polygons of its own
+    rows = [
+        PlaceRow("甲地", "242", lon=dianbu[0], lat=dianbu[1]),
+        PlaceRow("乙地", "242", lon=cuozhen[0], lat=cuozhen[1]),
+        PlaceRow("丙地", "242", lon=yaohai[0], lat=yaohai[1]),
+        PlaceRow("丁地", "242", lon=100.0, lat=40.0),  # outside every division held
+        PlaceRow("戊地", "242", lon=dianbu[0], lat=dianbu[1], division_code="340122100001"),  # a village inside
+    ]
+    report = _import(session, rows)
+
+    assert report.ok, report.errors
+    assert [g.division_code for g in _places(session)] == [
+        "340122100", "340122101", "340102", None, "340122100001"]
+    assert report.divisions_derived == 3
+
+
+def test_wkt_geometry(session: Session) -> None:
+    x, y = _inside(session, "340122100")
+    square = f"POLYGON(({x} {y}, {x + 0.001} {y}, {x + 0.001} {y + 0.001}, {x} {y + 0.001}, {x} {y}))"
+    report = _import(session, [PlaceRow("店埠广场", "283", wkt=square)])
+
+    assert report.ok, report.errors
+    (g,) = _places(session)
+    assert g.gtype == "POLYGON" and g.division_code == "340122100"
+
+
+def test_bad_rows_write_nothing_and_name_every_row(session: Session) -> None:
+    x, y = _inside(session, "340122100")
+    rows = [
+        PlaceRow("好地名", "242", lon=x, lat=y),
+        PlaceRow("", "242", lon=x, lat=y),
+        PlaceRow("坏类别", "999", lon=x, lat=y),
+        PlaceRow("好地名二", "242", lon=x, lat=y),
+        PlaceRow("坏经度", "242", lon="东经117度", lat=y),
+        PlaceRow("超范围", "242", lon=x, lat=95),
+        PlaceRow("坏几何", "242", wkt="POLYGON((0 0, 1 1, 1 0, 0 1, 0 0))"),
+        PlaceRow("没位置", "242"),
+        PlaceRow("坏代码", "242", lon=x, lat=y, division_code="34012"),
+    ]
+    audit_before = session.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
+    report = _import(session, rows)
+
+    assert not report.ok and report.inserted == 0 and report.audit == "none"
+    assert [(e.row, e.field) for e in report.errors] == [
+        (2, "name"), (3, "category_code"), (5, "lon"), (6, "lat"), (7, "wkt"), (8, "lon"), (9, "division_code")]
+    assert "999" in report.errors[1].message and "类别" in report.errors[1].message_zh
+    assert "Self-intersection" in report.errors[4].message
+    assert _places(session) == []
+    assert session.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == audit_before
+
+
+def test_stated_division_must_exist_and_agree_with_the_location(session: Session) -> None:
+    x, y = _inside(session, "340122100")
+    rows = [
+        PlaceRow("甲地", "242", lon=x, lat=y, division_code="340122100"),
+        PlaceRow("乙地", "242", lon=x, lat=y, division_code="340122101"),  # 撮镇镇, but the point is in 店埠镇
+        PlaceRow("丙地", "242", lon=x, lat=y, division_code="340122999"),  # no such division
+    ]
+    report = _import(session, rows)
+
+    assert [(e.row, e.field) for e in report.errors] == [(2, "division_code"), (3, "division_code")]
+    assert "340122100" in report.errors[0].message and "店埠镇" in report.errors[0].message_zh
+    assert "not a division in force" in report.errors[1].message
+    assert _places(session) == []
+
+
+def test_csv_reader_row_numbers_are_line_numbers(session: Session, tmp_path: Path) -> None:
+    x, y = _inside(session, "340122100")
+    path = tmp_path / "places.csv"
+    path.write_text(
+        "名称,类别,经度,纬度,拼写\n"
+        f"店埠老街,251,{x},{y},\n"
+        f"店埠河,111,{x},{y},Dianbu He\n"
+        f"坏点,242,abc,{y},\n",
+        encoding="utf-8",
+    )
+    rows = list(read_csv(path, "名称", "类别", "经度", "纬度", romanized_field="拼写"))
+    assert [r.row for r in rows] == [2, 3, 4]
+
+    bad = _import(session, rows)
+    assert [(e.row, e.field) for e in bad.errors] == [(4, "lon")]
+
+    good = _import(session, rows[:2])
+    assert good.ok and good.inserted == 2
+    got = _places(session)
+    assert [(g.name, g.romanized, g.romanized_by) for g in got] == [
+        ("店埠老街", derived_fields("店埠老街", "251")["romanized"], "auto"),
+        ("店埠河", "Dianbu He", "wang"),  # an officer's spelling wins and is attributed (RZ6)
+    ]
+    with pytest.raises(ValueError, match="no column"):
+        list(read_csv(path, "name", "类别", "经度", "纬度"))
+
+
+def test_small_import_audits_every_row(session: Session) -> None:
+    x, y = _inside(session, "340122100")
+    report = _import(session, [PlaceRow("甲地", "242", lon=x, lat=y), PlaceRow("乙地", "242", lon=x, lat=y)])
+
+    assert report.audit == "rows"
+    trail = session.execute(text(
+        "SELECT actor, reason, action, entity_key FROM audit_log WHERE table_name = 'places' "
+        "AND txid = txid_current() ORDER BY id")).all()
+    ids = [str(g.place_id) for g in _places(session)]
+    assert [tuple(t) for t in trail] == [("wang", "gazetteer import test", "INSERT", i) for i in ids]
+
+
+def test_summary_audit_writes_one_row_and_restores_the_trigger(session: Session) -> None:
+    x, y = _inside(session, "340122100")
+    rows = [PlaceRow(f"地名{i}", "242", lon=x, lat=y) for i in range(5)]
+    report = _import(session, rows, audit_mode="summary")
+
+    assert report.audit == "summary" and report.inserted == 5
+    trail = session.execute(text(
+        "SELECT actor, reason, action, entity_key, new FROM audit_log WHERE table_name = 'places' "
+        "AND txid = txid_current() ORDER BY id")).all()
+    assert len(trail) == 1
+    actor, reason, action, key, new = trail[0]
+    assert (actor, reason, action, key) == ("wang", "gazetteer import test", "IMPORT", "import")
+    ids = [g.place_id for g in _places(session)]
+    assert new["import"]["rows"] == 5 and new["import"]["source"] == SOURCE
+    assert new["import"]["place_id_ranges"] == [[min(ids), max(ids)]]
+    enabled = session.execute(text(
+        "SELECT tgenabled FROM pg_trigger WHERE tgname = 'places_audit'")).scalar_one()
+    assert enabled == "O"  # back on for every later write in the transaction
+    session.execute(text("UPDATE places SET remarks = 'x' WHERE place_id = :p"), {"p": ids[0]})
+    assert session.execute(text(
+        "SELECT count(*) FROM audit_log WHERE table_name = 'places' AND entity_key = :k AND action = 'UPDATE'"),
+        {"k": str(ids[0])}).scalar_one() == 1
+
+
+def test_auto_audit_mode_switches_to_summary_above_the_threshold(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "AUDIT_ROWS_MAX", 2)
+    x, y = _inside(session, "340122100")
+    small = _import(session, [PlaceRow("甲地", "242", lon=x, lat=y)])
+    big = _import(session, [PlaceRow(f"地名{i}", "242", lon=x, lat=y) for i in range(3)])
+    assert (small.audit, big.audit) == ("rows", "summary")
+
+
+def test_parallel_derivation_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_NAMES", 10)
+    keys = [(f"{a}{b}村", "242", None) for a in "东南西北中" for b in "山水田林湖"] + [("", "242", None)]
+    parallel = bulk.derive_all(keys, workers=2)
+    serial = bulk.derive_all(keys, workers=1)
+    assert parallel == serial and len(parallel) == 26
+    assert parallel[("东山村", "242", None)][bulk.DERIVED.index("pinyin")] == "dongshancun"
