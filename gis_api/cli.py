@@ -116,7 +116,9 @@ def cmd_load_demo(settings: Settings, _args: argparse.Namespace) -> int:
     created = ", ".join(f"{k} {v}" for k, v in report.created.items()) or "nothing new"
     print(f"demo divisions: created {created}; already present {report.skipped}; renamed {report.renamed}")
     print(f"demo places: created {places['created'] or 'nothing new'}")
-    print(f"demo boundaries: {boundaries}")
+    lines = {k: len(v.get("created", [])) for k, v in boundaries.items() if isinstance(v, dict)}
+    markers = boundaries.get("markers_created", 0)
+    print(f"demo boundaries: lines created {lines or 'nothing new'}; markers created {markers}")
     print(f"demo facilities: {facilities}")
     return 0
 
