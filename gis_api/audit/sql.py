@@ -37,7 +37,8 @@ BEGIN
     END IF;
     INSERT INTO audit_log (actor, reason, action, table_name, entity_key, row_id, version, old, new, changed)
     VALUES (coalesce(who, 'db:' || session_user), nullif(current_setting('diming.reason', true), ''),
-            TG_OP, TG_TABLE_NAME, r ->> key_col, (r ->> 'id')::bigint, (r ->> 'version')::int, o, n, diff);
+            TG_OP, TG_TABLE_NAME, r ->> key_col, CASE WHEN r ->> 'id' ~ '^[0-9]+$' THEN (r ->> 'id')::bigint END,
+            (r ->> 'version')::int, o, n, diff);
     RETURN coalesce(NEW, OLD);
 END $$;
 """

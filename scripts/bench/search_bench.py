@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  inserted {rep.inserted:,} rows ({rep.distinct_names:,} distinct names) in {rep.seconds:.1f} s "
                   f"= {rep.rows_per_s:,.0f} rows/s; derive {rep.derive_seconds:.1f} s, load {rep.load_seconds:.1f} s,"
                   f" commit {commit_s:.1f} s; audit: {rep.audit}; divisions derived: {rep.divisions_derived}")
+            print("  load phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in rep.phases.items()))
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
                 t = time.perf_counter()
                 c.execute(text("VACUUM ANALYZE places"))
