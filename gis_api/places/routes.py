@@ -15,7 +15,7 @@ from gis_api import auth
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.routes import _bbox, _next_url
 from gis_api.errors import InvalidInput
-from gis_api.places import checks, service
+from gis_api.places import checks, search, service
 from gis_api.places.models import FlagStatus, PlaceCategory, PlaceStatus
 from gis_api.places.romanize import romanize
 from gis_api.places.schemas import NameCheckIn, PlaceCreate, PlaceRetire, PlaceUpdate, ProtectionIn, VariantIn
@@ -60,8 +60,6 @@ def search_places(
     category: Annotated[str | None, Query(description="category code prefix")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    from gis_api.places import search  # the search module is built alongside (index-driven SQL)
-
     if radius_m is not None and near is None:
         raise InvalidInput("radius_m needs near=lon,lat", "使用 radius_m 时须同时提供 near=经度,纬度", field="near")
     query = search.SearchQuery(
