@@ -10,7 +10,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from gis_api import auth
+from gis_api import auth, clock
 from gis_api.errors import Unauthorized
 from gis_api.settings import Settings
 
@@ -75,7 +75,7 @@ def as_of_param(
         dt.date | None, Query(description="Valid-time date YYYY-MM-DD; default today")
     ] = None,
 ) -> dt.date:
-    return as_of or dt.date.today()
+    return as_of or clock.today()
 
 
 AsOf = Annotated[dt.date, Depends(as_of_param)]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from gis_api import auth
+from gis_api import auth, clock
 from gis_api.adjustments import layers
 from gis_api.adjustments.models import (
     KIND_ZH,
@@ -206,11 +206,11 @@ def _spec(row: Adjustment) -> AdjustmentSpec:
 
 
 def _planning_date(row: Adjustment) -> dt.date:
-    return row.effective_date or (dt.date.today() + dt.timedelta(days=1))
+    return row.effective_date or (clock.today() + dt.timedelta(days=1))
 
 
 def create(session: Session, body: AdjustmentCreate, actor: str) -> Adjustment:
-    effective = body.effective_date or (dt.date.today() + dt.timedelta(days=1))
+    effective = body.effective_date or (clock.today() + dt.timedelta(days=1))
     report = impact_report(session, body.kind, body.spec, effective)  # validates the proposal
     audit.set_context(session, actor, body.reason)
     row = Adjustment(
@@ -358,7 +358,7 @@ def apply(session: Session, adjustment_id: int, if_match: str | None, actor: str
     _require_status(row, AdjustmentStatus.approved)
     kind = AdjustmentKind(row.kind)
     legal = kind is not AdjustmentKind.geometry_correction
-    eff = row.effective_date or dt.date.today()
+    eff = row.effective_date or clock.today()
     plan = build(session, kind, _spec(row), eff)
     places_plan = layers.affected_places(session, plan)
     reason = f"{KIND_ZH[kind]}: {row.title}" + (f" ({row.document_no})" if row.document_no else "")
@@ -395,7 +395,7 @@ def apply(session: Session, adjustment_id: int, if_match: str | None, actor: str
         polygons = session.execute(text(
             "SELECT 1 FROM divisions WHERE level = :l AND ST_Dimension(geom) = 2 LIMIT 1"), {"l": level.value}).first()
         if has_lines or (polygons and level is not Level.village):
-            on = eff if legal else dt.date.today()
+            on = eff if legal else clock.today()
             derived.append(lines.derive(session, level, on, actor, reason).as_dict())
     audit.set_context(session, actor, reason)
     row.status = AdjustmentStatus.applied.value

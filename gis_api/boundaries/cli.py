@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gis_api import clock
 from gis_api.db import database_url, make_engine, make_sessionmaker, transaction
 from gis_api.divisions.models import Level
 from gis_api.errors import DimingError
@@ -40,7 +41,7 @@ def cmd_boundaries(settings: Settings, args: argparse.Namespace) -> int:
 
     bsettings = load_boundary_settings()
     factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
-    on = getattr(args, "date", None) or dt.date.today()
+    on = getattr(args, "date", None) or clock.today()
     with transaction(factory) as session:
         if args.action == "derive":
             rep = lines.derive(session, Level(args.level), on, args.actor, args.reason or f"derive {args.level} lines")

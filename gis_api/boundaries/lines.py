@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from gis_api import geojson_sql
+from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
 from gis_api.boundaries.models import BoundaryLine, BoundaryLineVersion
 from gis_api.boundaries.schemas import LineUpdate
@@ -350,7 +350,7 @@ def update(session: Session, line_id: str, body: LineUpdate, if_match: str | Non
         raise NotFound(f"no boundary line {line_id}", f"不存在界线 {line_id}", field="line_id")
     require_if_match(
         etag(line), if_match, what=f"boundary line {line_id}", what_zh=f"界线 {line_id} ",
-        current_body=lambda: feature(session, line_id, dt.date.today(), settings)[0],
+        current_body=lambda: feature(session, line_id, clock.today(), settings)[0],
     )
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
     if not changes:

@@ -11,7 +11,7 @@ from geoalchemy2 import WKBElement
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from gis_api import geojson_sql
+from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
 from gis_api.boundaries.models import MARKER_ID_PATTERN, BoundaryLine, BoundaryMarker
 from gis_api.boundaries.schemas import CoordSystem, MarkerChangeMode, MarkerCreate, MarkerUpdate
@@ -194,7 +194,7 @@ def update(session: Session, marker_no: str, body: MarkerUpdate, if_match: str |
     row = get(session, marker_no, lock=True)
     require_if_match(
         etag(row), if_match, what=f"marker {marker_no}", what_zh=f"界桩 {marker_no} ",
-        current_body=lambda: feature(session, marker_no, dt.date.today())[0],
+        current_body=lambda: feature(session, marker_no, clock.today())[0],
     )
     changes: dict[str, Any] = {}
     moving = body.lon is not None or body.lat is not None

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.audit import service as audit
 from gis_api.boundaries import gpx
 from gis_api.boundaries.models import BoundaryIssue, BoundaryLine, BoundaryMarker, Patrol
@@ -44,7 +45,7 @@ def upload(session: Session, line_id: str, data: bytes, *, file_name: str | None
     if not parsed.parts:
         raise InvalidInput("the GPX file has no track of two or more points", "GPX 文件中没有至少两个点的轨迹",
                            field="file")
-    on = patrolled_on or (parsed.start.date() if parsed.start else dt.date.today())
+    on = patrolled_on or (parsed.start.date() if parsed.start else clock.today())
     buffer = buffer_m if buffer_m is not None else settings.patrol_buffer_m
     if buffer <= 0:
         raise InvalidInput("buffer_m must be positive", "缓冲距离须为正数", field="buffer_m")

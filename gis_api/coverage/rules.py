@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.coverage.config import PlanningSettings
 
 TOWNSHIP_RULE_SQL = """
@@ -64,7 +65,7 @@ def _township_rule(session: Session, rule_id: str, kinds: list[str], description
 def check(session: Session, as_of: dt.date | None = None, settings: PlanningSettings | None = None
           ) -> dict[str, Any]:
     s = settings or PlanningSettings()
-    on = as_of or dt.date.today()
+    on = as_of or clock.today()
     social = _township_rule(
         session, "social_work_station_per_township", ["township_social_work_station"],
         "every township (乡镇/街道) has an operating social-work station", "每个乡镇（街道）建有社工站",

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.coverage import engine, optimize
 from gis_api.coverage.config import PlanningSettings, presets
 from gis_api.coverage.schemas import CoverageQuery, CoverageRequest, SuggestRequest
@@ -67,7 +68,7 @@ def distance_of(session: Session, q: CoverageQuery, settings: PlanningSettings) 
 def prepare(session: Session, q: CoverageQuery, settings: PlanningSettings) -> Prepared:
     kind = facilities.check_kind(session, q.facility_kind, field="facility_kind")
     distance = distance_of(session, q, settings)
-    as_of = q.as_of or dt.date.today()
+    as_of = q.as_of or clock.today()
     demand = engine.load_demand(session, q.demand, as_of, q.within)
     n = engine.load_supply(session, kind.id, as_of, q.include_planned)
     engine.pairs(session, distance)

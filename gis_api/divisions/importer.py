@@ -20,6 +20,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.boundaries.settings import BoundarySettings
 from gis_api.divisions import service
 from gis_api.divisions.models import CODE_LENGTH, KINDS, PARENT_LEVEL, DivisionCode, Level
@@ -187,7 +188,7 @@ def import_divisions(
         "POLYGON", "MULTIPOLYGON")
     seen: set[str] = set()
     bodies: list[tuple[int, str, DivisionCreate, bool]] = []
-    on = valid_from or dt.date.today()
+    on = valid_from or clock.today()
     for i in range(len(geometries)):
         code = _text(fields[code_field][i])
         name = _text(fields[name_field][i])

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from gis_api import geojson_sql
+from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
 from gis_api.concurrency import make_etag, require_if_match
 from gis_api.divisions.models import (
@@ -249,7 +249,7 @@ def _require_etag(row: Division, if_match: str | None, session: Session) -> None
 
 
 def update(session: Session, code: str, body: DivisionUpdate, if_match: str | None, actor: str) -> Division:
-    today = dt.date.today()
+    today = clock.today()
     row = current_row(session, code, today, lock=True)
     if row is None:
         raise _not_found(code, today)
@@ -305,7 +305,7 @@ def update(session: Session, code: str, body: DivisionUpdate, if_match: str | No
 
 def retire(session: Session, code: str, body: DivisionRetire, if_match: str | None, actor: str) -> Division:
     """Close the division on ``effective_date`` and retire its code for good (domain.md §4)."""
-    today = dt.date.today()
+    today = clock.today()
     row = current_row(session, code, min(today, body.effective_date - dt.timedelta(days=1)), lock=True)
     if row is None:
         raise _not_found(code, today)

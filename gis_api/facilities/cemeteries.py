@@ -13,6 +13,7 @@ from geoalchemy2 import WKBElement
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.audit import service as audit
 from gis_api.divisions.schemas import ChangeMode
 from gis_api.errors import Conflict, InvalidInput, NotFound
@@ -289,7 +290,7 @@ def _add_parcel(session: Session, cemetery_id: int, p: ParcelIn, on: dt.date, so
 
 def create(session: Session, body: CemeteryCreate, actor: str) -> Cemetery:
     """A cemetery is a facility (kind public_cemetery or ash_hall) plus its burial facts and parcels."""
-    on = body.valid_from or body.opened_on or dt.date.today()
+    on = body.valid_from or body.opened_on or clock.today()
     occupied, eco = body.occupied_plots or 0, body.eco_burials or 0
     _check_counts(body.capacity_plots, occupied, eco)
     served = _townships(session, body.served_townships or [], on)
@@ -333,7 +334,7 @@ def update(session: Session, cemetery_id: int, body: CemeteryUpdate, if_match: s
         changes["cemetery_type"] = body.cemetery_type.value
     if "served_townships" in sent:
         changes["served_townships"] = _townships(session, body.served_townships or [],
-                                                 body.effective_date or dt.date.today())
+                                                 body.effective_date or clock.today())
     _check_counts(changes.get("capacity_plots", row.capacity_plots), changes.get("occupied_plots", row.occupied_plots),
                   changes.get("eco_burials", row.eco_burials))
     audit.set_context(session, actor, body.reason)
@@ -343,7 +344,7 @@ def update(session: Session, cemetery_id: int, body: CemeteryUpdate, if_match: s
 def add_parcel(session: Session, cemetery_id: int, body: ParcelCreate, actor: str) -> CemeteryParcel:
     cem = current(session, cemetery_id)
     audit.set_context(session, actor, body.reason)
-    return _add_parcel(session, cemetery_id, body, body.valid_from or dt.date.today(), cem.source)
+    return _add_parcel(session, cemetery_id, body, body.valid_from or clock.today(), cem.source)
 
 
 def update_parcel(session: Session, parcel_id: int, body: ParcelUpdate, if_match: str | None, actor: str

@@ -14,6 +14,7 @@ from geoalchemy2 import WKBElement
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.audit import service as audit
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.facilities import versioning
@@ -249,7 +250,7 @@ def create(session: Session, body: FacilityCreate, actor: str) -> Facility:
     check_kind(session, body.kind)
     geom = parse_point(body.geometry)
     site = parse_area(body.site_geometry, "site_geometry") if body.site_geometry else None
-    valid_from = body.valid_from or body.opened_on or dt.date.today()
+    valid_from = body.valid_from or body.opened_on or clock.today()
     division = resolve_division(session, body.division_code, geom, valid_from)
     if site is not None:
         _check_site(session, geom, site)
@@ -290,8 +291,8 @@ def require_etag(session: Session, row: Facility, if_match: str | None) -> None:
 
 def update(session: Session, facility_id: int, body: FacilityUpdate, if_match: str | None, actor: str) -> Facility:
     row = latest_row(session, facility_id, lock=True)
-    if row is None or (row.valid_to is not None and row.valid_to <= dt.date.today()):
-        raise _not_found(facility_id, dt.date.today())
+    if row is None or (row.valid_to is not None and row.valid_to <= clock.today()):
+        raise _not_found(facility_id, clock.today())
     require_etag(session, row, if_match)
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in ("address", "capacity", "staff", "opened_on", "remarks")
@@ -305,7 +306,7 @@ def update(session: Session, facility_id: int, body: FacilityUpdate, if_match: s
         changes["status"] = body.status.value
     if body.source is not None:
         changes["source"] = body.source
-    on = body.effective_date or dt.date.today()
+    on = body.effective_date or clock.today()
     if body.geometry is not None:
         changes["geom"] = parse_point(body.geometry)
     if "site_geometry" in sent:
@@ -325,7 +326,7 @@ def update(session: Session, facility_id: int, body: FacilityUpdate, if_match: s
 def retire(session: Session, facility_id: int, body: Retire, if_match: str | None, actor: str) -> Facility:
     row = latest_row(session, facility_id, lock=True)
     if row is None or row.valid_to is not None:
-        raise _not_found(facility_id, dt.date.today())
+        raise _not_found(facility_id, clock.today())
     require_etag(session, row, if_match)
     audit.set_context(session, actor, body.reason)
     versioning.close(session, row, body.effective_date)

@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from tqdm import tqdm  # type: ignore[import-untyped]
 
+from gis_api import clock
 from gis_api.errors import DimingError, InvalidInput
 from gis_api.io import formats
 from gis_api.io.formats import Record
@@ -241,7 +242,7 @@ def _bulk(session: Session, rows: list[tuple[Record, dict[str, Any]]], opts: Imp
                 romanized=d.get("romanized"), row=rec.row)
 
     result = bulk.import_places(session, place_rows(), actor=opts.actor, reason=opts.reason, source=opts.source,
-                                valid_from=opts.valid_from or dt.date.today())
+                                valid_from=opts.valid_from or clock.today())
     for e in result.errors:
         _err(rep, e.row, e.field, e.message, e.message_zh)
     rep.inserted = result.inserted if rep.ok else 0
@@ -281,7 +282,7 @@ def _features(session: Session, c: Collection, tf: query.TimeFilter, bbox: tuple
 
 def export(session: Session, c: Collection, fmt: str, *, as_of: dt.date | None = None,
            bbox: tuple[float, float, float, float] | None = None, progress: bool = False) -> bytes:
-    tf = query.TimeFilter(as_of=as_of or dt.date.today())
+    tf = query.TimeFilter(as_of=as_of or clock.today())
     if fmt == "geojson":
         parts = [b'{"type":"FeatureCollection","name":', orjson.dumps(c.id), b',"features":[']
         for i, f in enumerate(_features(session, c, tf, bbox, progress)):

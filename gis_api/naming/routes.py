@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from gis_api import auth
+from gis_api import auth, clock
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.naming import notice as notice_render
 from gis_api.naming import service
@@ -33,7 +33,7 @@ NamingSettingsDep = Annotated[NamingSettings, Depends(naming_settings)]
 
 
 def _written(session: SessionDep, proposal_id: int, status: int) -> JSONResponse:
-    body, tag = service.detail(session, proposal_id, dt.date.today())
+    body, tag = service.detail(session, proposal_id, clock.today())
     headers = {"ETag": tag}
     if status == 201:
         headers["Location"] = f"/api/v1/proposals/{proposal_id}"

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from gis_api import auth
+from gis_api import auth, clock
 from gis_api.audit import service as audit
 from gis_api.divisions.models import Division
 from gis_api.errors import (
@@ -351,7 +351,7 @@ def _protection_warning(session: Session, place_id: int, name: str) -> dict[str,
 
 
 def _not_future(on: dt.date, field: str) -> None:
-    if on > dt.date.today():
+    if on > clock.today():
         raise InvalidInput(f"{field} {on} lies in the future; record a step once it has happened",
                            f"{field} {on} 晚于今天；请在事项发生后再登记", field=field)
 
@@ -377,7 +377,7 @@ def _required(value: str | None, field: str, what: str, what_zh: str, rule: str)
 # -- 申报 ----------------------------------------------------------------------------------------------------
 
 def create(session: Session, body: ProposalCreate, actor: str, settings: NamingSettings) -> Proposal:
-    today = dt.date.today()
+    today = clock.today()
     applied_on = body.applied_on or today
     _not_future(applied_on, "applied_on")
     if body.comment_start is not None:
@@ -556,7 +556,7 @@ def roles_for(stage: Stage) -> tuple[auth.Role, ...]:
 
 
 def advance(session: Session, proposal_id: int, body: Advance, if_match: str | None, actor: str) -> Proposal:
-    today = dt.date.today()
+    today = clock.today()
     p = get(session, proposal_id, lock=True)
     require_etag(session, p, if_match, today)
     stage = Stage(p.stage)
@@ -695,7 +695,7 @@ def _create_place(session: Session, p: Proposal, on: dt.date, doc_no: str, autho
 
 def _rename_place(session: Session, p: Proposal, on: dt.date, actor: str, reason: str) -> int:
     assert p.place_id is not None  # the renaming_place constraint
-    current = places.current_row(session, p.place_id, dt.date.today(), lock=True)
+    current = places.current_row(session, p.place_id, clock.today(), lock=True)
     if current is None:
         raise Conflict(f"place {p.place_id} is no longer in force", f"地名 {p.place_id} 已废止",
                        field="place_id", rule="§1.3", code="place_gone")
@@ -766,7 +766,7 @@ def close(session: Session, p: Proposal, to: Stage, body: Close, actor: str) -> 
             f"申报 {p.id} 已{STAGE_ZH[stage]}，只有批准前的申报才能{STAGE_ZH[to]}",
             field="to", rule="§1.3", code="stage_order",
         )
-    on = body.date or dt.date.today()
+    on = body.date or clock.today()
     _not_future(on, "date")
     _not_before(on, p.applied_on, "application", "申报日期")
     audit.set_context(session, actor, body.reason)
@@ -784,7 +784,7 @@ def close(session: Session, p: Proposal, to: Stage, body: Close, actor: str) -> 
 def close_by_id(session: Session, proposal_id: int, to: Stage, body: Close, if_match: str | None, actor: str
                 ) -> Proposal:
     p = get(session, proposal_id, lock=True)
-    require_etag(session, p, if_match, dt.date.today())
+    require_etag(session, p, if_match, clock.today())
     return close(session, p, to, body, actor)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from gis_api import auth
+from gis_api import auth, clock
 from gis_api.divisions import service as divisions_service
 from gis_api.divisions.models import Level
 from gis_api.divisions.routes import WRITERS as DIVISION_WRITERS
@@ -108,7 +108,7 @@ class PlaceEditor:
         pid = _place_id(fid)
         geometry, props, _ = feature_parts(feature, partial=not replace)
         _check_keys(props, _PLACE_WRITABLE, _PLACE_READ_ONLY)
-        current = places_service.current_row(session, pid, dt.date.today())
+        current = places_service.current_row(session, pid, clock.today())
         if current is None:
             raise NotFound(f"no place {pid} in force today", f"今日不存在编号为 {pid} 的地名", field="featureId")
         data: dict[str, Any] = {k: v for k, v in props.items() if k in _PLACE_WRITABLE}
@@ -133,7 +133,7 @@ class PlaceEditor:
             data.pop("division_code")
         body = _model(PlaceUpdate, {**data, "reason": reason})
         row, _flags = places_service.update(session, pid, body, if_match, actor)
-        return str(row.place_id), max(row.valid_from, dt.date.today())
+        return str(row.place_id), max(row.valid_from, clock.today())
 
     def replace(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
                 reason: str) -> tuple[str, dt.date]:
@@ -162,7 +162,7 @@ class DivisionEditor:
         self.level = Level(level)
 
     def _current(self, session: Session, code: str) -> None:
-        row = divisions_service.current_row(session, code, dt.date.today())
+        row = divisions_service.current_row(session, code, clock.today())
         if row is None or row.level != self.level.value:
             raise NotFound(f"no {self.level.value}-level division {code} in force today",
                            f"今日不存在代码为 {code} 的该级行政区划", field="featureId")
@@ -174,7 +174,7 @@ class DivisionEditor:
                 if k in _DIVISION_WRITABLE | {"code", "parent_code", "valid_from", "document_no"} and v is not None}
         data.setdefault("code", str(fid) if fid is not None else None)
         data.setdefault("source", "ogc")
-        data.setdefault("valid_from", dt.date.today().isoformat())
+        data.setdefault("valid_from", clock.today().isoformat())
         body = _model(DivisionCreate, {**data, "level": self.level.value, "geometry": geometry, "reason": reason})
         row = divisions_service.create(session, body, actor)
         return row.code, row.valid_from
@@ -191,7 +191,7 @@ class DivisionEditor:
             data["geometry"] = geometry
         body = _model(DivisionUpdate, {**data, "reason": reason})
         row = divisions_service.update(session, fid, body, if_match, actor)
-        return row.code, max(row.valid_from, dt.date.today())
+        return row.code, max(row.valid_from, clock.today())
 
     def replace(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
                 reason: str) -> tuple[str, dt.date]:

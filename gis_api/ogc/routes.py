@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from gis_api import auth
+from gis_api import auth, clock
 from gis_api.deps import CurrentUser, SessionDep
 from gis_api.errors import DimingError, NotFound, Unauthorized
 from gis_api.ogc import crs as crs_mod
@@ -137,7 +137,7 @@ async def metadata(request: Request, c: Collection) -> dict[str, Any]:
     ttl = ogc_settings(request).metadata_ttl_s
     if hit and time.monotonic() - hit[0] < ttl:
         return hit[1]
-    sql, params = query.extent_sql(c, query.TimeFilter(as_of=dt.date.today()))
+    sql, params = query.extent_sql(c, query.TimeFilter(as_of=clock.today()))
     row = await reader(request).fetchrow(sql, params)
     meta: dict[str, Any] = {"bbox": None, "count": 0, "valid_from": None}
     if row is not None and row[0] is not None:
@@ -195,7 +195,7 @@ def parse_datetime(raw: str | None) -> query.TimeFilter:
     """``datetime`` on valid time: an instant is the as-of date; an interval selects every version in force
     at some time inside it (open ends ``..``). Default: today."""
     if raw is None or not raw.strip():
-        return query.TimeFilter(as_of=dt.date.today())
+        return query.TimeFilter(as_of=clock.today())
     raw = raw.strip()
     if "/" not in raw:
         return query.TimeFilter(as_of=parse_date(raw))
@@ -585,7 +585,7 @@ def delete_item(collection_id: str, feature_id: str, request: Request, session: 
     editor = _editor(c)
     auth.require(user, *editor.roles)
     editor.delete(session, feature_id, if_match, user.username, _reason(None, reason, "DELETE", request),
-                  effective_date or dt.date.today())
+                  effective_date or clock.today())
     return Response(status_code=204)
 
 

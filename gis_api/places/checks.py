@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.audit import service as audit
 from gis_api.errors import InvalidInput, NotFound
 from gis_api.places import namecheck
@@ -95,7 +96,7 @@ def check(
         raise InvalidInput(f"unknown category {category!r}", f"未知的地名类别 {category!r}", field="category")
     prefix, label = _scope(cat, division_code)
     existing = duplicate_candidates(
-        session, name, cat.scope_kind if cat else None, prefix, as_of or dt.date.today(), place_id
+        session, name, cat.scope_kind if cat else None, prefix, as_of or clock.today(), place_id
     )
     result = namecheck.check_name_detailed(
         name, category=cat.name_zh if cat else None, attrs=attrs, existing=existing, scope_label=label,
@@ -189,7 +190,7 @@ def decide(session: Session, flag_id: int, status: FlagStatus, note: str | None,
 def run_campaign(session: Session, actor: str, as_of: dt.date | None = None, within: str | None = None
                  ) -> dict[str, Any]:
     """Check every name in force (optionally under one division) and keep new flags; idempotent."""
-    on = as_of or dt.date.today()
+    on = as_of or clock.today()
     audit.set_context(session, actor, "non-standard name campaign run")
     rows = session.execute(
         text("""SELECT p.place_id, p.name, p.category_code, p.division_code FROM places p

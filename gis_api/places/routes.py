@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated, Any
 
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gis_api import auth
+from gis_api import auth, clock
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.routes import _bbox, _next_url
 from gis_api.errors import InvalidInput
@@ -124,7 +123,7 @@ class VariantCreate(VariantIn):
 @router.post("/places/{place_id}/variants", status_code=201, summary="Add a 简称/别名/曾用名/historic name")
 def add_variant(place_id: int, body: VariantCreate, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     auth.require(user, *EDITORS)
-    service.feature(session, place_id, dt.date.today())  # 404 unless the place is in force
+    service.feature(session, place_id, clock.today())  # 404 unless the place is in force
     v = service.add_variant(session, place_id, body, user.username, body.reason)
     return {"id": v.id, "kind": v.kind, "name": v.name, "romanized": v.romanized}
 

@@ -13,7 +13,7 @@ from geoalchemy2 import WKBElement
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from gis_api import geojson_sql
+from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
 from gis_api.concurrency import make_etag, require_if_match
 from gis_api.divisions.schemas import ChangeMode
@@ -243,7 +243,7 @@ def create(session: Session, body: PlaceCreate, actor: str) -> tuple[Place, list
     """Register a place; returns the row and the review flags its name raised (never a silent rejection)."""
     name = _check_name(body.name)
     cat = _category(session, body.category_code)
-    valid_from = body.valid_from or dt.date.today()
+    valid_from = body.valid_from or clock.today()
     geom = _parse_geometry(body.geometry)
     derived = derive_division(session, geom, valid_from) if geom is not None else None
     division = resolve_division(session, body.division_code, derived, valid_from)
@@ -287,7 +287,7 @@ def _guard_protected_rename(session: Session, row: Place, new_name: str) -> None
 
 def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | None, actor: str
            ) -> tuple[Place, list[dict[str, Any]]]:
-    today = dt.date.today()
+    today = clock.today()
     row = current_row(session, place_id, today, lock=True)
     if row is None:
         raise _not_found(place_id, today)
@@ -357,9 +357,9 @@ def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | N
 
 
 def retire(session: Session, place_id: int, body: PlaceRetire, if_match: str | None, actor: str) -> Place:
-    row = current_row(session, place_id, min(dt.date.today(), body.effective_date - dt.timedelta(days=1)), lock=True)
+    row = current_row(session, place_id, min(clock.today(), body.effective_date - dt.timedelta(days=1)), lock=True)
     if row is None:
-        raise _not_found(place_id, dt.date.today())
+        raise _not_found(place_id, clock.today())
     require_etag(session, row, if_match)
     if body.effective_date <= row.valid_from:
         raise InvalidInput("effective_date must be after valid_from", "废止日期须晚于生效日期", field="effective_date")
@@ -398,8 +398,8 @@ def delete_variant(session: Session, place_id: int, variant_id: int, actor: str,
 
 
 def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: str) -> ProtectionListing:
-    if current_row(session, place_id, dt.date.today()) is None:
-        raise _not_found(place_id, dt.date.today())
+    if current_row(session, place_id, clock.today()) is None:
+        raise _not_found(place_id, clock.today())
     if body.measures_recorded_on and not body.measures:
         raise InvalidInput("measures_recorded_on needs the measures", "登记保护措施日期时须填写保护措施",
                            field="measures")

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.naming.schemas import NamingSettings
 
 Login = Callable[..., dict[str, str]]
@@ -210,7 +211,7 @@ def test_roles(client: TestClient, login: Login) -> None:
 
 def test_stage_order_and_comment_period(client: TestClient, login: Login) -> None:
     officer, reviewer = login("officer"), login("reviewer")
-    today = dt.date.today()
+    today = clock.today()
     start = today - dt.timedelta(days=5)
     p, _ = _apply(client, officer, applied_on=start.isoformat(), comment_start=start.isoformat())
     pid = p["id"]
@@ -480,7 +481,7 @@ def test_bad_applications_are_clear_4xx(client: TestClient, login: Login) -> Non
         ({"name": " "}, "name"),
         ({"geometry": None, "location_description": None}, "location_description"),
         ({"division_code": "340122101"}, "division_code"),  # the geometry lies in 店埠镇
-        ({"applied_on": (dt.date.today() + dt.timedelta(days=3)).isoformat()}, "applied_on"),
+        ({"applied_on": (clock.today() + dt.timedelta(days=3)).isoformat()}, "applied_on"),
         ({"kind": "renaming"}, "place_id"),
         ({"kind": "rename"}, "kind"),
     ]:

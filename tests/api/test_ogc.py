@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,10 +13,11 @@ from pyproj import Transformer
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.ogc.reader import SessionReader
 from gis_api.ogc.settings import OgcSettings
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 AS_OF = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
 
 

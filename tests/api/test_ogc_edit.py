@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -12,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.ogc.reader import SessionReader
 
 ITEMS = "/ogc/collections/places/items"
@@ -134,7 +134,7 @@ def test_delete_retires_on_a_date(ogc: TestClient, login: Callable[..., dict[str
     assert ogc.get(f"{ITEMS}/{pid}").status_code == 404
     assert ogc.get(f"{ITEMS}/{pid}?datetime=2021-01-01").status_code == 200  # history stays
     valid_to = session.scalar(text("SELECT valid_to FROM places WHERE place_id = :p"), {"p": pid})
-    assert valid_to == dt.date.today()
+    assert valid_to == clock.today()
     assert audit_rows(session, pid)[-1].reason == "地名废止"
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from gis_api import auth
+from gis_api import auth, clock
 from gis_api.app import create_app
 from gis_api.cli import run_migrations
 from gis_api.db import CONNECTION_OPTIONS
@@ -165,7 +165,9 @@ class PageRun:
 @pytest.fixture
 def run(browser: Any, live: Live) -> Iterator[PageRun]:
     """A fresh browser context (own sessionStorage) whose requests are recorded; external ones are refused."""
-    context = browser.new_context(viewport={"width": 1400, "height": 860}, locale="zh-CN", accept_downloads=True)
+    # The browser's local date must be the server's "today" (gis_api.clock): a Feidong user is in its zone.
+    context = browser.new_context(viewport={"width": 1400, "height": 860}, locale="zh-CN", accept_downloads=True,
+                                  timezone_id=clock.zone().key)
     page = context.new_page()
     r = PageRun(page=page, base=live.url)
     page.on("request", lambda req: r.requests.append(req.url))

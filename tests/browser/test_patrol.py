@@ -3,13 +3,13 @@ inspection → upload a GPX track along part of the line → share covered and t
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from typing import Any
 
 import pytest
 
+from gis_api import clock
 from tests.browser.conftest import Live, PageRun
 
 
@@ -77,7 +77,7 @@ def test_patrol_inspection_and_gpx(run: PageRun, live: Live) -> None:
     run.shot("patrol_inspection_form")
     page.click("#btn-inspection")
     page.wait_for_selector("#inspection-list li")
-    today = dt.date.today()
+    today = clock.today()
     assert today.isoformat() in page.inner_text("#inspection-list")
     # The line is inspected today, so the next joint inspection is due in five years.
     assert str(today.year + 5) in page.inner_text("#line-due")

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.coverage import layers, network, service
 from gis_api.coverage.config import PlanningSettings
 from gis_api.coverage.schemas import CoverageRequest
@@ -117,7 +118,7 @@ def test_network_distances_match_an_independent_dijkstra(helsinki: dict[str, Any
     truth = {osm: spot[lonlat[osm]] for osm in sample.values() if lonlat[osm] in spot}
     req = CoverageRequest(facility_kind="t_helsinki", network_m=limit, network=NAME, demand="helsinki-vertices")
     out = service.coverage(session, req, PlanningSettings())
-    rows = {r["code"]: r for r in service.demand_rows(session, dt.date.today())}
+    rows = {r["code"]: r for r in service.demand_rows(session, clock.today())}
     expected = {code for code, osm in sample.items() if osm in truth}
     got = {code for code, r in rows.items() if r["covered"]}
     near_limit = {code for code, osm in sample.items() if osm in truth and truth[osm] > limit - 1}

@@ -1,6 +1,6 @@
 // Shared page state and a tiny event bus: modules talk through events, not through each other.
 export const state = {
-  asOf: new Date().toISOString().slice(0, 10),
+  asOf: new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 10),  // local date
   user: null, // {username, roles}
   config: { tianditu: null, features: {}, paths: [] },
 };

@@ -71,8 +71,10 @@ export function table(rows, cls = "fields") {
     el("tbody", {}, rows.map(([k, v, attrs]) => el("tr", attrs || {}, el("th", { scope: "row" }, k), el("td", {}, v instanceof Node ? v : fmt(v))))));
 }
 
+/** The user's local date (toISOString would give the UTC date: yesterday before 08:00 in Beijing). */
 export function today() {
-  return new Date().toISOString().slice(0, 10);
+  const d = new Date();
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
 }
 
 /** Show one side-panel tab (ARIA tabs: the selected tab and its panel). */

@@ -1,0 +1,27 @@
+""""Today" for valid-time defaults, in the bureau's time zone rather than the server's.
+
+A server clock in UTC would make the default ``as_of`` yesterday between 00:00 and 08:00 Beijing time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ClockSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIMING_", extra="ignore")
+
+    timezone: str = "Asia/Shanghai"
+
+
+@lru_cache(maxsize=1)
+def zone() -> ZoneInfo:
+    return ZoneInfo(ClockSettings().timezone)
+
+
+def today() -> dt.date:
+    return dt.datetime.now(zone()).date()
