@@ -80,3 +80,28 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def postgis_version(session: Session) -> str:
     return str(session.execute(text("SELECT postgis_lib_version()")).scalar_one())
+
+
+def _maintenance(url: str, *statements: str) -> None:
+    """Run DROP/CREATE DATABASE through the server's maintenance database (they cannot run in a transaction)."""
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for sql in statements:
+            conn.execute(text(sql))
+    admin.dispose()
+
+
+def drop_database(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    _maintenance(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the database named in ``url`` (tests and benchmarks use scratch databases)."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    _maintenance(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')

@@ -9,15 +9,15 @@ from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from gis_api import auth
 from gis_api.app import create_app
 from gis_api.boundaries.demo import load_demo_boundaries
 from gis_api.cli import run_migrations
-from gis_api.db import CONNECTION_OPTIONS, database_url
+from gis_api.db import CONNECTION_OPTIONS, database_url, recreate_database
 from gis_api.deps import get_session
 from gis_api.divisions.demo import load_demo
 from gis_api.embedded_db import Cluster
@@ -37,16 +37,6 @@ def _test_url(db: DatabaseSettings) -> str:
         cluster = Cluster.from_settings(db)
         cluster.up()
     return database_url(db, TEST_DB)
-
-
-def recreate_database(url: str) -> None:
-    """Drop and create the database named in ``url`` through the server's maintenance database."""
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -119,19 +119,16 @@ def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
 
 def feature(session: Session, place_id: int, as_of: dt.date) -> tuple[str, str]:
     """(GeoJSON Feature with variants, protection and flags, ETag) of the version in force on ``as_of``."""
+    # The feature is built once, then its properties are extended with the details.
     row = session.execute(
-        text(f"""SELECT jsonb_set(({FEATURE_SQL})::jsonb, '{{properties}}',
-                                  (({FEATURE_SQL})::jsonb -> 'properties') || {DETAIL_SQL})::text, p.id, p.version
-                 FROM places p WHERE p.place_id = :pid AND {AS_OF}"""),
+        text(f"""SELECT jsonb_set(f, '{{properties}}', (f -> 'properties') || {DETAIL_SQL})::text, p.id, p.version
+                 FROM places p CROSS JOIN LATERAL (SELECT ({FEATURE_SQL})::jsonb AS f) built
+                 WHERE p.place_id = :pid AND {AS_OF}"""),
         {"pid": place_id, "as_of": as_of},
     ).first()
     if row is None:
         raise _not_found(place_id, as_of)
     return str(row[0]), etag(int(row[1]), int(row[2]))
-
-
-def feature_by_row(session: Session, row: Place) -> tuple[str, str]:
-    return feature(session, row.place_id, row.valid_from)
 
 
 def current_row(session: Session, place_id: int, as_of: dt.date, *, lock: bool = False) -> Place | None:

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from gis_api.cli import run_migrations  # noqa: E402
-from gis_api.db import CONNECTION_OPTIONS, database_url  # noqa: E402
+from gis_api.db import CONNECTION_OPTIONS, database_url, drop_database, recreate_database  # noqa: E402
 from gis_api.divisions.demo import load_demo  # noqa: E402
 from gis_api.places import bulk  # noqa: E402
 from gis_api.settings import load_settings  # noqa: E402
@@ -121,21 +121,8 @@ def write_csv(path: Path, n: int) -> Path:
 
 # -- database -----------------------------------------------------------------------------------------------
 
-def recreate(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-
-
-def drop(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-    admin.dispose()
+recreate = recreate_database
+drop = drop_database
 
 
 def load(engine: Engine, csv_path: Path, today: dt.date) -> dict[str, Any]:

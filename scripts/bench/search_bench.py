@@ -39,14 +39,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from gis_api.cli import run_migrations  # noqa: E402
-from gis_api.db import CONNECTION_OPTIONS, database_url  # noqa: E402
+from gis_api.db import CONNECTION_OPTIONS, database_url, drop_database, recreate_database  # noqa: E402
 from gis_api.divisions.demo import DATA_DIR, load_demo  # noqa: E402
 from gis_api.places import bulk, search  # noqa: E402
 from gis_api.places.searchkeys import search_keys  # noqa: E402
@@ -124,21 +124,8 @@ def select_villages(villages: list[tuple[str, str]], limit: int) -> list[tuple[s
 
 # -- database -----------------------------------------------------------------------------------------------
 
-def recreate(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-
-
-def drop(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-    admin.dispose()
+recreate = recreate_database
+drop = drop_database
 
 
 def audit_compare(engine: Engine, rows: list[bulk.PlaceRow], today: dt.date) -> None:

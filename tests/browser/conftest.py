@@ -31,11 +31,10 @@ from sqlalchemy.orm import Session
 from gis_api import auth, clock
 from gis_api.app import create_app
 from gis_api.cli import run_migrations
-from gis_api.db import CONNECTION_OPTIONS
+from gis_api.db import CONNECTION_OPTIONS, recreate_database
 from gis_api.settings import Settings
 from gis_api.ui_config import UiSettings, api_paths
 from gis_api.ui_config import router as ui_config_router
-from tests.conftest import recreate_database
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

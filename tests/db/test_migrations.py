@@ -10,9 +10,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gis_api.cli import CHECKOUT
+from gis_api.db import recreate_database
 from gis_api.models import Base, include_object
 from gis_api.settings import Settings
-from tests.conftest import TEST_DB, recreate_database
+from tests.conftest import TEST_DB
 
 
 def test_models_and_migrations_do_not_drift(settings: Settings) -> None:
