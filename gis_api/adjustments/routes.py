@@ -43,12 +43,7 @@ def get_adjustment(adjustment_id: int, session: SessionDep, _user: ReadAccess) -
 
 @router.get("/{adjustment_id}/impact", summary="The impact report, recomputed on the current data")
 def get_impact(adjustment_id: int, session: SessionDep, _user: ReadAccess) -> dict[str, Any]:
-    row = service.get(session, adjustment_id)
-    if row.status == AdjustmentStatus.applied.value and row.impact is not None:
-        return row.impact
-    from gis_api.adjustments.models import AdjustmentKind
-
-    return service.impact_report(session, AdjustmentKind(row.kind), service._spec(row), service._planning_date(row))
+    return service.current_impact(session, service.get(session, adjustment_id))
 
 
 @router.get("/{adjustment_id}/history", summary="Audit trail of a proposal")

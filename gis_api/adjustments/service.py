@@ -34,7 +34,7 @@ from gis_api.adjustments.schemas import (
 )
 from gis_api.audit import service as audit
 from gis_api.boundaries import lines
-from gis_api.concurrency import require_if_match
+from gis_api.concurrency import make_etag, require_if_match
 from gis_api.divisions import service as divisions
 from gis_api.divisions.models import Level
 from gis_api.divisions.schemas import ChangeMode, DivisionCreate, DivisionRetire, DivisionUpdate
@@ -45,7 +45,7 @@ DERIVABLE = (Level.province, Level.prefecture, Level.county, Level.township, Lev
 
 
 def etag(row: Adjustment) -> str:
-    return f'"a{row.id}.v{row.version}"'
+    return make_etag("a", row.id, row.version)
 
 
 def get(session: Session, adjustment_id: int, *, lock: bool = False) -> Adjustment:
@@ -205,12 +205,28 @@ def _spec(row: Adjustment) -> AdjustmentSpec:
     return AdjustmentSpec.model_validate(row.spec)
 
 
+def _default_effective(effective_date: dt.date | None) -> dt.date:
+    return effective_date or (clock.today() + dt.timedelta(days=1))
+
+
 def _planning_date(row: Adjustment) -> dt.date:
-    return row.effective_date or (clock.today() + dt.timedelta(days=1))
+    return _default_effective(row.effective_date)
+
+
+def current_impact(session: Session, row: Adjustment) -> dict[str, Any]:
+    """The stored report once applied, else the report recomputed on the current data."""
+    if row.status == AdjustmentStatus.applied.value and row.impact is not None:
+        return row.impact
+    return impact_report(session, AdjustmentKind(row.kind), _spec(row), _planning_date(row))
+
+
+def _refresh_impact(session: Session, row: Adjustment) -> None:
+    row.impact = impact_report(session, AdjustmentKind(row.kind), _spec(row), _planning_date(row))
+    row.impact_at = dt.datetime.now(dt.UTC)
 
 
 def create(session: Session, body: AdjustmentCreate, actor: str) -> Adjustment:
-    effective = body.effective_date or (clock.today() + dt.timedelta(days=1))
+    effective = _default_effective(body.effective_date)
     report = impact_report(session, body.kind, body.spec, effective)  # validates the proposal
     audit.set_context(session, actor, body.reason)
     row = Adjustment(
@@ -225,9 +241,20 @@ def create(session: Session, body: AdjustmentCreate, actor: str) -> Adjustment:
     return row
 
 
-def _check_etag(session: Session, row: Adjustment, if_match: str | None) -> None:
+def _locked(session: Session, adjustment_id: int, if_match: str | None, *allowed: AdjustmentStatus) -> Adjustment:
+    """The proposal, locked, after the If-Match and status checks every workflow step starts with."""
+    row = get(session, adjustment_id, lock=True)
     require_if_match(etag(row), if_match, what=f"adjustment {row.id}", what_zh=f"区划调整 {row.id} ",
                      current_body=lambda: json.dumps(as_dict(row), ensure_ascii=False, default=str))
+    _require_status(row, *allowed)
+    return row
+
+
+def _save(session: Session, row: Adjustment, actor: str, reason: str | None) -> Adjustment:
+    audit.set_context(session, actor, reason)
+    session.flush()
+    session.refresh(row)
+    return row
 
 
 def _require_status(row: Adjustment, *allowed: AdjustmentStatus) -> None:
@@ -241,9 +268,7 @@ def _require_status(row: Adjustment, *allowed: AdjustmentStatus) -> None:
 
 def update(session: Session, adjustment_id: int, body: AdjustmentUpdate, if_match: str | None,
            actor: str) -> Adjustment:
-    row = get(session, adjustment_id, lock=True)
-    _check_etag(session, row, if_match)
-    _require_status(row, AdjustmentStatus.draft, AdjustmentStatus.submitted)
+    row = _locked(session, adjustment_id, if_match, AdjustmentStatus.draft, AdjustmentStatus.submitted)
     if body.title is not None:
         row.title = body.title.strip()
     if body.spec is not None:
@@ -254,34 +279,22 @@ def update(session: Session, adjustment_id: int, body: AdjustmentUpdate, if_matc
         row.effective_date = body.effective_date
     if body.approving_authority is not None:
         row.approving_authority = body.approving_authority
-    row.impact = impact_report(session, AdjustmentKind(row.kind), _spec(row), _planning_date(row))
-    row.impact_at = dt.datetime.now(dt.UTC)
+    _refresh_impact(session, row)
     row.status = AdjustmentStatus.draft.value  # an edited proposal is submitted again
-    audit.set_context(session, actor, body.reason)
-    session.flush()
-    session.refresh(row)
-    return row
+    return _save(session, row, actor, body.reason)
 
 
 def submit(session: Session, adjustment_id: int, body: AdjustmentDecision, if_match: str | None,
            actor: str) -> Adjustment:
-    row = get(session, adjustment_id, lock=True)
-    _check_etag(session, row, if_match)
-    _require_status(row, AdjustmentStatus.draft)
-    row.impact = impact_report(session, AdjustmentKind(row.kind), _spec(row), _planning_date(row))
-    row.impact_at = dt.datetime.now(dt.UTC)
+    row = _locked(session, adjustment_id, if_match, AdjustmentStatus.draft)
+    _refresh_impact(session, row)
     row.status = AdjustmentStatus.submitted.value
-    audit.set_context(session, actor, body.reason)
-    session.flush()
-    session.refresh(row)
-    return row
+    return _save(session, row, actor, body.reason)
 
 
 def approve(session: Session, adjustment_id: int, body: AdjustmentApprove, if_match: str | None,
             user: auth.User) -> Adjustment:
-    row = get(session, adjustment_id, lock=True)
-    _check_etag(session, row, if_match)
-    _require_status(row, AdjustmentStatus.submitted)
+    row = _locked(session, adjustment_id, if_match, AdjustmentStatus.submitted)
     if row.proposed_by == user.username and auth.Role.admin.value not in user.roles:
         raise Forbidden("a proposal is approved by someone other than its proposer", "提出人不能审批自己的申请",
                         code="four_eyes")
@@ -301,8 +314,7 @@ def approve(session: Session, adjustment_id: int, body: AdjustmentApprove, if_ma
     if legal and not authority:
         raise InvalidInput("name the approving authority", "须填写批准机关", field="approving_authority", rule="§4")
     row.effective_date = effective
-    row.impact = impact_report(session, AdjustmentKind(row.kind), _spec(row), _planning_date(row))
-    row.impact_at = dt.datetime.now(dt.UTC)
+    _refresh_impact(session, row)
     row.approving_authority = authority
     row.document_no = body.document_no
     row.approved_on = body.approved_on
@@ -310,38 +322,26 @@ def approve(session: Session, adjustment_id: int, body: AdjustmentApprove, if_ma
     row.decided_at = dt.datetime.now(dt.UTC)
     row.decision_note = body.note
     row.status = AdjustmentStatus.approved.value
-    audit.set_context(session, user.username, body.reason)
-    session.flush()
-    session.refresh(row)
-    return row
+    return _save(session, row, user.username, body.reason)
 
 
 def reject(session: Session, adjustment_id: int, body: AdjustmentDecision, if_match: str | None,
            user: auth.User) -> Adjustment:
-    row = get(session, adjustment_id, lock=True)
-    _check_etag(session, row, if_match)
-    _require_status(row, AdjustmentStatus.submitted)
+    row = _locked(session, adjustment_id, if_match, AdjustmentStatus.submitted)
     row.status = AdjustmentStatus.rejected.value
     row.decided_by = user.username
     row.decided_at = dt.datetime.now(dt.UTC)
     row.decision_note = body.note
-    audit.set_context(session, user.username, body.reason)
-    session.flush()
-    session.refresh(row)
-    return row
+    return _save(session, row, user.username, body.reason)
 
 
 def withdraw(session: Session, adjustment_id: int, body: AdjustmentDecision, if_match: str | None,
              actor: str) -> Adjustment:
-    row = get(session, adjustment_id, lock=True)
-    _check_etag(session, row, if_match)
-    _require_status(row, AdjustmentStatus.draft, AdjustmentStatus.submitted, AdjustmentStatus.approved)
+    row = _locked(session, adjustment_id, if_match,
+                  AdjustmentStatus.draft, AdjustmentStatus.submitted, AdjustmentStatus.approved)
     row.status = AdjustmentStatus.withdrawn.value
     row.decision_note = body.note
-    audit.set_context(session, actor, body.reason)
-    session.flush()
-    session.refresh(row)
-    return row
+    return _save(session, row, actor, body.reason)
 
 
 def _geojson(session: Session, hexg: str | None) -> dict[str, Any] | None:
@@ -353,9 +353,7 @@ def _geojson(session: Session, hexg: str | None) -> dict[str, Any] | None:
 
 def apply(session: Session, adjustment_id: int, if_match: str | None, actor: str) -> Adjustment:
     """Write the approved adjustment: all or nothing (the request's transaction)."""
-    row = get(session, adjustment_id, lock=True)
-    _check_etag(session, row, if_match)
-    _require_status(row, AdjustmentStatus.approved)
+    row = _locked(session, adjustment_id, if_match, AdjustmentStatus.approved)
     kind = AdjustmentKind(row.kind)
     legal = kind is not AdjustmentKind.geometry_correction
     eff = row.effective_date or clock.today()

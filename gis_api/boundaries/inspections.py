@@ -19,7 +19,7 @@ from gis_api.boundaries.models import (
     MarkerStatus,
 )
 from gis_api.boundaries.schemas import InspectionCreate, InspectionFiling, InspectionKind, IssueResolve
-from gis_api.concurrency import require_if_match
+from gis_api.concurrency import make_etag, require_if_match
 from gis_api.errors import Conflict, InvalidInput, NotFound
 
 
@@ -113,7 +113,11 @@ def create(session: Session, body: InspectionCreate, actor: str) -> JointInspect
 
 
 def etag(row: JointInspection) -> str:
-    return f'"i{row.id}.v{row.version}"'
+    return make_etag("i", row.id, row.version)
+
+
+def issue_etag(issue: BoundaryIssue) -> str:
+    return make_etag("q", issue.id, issue.version)
 
 
 def get(session: Session, inspection_id: int) -> JointInspection:
@@ -188,7 +192,7 @@ def resolve_issue(session: Session, issue_id: int, body: IssueResolve, if_match:
     issue = session.get(BoundaryIssue, issue_id)
     if issue is None:
         raise NotFound(f"no issue {issue_id}", f"不存在问题 {issue_id}", field="id")
-    require_if_match(f'"q{issue.id}.v{issue.version}"', if_match, what=f"issue {issue_id}",
+    require_if_match(issue_etag(issue), if_match, what=f"issue {issue_id}",
                      what_zh=f"问题 {issue_id} ",
                      current_body=lambda: json.dumps(issue_dict(issue), ensure_ascii=False))
     if issue.status == "resolved":

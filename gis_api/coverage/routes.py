@@ -3,7 +3,6 @@ imported demand layers and road networks they use."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -34,14 +33,14 @@ def coverage(
 ) -> Response:
     settings = PlanningSettings()
     result = service.coverage(session, body, settings)
-    as_of = dt.date.fromisoformat(result["query"]["as_of"])
     if format == "geojson":
         return _out(export.coverage_geojson(session, result), format, "coverage.geojson")
     if format == "csv":
-        return _out(export.coverage_csv(session, as_of), format, "coverage.csv")
+        return _out(export.coverage_csv(session, export.as_of_of(result)), format, "coverage.csv")
     if format == "html":
         title = f"{result['query']['facility_kind_name']} 覆盖分析 coverage report"
-        return _out(export.html_report(session, result, as_of, settings.county, title), format, "coverage.html")
+        page = export.html_report(session, result, export.as_of_of(result), settings.county, title)
+        return _out(page, format, "coverage.html")
     return JSONResponse(result)
 
 
@@ -52,14 +51,12 @@ def accessibility(
 ) -> Response:
     settings = PlanningSettings()
     result = service.accessibility(session, body, settings)
-    as_of = dt.date.fromisoformat(result["query"]["as_of"])
     scores = {v["code"]: float(v["score"]) for v in result["villages"]}
     if format == "csv":
-        return _out(export.coverage_csv(session, as_of, scores), format, "accessibility.csv")
+        return _out(export.coverage_csv(session, export.as_of_of(result), scores), format, "accessibility.csv")
     if format == "html":
-        cov = {**service.summary(session, as_of), "query": result["query"]}
-        return _out(export.html_report(session, cov, as_of, settings.county, "2SFCA 可达性 accessibility",
-                                       scores=scores), format, "accessibility.html")
+        page = export.summary_report(session, result, settings.county, "2SFCA 可达性 accessibility", scores=scores)
+        return _out(page, format, "accessibility.html")
     return JSONResponse(result)
 
 
@@ -72,16 +69,11 @@ def suggest(
     settings = PlanningSettings()
     result = service.suggest(session, body, settings)
     if format == "geojson":
-        fc = {"type": "FeatureCollection", "properties": {k: v for k, v in result.items() if k != "sites"},
-              "features": [{"type": "Feature", "id": s["candidate_id"],
-                            "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
-                            "properties": s} for s in result["sites"]]}
-        return _out(fc, format, "sites.geojson")
+        return _out(export.sites_geojson(result), format, "sites.geojson")
     if format == "html":
-        as_of = dt.date.fromisoformat(result["query"]["as_of"])
-        cov = {**service.summary(session, as_of), "query": result["query"]}
-        return _out(export.html_report(session, cov, as_of, settings.county, "选址建议 site suggestion",
-                                       sites=result["sites"]), format, "sites.html")
+        page = export.summary_report(session, result, settings.county, "选址建议 site suggestion",
+                                     sites=result["sites"])
+        return _out(page, format, "sites.html")
     return JSONResponse(result)
 
 

@@ -11,13 +11,14 @@ feature is written; the report lists every problem with its feature number and f
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import shapely
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gis_api import clock
@@ -189,6 +190,11 @@ def import_divisions(
     seen: set[str] = set()
     bodies: list[tuple[int, str, DivisionCreate, bool]] = []
     on = valid_from or clock.today()
+    parent_level = PARENT_LEVEL.get(level)
+    # Every code of the file already registered, in one query rather than one per feature.
+    file_codes = {c for c in (_text(v) for v in fields[code_field]) if c is not None}
+    registered_codes = {d.code: d for d in session.scalars(
+        select(DivisionCode).where(DivisionCode.code.in_(file_codes)))} if file_codes else {}
     for i in range(len(geometries)):
         code = _text(fields[code_field][i])
         name = _text(fields[name_field][i])
@@ -231,7 +237,6 @@ def import_divisions(
                     f"几何无效：{r['reason']}；无法安全修复（面积变化过大）")
                 continue
         parent = _text(fields[parent_field][i]) if parent_field else None
-        parent_level = PARENT_LEVEL.get(level)
         if parent is None and parent_level is not None:
             parent = {Level.township: code[:6], Level.village: code[:9],
                       Level.county: code[:4] + "00", Level.prefecture: code[:2] + "0000"}[level]
@@ -240,7 +245,7 @@ def import_divisions(
             err(i, code, kind_field or "kind", f"cannot tell the kind of {name}; give --kind or --kind-field",
                 f"无法判断 {name} 的类型，请指定 --kind 或 --kind-field")
             continue
-        registered = session.get(DivisionCode, code)
+        registered = registered_codes.get(code)
         is_existing = registered is not None
         if registered is not None and (registered.retired_on is not None or existing != "correct"):
             retired = registered.retired_on is not None
@@ -249,8 +254,6 @@ def import_divisions(
                 + ("" if retired else " (use --existing correct to correct its geometry)"),
                 f"代码 {code} {'已停用，不得重复使用' if retired else '已存在（可用 --existing correct 更正其几何）'}")
             continue
-        import json
-
         bodies.append((i, code, DivisionCreate(
             code=code, name=name, level=level, kind=kind_value, parent_code=parent,
             geometry=json.loads(r["geojson"]), source=source or f"import {path.name}", valid_from=on,

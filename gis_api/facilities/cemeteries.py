@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock
 from gis_api.audit import service as audit
+from gis_api.concurrency import make_etag, require_if_match
 from gis_api.divisions.schemas import ChangeMode
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.facilities import service as facilities
@@ -98,11 +99,11 @@ json_build_object(
 
 
 def etag(row_id: int, version: int) -> str:
-    return f'"c{row_id}.v{version}"'
+    return make_etag("c", row_id, version)
 
 
 def parcel_etag(row_id: int, version: int) -> str:
-    return f'"pc{row_id}.v{version}"'
+    return make_etag("pc", row_id, version)
 
 
 # -- reads --------------------------------------------------------------------------------------------------------
@@ -211,14 +212,13 @@ hits AS (
     FROM zones z, p WHERE z.zone IS NOT NULL
     GROUP BY z.layer, z.name_zh, z.name_en, z.buffer_m, z.rule, p.g
 ),
-measured AS (SELECT h.*, ST_Area(h.c::geography) AS a FROM hits h WHERE NOT ST_IsEmpty(h.c))
+measured AS (SELECT h.*, ST_Area(h.c::geography) AS a FROM hits h WHERE NOT ST_IsEmpty(h.c)),
+conflict AS (SELECT coalesce(ST_Area(ST_Union(m.c)::geography), 0) AS a FROM measured m WHERE m.a > 0.01)
 SELECT json_build_object(
     'parcel_area_m2', round(ST_Area(p.g::geography)::numeric, 1),
     'parcel_area_mu', round((ST_Area(p.g::geography) / {MU})::numeric, 2),
-    'conflict_area_m2', round(coalesce((SELECT ST_Area(ST_Union(m.c)::geography) FROM measured m
-                                        WHERE m.a > 0.01), 0)::numeric, 1),
-    'conflict_area_mu', round((coalesce((SELECT ST_Area(ST_Union(m.c)::geography) FROM measured m
-                                         WHERE m.a > 0.01), 0) / {MU})::numeric, 2),
+    'conflict_area_m2', round(conflict.a::numeric, 1),
+    'conflict_area_mu', round((conflict.a / {MU})::numeric, 2),
     'layers', coalesce((SELECT json_agg(json_build_object(
                   'layer', m.layer, 'name_zh', m.name_zh, 'name_en', m.name_en, 'buffer_m', m.buffer_m,
                   'rule', m.rule, 'area_m2', round(m.a::numeric, 1), 'area_mu', round((m.a / {MU})::numeric, 2),
@@ -228,7 +228,7 @@ SELECT json_build_object(
     'checked_layers', (SELECT coalesce(json_agg(l.code ORDER BY l.code), '[]'::json) FROM constraint_layers l
                        WHERE l.active AND (CAST(:layers AS text[]) IS NULL
                                            OR l.code = ANY(CAST(:layers AS text[]))))
-)::text FROM p"""
+)::text FROM p, conflict"""
 
 
 def exclusion_check(session: Session, geom: WKBElement, layers: list[str] | None = None) -> dict[str, Any]:
@@ -316,20 +316,16 @@ def create(session: Session, body: CemeteryCreate, actor: str) -> Cemetery:
     return row
 
 
-def _cemetery_body(session: Session, row: Cemetery) -> dict[str, Any]:
-    return dict(json.loads(feature(session, row.facility_id, row.valid_from)[0]))
-
-
 def update(session: Session, cemetery_id: int, body: CemeteryUpdate, if_match: str | None, actor: str) -> Cemetery:
     row = current(session, cemetery_id, lock=True)
-    versioning.require_etag(etag(row.id, row.version), if_match, f"cemetery {cemetery_id}",
-                            f"公墓 {cemetery_id} ", lambda: _cemetery_body(session, row))
+    require_if_match(etag(row.id, row.version), if_match, what=f"cemetery {cemetery_id}",
+                     what_zh=f"公墓 {cemetery_id} ",
+                     current_body=lambda: feature(session, row.facility_id, row.valid_from)[0])
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in BURIAL_FIELDS if k in sent}
-    if "occupied_plots" in changes and changes["occupied_plots"] is None:
-        changes["occupied_plots"] = 0
-    if "eco_burials" in changes and changes["eco_burials"] is None:
-        changes["eco_burials"] = 0
+    for counted in ("occupied_plots", "eco_burials"):  # a sent null means none
+        if counted in changes and changes[counted] is None:
+            changes[counted] = 0
     if body.cemetery_type is not None:
         changes["cemetery_type"] = body.cemetery_type.value
     if "served_townships" in sent:
@@ -350,10 +346,9 @@ def add_parcel(session: Session, cemetery_id: int, body: ParcelCreate, actor: st
 def update_parcel(session: Session, parcel_id: int, body: ParcelUpdate, if_match: str | None, actor: str
                   ) -> CemeteryParcel:
     row = current_parcel(session, parcel_id, lock=True)
-    versioning.require_etag(
-        parcel_etag(row.id, row.version), if_match, f"parcel {parcel_id}", f"地块 {parcel_id} ",
-        lambda: dict(json.loads(parcel_feature(session, parcel_id, row.valid_from)[0])),
-    )
+    require_if_match(parcel_etag(row.id, row.version), if_match, what=f"parcel {parcel_id}",
+                     what_zh=f"地块 {parcel_id} ",
+                     current_body=lambda: parcel_feature(session, parcel_id, row.valid_from)[0])
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in ("plots_capacity", "approval_doc", "remarks") if k in sent}
     if body.name is not None:

@@ -6,7 +6,6 @@ Services take a session and never commit: the request (or CLI command) owns the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock
 from gis_api.audit import service as audit
+from gis_api.concurrency import make_etag, require_if_match
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.facilities import versioning
 from gis_api.facilities.models import FACILITY_ID_SEQ, Facility, FacilityKind
@@ -49,7 +49,7 @@ json_build_object(
 
 
 def etag(row_id: int, version: int) -> str:
-    return f'"f{row_id}.v{version}"'
+    return make_etag("f", row_id, version)
 
 
 def _not_found(facility_id: int, as_of: dt.date) -> NotFound:
@@ -279,14 +279,10 @@ def _check_site(session: Session, point: WKBElement, site: WKBElement) -> None:
                            "场地范围距设施位置超过1公里", field="site_geometry")
 
 
-def _body_of(session: Session, row: Facility) -> dict[str, Any]:
-    text_, _ = feature(session, row.facility_id, row.valid_from)
-    return dict(json.loads(text_))
-
-
 def require_etag(session: Session, row: Facility, if_match: str | None) -> None:
-    versioning.require_etag(etag(row.id, row.version), if_match, f"facility {row.facility_id}",
-                            f"设施 {row.facility_id} ", lambda: _body_of(session, row))
+    require_if_match(etag(row.id, row.version), if_match, what=f"facility {row.facility_id}",
+                     what_zh=f"设施 {row.facility_id} ",
+                     current_body=lambda: feature(session, row.facility_id, row.valid_from)[0])
 
 
 def update(session: Session, facility_id: int, body: FacilityUpdate, if_match: str | None, actor: str) -> Facility:

@@ -1,4 +1,5 @@
-"""What every versioned entity of this area shares: If-Match checks and opening a new valid-time version.
+"""What every versioned entity of this area shares: opening a new valid-time version (If-Match checks are
+``gis_api.concurrency.require_if_match``).
 
 A correction changes the current row in place (record time only; the audit trigger keeps the old values);
 a legal change closes the current row on ``effective_date`` and opens a copy with the changes (domain.md §4,
@@ -8,33 +9,15 @@ design.md "Time").
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
 from gis_api.divisions.schemas import ChangeMode
-from gis_api.errors import InvalidInput, PreconditionFailed, PreconditionRequired
+from gis_api.errors import InvalidInput
 
 T = TypeVar("T")
 KEEP_OUT = ("id", "version", "created_at", "updated_at", "valid_from", "valid_to")
-
-
-def require_etag(current: str, if_match: str | None, label: str, label_zh: str,
-                 current_body: Callable[[], dict[str, Any]]) -> None:
-    """428 without If-Match; 412 with the current state when the offered ETag is stale."""
-    if not if_match:
-        raise PreconditionRequired(
-            "If-Match with the ETag of the version you edited is required",
-            "修改须携带 If-Match 请求头（所编辑版本的 ETag）", field="If-Match",
-        )
-    offered = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if current not in offered and "*" not in offered:
-        raise PreconditionFailed(
-            f"{label} was changed by someone else (now {current}); reload and merge",
-            f"{label_zh}已被他人修改（当前版本 {current}），请重新加载并合并",
-            field="If-Match", extra={"current": current_body(), "etag": current}, headers={"ETag": current},
-        )
 
 
 def apply_change(session: Session, row: T, changes: dict[str, Any], mode: ChangeMode,

@@ -139,14 +139,19 @@ def advance(
     return _written(session, proposal_id, 200)
 
 
+def _close(session: SessionDep, proposal_id: int, to: Stage, body: Close, if_match: str | None, user: auth.User
+           ) -> JSONResponse:
+    auth.require(user, *service.roles_for(to))
+    service.close_by_id(session, proposal_id, to, body, if_match, user.username)
+    return _written(session, proposal_id, 200)
+
+
 @router.post("/{proposal_id}/reject", summary="不予批准: reject before approval (reviewer; If-Match required)")
 def reject(
     proposal_id: int, body: Close, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    auth.require(user, *service.roles_for(Stage.rejected))
-    service.close_by_id(session, proposal_id, Stage.rejected, body, if_match, user.username)
-    return _written(session, proposal_id, 200)
+    return _close(session, proposal_id, Stage.rejected, body, if_match, user)
 
 
 @router.post("/{proposal_id}/withdraw", summary="撤回: withdraw before approval (officer; If-Match required)")
@@ -154,9 +159,7 @@ def withdraw(
     proposal_id: int, body: Close, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    auth.require(user, *service.roles_for(Stage.withdrawn))
-    service.close_by_id(session, proposal_id, Stage.withdrawn, body, if_match, user.username)
-    return _written(session, proposal_id, 200)
+    return _close(session, proposal_id, Stage.withdrawn, body, if_match, user)
 
 
 @router.get("/{proposal_id}/notice.html", response_class=HTMLResponse,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import auth, clock
 from gis_api.audit import service as audit
+from gis_api.concurrency import make_etag
 from gis_api.divisions.models import Division
 from gis_api.errors import (
     Conflict,
@@ -75,7 +76,7 @@ class TooLarge(DimingError):
 
 
 def etag(p: Proposal) -> str:
-    return f'"n{p.id}.v{p.version}"'
+    return make_etag("n", p.id, p.version)
 
 
 def _iso(d: dt.date | dt.datetime | None) -> str | None:
@@ -712,6 +713,21 @@ def _rename_place(session: Session, p: Proposal, on: dt.date, actor: str, reason
     return row.place_id
 
 
+def _deadline(p: Proposal, on: dt.date, days: int, code: str, rule: str, verb: str, verb_zh: str
+              ) -> tuple[dt.date, bool]:
+    """(Due date, late?) for a step due ``days`` after approval; a late step is recorded as a warning on ``p``."""
+    assert p.approved_on is not None
+    due = p.approved_on + dt.timedelta(days=days)
+    late = on > due
+    if late:
+        p.warnings = [*p.warnings, {
+            "code": code, "rule": rule,
+            "message": f"{verb} on {on}, {(on - due).days} days after the due date {due}",
+            "message_zh": f"{zh_date(on)}{verb_zh}，超过期限（{zh_date(due)}）{(on - due).days}天",
+        }]
+    return due, late
+
+
 def _file(session: Session, p: Proposal, body: Advance, actor: str, today: dt.date
           ) -> tuple[dt.date, str | None, dict[str, Any]]:
     """备案 (D1): within 15 days of approval; a late filing is recorded with a warning, not refused."""
@@ -719,15 +735,7 @@ def _file(session: Session, p: Proposal, body: Advance, actor: str, today: dt.da
     _not_future(on, "date")
     _not_before(on, p.approved_on, "approval", "批准时间")
     doc_no = _required(body.doc_no, "doc_no", "the filing number (备案文号)", "备案文号", "D1")
-    assert p.approved_on is not None
-    due = p.approved_on + dt.timedelta(days=FILING_DAYS)
-    late = on > due
-    if late:
-        p.warnings = [*p.warnings, {
-            "code": "filing_late", "rule": "D1",
-            "message": f"filed on {on}, {(on - due).days} days after the due date {due}",
-            "message_zh": f"{zh_date(on)}备案，超过期限（{zh_date(due)}）{(on - due).days}天",
-        }]
+    due, late = _deadline(p, on, FILING_DAYS, "filing_late", "D1", "filed", "备案")
     p.filed_on = on
     p.filing_doc_no = doc_no
     p.filed_with = (body.filed_with or "").strip() or None
@@ -742,15 +750,7 @@ def _announce(session: Session, p: Proposal, body: Advance, actor: str, today: d
     _not_future(on, "date")
     _not_before(on, p.filed_on, "filing", "备案日期")
     doc_no = _required(body.doc_no, "doc_no", "the notice number (公告编号)", "公告编号", "D2")
-    assert p.approved_on is not None
-    due = p.approved_on + dt.timedelta(days=NOTICE_DAYS)
-    late = on > due
-    if late:
-        p.warnings = [*p.warnings, {
-            "code": "notice_late", "rule": "D2",
-            "message": f"announced on {on}, {(on - due).days} days after the due date {due}",
-            "message_zh": f"{zh_date(on)}公告，超过期限（{zh_date(due)}）{(on - due).days}天",
-        }]
+    due, late = _deadline(p, on, NOTICE_DAYS, "notice_late", "D2", "announced", "公告")
     p.announced_on = on
     p.notice_no = doc_no
     p.announced_by = actor

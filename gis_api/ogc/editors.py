@@ -78,6 +78,22 @@ def _check_keys(props: dict[str, Any], writable: set[str], read_only: set[str]) 
         )
 
 
+class _ReplaceOrUpdate:
+    """PUT and PATCH share one ``_update``: a replacement (PUT) also clears or requires what it does not carry."""
+
+    def _update(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
+                reason: str, replace: bool) -> tuple[str, dt.date]:
+        raise NotImplementedError
+
+    def replace(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
+                reason: str) -> tuple[str, dt.date]:
+        return self._update(session, fid, feature, if_match, actor, reason, replace=True)
+
+    def update(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
+               reason: str) -> tuple[str, dt.date]:
+        return self._update(session, fid, feature, if_match, actor, reason, replace=False)
+
+
 # -- places ------------------------------------------------------------------------------------------------
 
 _PLACE_WRITABLE = {"name", "category_code", "division_code", "status", "romanized", "source", *REGISTER_FIELDS}
@@ -92,7 +108,7 @@ def _place_id(fid: str) -> int:
         raise NotFound(f"no place {fid}", f"不存在编号为 {fid} 的地名", field="featureId") from None
 
 
-class PlaceEditor:
+class PlaceEditor(_ReplaceOrUpdate):
     roles: tuple[auth.Role, ...] = PLACE_EDITORS
 
     def create(self, session: Session, feature: dict[str, Any], actor: str, reason: str) -> tuple[str, dt.date]:
@@ -135,14 +151,6 @@ class PlaceEditor:
         row, _flags = places_service.update(session, pid, body, if_match, actor)
         return str(row.place_id), max(row.valid_from, clock.today())
 
-    def replace(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
-                reason: str) -> tuple[str, dt.date]:
-        return self._update(session, fid, feature, if_match, actor, reason, replace=True)
-
-    def update(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
-               reason: str) -> tuple[str, dt.date]:
-        return self._update(session, fid, feature, if_match, actor, reason, replace=False)
-
     def delete(self, session: Session, fid: str, if_match: str | None, actor: str, reason: str,
                effective_date: dt.date) -> None:
         places_service.retire(session, _place_id(fid), PlaceRetire(effective_date=effective_date, reason=reason),
@@ -155,7 +163,7 @@ _DIVISION_WRITABLE = {"name", "kind", "population", "source"}
 _DIVISION_READ_ONLY = {"code", "level", "parent_code", "area_km2", "valid_from", "valid_to", "version", "id"}
 
 
-class DivisionEditor:
+class DivisionEditor(_ReplaceOrUpdate):
     roles: tuple[auth.Role, ...] = DIVISION_WRITERS
 
     def __init__(self, level: str) -> None:
@@ -192,14 +200,6 @@ class DivisionEditor:
         body = _model(DivisionUpdate, {**data, "reason": reason})
         row = divisions_service.update(session, fid, body, if_match, actor)
         return row.code, max(row.valid_from, clock.today())
-
-    def replace(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
-                reason: str) -> tuple[str, dt.date]:
-        return self._update(session, fid, feature, if_match, actor, reason, replace=True)
-
-    def update(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
-               reason: str) -> tuple[str, dt.date]:
-        return self._update(session, fid, feature, if_match, actor, reason, replace=False)
 
     def delete(self, session: Session, fid: str, if_match: str | None, actor: str, reason: str,
                effective_date: dt.date) -> None:

@@ -500,10 +500,13 @@ def _missing(c: Collection, fid: str) -> NotFound:
 
 # -- Part 4: create, replace, update, delete ---------------------------------------------------------------
 
-def _editor(c: Collection) -> Any:
+def _editor(collection_id: str, user: auth.User) -> tuple[Collection, Any]:
+    """(The collection, its editor) once the collection is editable and ``user`` may edit it."""
+    c = collection_or_404(collection_id)
     if c.editor is None:
         raise DimingError(f"collection {c.id} is read-only", f"数据集 {c.id} 只读", code="method_not_allowed")
-    return c.editor
+    auth.require(user, *c.editor.roles)
+    return c, c.editor
 
 
 def _reason(body: Any, header: str | None, method: str, request: Request) -> str:
@@ -545,9 +548,7 @@ def _check_content_crs(request: Request) -> None:
 @router.post("/collections/{collection_id}/items", status_code=201, summary="Create a feature (Part 4)")
 def create_item(collection_id: str, request: Request, body: FeatureBody, session: SessionDep, user: CurrentUser,
                 reason: ReasonHeader = None) -> Response:
-    c = collection_or_404(collection_id)
-    editor = _editor(c)
-    auth.require(user, *editor.roles)
+    c, editor = _editor(collection_id, user)
     _check_content_crs(request)
     fid, on = editor.create(session, body, user.username, _reason(body, reason, "POST", request))
     return _written(session, request, c, fid, on, 201)
@@ -556,9 +557,7 @@ def create_item(collection_id: str, request: Request, body: FeatureBody, session
 @router.put("/collections/{collection_id}/items/{feature_id}", summary="Replace a feature (If-Match required)")
 def replace_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
                  user: CurrentUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
-    c = collection_or_404(collection_id)
-    editor = _editor(c)
-    auth.require(user, *editor.roles)
+    c, editor = _editor(collection_id, user)
     _check_content_crs(request)
     fid, on = editor.replace(session, feature_id, body, if_match, user.username, _reason(body, reason, "PUT", request))
     return _written(session, request, c, fid, on, 200)
@@ -567,9 +566,7 @@ def replace_item(collection_id: str, feature_id: str, request: Request, body: Fe
 @router.patch("/collections/{collection_id}/items/{feature_id}", summary="Update a feature (If-Match required)")
 def update_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
                 user: CurrentUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
-    c = collection_or_404(collection_id)
-    editor = _editor(c)
-    auth.require(user, *editor.roles)
+    c, editor = _editor(collection_id, user)
     _check_content_crs(request)
     fid, on = editor.update(session, feature_id, body, if_match, user.username,
                             _reason(body, reason, "PATCH", request))
@@ -581,9 +578,7 @@ def update_item(collection_id: str, feature_id: str, request: Request, body: Fea
 def delete_item(collection_id: str, feature_id: str, request: Request, session: SessionDep, user: CurrentUser,
                 if_match: IfMatch = None, reason: ReasonHeader = None,
                 effective_date: Annotated[dt.date | None, Query(description="default today")] = None) -> Response:
-    c = collection_or_404(collection_id)
-    editor = _editor(c)
-    auth.require(user, *editor.roles)
+    _, editor = _editor(collection_id, user)
     editor.delete(session, feature_id, if_match, user.username, _reason(None, reason, "DELETE", request),
                   effective_date or clock.today())
     return Response(status_code=204)

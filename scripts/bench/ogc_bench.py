@@ -121,10 +121,6 @@ def write_csv(path: Path, n: int) -> Path:
 
 # -- database -----------------------------------------------------------------------------------------------
 
-recreate = recreate_database
-drop = drop_database
-
-
 def load(engine: Engine, csv_path: Path, today: dt.date) -> dict[str, Any]:
     with Session(engine) as s:
         load_demo(s)
@@ -384,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     ogr_report: dict[str, Any] | None = None
     if not args.reuse:
         print(f"creating {args.db} …", flush=True)
-        recreate(url)
+        recreate_database(url)
         run_migrations(url)
         engine = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
         load_report = load(engine, csv_path, today - dt.timedelta(days=1))
@@ -488,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  machine: {os.cpu_count()} cores, load average {load1:.1f} / {load5:.1f} "
           "(other work on the machine lowers every figure)")
     if not args.keep and not args.reuse:
-        drop(url)
+        drop_database(url)
         print(f"dropped {args.db}")
     return 0 if bad == 0 else 1
 

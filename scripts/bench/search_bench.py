@@ -124,10 +124,6 @@ def select_villages(villages: list[tuple[str, str]], limit: int) -> list[tuple[s
 
 # -- database -----------------------------------------------------------------------------------------------
 
-recreate = recreate_database
-drop = drop_database
-
-
 def audit_compare(engine: Engine, rows: list[bulk.PlaceRow], today: dt.date) -> None:
     """Per-row audit trail against one summary row, same rows, each in a transaction that is rolled back."""
     print(f"\n== audit cost on {len(rows):,} rows (rolled back) ==")
@@ -298,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         villages = select_villages(villages, args.limit)
         rows = list(place_rows(villages))
         print(f"creating {args.db} …", flush=True)
-        recreate(url)
+        recreate_database(url)
         run_migrations(url)
     engine = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
     try:
@@ -392,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         engine.dispose()
         if not args.keep:
-            drop(url)
+            drop_database(url)
             print(f"\ndropped {args.db}")
     return 0
 
