@@ -1,27 +1,61 @@
-"""Optimistic concurrency for every versioned entity: ETag from (row id, version), If-Match on writes."""
+"""Optimistic concurrency for every versioned entity, and the one way a write to such an entity starts.
+
+Every write service function of a versioned entity begins with ``Versioned.lock``, which does, in this order:
+
+1. 428 when the request carries no If-Match (nothing is read or locked for a request that cannot proceed);
+2. a transaction-level advisory lock on the entity (table + key), so writers of one entity queue up even when
+   the row they will change does not exist yet or stops matching (a legal change closes one valid-time row and
+   inserts the next; a retirement closes the row the next writer looks for);
+3. ``SELECT … FOR UPDATE`` of the entity's row, with ``populate_existing`` so the session's identity map cannot
+   hand back an object read earlier in the transaction (the stale object was how OGC edits lost updates);
+   the row lock also keeps out writers that do not come through here (SQL in scripts);
+4. the If-Match comparison against the version just locked: 412 with the current representation and ETag.
+
+The caller then validates, writes and sets the audit context; the request (or CLI command) commits. No other
+module compares ETags or takes row locks for writes: routes, OGC editors, importers and the CLI call the entity's
+service function, which calls ``lock``.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from gis_api.errors import PreconditionFailed, PreconditionRequired
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from gis_api.errors import DimingError, PreconditionFailed, PreconditionRequired
+
+T = TypeVar("T")
 
 
-def make_etag(prefix: str, row_id: int, version: int) -> str:
+def make_etag(prefix: str, row_id: int | str, version: int) -> str:
     return f'"{prefix}{row_id}.v{version}"'
+
+
+def _offered(if_match: str) -> list[str]:
+    return [t.strip().removeprefix("W/") for t in if_match.split(",")]
+
+
+def require_present(if_match: str | None) -> str:
+    """428 without If-Match (RFC 6585): a write must name the version it was based on."""
+    if not if_match or not if_match.strip():
+        raise PreconditionRequired(
+            "If-Match with the ETag of the version you edited is required",
+            "修改须携带 If-Match 请求头（所编辑版本的 ETag）", field="If-Match",
+        )
+    return if_match
 
 
 def require_if_match(
     current: str, if_match: str | None, *, what: str, what_zh: str, current_body: Callable[[], str]
 ) -> None:
-    """428 without If-Match; 412 with the current representation when the client's ETag is stale."""
-    if not if_match:
-        raise PreconditionRequired(
-            "If-Match with the ETag of the version you edited is required",
-            "修改须携带 If-Match 请求头（所编辑版本的 ETag）", field="If-Match",
-        )
-    offered = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    """428 without If-Match; 412 with the current representation when the client's ETag is stale.
+
+    Only ``Versioned.lock`` calls this (after locking); anything else would compare against an unlocked row."""
+    offered = _offered(require_present(if_match))
     if current in offered or "*" in offered:
         return
     raise PreconditionFailed(
@@ -30,3 +64,62 @@ def require_if_match(
         field="If-Match", extra={"current": json.loads(current_body()), "etag": current},
         headers={"ETag": current},
     )
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[T]):
+    """How one versioned entity is locked and compared; each area defines one per entity.
+
+    ``key`` is the column naming the entity across its rows (``place_id``, ``code``, ``marker_no`` …);
+    ``latest`` orders its rows newest first (valid-time entities: ``valid_from DESC``); ``label`` gives the
+    English and Chinese name used in messages; ``body`` the current representation sent with a 412."""
+
+    model: type[T]
+    key: Any
+    etag: Callable[[T], str]
+    label: Callable[[T], tuple[str, str]]
+    body: Callable[[Session, T], str]
+    latest: tuple[Any, ...] = ()
+
+    def hold(self, session: Session, key: Any, *, missing: Callable[[], DimingError], where: Iterable[Any] = ()
+             ) -> T:
+        """The entity's row, locked but not compared: for writes that add a child record (a document to a
+        proposal) without changing the entity, which must still not interleave with a change of its state."""
+        row = self._locked(session, key, where)
+        if row is None:
+            raise missing()
+        return row
+
+    def lock(self, session: Session, key: Any, if_match: str | None, *, missing: Callable[[], DimingError],
+             where: Iterable[Any] = ()) -> T:
+        """The entity's row to write (``where`` picks it among the entity's rows), locked and checked.
+
+        When no row matches ``where`` but the entity has rows (it was retired or closed meanwhile), a stale
+        If-Match gets 412 with the newest row; otherwise ``missing()`` is raised (404)."""
+        offered = _offered(require_present(if_match))
+        row = self._locked(session, key, where)
+        checked = row
+        if checked is None:
+            # Nothing to write; tell a client holding an old version that the entity moved on.
+            checked = session.scalars(self._rows(key).execution_options(populate_existing=True)).first()  # newest
+            if checked is None or self.etag(checked) in offered:
+                raise missing()
+        found = checked
+        what, what_zh = self.label(found)
+        require_if_match(self.etag(found), if_match, what=what, what_zh=what_zh,
+                         current_body=lambda: self.body(session, found))
+        if row is None:
+            raise missing()  # "*" on an entity with nothing to write
+        return row
+
+    def _rows(self, key: Any) -> Select[Any]:
+        return select(self.model).where(self.key == key).order_by(*self.latest).limit(1)
+
+    def _locked(self, session: Session, key: Any, where: Iterable[Any]) -> T | None:
+        # The advisory lock comes first and in its own statement: in READ COMMITTED the next statement then
+        # sees whatever the previous writer of this entity committed, including rows it inserted.
+        table: str = self.model.__tablename__  # type: ignore[attr-defined]
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(table), func.hashtext(str(key)))))
+        stmt = self._rows(key).where(*where).with_for_update().execution_options(populate_existing=True)
+        row: T | None = session.scalars(stmt).first()
+        return row

@@ -34,7 +34,7 @@ from gis_api.adjustments.schemas import (
 )
 from gis_api.audit import service as audit
 from gis_api.boundaries import lines
-from gis_api.concurrency import make_etag, require_if_match
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions import service as divisions
 from gis_api.divisions.models import Level
 from gis_api.divisions.schemas import ChangeMode, DivisionCreate, DivisionRetire, DivisionUpdate
@@ -48,11 +48,23 @@ def etag(row: Adjustment) -> str:
     return make_etag("a", row.id, row.version)
 
 
-def get(session: Session, adjustment_id: int, *, lock: bool = False) -> Adjustment:
-    row = session.get(Adjustment, adjustment_id, with_for_update=lock)
+def _no_adjustment(adjustment_id: int) -> NotFound:
+    return NotFound(f"no adjustment {adjustment_id}", f"不存在区划调整 {adjustment_id}", field="id")
+
+
+def get(session: Session, adjustment_id: int) -> Adjustment:
+    """The proposal, for reading; writers get it from ``GUARD.lock``."""
+    row = session.get(Adjustment, adjustment_id)
     if row is None:
-        raise NotFound(f"no adjustment {adjustment_id}", f"不存在区划调整 {adjustment_id}", field="id")
+        raise _no_adjustment(adjustment_id)
     return row
+
+
+GUARD = Versioned(
+    model=Adjustment, key=Adjustment.id, etag=etag,
+    label=lambda r: (f"adjustment {r.id}", f"区划调整 {r.id} "),
+    body=lambda _s, r: json.dumps(as_dict(r), ensure_ascii=False, default=str),
+)
 
 
 def as_dict(row: Adjustment) -> dict[str, Any]:
@@ -243,9 +255,7 @@ def create(session: Session, body: AdjustmentCreate, actor: str) -> Adjustment:
 
 def _locked(session: Session, adjustment_id: int, if_match: str | None, *allowed: AdjustmentStatus) -> Adjustment:
     """The proposal, locked, after the If-Match and status checks every workflow step starts with."""
-    row = get(session, adjustment_id, lock=True)
-    require_if_match(etag(row), if_match, what=f"adjustment {row.id}", what_zh=f"区划调整 {row.id} ",
-                     current_body=lambda: json.dumps(as_dict(row), ensure_ascii=False, default=str))
+    row = GUARD.lock(session, adjustment_id, if_match, missing=lambda: _no_adjustment(adjustment_id))
     _require_status(row, *allowed)
     return row
 

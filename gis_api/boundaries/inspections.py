@@ -19,7 +19,7 @@ from gis_api.boundaries.models import (
     MarkerStatus,
 )
 from gis_api.boundaries.schemas import InspectionCreate, InspectionFiling, InspectionKind, IssueResolve
-from gis_api.concurrency import make_etag, require_if_match
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.errors import Conflict, InvalidInput, NotFound
 
 
@@ -120,10 +120,18 @@ def issue_etag(issue: BoundaryIssue) -> str:
     return make_etag("q", issue.id, issue.version)
 
 
+def _no_inspection(inspection_id: int) -> NotFound:
+    return NotFound(f"no inspection {inspection_id}", f"不存在联检记录 {inspection_id}", field="id")
+
+
+def _no_issue(issue_id: int) -> NotFound:
+    return NotFound(f"no issue {issue_id}", f"不存在问题 {issue_id}", field="id")
+
+
 def get(session: Session, inspection_id: int) -> JointInspection:
     row = session.get(JointInspection, inspection_id)
     if row is None:
-        raise NotFound(f"no inspection {inspection_id}", f"不存在联检记录 {inspection_id}", field="id")
+        raise _no_inspection(inspection_id)
     return row
 
 
@@ -147,11 +155,16 @@ def as_dict(session: Session, row: JointInspection) -> dict[str, Any]:
     }
 
 
+GUARD = Versioned(
+    model=JointInspection, key=JointInspection.id, etag=etag,
+    label=lambda r: (f"inspection {r.id}", f"联检记录 {r.id} "),
+    body=lambda s, r: json.dumps(as_dict(s, r), ensure_ascii=False),
+)
+
+
 def file(session: Session, inspection_id: int, body: InspectionFiling, if_match: str | None,
          actor: str) -> JointInspection:
-    row = get(session, inspection_id)
-    require_if_match(etag(row), if_match, what=f"inspection {inspection_id}", what_zh=f"联检记录 {inspection_id} ",
-                     current_body=lambda: json.dumps(as_dict(session, row), ensure_ascii=False))
+    row = GUARD.lock(session, inspection_id, if_match, missing=lambda: _no_inspection(inspection_id))
     if row.filed_on is not None:
         raise Conflict(f"inspection {inspection_id} was filed on {row.filed_on}",
                        f"联检记录 {inspection_id} 已于 {row.filed_on} 归档", field="filed_on")
@@ -178,6 +191,13 @@ def issue_dict(i: BoundaryIssue) -> dict[str, Any]:
     }
 
 
+ISSUE_GUARD = Versioned(
+    model=BoundaryIssue, key=BoundaryIssue.id, etag=issue_etag,
+    label=lambda r: (f"issue {r.id}", f"问题 {r.id} "),
+    body=lambda _s, r: json.dumps(issue_dict(r), ensure_ascii=False),
+)
+
+
 def list_issues(session: Session, *, line_id: str | None, status: str | None) -> list[dict[str, Any]]:
     stmt = select(BoundaryIssue).order_by(BoundaryIssue.id)
     if line_id:
@@ -189,12 +209,7 @@ def list_issues(session: Session, *, line_id: str | None, status: str | None) ->
 
 def resolve_issue(session: Session, issue_id: int, body: IssueResolve, if_match: str | None,
                   actor: str) -> BoundaryIssue:
-    issue = session.get(BoundaryIssue, issue_id)
-    if issue is None:
-        raise NotFound(f"no issue {issue_id}", f"不存在问题 {issue_id}", field="id")
-    require_if_match(issue_etag(issue), if_match, what=f"issue {issue_id}",
-                     what_zh=f"问题 {issue_id} ",
-                     current_body=lambda: json.dumps(issue_dict(issue), ensure_ascii=False))
+    issue = ISSUE_GUARD.lock(session, issue_id, if_match, missing=lambda: _no_issue(issue_id))
     if issue.status == "resolved":
         raise Conflict(f"issue {issue_id} is already resolved", f"问题 {issue_id} 已解决", field="status")
     if body.resolved_on < issue.opened_on:

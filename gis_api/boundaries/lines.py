@@ -28,7 +28,7 @@ from gis_api.audit import service as audit
 from gis_api.boundaries.models import BoundaryLine, BoundaryLineVersion
 from gis_api.boundaries.schemas import LineUpdate
 from gis_api.boundaries.settings import BoundarySettings
-from gis_api.concurrency import require_if_match
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.models import Level
 from gis_api.errors import InvalidInput, NotFound
 
@@ -302,14 +302,27 @@ def list_geojson(session: Session, q: LineQuery, settings: BoundarySettings, nex
 
 
 def etag(line: BoundaryLine) -> str:
-    return f'"l{line.line_id}.v{line.version}"'
+    return make_etag("l", line.line_id, line.version)
 
 
-def get_line(session: Session, line_id: str, *, lock: bool = False) -> BoundaryLine:
-    line = session.get(BoundaryLine, line_id, with_for_update=lock)
+def _no_line(line_id: str) -> NotFound:
+    return NotFound(f"no boundary line {line_id}", f"不存在界线 {line_id}", field="line_id")
+
+
+def get_line(session: Session, line_id: str) -> BoundaryLine:
+    """The line's record, for reading; writers get it from ``guard(settings).lock``."""
+    line = session.get(BoundaryLine, line_id)
     if line is None:
-        raise NotFound(f"no boundary line {line_id}", f"不存在界线 {line_id}", field="line_id")
+        raise _no_line(line_id)
     return line
+
+
+def guard(settings: BoundarySettings) -> Versioned[BoundaryLine]:
+    return Versioned(
+        model=BoundaryLine, key=BoundaryLine.line_id, etag=etag,
+        label=lambda r: (f"boundary line {r.line_id}", f"界线 {r.line_id} "),
+        body=lambda s, r: feature(s, r.line_id, clock.today(), settings)[0],
+    )
 
 
 def feature(session: Session, line_id: str, as_of: dt.date, settings: BoundarySettings) -> tuple[str, str]:
@@ -345,11 +358,7 @@ def history(session: Session, line_id: str) -> dict[str, Any]:
 
 def update(session: Session, line_id: str, body: LineUpdate, if_match: str | None, actor: str,
            settings: BoundarySettings) -> BoundaryLine:
-    line = get_line(session, line_id, lock=True)
-    require_if_match(
-        etag(line), if_match, what=f"boundary line {line_id}", what_zh=f"界线 {line_id} ",
-        current_body=lambda: feature(session, line_id, clock.today(), settings)[0],
-    )
+    line = guard(settings).lock(session, line_id, if_match, missing=lambda: _no_line(line_id))
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
     if not changes:
         raise InvalidInput("nothing to change", "没有需要修改的内容", field="body")

@@ -16,7 +16,7 @@ from gis_api.audit import service as audit
 from gis_api.boundaries.models import MARKER_ID_PATTERN, BoundaryLine, BoundaryMarker
 from gis_api.boundaries.schemas import CoordSystem, MarkerChangeMode, MarkerCreate, MarkerUpdate
 from gis_api.boundaries.settings import BoundarySettings
-from gis_api.concurrency import require_if_match
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.geo.gcj02 import gcj02_to_wgs84
 from gis_api.geo.geometry_input import LAT_RANGE, LON_RANGE
@@ -32,7 +32,7 @@ GROUP_ZH = {"Q": "单立", "A": "同号双立", "B": "同号双立", "C": "同�
 
 
 def etag(row: BoundaryMarker) -> str:
-    return f'"m{row.marker_no}.v{row.version}"'
+    return make_etag("m", row.marker_no, row.version)
 
 
 def check_marker_no(marker_no: str) -> None:
@@ -132,13 +132,15 @@ def create(session: Session, body: MarkerCreate, actor: str) -> BoundaryMarker:
     return row
 
 
-def get(session: Session, marker_no: str, *, lock: bool = False) -> BoundaryMarker:
-    stmt = select(BoundaryMarker).where(BoundaryMarker.marker_no == marker_no)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.scalars(stmt).first()
+def _no_marker(marker_no: str) -> NotFound:
+    return NotFound(f"no marker {marker_no}", f"不存在界桩 {marker_no}", field="marker_no")
+
+
+def get(session: Session, marker_no: str) -> BoundaryMarker:
+    """The marker, for reading; writers get it from ``GUARD.lock``."""
+    row = session.scalars(select(BoundaryMarker).where(BoundaryMarker.marker_no == marker_no)).first()
     if row is None:
-        raise NotFound(f"no marker {marker_no}", f"不存在界桩 {marker_no}", field="marker_no")
+        raise _no_marker(marker_no)
     return row
 
 
@@ -185,17 +187,20 @@ def feature(session: Session, marker_no: str, as_of: dt.date) -> tuple[str, str]
     return str(text_), etag(row)
 
 
+GUARD = Versioned(
+    model=BoundaryMarker, key=BoundaryMarker.marker_no, etag=etag,
+    label=lambda r: (f"marker {r.marker_no}", f"界桩 {r.marker_no} "),
+    body=lambda s, r: feature(s, r.marker_no, clock.today())[0],
+)
+
+
 def history(session: Session, marker_no: str) -> dict[str, Any]:
     get(session, marker_no)
     return {"marker_no": marker_no, "changes": audit.history(session, TABLE, marker_no)}
 
 
 def update(session: Session, marker_no: str, body: MarkerUpdate, if_match: str | None, actor: str) -> BoundaryMarker:
-    row = get(session, marker_no, lock=True)
-    require_if_match(
-        etag(row), if_match, what=f"marker {marker_no}", what_zh=f"界桩 {marker_no} ",
-        current_body=lambda: feature(session, marker_no, clock.today())[0],
-    )
+    row = GUARD.lock(session, marker_no, if_match, missing=lambda: _no_marker(marker_no))
     changes: dict[str, Any] = {}
     moving = body.lon is not None or body.lat is not None
     if moving:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
-from gis_api.concurrency import make_etag, require_if_match
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.models import (
     CODE_LENGTH,
     KINDS,
@@ -91,15 +91,13 @@ def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
     )
 
 
-def current_row(session: Session, code: str, as_of: dt.date, *, lock: bool = False) -> Division | None:
-    stmt = select(Division).where(
-        Division.code == code,
-        Division.valid_from <= as_of,
-        (Division.valid_to.is_(None)) | (Division.valid_to > as_of),
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+def _in_force(as_of: dt.date) -> tuple[Any, ...]:
+    return Division.valid_from <= as_of, (Division.valid_to.is_(None)) | (Division.valid_to > as_of)
+
+
+def current_row(session: Session, code: str, as_of: dt.date) -> Division | None:
+    """The version in force on ``as_of``, for reading; writers get theirs from ``GUARD.lock``."""
+    return session.scalars(select(Division).where(Division.code == code, *_in_force(as_of))).first()
 
 
 def feature(session: Session, code: str, as_of: dt.date) -> tuple[str, str]:
@@ -241,19 +239,17 @@ def create(session: Session, body: DivisionCreate, actor: str) -> Division:
     return row
 
 
-def _require_etag(row: Division, if_match: str | None, session: Session) -> None:
-    require_if_match(
-        etag(row.id, row.version), if_match, what=f"division {row.code}", what_zh=f"区划 {row.code} ",
-        current_body=lambda: feature_by_id(session, row.id)[0],
-    )
+GUARD = Versioned(
+    model=Division, key=Division.code, latest=(Division.valid_from.desc(),),
+    etag=lambda r: etag(r.id, r.version),
+    label=lambda r: (f"division {r.code}", f"区划 {r.code} "),
+    body=lambda s, r: feature_by_id(s, r.id)[0],
+)
 
 
 def update(session: Session, code: str, body: DivisionUpdate, if_match: str | None, actor: str) -> Division:
     today = clock.today()
-    row = current_row(session, code, today, lock=True)
-    if row is None:
-        raise _not_found(code, today)
-    _require_etag(row, if_match, session)
+    row = GUARD.lock(session, code, if_match, where=_in_force(today), missing=lambda: _not_found(code, today))
     level = Level(row.level)
     changes: dict[str, Any] = {}
     if body.name is not None:
@@ -305,11 +301,8 @@ def update(session: Session, code: str, body: DivisionUpdate, if_match: str | No
 
 def retire(session: Session, code: str, body: DivisionRetire, if_match: str | None, actor: str) -> Division:
     """Close the division on ``effective_date`` and retire its code for good (domain.md §4)."""
-    today = clock.today()
-    row = current_row(session, code, min(today, body.effective_date - dt.timedelta(days=1)), lock=True)
-    if row is None:
-        raise _not_found(code, today)
-    _require_etag(row, if_match, session)
+    on = min(clock.today(), body.effective_date - dt.timedelta(days=1))
+    row = GUARD.lock(session, code, if_match, where=_in_force(on), missing=lambda: _not_found(code, on))
     if body.effective_date <= row.valid_from:
         raise InvalidInput(
             "effective_date must be after the version's valid_from", "停用日期须晚于当前版本生效日期",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock
 from gis_api.audit import service as audit
-from gis_api.concurrency import make_etag, require_if_match
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.schemas import ChangeMode
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.facilities import service as facilities
@@ -144,20 +144,43 @@ def parcel_feature(session: Session, parcel_id: int, as_of: dt.date) -> tuple[st
     return str(row[0]), parcel_etag(int(row[1]), int(row[2]))
 
 
-def current(session: Session, cemetery_id: int, *, lock: bool = False) -> Cemetery:
-    stmt = select(Cemetery).where(Cemetery.facility_id == cemetery_id, Cemetery.valid_to.is_(None))
-    row = session.scalars(stmt.with_for_update() if lock else stmt).first()
+def _no_cemetery(cemetery_id: int) -> NotFound:
+    return NotFound(f"no cemetery {cemetery_id}", f"不存在编号为 {cemetery_id} 的公墓", field="id")
+
+
+def _no_parcel(parcel_id: int) -> NotFound:
+    return NotFound(f"no parcel {parcel_id}", f"不存在编号为 {parcel_id} 的地块", field="id")
+
+
+def current(session: Session, cemetery_id: int) -> Cemetery:
+    """The open version, for reading; writers get theirs from ``GUARD.lock``."""
+    row = session.scalars(select(Cemetery).where(Cemetery.facility_id == cemetery_id,
+                                                 Cemetery.valid_to.is_(None))).first()
     if row is None:
-        raise NotFound(f"no cemetery {cemetery_id}", f"不存在编号为 {cemetery_id} 的公墓", field="id")
+        raise _no_cemetery(cemetery_id)
     return row
 
 
-def current_parcel(session: Session, parcel_id: int, *, lock: bool = False) -> CemeteryParcel:
-    stmt = select(CemeteryParcel).where(CemeteryParcel.parcel_id == parcel_id, CemeteryParcel.valid_to.is_(None))
-    row = session.scalars(stmt.with_for_update() if lock else stmt).first()
+def current_parcel(session: Session, parcel_id: int) -> CemeteryParcel:
+    row = session.scalars(select(CemeteryParcel).where(CemeteryParcel.parcel_id == parcel_id,
+                                                       CemeteryParcel.valid_to.is_(None))).first()
     if row is None:
-        raise NotFound(f"no parcel {parcel_id}", f"不存在编号为 {parcel_id} 的地块", field="id")
+        raise _no_parcel(parcel_id)
     return row
+
+
+GUARD = Versioned(
+    model=Cemetery, key=Cemetery.facility_id, latest=(Cemetery.valid_from.desc(),),
+    etag=lambda r: etag(r.id, r.version),
+    label=lambda r: (f"cemetery {r.facility_id}", f"公墓 {r.facility_id} "),
+    body=lambda s, r: feature(s, r.facility_id, r.valid_from)[0],
+)
+PARCEL_GUARD = Versioned(
+    model=CemeteryParcel, key=CemeteryParcel.parcel_id, latest=(CemeteryParcel.valid_from.desc(),),
+    etag=lambda r: parcel_etag(r.id, r.version),
+    label=lambda r: (f"parcel {r.parcel_id}", f"地块 {r.parcel_id} "),
+    body=lambda s, r: parcel_feature(s, r.parcel_id, r.valid_from)[0],
+)
 
 
 def parcel_history(session: Session, parcel_id: int) -> dict[str, Any]:
@@ -317,10 +340,8 @@ def create(session: Session, body: CemeteryCreate, actor: str) -> Cemetery:
 
 
 def update(session: Session, cemetery_id: int, body: CemeteryUpdate, if_match: str | None, actor: str) -> Cemetery:
-    row = current(session, cemetery_id, lock=True)
-    require_if_match(etag(row.id, row.version), if_match, what=f"cemetery {cemetery_id}",
-                     what_zh=f"公墓 {cemetery_id} ",
-                     current_body=lambda: feature(session, row.facility_id, row.valid_from)[0])
+    row = GUARD.lock(session, cemetery_id, if_match, where=(Cemetery.valid_to.is_(None),),
+                     missing=lambda: _no_cemetery(cemetery_id))
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in BURIAL_FIELDS if k in sent}
     for counted in ("occupied_plots", "eco_burials"):  # a sent null means none
@@ -345,10 +366,8 @@ def add_parcel(session: Session, cemetery_id: int, body: ParcelCreate, actor: st
 
 def update_parcel(session: Session, parcel_id: int, body: ParcelUpdate, if_match: str | None, actor: str
                   ) -> CemeteryParcel:
-    row = current_parcel(session, parcel_id, lock=True)
-    require_if_match(parcel_etag(row.id, row.version), if_match, what=f"parcel {parcel_id}",
-                     what_zh=f"地块 {parcel_id} ",
-                     current_body=lambda: parcel_feature(session, parcel_id, row.valid_from)[0])
+    row = PARCEL_GUARD.lock(session, parcel_id, if_match, where=(CemeteryParcel.valid_to.is_(None),),
+                            missing=lambda: _no_parcel(parcel_id))
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in ("plots_capacity", "approval_doc", "remarks") if k in sent}
     if body.name is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock
 from gis_api.audit import service as audit
-from gis_api.concurrency import make_etag, require_if_match
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.facilities import versioning
 from gis_api.facilities.models import FACILITY_ID_SEQ, Facility, FacilityKind
@@ -157,23 +157,23 @@ def feature(session: Session, facility_id: int, as_of: dt.date) -> tuple[str, st
     return str(row[0]), etag(int(row[1]), int(row[2]))
 
 
-def current_row(session: Session, facility_id: int, as_of: dt.date, *, lock: bool = False) -> Facility | None:
+def current_row(session: Session, facility_id: int, as_of: dt.date) -> Facility | None:
+    """The version in force on ``as_of``, for reading; writers get theirs from ``GUARD.lock``."""
     stmt = select(Facility).where(
         Facility.facility_id == facility_id,
         Facility.valid_from <= as_of,
         (Facility.valid_to.is_(None)) | (Facility.valid_to > as_of),
     )
-    if lock:
-        stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
 
 
-def latest_row(session: Session, facility_id: int, *, lock: bool = False) -> Facility | None:
-    """The newest version (a planned facility may start in the future)."""
-    stmt = select(Facility).where(Facility.facility_id == facility_id).order_by(Facility.valid_from.desc()).limit(1)
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+# Writers take the newest version (a planned facility may start in the future).
+GUARD = Versioned(
+    model=Facility, key=Facility.facility_id, latest=(Facility.valid_from.desc(),),
+    etag=lambda r: etag(r.id, r.version),
+    label=lambda r: (f"facility {r.facility_id}", f"设施 {r.facility_id} "),
+    body=lambda s, r: feature(s, r.facility_id, r.valid_from)[0],
+)
 
 
 def history(session: Session, facility_id: int) -> dict[str, Any]:
@@ -279,17 +279,10 @@ def _check_site(session: Session, point: WKBElement, site: WKBElement) -> None:
                            "场地范围距设施位置超过1公里", field="site_geometry")
 
 
-def require_etag(session: Session, row: Facility, if_match: str | None) -> None:
-    require_if_match(etag(row.id, row.version), if_match, what=f"facility {row.facility_id}",
-                     what_zh=f"设施 {row.facility_id} ",
-                     current_body=lambda: feature(session, row.facility_id, row.valid_from)[0])
-
-
 def update(session: Session, facility_id: int, body: FacilityUpdate, if_match: str | None, actor: str) -> Facility:
-    row = latest_row(session, facility_id, lock=True)
-    if row is None or (row.valid_to is not None and row.valid_to <= clock.today()):
+    row = GUARD.lock(session, facility_id, if_match, missing=lambda: _not_found(facility_id, clock.today()))
+    if row.valid_to is not None and row.valid_to <= clock.today():
         raise _not_found(facility_id, clock.today())
-    require_etag(session, row, if_match)
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in ("address", "capacity", "staff", "opened_on", "remarks")
                                if k in sent}
@@ -320,10 +313,9 @@ def update(session: Session, facility_id: int, body: FacilityUpdate, if_match: s
 
 
 def retire(session: Session, facility_id: int, body: Retire, if_match: str | None, actor: str) -> Facility:
-    row = latest_row(session, facility_id, lock=True)
-    if row is None or row.valid_to is not None:
+    row = GUARD.lock(session, facility_id, if_match, missing=lambda: _not_found(facility_id, clock.today()))
+    if row.valid_to is not None:
         raise _not_found(facility_id, clock.today())
-    require_etag(session, row, if_match)
     audit.set_context(session, actor, body.reason)
     versioning.close(session, row, body.effective_date)
     return row

@@ -1,5 +1,5 @@
-"""What every versioned entity of this area shares: opening a new valid-time version (If-Match checks are
-``gis_api.concurrency.require_if_match``).
+"""What every versioned entity of this area shares: opening a new valid-time version. The row passed in comes
+from the entity's ``gis_api.concurrency.Versioned.lock`` (locked, If-Match compared).
 
 A correction changes the current row in place (record time only; the audit trigger keeps the old values);
 a legal change closes the current row on ``effective_date`` and opens a copy with the changes (domain.md §4,

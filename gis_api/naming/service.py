@@ -21,15 +21,13 @@ from sqlalchemy.orm import Session
 
 from gis_api import auth, clock
 from gis_api.audit import service as audit
-from gis_api.concurrency import make_etag
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.models import Division
 from gis_api.errors import (
     Conflict,
     DimingError,
     InvalidInput,
     NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
 )
 from gis_api.geo.geometry_input import parse_geojson
 from gis_api.naming.models import (
@@ -89,14 +87,23 @@ def zh_date(d: dt.date) -> str:
 
 # -- reads ------------------------------------------------------------------------------------------------
 
-def get(session: Session, proposal_id: int, *, lock: bool = False) -> Proposal:
-    stmt = select(Proposal).where(Proposal.id == proposal_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    p = session.scalars(stmt).first()
+def _no_proposal(proposal_id: int) -> NotFound:
+    return NotFound(f"no proposal {proposal_id}", f"不存在编号为 {proposal_id} 的命名更名申报", field="id")
+
+
+def get(session: Session, proposal_id: int) -> Proposal:
+    """The proposal, for reading; writers get it from ``GUARD.lock``."""
+    p = session.scalars(select(Proposal).where(Proposal.id == proposal_id)).first()
     if p is None:
-        raise NotFound(f"no proposal {proposal_id}", f"不存在编号为 {proposal_id} 的命名更名申报", field="id")
+        raise _no_proposal(proposal_id)
     return p
+
+
+GUARD = Versioned(
+    model=Proposal, key=Proposal.id, etag=etag,
+    label=lambda p: (f"proposal {p.id}", f"申报 {p.id} "),
+    body=lambda s, p: json.dumps(detail(s, p.id, clock.today())[0], ensure_ascii=False, default=str),
+)
 
 
 def deadlines(p: Proposal, as_of: dt.date) -> dict[str, Any]:
@@ -479,7 +486,7 @@ class Upload:
 
 def add_document(session: Session, proposal_id: int, doc: DocumentIn, upload: Upload | None, actor: str,
                  settings: NamingSettings) -> ProposalDocument:
-    p = get(session, proposal_id, lock=True)
+    p = GUARD.hold(session, proposal_id, missing=lambda: _no_proposal(proposal_id))
     if Stage(p.stage) in CLOSED_BEFORE_APPROVAL:
         raise Conflict(f"proposal {p.id} is {p.stage}; it takes no more documents",
                        f"申报 {p.id} 已{STAGE_ZH[Stage(p.stage)]}，不能再添加材料", field="id", code="closed")
@@ -532,23 +539,6 @@ def _missing(session: Session, p: Proposal, wanted: list[DocKind], rule: str) ->
 
 # -- stage transitions ------------------------------------------------------------------------------------------
 
-def require_etag(session: Session, p: Proposal, if_match: str | None, as_of: dt.date) -> None:
-    if not if_match:
-        raise PreconditionRequired(
-            "If-Match with the ETag of the proposal you read is required",
-            "办理须携带 If-Match 请求头（所读取申报的 ETag）", field="If-Match",
-        )
-    current = etag(p)
-    offered = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if current not in offered and "*" not in offered:
-        body, _ = detail(session, p.id, as_of)
-        raise PreconditionFailed(
-            f"proposal {p.id} was changed by someone else (now {current}); reload it",
-            f"申报 {p.id} 已被他人办理（当前版本 {current}），请重新加载", field="If-Match",
-            extra={"current": body, "etag": current}, headers={"ETag": current},
-        )
-
-
 def roles_for(stage: Stage) -> tuple[auth.Role, ...]:
     if stage not in STAGE_ROLES:
         raise InvalidInput(f"a proposal cannot be moved to {stage.value}", f"申报不能转入 {stage.value} 阶段",
@@ -558,8 +548,7 @@ def roles_for(stage: Stage) -> tuple[auth.Role, ...]:
 
 def advance(session: Session, proposal_id: int, body: Advance, if_match: str | None, actor: str) -> Proposal:
     today = clock.today()
-    p = get(session, proposal_id, lock=True)
-    require_etag(session, p, if_match, today)
+    p = GUARD.lock(session, proposal_id, if_match, missing=lambda: _no_proposal(proposal_id))
     stage = Stage(p.stage)
     if body.to in CLOSED_BEFORE_APPROVAL:
         return close(session, p, body.to, Close(reason=body.reason, date=body.date), actor)
@@ -696,7 +685,9 @@ def _create_place(session: Session, p: Proposal, on: dt.date, doc_no: str, autho
 
 def _rename_place(session: Session, p: Proposal, on: dt.date, actor: str, reason: str) -> int:
     assert p.place_id is not None  # the renaming_place constraint
-    current = places.current_row(session, p.place_id, clock.today(), lock=True)
+    # Read, then written through places.update, which locks and compares with the version read here: a change
+    # made in between answers 412 instead of being overwritten.
+    current = places.current_row(session, p.place_id, clock.today())
     if current is None:
         raise Conflict(f"place {p.place_id} is no longer in force", f"地名 {p.place_id} 已废止",
                        field="place_id", rule="§1.3", code="place_gone")
@@ -783,8 +774,7 @@ def close(session: Session, p: Proposal, to: Stage, body: Close, actor: str) -> 
 
 def close_by_id(session: Session, proposal_id: int, to: Stage, body: Close, if_match: str | None, actor: str
                 ) -> Proposal:
-    p = get(session, proposal_id, lock=True)
-    require_etag(session, p, if_match, clock.today())
+    p = GUARD.lock(session, proposal_id, if_match, missing=lambda: _no_proposal(proposal_id))
     return close(session, p, to, body, actor)
 
 

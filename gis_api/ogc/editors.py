@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import auth, clock
 from gis_api.divisions import service as divisions_service
-from gis_api.divisions.models import Level
+from gis_api.divisions.models import DivisionCode, Level
 from gis_api.divisions.routes import WRITERS as DIVISION_WRITERS
 from gis_api.divisions.schemas import DivisionCreate, DivisionRetire, DivisionUpdate
 from gis_api.errors import InvalidInput, NotFound
@@ -124,9 +124,6 @@ class PlaceEditor(_ReplaceOrUpdate):
         pid = _place_id(fid)
         geometry, props, _ = feature_parts(feature, partial=not replace)
         _check_keys(props, _PLACE_WRITABLE, _PLACE_READ_ONLY)
-        current = places_service.current_row(session, pid, clock.today())
-        if current is None:
-            raise NotFound(f"no place {pid} in force today", f"今日不存在编号为 {pid} 的地名", field="featureId")
         data: dict[str, Any] = {k: v for k, v in props.items() if k in _PLACE_WRITABLE}
         if replace:
             for k in REGISTER_FIELDS:
@@ -134,9 +131,6 @@ class PlaceEditor(_ReplaceOrUpdate):
             for k in ("name", "category_code"):
                 if data.get(k) is None:
                     raise InvalidInput(f"a replacement needs properties.{k}", f"整体替换须提供属性 {k}", field=k)
-        # Clients send back derived values they read: an unchanged spelling is not an officer's override.
-        if data.get("romanized") == current.romanized and current.romanized_by == "auto":
-            data.pop("romanized")
         for k in ("name", "category_code", "status", "source"):
             if k in data and data[k] is None:
                 raise InvalidInput(f"properties.{k} cannot be removed", f"属性 {k} 不能删除", field=k)
@@ -145,10 +139,10 @@ class PlaceEditor(_ReplaceOrUpdate):
                 data[k] = props[k]
         if geometry is not None:
             data["geometry"] = geometry
-        if data.get("division_code") == current.division_code and geometry is None:
-            data.pop("division_code")
         body = _model(PlaceUpdate, {**data, "reason": reason})
-        row, _flags = places_service.update(session, pid, body, if_match, actor)
+        # Clients send back derived values they read (spelling, division): the service compares them with the
+        # version it locked, so nothing here reads the row before the lock.
+        row, _flags = places_service.update(session, pid, body, if_match, actor, echoed=True)
         return str(row.place_id), max(row.valid_from, clock.today())
 
     def delete(self, session: Session, fid: str, if_match: str | None, actor: str, reason: str,
@@ -169,11 +163,13 @@ class DivisionEditor(_ReplaceOrUpdate):
     def __init__(self, level: str) -> None:
         self.level = Level(level)
 
-    def _current(self, session: Session, code: str) -> None:
-        row = divisions_service.current_row(session, code, clock.today())
-        if row is None or row.level != self.level.value:
-            raise NotFound(f"no {self.level.value}-level division {code} in force today",
-                           f"今日不存在代码为 {code} 的该级行政区划", field="featureId")
+    def _of_level(self, session: Session, code: str) -> None:
+        """404 unless ``code`` is a division of this collection's level. The code registry is read, not the
+        division's rows: a code never changes level, and the service locks and checks the row it writes."""
+        registered = session.get(DivisionCode, code)
+        if registered is None or registered.level != self.level.value:
+            raise NotFound(f"no {self.level.value}-level division {code}",
+                           f"不存在代码为 {code} 的该级行政区划", field="featureId")
 
     def create(self, session: Session, feature: dict[str, Any], actor: str, reason: str) -> tuple[str, dt.date]:
         geometry, props, fid = feature_parts(feature)
@@ -191,7 +187,7 @@ class DivisionEditor(_ReplaceOrUpdate):
                 reason: str, replace: bool) -> tuple[str, dt.date]:
         geometry, props, _ = feature_parts(feature, partial=not replace)
         _check_keys(props, _DIVISION_WRITABLE, _DIVISION_READ_ONLY)
-        self._current(session, fid)
+        self._of_level(session, fid)
         data: dict[str, Any] = {k: v for k, v in props.items() if k in _DIVISION_WRITABLE | CONTROL - {"reason"}}
         if replace and not data.get("name"):
             raise InvalidInput("a replacement needs properties.name", "整体替换须提供属性 name", field="name")
@@ -203,6 +199,6 @@ class DivisionEditor(_ReplaceOrUpdate):
 
     def delete(self, session: Session, fid: str, if_match: str | None, actor: str, reason: str,
                effective_date: dt.date) -> None:
-        self._current(session, fid)
+        self._of_level(session, fid)
         divisions_service.retire(session, fid, DivisionRetire(effective_date=effective_date, reason=reason),
                                  if_match, actor)

@@ -113,6 +113,8 @@ def retire_place(
 ) -> JSONResponse:
     auth.require(user, *EDITORS)
     row = service.retire(session, place_id, body, if_match, user.username)
+    if service.withdrawn(row):  # registered today, retired today: nothing is left in force (see service.retire)
+        return JSONResponse({"id": place_id, "withdrawn": True, "history": f"/api/v1/places/{place_id}/history"})
     return _written(session, row.place_id, row.valid_from, 200)
 
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from geoalchemy2 import WKBElement
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
-from gis_api.concurrency import make_etag, require_if_match
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.schemas import ChangeMode
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.geo.geometry_input import parse_geojson
@@ -131,15 +131,21 @@ def feature(session: Session, place_id: int, as_of: dt.date) -> tuple[str, str]:
     return str(row[0]), etag(int(row[1]), int(row[2]))
 
 
-def current_row(session: Session, place_id: int, as_of: dt.date, *, lock: bool = False) -> Place | None:
-    stmt = select(Place).where(
-        Place.place_id == place_id,
-        Place.valid_from <= as_of,
-        (Place.valid_to.is_(None)) | (Place.valid_to > as_of),
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+def _in_force(as_of: dt.date) -> tuple[Any, ...]:
+    return Place.valid_from <= as_of, (Place.valid_to.is_(None)) | (Place.valid_to > as_of)
+
+
+def current_row(session: Session, place_id: int, as_of: dt.date) -> Place | None:
+    """The version in force on ``as_of``, for reading; writers get theirs from ``GUARD.lock``."""
+    return session.scalars(select(Place).where(Place.place_id == place_id, *_in_force(as_of))).first()
+
+
+GUARD = Versioned(
+    model=Place, key=Place.place_id, latest=(Place.valid_from.desc(),),
+    etag=lambda r: etag(r.id, r.version),
+    label=lambda r: (f"place {r.place_id}", f"地名 {r.place_id} "),
+    body=lambda s, r: feature(s, r.place_id, r.valid_from)[0],
+)
 
 
 def history(session: Session, place_id: int) -> dict[str, Any]:
@@ -148,8 +154,6 @@ def history(session: Session, place_id: int) -> dict[str, Any]:
         .where(Place.place_id == place_id)
         .order_by(Place.valid_from)
     ).all()
-    if not rows:
-        raise NotFound(f"no place {place_id}", f"不存在编号为 {place_id} 的地名", field="id")
     versions = [
         {"row_id": r.id, "name": r.name, "romanized": r.romanized, "status": r.status,
          "valid_from": r.valid_from.isoformat(), "valid_to": r.valid_to.isoformat() if r.valid_to else None,
@@ -160,6 +164,8 @@ def history(session: Session, place_id: int) -> dict[str, Any]:
         c for table in ("places", "place_variants", "place_protection", "name_flags")
         for c in ({**x, "table": table} for x in audit.history(session, table, str(place_id)))
     ]
+    if not versions and not changes:  # a withdrawn registration has no versions left, only its audit rows
+        raise NotFound(f"no place {place_id}", f"不存在编号为 {place_id} 的地名", field="id")
     changes.sort(key=lambda c: str(c["at"]))
     return {"id": place_id, "versions": versions, "changes": changes}
 
@@ -263,13 +269,6 @@ def create(session: Session, body: PlaceCreate, actor: str) -> tuple[Place, list
     return row, flags
 
 
-def require_etag(session: Session, row: Place, if_match: str | None) -> None:
-    require_if_match(
-        etag(row.id, row.version), if_match, what=f"place {row.place_id}", what_zh=f"地名 {row.place_id} ",
-        current_body=lambda: feature(session, row.place_id, row.valid_from)[0],
-    )
-
-
 def _guard_protected_rename(session: Session, row: Place, new_name: str) -> None:
     """R1 / §1.4: a listed name is not renamed before protective measures are recorded."""
     listing = session.scalar(select(ProtectionListing).where(ProtectionListing.place_id == row.place_id))
@@ -282,13 +281,16 @@ def _guard_protected_rename(session: Session, row: Place, new_name: str) -> None
         )
 
 
-def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | None, actor: str
-           ) -> tuple[Place, list[dict[str, Any]]]:
+def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | None, actor: str, *,
+           echoed: bool = False) -> tuple[Place, list[dict[str, Any]]]:
+    """Correct the version in force today, or record a legal change from ``effective_date``.
+
+    ``echoed``: the body is a GIS client's copy of the feature it read (OGC PUT/PATCH); a derived spelling or
+    division sent back unchanged is then not an officer's override. It is compared with the locked version."""
     today = clock.today()
-    row = current_row(session, place_id, today, lock=True)
-    if row is None:
-        raise _not_found(place_id, today)
-    require_etag(session, row, if_match)
+    row = GUARD.lock(session, place_id, if_match, where=_in_force(today), missing=lambda: _not_found(place_id, today))
+    if echoed:
+        body = _without_echoes(body, row)
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in REGISTER_FIELDS if k in sent}
     name = _check_name(body.name) if body.name is not None else row.name
@@ -353,14 +355,41 @@ def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | N
     return target, flags
 
 
+def _without_echoes(body: PlaceUpdate, row: Place) -> PlaceUpdate:
+    echoes = set()
+    if "romanized" in body.model_fields_set and body.romanized == row.romanized and row.romanized_by == "auto":
+        echoes.add("romanized")
+    if body.division_code is not None and body.division_code == row.division_code and body.geometry is None:
+        echoes.add("division_code")
+    if not echoes:
+        return body
+    return PlaceUpdate.model_validate(body.model_dump(exclude_unset=True, exclude=echoes))
+
+
+def withdrawn(row: Place) -> bool:
+    """True when ``retire`` withdrew the version instead of closing it (see there)."""
+    return inspect(row).was_deleted
+
+
 def retire(session: Session, place_id: int, body: PlaceRetire, if_match: str | None, actor: str) -> Place:
-    row = current_row(session, place_id, min(clock.today(), body.effective_date - dt.timedelta(days=1)), lock=True)
-    if row is None:
-        raise _not_found(place_id, clock.today())
-    require_etag(session, row, if_match)
-    if body.effective_date <= row.valid_from:
+    """Close the place's version on ``effective_date`` (it is no longer in force from that day on).
+
+    The version closed is the one in force on the effective date (today for a future date). A version that
+    began today and is retired today never took effect: it is withdrawn — its row is deleted, the audit log
+    keeps the insertion and the deletion with every value — because a version may not end on the day it
+    begins. Any other effective date on or before the version's start is refused (422)."""
+    today = clock.today()
+    on = min(today, body.effective_date)
+    row = GUARD.lock(session, place_id, if_match, where=_in_force(on), missing=lambda: _not_found(place_id, on))
+    same_day = body.effective_date == row.valid_from == today
+    if body.effective_date <= row.valid_from and not same_day:
         raise InvalidInput("effective_date must be after valid_from", "废止日期须晚于生效日期", field="effective_date")
     audit.set_context(session, actor, body.reason)
+    if same_day:
+        checks.close_flags(session, place_id, "retired", actor, body.reason)
+        session.delete(row)
+        session.flush()
+        return row
     row.valid_to = body.effective_date
     if row.abolished_year is None:
         row.abolished_year = body.effective_date.year
