@@ -14,6 +14,7 @@ from typing import Any
 import folium
 
 from gis_api.errors import DimingError
+from gis_api.security_headers import with_meta_csp
 from gis_api.settings import CHECKOUT
 
 LEAFLET_DIRS = (CHECKOUT / "map_ui" / "static" / "vendor" / "leaflet", CHECKOUT / "map_ui" / "node_modules" / "leaflet"
@@ -51,6 +52,14 @@ def inline_leaflet() -> str:
     js = (d / "leaflet.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
     js = re.sub(r"//# sourceMappingURL=\S+", "", js)
     return f"<style>{css}</style>\n<script>{js}</script>"
+
+
+def _tooltip(text: str) -> folium.Tooltip:
+    """A tooltip showing ``text`` (stored names) as text. folium pastes a tooltip's text unescaped into a
+    JavaScript template literal that Leaflet then parses as HTML, so the text is HTML-escaped and then
+    escaped for the literal (backslash, backtick, ``${``)."""
+    safe = html.escape(text).replace("\\", "\\\\").replace("`", "\\`").replace("$", "\\$")
+    return folium.Tooltip(safe)
 
 
 def _color(share: float | None) -> str:
@@ -99,12 +108,17 @@ def build(title: str, result: dict[str, Any], demand: list[dict[str, Any]], supp
 
     shares = {t["code"]: t.get("share_covered") for t in result.get("by_township", [])}
     if townships and townships.get("features"):
+        features = []
         for f in townships["features"]:
             share = shares.get(f["properties"].get("code"))
-            f["properties"]["share_covered"] = "–" if share is None else f"{float(share):.1%}"
-            f["properties"]["_fill"] = _color(None if share is None else float(share))
+            # Only what the map uses; GeoJsonTooltip puts the values into innerHTML, so names are escaped.
+            features.append({**f, "properties": {
+                "name": html.escape(str(f["properties"].get("name") or f["properties"].get("code") or "")),
+                "share_covered": "–" if share is None else f"{float(share):.1%}",
+                "_fill": _color(None if share is None else float(share)),
+            }})
         folium.GeoJson(
-            townships, name="乡镇覆盖率 township share covered",
+            {"type": "FeatureCollection", "features": features}, name="乡镇覆盖率 township share covered",
             style_function=lambda f: {"fillColor": f["properties"]["_fill"], "color": "#555", "weight": 1,
                                       "fillOpacity": 0.35},
             tooltip=folium.GeoJsonTooltip(fields=["name", "share_covered"], aliases=["乡镇", "覆盖率"]),
@@ -124,14 +138,15 @@ def build(title: str, result: dict[str, Any], demand: list[dict[str, Any]], supp
             tip += f" · {d.get('nearest_facility') or ''} {d.get('distance_m') or 0:.0f} m"
         folium.CircleMarker([d["lat"], d["lon"]], radius=max(2.0, min(9.0, (pop ** 0.5) / 12)),
                             color="#1a9850" if d["covered"] else "#d73027", fill=True, fill_opacity=0.8,
-                            weight=1, tooltip=tip).add_to(covered if d["covered"] else uncovered)
+                            weight=1, tooltip=_tooltip(tip)).add_to(covered if d["covered"] else uncovered)
     fac = folium.FeatureGroup(name="设施 facilities").add_to(m)
     load = {f["facility_id"]: f for f in result.get("facility_load", [])}
     for s in supply:
         info = load.get(s["facility_id"], {})
         folium.CircleMarker(
             [s["lat"], s["lon"]], radius=6, color="#08519c", fill=True, fill_color="#6baed6", fill_opacity=1,
-            tooltip=f"{s['name']} · served {info.get('population_served', 0):,} · capacity {s.get('capacity')}",
+            tooltip=_tooltip(f"{s['name']} · served {info.get('population_served', 0):,} · "
+                             f"capacity {s.get('capacity')}"),
         ).add_to(fac)
     if sites:
         sg = folium.FeatureGroup(name="建议新址 suggested sites").add_to(m)
@@ -139,9 +154,9 @@ def build(title: str, result: dict[str, Any], demand: list[dict[str, Any]], supp
             # A DivIcon is core Leaflet (folium's RegularPolygonMarker would pull a plugin from a CDN).
             folium.Marker(
                 [s["lat"], s["lon"]],
-                icon=folium.DivIcon(html=f'<div style="font: bold 16px sans-serif; color: #7a0177">★{s["rank"]}</div>',
-                                    icon_size=(28, 20), icon_anchor=(10, 10)),
-                tooltip=f"#{s['rank']} {s.get('name') or s.get('code')} · +{s['added_population']:,}",
+                icon=folium.DivIcon(html=f'<div style="font: bold 16px sans-serif; color: #7a0177">'
+                                         f'★{int(s["rank"])}</div>', icon_size=(28, 20), icon_anchor=(10, 10)),
+                tooltip=_tooltip(f"#{s['rank']} {s.get('name') or s.get('code')} · +{s['added_population']:,}"),
             ).add_to(sg)
     folium.LayerControl(collapsed=False).add_to(m)
     if len(pts) > 1:
@@ -154,7 +169,8 @@ def build(title: str, result: dict[str, Any], demand: list[dict[str, Any]], supp
     out = out[:cut] + _panel(title, result, sites) + out[cut:]
     if EXTERNAL.search(out):
         raise AssertionError("the report would load an external asset")  # guards the offline promise
-    return out
+    # Only the scripts generated here may run, also when the file is opened from disk (docs/security.md).
+    return with_meta_csp(out)
 
 
 def _panel(title: str, result: dict[str, Any], sites: list[dict[str, Any]] | None) -> str:
@@ -170,7 +186,7 @@ def _panel(title: str, result: dict[str, Any], sites: list[dict[str, Any]] | Non
     unc = "".join(f"<tr><td>{html.escape(str(u['code']))}</td><td>{html.escape(str(u.get('name') or ''))}</td>"
                   f"<td style='text-align:right'>{u['population']:,}</td></tr>"
                   for u in result.get("uncovered", [])[:50])
-    site_rows = "".join(f"<tr><td>{s['rank']}</td><td>{html.escape(str(s.get('name') or s.get('code')))}</td>"
+    site_rows = "".join(f"<tr><td>{int(s['rank'])}</td><td>{html.escape(str(s.get('name') or s.get('code')))}</td>"
                         f"<td style='text-align:right'>+{s['added_population']:,}</td></tr>" for s in (sites or []))
     sites_html = (f"<h3>建议新址 suggested sites</h3><table><tr><th>#</th><th>site</th><th>added</th></tr>"
                   f"{site_rows}</table>") if sites else ""

@@ -13,6 +13,7 @@ from gis_api.coverage import export, layers, network, rules, service
 from gis_api.coverage.config import PlanningSettings, presets
 from gis_api.coverage.schemas import CoverageQuery, CoverageRequest, DemandLayerIn, LineNetworkIn, SuggestRequest
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep
+from gis_api.security_headers import document_csp
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 PLANNERS = (auth.Role.planner,)
@@ -23,7 +24,10 @@ def _out(body: Any, fmt: str, filename: str) -> Response:
     if fmt in ("json", "geojson"):
         return JSONResponse(body, media_type=media)
     disposition = "inline" if fmt == "html" else "attachment"
-    return Response(body, media_type=media, headers={"Content-Disposition": f"{disposition}; filename={filename}"})
+    headers = {"Content-Disposition": f"{disposition}; filename={filename}"}
+    if fmt == "html":  # the report's own inline scripts only, sandboxed (gis_api/security_headers.py)
+        headers["Content-Security-Policy"] = document_csp(body)
+    return Response(body, media_type=media, headers=headers)
 
 
 @router.post("", summary="Population covered by facilities of a kind within a radius or network distance")

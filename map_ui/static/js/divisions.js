@@ -4,7 +4,7 @@ import { api, getToken } from "./api.js";
 import { t } from "./i18n.js";
 import { map, registerOverlay, viewBbox, overlayVisible } from "./map.js";
 import { state, on, has } from "./state.js";
-import { el, table } from "./ui.js";
+import { el, table, text } from "./ui.js";
 
 const COUNTY = "340122";
 const county = L.featureGroup();
@@ -40,14 +40,14 @@ export async function loadDivisions() {
   L.geoJSON(counties, {
     pane: "divisions",
     style: (f) => ({ color: "#8b1a1a", weight: f.properties.code === COUNTY ? 3 : 1.5, fill: false }),
-    onEachFeature: (f, l) => { l.bindPopup(() => popup(f.properties)); l.bindTooltip(f.properties.name, { sticky: true }); },
+    onEachFeature: (f, l) => { l.bindPopup(() => popup(f.properties)); l.bindTooltip(text(f.properties.name), { sticky: true }); },
   }).addTo(county);
   L.geoJSON(townships, {
     pane: "divisions",
     style: () => ({ color: "#2b6cb0", weight: 1.2, dashArray: "6 4", fillOpacity: 0.06 }),
     onEachFeature: (f, l) => {
       l.bindPopup(() => popup(f.properties));
-      l.bindTooltip(`${f.properties.name}（${t("synthetic")}）`, { sticky: true });
+      l.bindTooltip(text(`${f.properties.name}（${t("synthetic")}）`), { sticky: true });
     },
   }).addTo(township);
   counts = { ...counts, county: counties.numberReturned, township: townships.numberReturned };
@@ -91,7 +91,7 @@ async function loadVillages() {
   const data = await divisions({ level: "village", bbox: viewBbox(), limit: 2000 });
   L.geoJSON(data, {
     pointToLayer: (_f, ll) => L.circleMarker(ll, { pane: "points", radius: 3, color: "#2f855a", weight: 1, fillOpacity: 0.8 }),
-    onEachFeature: (f, l) => { l.bindPopup(() => popup(f.properties)); l.bindTooltip(f.properties.name); },
+    onEachFeature: (f, l) => { l.bindPopup(() => popup(f.properties)); l.bindTooltip(text(f.properties.name)); },
   }).addTo(village);
   counts.village = data.numberReturned;
 }

@@ -1,4 +1,5 @@
 // Boot: configuration, language, login, the map and its layers, then each role's screens.
+import "./leaflet-text.js"; // first: stored text in tooltips and popups is never parsed as HTML
 import { api, ApiError } from "./api.js";
 import { initAuth, restoreSession, applyRoles } from "./auth.js";
 import { initDivisions, loadDivisions } from "./divisions.js";

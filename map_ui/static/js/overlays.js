@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { t, lang, onLang } from "./i18n.js";
 import { map, registerOverlay, viewBbox, overlayVisible } from "./map.js";
 import { state, on, emit, has } from "./state.js";
-import { el, table, fmt } from "./ui.js";
+import { el, table, fmt, text } from "./ui.js";
 
 export const layers = {
   boundaries: L.featureGroup(),
@@ -53,7 +53,7 @@ export async function loadBoundaries() {
       pane: "lines", style,
       onEachFeature: (f, l) => {
         const p = f.properties;
-        l.bindTooltip(`${p.name || p.line_id}（${p.left_name || p.left_code} | ${p.right_name || p.right_code || "—"}）`, { sticky: true });
+        l.bindTooltip(text(`${p.name || p.line_id}（${p.left_name || p.left_code} | ${p.right_name || p.right_code || "—"}）`), { sticky: true });
         l.on("click", () => emit("line:pick", { id: p.line_id, feature: f }));
       },
     }).addTo(layers.boundaries);
@@ -71,7 +71,7 @@ export async function loadMarkers() {
       pane: "points", radius: 5, weight: 2, color: "#1a202c", fillColor: MARKER_COLORS[f.properties.status] || "#718096", fillOpacity: 1,
     }),
     onEachFeature: (f, l) => {
-      l.bindTooltip(`${f.properties.marker_no} ${f.properties.status_zh || f.properties.status || ""}`);
+      l.bindTooltip(text(`${f.properties.marker_no} ${f.properties.status_zh || f.properties.status || ""}`));
       l.bindPopup(() => props(f.properties, ["marker_no", "line_id", "status", "survey_method", "precision_m", "surveyed_on", "material", "note"]));
     },
   }).addTo(layers.markers);
@@ -100,7 +100,7 @@ export async function loadFacilities() {
     }),
     onEachFeature: (f, l) => {
       const p = f.properties;
-      l.bindTooltip(`${p.name}（${kindName(p.kind)}）`);
+      l.bindTooltip(text(`${p.name}（${kindName(p.kind)}）`));
       l.bindPopup(() => el("div", {}, el("h3", {}, p.name), props(p, ["kind_name", "division_name", "capacity", "staff", "opened_on", "status", "source"])));
     },
   }).addTo(layers.facilities);
@@ -133,7 +133,7 @@ export async function loadCemeteries() {
     }).addTo(layers.cemeteries);
     if (f.geometry) {
       L.geoJSON(f, {
-        pointToLayer: (_g, ll) => L.marker(ll, { pane: "points", icon: L.divIcon({ className: "cemetery-icon", html: "墓", iconSize: [18, 18] }), title: p.name }),
+        pointToLayer: (_g, ll) => L.marker(ll, { pane: "points", icon: L.divIcon({ className: "cemetery-icon", html: text("墓"), iconSize: [18, 18] }), title: p.name }),
         onEachFeature: (_g, l) => l.bindPopup(() => el("div", {}, el("h3", {}, p.name),
           table([["type", p.cemetery_type], [t("fields.capacity"), p.capacity_plots], ["occupied", p.occupied_plots], ["eco", `${p.eco_burials ?? "—"} (${p.eco_share ?? "—"})`],
             ["亩", fmt(p.area_mu_by_status)], ["served", (p.served_townships || []).map((x) => x.name).join("、")]]))),

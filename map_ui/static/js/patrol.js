@@ -6,7 +6,7 @@ import { t, msg, onLang } from "./i18n.js";
 import { map, showOverlay } from "./map.js";
 import { MARKER_COLORS, loadBoundaries, loadMarkers } from "./overlays.js";
 import { state, on, has, can } from "./state.js";
-import { el, $, fmt, pct, table, toast, put, showTab, today } from "./ui.js";
+import { el, $, fmt, pct, table, toast, put, showTab, today, text } from "./ui.js";
 
 const picked = L.featureGroup().addTo(map); // the chosen line, its markers, the uploaded track
 let level = "county";
@@ -69,7 +69,7 @@ function drawLine(zoom) {
   const geo = L.geoJSON(current.line, { pane: "lines", style: { color: "#d69e2e", weight: 7, opacity: 0.55 }, interactive: false }).addTo(picked);
   L.geoJSON({ type: "FeatureCollection", features: current.markers }, {
     pointToLayer: (f, ll) => L.circleMarker(ll, { pane: "points", radius: 7, weight: 2, color: "#1a202c", fillColor: MARKER_COLORS[f.properties.status] || "#718096", fillOpacity: 1 }),
-    onEachFeature: (f, l) => l.bindTooltip(`${f.properties.marker_no} · ${t(`marker.${f.properties.status}`)}`, { permanent: map.getZoom() >= 13 }),
+    onEachFeature: (f, l) => l.bindTooltip(text(`${f.properties.marker_no} · ${t(`marker.${f.properties.status}`)}`), { permanent: map.getZoom() >= 13 }),
   }).addTo(picked);
   if (zoom) map.fitBounds(geo.getBounds(), { padding: [30, 30] });
 }
@@ -200,7 +200,7 @@ async function showPatrol(r) {
   for (const a of r.displacement_alerts || []) {
     const reg = byNo.get(a.marker_no);
     const at = L.latLng(a.surveyed[1], a.surveyed[0]);
-    L.circleMarker(at, { pane: "points", radius: 8, color: "#c53030", weight: 3, fillOpacity: 0 }).bindTooltip(`${a.marker_no} ${fmt(a.distance_m)} m`, { permanent: true, className: "displaced" }).addTo(picked);
+    L.circleMarker(at, { pane: "points", radius: 8, color: "#c53030", weight: 3, fillOpacity: 0 }).bindTooltip(text(`${a.marker_no} ${fmt(a.distance_m)} m`), { permanent: true, className: "displaced" }).addTo(picked);
     if (reg) L.polyline([L.latLng(reg.geometry.coordinates[1], reg.geometry.coordinates[0]), at], { pane: "lines", color: "#c53030", dashArray: "3 3" }).addTo(picked);
   }
   const box = $("#gpx-result");

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { t } from "./i18n.js";
 import { map, registerOverlay, viewBbox, overlayVisible } from "./map.js";
 import { state, on, emit } from "./state.js";
+import { el } from "./ui.js";
 
 const LIMIT = 2000;
 const LABEL_ZOOM = 15;
@@ -18,10 +19,6 @@ const lines = L.featureGroup();
 const selected = L.featureGroup().addTo(map);
 let last = { bbox: null, asOf: null, complete: false };
 export const placeStats = { returned: 0, matched: 0 };
-
-function esc(s) {
-  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-}
 
 /** A point to hang the label on: the point itself, the middle vertex of a line, the centre of an area. */
 function anchor(geometry) {
@@ -42,7 +39,8 @@ function labelMarker(f) {
   const kind = f.geometry.type === "Point" ? "pt" : f.geometry.type.includes("Line") ? "ln" : "pg";
   const icon = L.divIcon({
     className: `place-label ${kind} st-${p.status}`,
-    html: `<span class="dot"></span><span class="lbl"><b>${esc(p.name)}</b><i>${esc(p.romanized)}</i></span>`,
+    // Nodes, not an HTML string: the name and its pinyin are stored data.
+    html: el("span", {}, el("span", { class: "dot" }), el("span", { class: "lbl" }, el("b", {}, p.name), el("i", {}, p.romanized || ""))),
     iconSize: null,
     iconAnchor: [5, 5],
   });

@@ -6,7 +6,7 @@ import { t, msg, onLang } from "./i18n.js";
 import { map, showOverlay, zoomTo } from "./map.js";
 import { layers, loadFacilityKinds, kindName, kindColor } from "./overlays.js";
 import { state, has, can, on } from "./state.js";
-import { el, $, fmt, pct, toast, download, put, showTab } from "./ui.js";
+import { el, $, fmt, pct, toast, download, put, showTab, text } from "./ui.js";
 
 let last = null; // {body, result, geo, sites}
 let presets = {};
@@ -107,8 +107,8 @@ function drawOverlay() {
     },
     onEachFeature: (f, l) => {
       const p = f.properties;
-      l.bindTooltip(p.layer === "facility" ? `${p.name}（${t("population")} ${fmt(p.population_served)}）`
-        : `${p.name} · ${t("population")} ${fmt(p.population)}${p.covered ? ` · ${fmt(p.distance_m)} m` : ` · ${t("uncovered")}`}`);
+      l.bindTooltip(text(p.layer === "facility" ? `${p.name}（${t("population")} ${fmt(p.population_served)}）`
+        : `${p.name} · ${t("population")} ${fmt(p.population)}${p.covered ? ` · ${fmt(p.distance_m)} m` : ` · ${t("uncovered")}`}`));
     },
   }).addTo(g);
   drawSites();
@@ -120,8 +120,8 @@ function drawSites() {
   for (const s of last.sites.sites) {
     L.marker([s.lat, s.lon], {
       pane: "points", title: `${s.rank}. ${s.name}`,
-      icon: L.divIcon({ className: "site-icon", html: `<span>★${s.rank}</span>`, iconSize: [26, 20] }),
-    }).bindTooltip(`${t("suggested")} ${s.rank}: ${s.name} (+${fmt(s.added_population)})`).addTo(layers.coverage);
+      icon: L.divIcon({ className: "site-icon", html: text(`★${s.rank}`), iconSize: [26, 20] }),
+    }).bindTooltip(text(`${t("suggested")} ${s.rank}: ${s.name} (+${fmt(s.added_population)})`)).addTo(layers.coverage);
   }
 }
 

@@ -20,6 +20,11 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Stored text as a node, for Leaflet tooltips, popups and icons: a string there would be parsed as HTML. */
+export function text(s) {
+  return el("span", {}, s);
+}
+
 export function $(sel, root = document) {
   return root.querySelector(sel);
 }
