@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gis_api.boundaries.models import MarkerStatus
+from gis_api.limits import LIST_LEN, Code, Name, Ref, Short, Text
 
 
 class CoordSystem(StrEnum):
@@ -20,45 +21,45 @@ class CoordSystem(StrEnum):
 class LineUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, description="why, for the audit trail")
-    name: str | None = None
-    agreement_ref: str | None = Field(default=None, description="界线协议书 reference")
+    reason: Text = Field(min_length=1, description="why, for the audit trail")
+    name: Name | None = None
+    agreement_ref: Ref | None = Field(default=None, description="界线协议书 reference")
     agreement_signed_on: dt.date | None = None
-    detail_map_ref: str | None = Field(default=None, description="界线详图 reference")
-    responsible_left: str | None = Field(default=None, description="unit responsible on the left side")
-    responsible_right: str | None = Field(default=None, description="unit responsible on the right side")
+    detail_map_ref: Ref | None = Field(default=None, description="界线详图 reference")
+    responsible_left: Short | None = Field(default=None, description="unit responsible on the left side")
+    responsible_right: Short | None = Field(default=None, description="unit responsible on the right side")
     last_inspection_on: dt.date | None = Field(default=None, description="last joint inspection (from the archive)")
-    note: str | None = None
+    note: Text | None = None
 
 
 class Photo(BaseModel):
     """Photo metadata; the file itself lives in the archive (``ref``)."""
 
-    ref: str = Field(min_length=1, description="archive file name or URI")
+    ref: Ref = Field(min_length=1, description="archive file name or URI")
     taken_on: dt.date | None = None
-    taken_by: str | None = None
-    caption: str | None = None
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    taken_by: Short | None = None
+    caption: Text | None = None
+    sha256: Code | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class MarkerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    marker_no: str = Field(description="8 characters: line number (4 digits) + sequence (3) + type Q/A/B/C/D/E")
-    line_id: str
+    marker_no: Code = Field(description="8 characters: line number (4 digits) + sequence (3) + type Q/A/B/C/D/E")
+    line_id: Code
     lon: float
     lat: float
     coord_system: CoordSystem = CoordSystem.cgcs2000
-    survey_method: str = Field(min_length=1, description="e.g. GNSS-RTK, 全站仪, 图解")
+    survey_method: Short = Field(min_length=1, description="e.g. GNSS-RTK, 全站仪, 图解")
     precision_m: float = Field(ge=0, description="stated precision of the surveyed position")
     surveyed_on: dt.date | None = None
-    material: str | None = Field(default=None, description="e.g. 花岗岩, 混凝土")
+    material: Short | None = Field(default=None, description="e.g. 花岗岩, 混凝土")
     status: MarkerStatus = MarkerStatus.intact
     photos: list[Photo] = Field(default_factory=list)
     valid_from: dt.date = Field(description="date the marker was erected (or registered)")
-    source: str = "survey"
-    note: str | None = None
-    reason: str = Field(min_length=1)
+    source: Short = "survey"
+    note: Text | None = None
+    reason: Text = Field(min_length=1)
 
 
 class MarkerChangeMode(StrEnum):
@@ -69,37 +70,37 @@ class MarkerChangeMode(StrEnum):
 class MarkerUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1)
+    reason: Text = Field(min_length=1)
     mode: MarkerChangeMode = MarkerChangeMode.correction
-    agreement_ref: str | None = Field(default=None, description="required for a relocation")
+    agreement_ref: Ref | None = Field(default=None, description="required for a relocation")
     both_sides_present: bool = False
     lon: float | None = None
     lat: float | None = None
     coord_system: CoordSystem = CoordSystem.cgcs2000
-    survey_method: str | None = None
+    survey_method: Short | None = None
     precision_m: float | None = Field(default=None, ge=0)
     surveyed_on: dt.date | None = None
-    material: str | None = None
+    material: Short | None = None
     status: MarkerStatus | None = None
     photos: list[Photo] | None = None
-    note: str | None = None
+    note: Text | None = None
 
 
 class Team(BaseModel):
-    unit: str = Field(min_length=1, description="e.g. 肥东县民政局")
-    leader: str | None = None
-    members: list[str] = Field(default_factory=list)
+    unit: Short = Field(min_length=1, description="e.g. 肥东县民政局")
+    leader: Short | None = None
+    members: list[Name] = Field(max_length=LIST_LEN, default_factory=list)
 
 
 class Finding(BaseModel):
-    marker_no: str
+    marker_no: Code
     present: bool = True
     damaged: bool = False
     moved: bool = False
     legible: bool = True
     cleared: bool = Field(default=True, description="surroundings cleared (无遮挡)")
-    photo: str | None = None
-    note: str | None = None
+    photo: Ref | None = None
+    note: Text | None = None
 
 
 class RiskLevel(StrEnum):
@@ -109,16 +110,16 @@ class RiskLevel(StrEnum):
 
 
 class Dispute(BaseModel):
-    description: str = Field(min_length=1)
+    description: Text = Field(min_length=1)
     risk: RiskLevel = RiskLevel.medium
     lon: float | None = None
     lat: float | None = None
 
 
 class Signature(BaseModel):
-    side: str = Field(pattern="^(left|right)$")
-    name: str = Field(min_length=1)
-    unit: str | None = None
+    side: Code = Field(pattern="^(left|right)$")
+    name: Name = Field(min_length=1)
+    unit: Short | None = None
     signed_on: dt.date
 
 
@@ -132,7 +133,7 @@ class InspectionKind(StrEnum):
 class InspectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_id: str
+    line_id: Code
     inspected_on: dt.date
     kind: InspectionKind = InspectionKind.periodic
     team_left: Team
@@ -145,23 +146,23 @@ class InspectionCreate(BaseModel):
     disputes: list[Dispute] = Field(default_factory=list, description="disputes and risks")
     signatures: list[Signature] = Field(default_factory=list)
     filed_on: dt.date | None = None
-    filing_ref: str | None = None
-    note: str | None = None
-    reason: str = Field(default="joint inspection record", min_length=1)
+    filing_ref: Ref | None = None
+    note: Text | None = None
+    reason: Text = Field(default="joint inspection record", min_length=1)
 
 
 class InspectionFiling(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filed_on: dt.date
-    filing_ref: str = Field(min_length=1)
+    filing_ref: Ref = Field(min_length=1)
     signatures: list[Signature] | None = None
-    reason: str = Field(default="inspection filed", min_length=1)
+    reason: Text = Field(default="inspection filed", min_length=1)
 
 
 class IssueResolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     resolved_on: dt.date
-    resolution: str = Field(min_length=1)
-    reason: str = Field(default="issue resolved", min_length=1)
+    resolution: Text = Field(min_length=1)
+    reason: Text = Field(default="issue resolved", min_length=1)

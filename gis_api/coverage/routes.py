@@ -12,11 +12,14 @@ from gis_api import auth
 from gis_api.coverage import export, layers, network, rules, service
 from gis_api.coverage.config import PlanningSettings, presets
 from gis_api.coverage.schemas import CoverageQuery, CoverageRequest, DemandLayerIn, LineNetworkIn, SuggestRequest
-from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep
+from gis_api.deps import AnalysisAccess, AsOf, CurrentUser, ReadAccess, SessionDep
 from gis_api.security_headers import document_csp
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
 PLANNERS = (auth.Role.planner,)
+# Coverage and 2SFCA stay open to readers (the public map uses them) but are bounded per request class:
+# without a planner/admin login they get DIMING_LIMIT_ANONYMOUS_ANALYSIS_TIMEOUT_S and a few concurrent slots
+# (429 beyond); site suggestion needs a planner (docs/security.md, "Bounded input").
 
 
 def _out(body: Any, fmt: str, filename: str) -> Response:
@@ -32,7 +35,7 @@ def _out(body: Any, fmt: str, filename: str) -> Response:
 
 @router.post("", summary="Population covered by facilities of a kind within a radius or network distance")
 def coverage(
-    body: CoverageRequest, session: SessionDep, _user: ReadAccess,
+    body: CoverageRequest, session: SessionDep, _user: AnalysisAccess,
     format: Annotated[Literal["json", "geojson", "csv", "html"], Query()] = "json",
 ) -> Response:
     settings = PlanningSettings()
@@ -50,7 +53,7 @@ def coverage(
 
 @router.post("/accessibility", summary="2SFCA accessibility score per village")
 def accessibility(
-    body: CoverageQuery, session: SessionDep, _user: ReadAccess,
+    body: CoverageQuery, session: SessionDep, _user: AnalysisAccess,
     format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
 ) -> Response:
     settings = PlanningSettings()
@@ -66,7 +69,7 @@ def accessibility(
 
 @router.post("/suggest", summary="Suggest new sites: MCLP (k sites) or LSCP (fewest sites for a share); planner")
 def suggest(
-    body: SuggestRequest, session: SessionDep, user: CurrentUser,
+    body: SuggestRequest, session: SessionDep, user: AnalysisAccess,
     format: Annotated[Literal["json", "geojson", "html"], Query()] = "json",
 ) -> Response:
     auth.require(user, *PLANNERS)

@@ -7,19 +7,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from gis_api.limits import Code, Name, Short
+
 
 class CoverageQuery(BaseModel):
     """What to cover and how far: exactly one of ``radius_m``, ``network_m`` or a life-circle ``preset``."""
 
-    facility_kind: str
+    facility_kind: Code
     radius_m: float | None = Field(default=None, gt=0, le=200_000, description="geodesic radius in metres")
     network_m: float | None = Field(default=None, gt=0, le=200_000, description="distance along the road network")
-    preset: str | None = Field(default=None, description="life circle: 5min, 10min, 15min (GB 50180) or rural")
-    network: str | None = Field(default=None, description="road network name or id (network_m)")
+    preset: Code | None = Field(default=None, description="life circle: 5min, 10min, 15min (GB 50180) or rural")
+    network: Code | None = Field(default=None, description="road network name or id (network_m)")
     directed: bool = Field(default=False, description="respect one-way streets (measured from the facility)")
     as_of: dt.date | None = Field(default=None, description="facilities and villages in force on this date")
-    demand: str | None = Field(default="villages", description="'villages' (population) or a demand layer name")
-    within: str | None = Field(default=None, description="division code: only demand inside it")
+    demand: Code | None = Field(default="villages", description="'villages' (population) or a demand layer name")
+    within: Code | None = Field(default=None, description="division code: only demand inside it")
     include_planned: bool = Field(default=False, description="count planned and under-construction facilities")
 
 
@@ -37,20 +39,20 @@ class SuggestRequest(CoverageQuery):
 
 
 class DemandLayerIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1)
     features: dict[str, Any] = Field(description="GeoJSON FeatureCollection of points or polygons (lon/lat)")
-    weight_property: str = Field(min_length=1, description="property holding the weight (e.g. population)")
-    weight_label: str | None = None
-    code_property: str | None = None
-    name_property: str | None = None
-    source: str = Field(min_length=1, description="where the layer comes from; say 'synthetic' when it is")
+    weight_property: Short = Field(min_length=1, description="property holding the weight (e.g. population)")
+    weight_label: Name | None = None
+    code_property: Short | None = None
+    name_property: Short | None = None
+    source: Short = Field(min_length=1, description="where the layer comes from; say 'synthetic' when it is")
     replace: bool = False
 
 
 class LineNetworkIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1)
     lines: dict[str, Any] = Field(description="GeoJSON FeatureCollection of noded LineStrings (lon/lat)")
-    cost_property: str | None = Field(default=None, description="edge cost in metres; default geodesic length")
-    oneway_property: str | None = None
-    source: str = Field(min_length=1)
+    cost_property: Short | None = Field(default=None, description="edge cost in metres; default geodesic length")
+    oneway_property: Short | None = None
+    source: Short = Field(min_length=1)
     replace: bool = False

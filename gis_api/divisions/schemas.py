@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from gis_api.divisions.models import Level
+from gis_api.limits import Code, Name, Ref, Short, Text
 
 
 class ChangeMode(StrEnum):
@@ -17,34 +18,34 @@ class ChangeMode(StrEnum):
 
 
 class DivisionCreate(BaseModel):
-    code: str = Field(description="6, 9 or 12 digits, as a string")
-    name: str
+    code: Code = Field(description="6, 9 or 12 digits, as a string")
+    name: Name
     level: Level
-    kind: str
-    parent_code: str | None = None
+    kind: Code
+    parent_code: Code | None = None
     geometry: dict[str, Any] | None = Field(
         default=None, description="GeoJSON MultiPolygon/Polygon/Point in lon/lat (CGCS2000 ≈ CRS84)"
     )
     population: int | None = Field(default=None, ge=0)
-    source: str
+    source: Short
     valid_from: dt.date
-    document_no: str | None = None
-    reason: str = Field(min_length=1, description="why, for the audit trail")
+    document_no: Ref | None = None
+    reason: Text = Field(min_length=1, description="why, for the audit trail")
 
 
 class DivisionUpdate(BaseModel):
     mode: ChangeMode = ChangeMode.correction
     effective_date: dt.date | None = Field(default=None, description="required for a legal change")
-    document_no: str | None = None
-    reason: str = Field(min_length=1, description="why, for the audit trail")
-    name: str | None = None
-    kind: str | None = None
+    document_no: Ref | None = None
+    reason: Text = Field(min_length=1, description="why, for the audit trail")
+    name: Name | None = None
+    kind: Code | None = None
     geometry: dict[str, Any] | None = None
     population: int | None = Field(default=None, ge=0)
-    source: str | None = None
+    source: Short | None = None
 
 
 class DivisionRetire(BaseModel):
     effective_date: dt.date
-    document_no: str | None = None
-    reason: str = Field(min_length=1)
+    document_no: Ref | None = None
+    reason: Text = Field(min_length=1)

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from gis_api import auth
-from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
+from gis_api import auth, limits
+from gis_api.deps import AnalysisAccess, AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.routes import _bbox, _next_url
 from gis_api.facilities import cemeteries, service
 from gis_api.facilities.models import FacilityStatus
@@ -119,7 +119,15 @@ def list_cemeteries(
 
 @router.post("/cemeteries/exclusion-check", tags=["cemeteries"],
              summary="Conflicting area of a planned parcel with the constraint layers (§6)")
-def exclusion_check(body: ExclusionCheckIn, session: SessionDep, _user: ReadAccess) -> dict[str, Any]:
+def exclusion_check(body: ExclusionCheckIn, session: SessionDep, user: AnalysisAccess, settings: SettingsDep
+                    ) -> dict[str, Any]:
+    # Open to readers, but without a planner/admin login a geometry may hold far fewer vertices (and the analysis
+    # gets the anonymous timeout and concurrency, see deps.analysis_access).
+    planner = user is not None and user.has_any(PLANNERS)
+    limits.check_geojson_geometry(
+        body.geometry, field="geometry",
+        max_vertices=settings.limits.geometry_max_vertices if planner else settings.limits.anonymous_max_vertices,
+        setting="geometry_max_vertices" if planner else "anonymous_max_vertices")
     return cemeteries.check_geometry(session, body.geometry, body.layers)
 
 

@@ -10,6 +10,7 @@ from shapely.geometry import shape
 from shapely.validation import explain_validity
 
 from gis_api.errors import InvalidInput
+from gis_api.limits import check_geojson_geometry
 
 # CGCS2000 / China's extent, generously: catches swapped lon/lat and projected coordinates.
 LON_RANGE = (73.0, 136.0)
@@ -17,12 +18,16 @@ LAT_RANGE = (3.0, 54.0)
 
 
 def parse_geojson(
-    geometry: dict[str, Any], *, field: str = "geometry", allowed: tuple[str, ...] = ("MultiPolygon", "Point")
+    geometry: dict[str, Any], *, field: str = "geometry", allowed: tuple[str, ...] = ("MultiPolygon", "Point"),
+    max_vertices: int | None = None,
 ) -> WKBElement:
     """Return EWKB (SRID 4490, full precision) for a valid GeoJSON geometry, or raise a 422 naming the problem.
 
-    Polygons are promoted to MultiPolygon when that is what the column stores.
+    Polygons are promoted to MultiPolygon when that is what the column stores. The vertices are counted and the
+    rings checked for closure before shapely builds anything (shapely would close an open ring silently);
+    ``max_vertices`` defaults to ``DIMING_LIMIT_GEOMETRY_MAX_VERTICES``.
     """
+    check_geojson_geometry(geometry, field=field, max_vertices=max_vertices)
     try:
         geom = shape(geometry)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON

@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ import pyogrio.raw
 import shapely
 from pyproj import CRS, Transformer
 
-from gis_api.errors import InvalidInput
+from gis_api import limits as limits_mod
+from gis_api.errors import DimingError, InvalidInput
+from gis_api.io import safe_cells
+from gis_api.limits import LimitSettings
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "gpx")
 MEDIA = {
@@ -81,10 +85,21 @@ def _reproject(geom: Any, tr: Transformer | None) -> Any:
 
 # -- reading -----------------------------------------------------------------------------------------------
 
-def _from_ogr(path: str, layer: str | None, encoding: str | None, crs: str | None, start_row: int = 1
-              ) -> Iterator[Record]:
+def _too_many_features(n: int | None, lim: LimitSettings) -> DimingError:
+    what = f"the file's feature count ({n:,})" if n is not None else "the file's feature count"
+    return limits_mod.too_large(what, "文件中的要素数", lim.import_max_features, "import_max_features", field="file")
+
+
+def _from_ogr(path: str, layer: str | None, encoding: str | None, crs: str | None, start_row: int = 1,
+              lim: LimitSettings | None = None) -> Iterator[Record]:
+    lim = lim or limits_mod.defaults()
+    # Count before reading: GDAL knows the feature count of a GeoPackage/Shapefile from its header.
+    count = int(pyogrio.read_info(path, layer=layer, encoding=encoding).get("features", -1))
+    if count > lim.import_max_features:
+        raise _too_many_features(count, lim)
     meta, _fids, geometry, field_data = pyogrio.raw.read(path, layer=layer, encoding=encoding,
-                                                         datetime_as_string=True)
+                                                         datetime_as_string=True,
+                                                         max_features=lim.import_max_features + 1)
     tr = _to_storage(crs or meta.get("crs"))
     names = list(meta["fields"])
     for i in range(len(geometry) if geometry is not None else (len(field_data[0]) if field_data else 0)):
@@ -100,14 +115,28 @@ def _from_ogr(path: str, layer: str | None, encoding: str | None, crs: str | Non
         yield Record(start_row + i, props, _reproject(geom, tr))
 
 
-def _zip_layers(path: Path) -> list[str]:
-    with zipfile.ZipFile(path) as z:
-        return [n for n in z.namelist() if n.lower().endswith(".shp")]
-
-
 def read(path: Path, fmt: str, *, encoding: str | None = None, layer: str | None = None, crs: str | None = None,
-         lon_field: str | None = None, lat_field: str | None = None, wkt_field: str | None = None) -> Iterator[Record]:
-    """Records of a file; geometry problems become the record's errors, never an exception mid-file."""
+         lon_field: str | None = None, lat_field: str | None = None, wkt_field: str | None = None,
+         limits: LimitSettings | None = None) -> Iterator[Record]:
+    """Records of a file; geometry problems become the record's errors, never an exception mid-file.
+
+    Bounded by ``limits`` (default ``DIMING_LIMIT_*``): archives are checked before anything is extracted, the
+    feature count before or while reading, the vertices of every geometry.
+    """
+    lim = limits or limits_mod.defaults()
+    for n, rec in enumerate(_read(path, fmt, encoding, layer, crs, lon_field, lat_field, wkt_field, lim), 1):
+        if n > lim.import_max_features:
+            raise _too_many_features(None, lim)
+        if rec.geometry is not None and shapely.get_num_coordinates(rec.geometry) > lim.geometry_max_vertices:
+            env = "DIMING_LIMIT_GEOMETRY_MAX_VERTICES"
+            rec.errors.append(("geometry", f"the geometry has more than {lim.geometry_max_vertices:,} vertices ({env})",
+                               f"几何顶点数超过上限 {lim.geometry_max_vertices:,}（{env}）"))
+            rec.geometry = None
+        yield rec
+
+
+def _read(path: Path, fmt: str, encoding: str | None, layer: str | None, crs: str | None, lon_field: str | None,
+          lat_field: str | None, wkt_field: str | None, lim: LimitSettings) -> Iterator[Record]:
     if fmt == "geojson":
         doc = json.loads(path.read_bytes().decode(encoding or "utf-8-sig"))
         feats = doc.get("features", []) if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else (
@@ -115,33 +144,43 @@ def read(path: Path, fmt: str, *, encoding: str | None = None, layer: str | None
         if feats is None:
             raise InvalidInput("the file is not a GeoJSON FeatureCollection or Feature", "文件不是 GeoJSON 要素集合",
                                field="file")
+        if len(feats) > lim.import_max_features:
+            raise _too_many_features(len(feats), lim)
         tr = _to_storage(crs)
         for i, f in enumerate(feats, start=1):
             rec = Record(i, dict(f.get("properties") or {}))
             if f.get("geometry"):
-                try:
+                try:  # vertices and ring closure before shapely (which would close an open ring silently)
+                    limits_mod.check_geojson_geometry(f["geometry"], max_vertices=lim.geometry_max_vertices)
                     rec.geometry = _reproject(shapely.geometry.shape(f["geometry"]), tr)
+                except DimingError as exc:
+                    rec.errors.append(("geometry", exc.message, exc.message_zh))
                 except Exception as exc:  # shapely raises several types for malformed GeoJSON
                     rec.errors.append(("geometry", f"geometry is not valid GeoJSON: {exc}",
                                        f"几何不是有效的 GeoJSON：{exc}"))
             yield rec
     elif fmt in ("gpkg", "gpx"):
-        yield from _from_ogr(str(path), layer or ("waypoints" if fmt == "gpx" else None), encoding, crs)
+        yield from _from_ogr(str(path), layer or ("waypoints" if fmt == "gpx" else None), encoding, crs, 1, lim)
     elif fmt == "shp":
         if path.suffix.lower() == ".zip":
-            layers = _zip_layers(path)
-            if not layers:
-                raise InvalidInput("the zip holds no .shp file", "压缩包中没有 .shp 文件", field="file")
-            start = 1
-            for name in layers if layer is None else [n for n in layers if Path(n).stem == layer]:
-                recs = list(_from_ogr(f"/vsizip/{path}/{name}", None, encoding, crs, start))
-                start += len(recs)
-                yield from recs
+            # Sizes, ratio, member count and paths are checked from the central directory first; the members are
+            # then extracted counting real bytes (GDAL's /vsizip/ would trust the archive).
+            with tempfile.TemporaryDirectory() as tmp:
+                files = limits_mod.safe_extract(path, Path(tmp), lim)
+                layers = sorted(f for f in files if f.suffix.lower() == ".shp")
+                if not layers:
+                    raise InvalidInput("the zip holds no .shp file", "压缩包中没有 .shp 文件", field="file")
+                start = 1
+                for shp in layers if layer is None else [f for f in layers if f.stem == layer]:
+                    recs = list(_from_ogr(str(shp), None, encoding, crs, start, lim))
+                    start += len(recs)
+                    yield from recs
         else:
-            yield from _from_ogr(str(path), None, encoding, crs)
+            yield from _from_ogr(str(path), None, encoding, crs, 1, lim)
     elif fmt == "csv":
         yield from _read_table(_csv_rows(path, encoding or "utf-8-sig"), crs, lon_field, lat_field, wkt_field, 2)
     elif fmt == "xlsx":
+        limits_mod.check_zip(path, lim)  # an XLSX is a zip: the same bomb checks before openpyxl inflates it
         yield from _read_table(_xlsx_rows(path), crs, lon_field, lat_field, wkt_field, 2)
 
 
@@ -266,30 +305,33 @@ def write_ogr(records: list[Record], names: list[str], types: Mapping[str, str],
 
 
 def write_csv(records: list[Record], names: list[str]) -> bytes:
-    """CSV in UTF-8 with a BOM (Excel opens it right): lon/lat for points, WKT for other geometry."""
-    out = io.StringIO()
-    w = csv.writer(out)
+    """CSV in UTF-8 with a BOM (Excel opens it right): lon/lat for points, WKT for other geometry. Text that a
+    spreadsheet would run as a formula is escaped (``safe_cells``)."""
     points = all(r.geometry is None or r.geometry.geom_type == "Point" for r in records)
-    w.writerow([*names, *(["lon", "lat"] if points else ["wkt"])])
-    for r in records:
-        vals = ["" if r.props.get(n) is None else r.props.get(n) for n in names]
-        if points:
-            g = r.geometry
-            vals += [f"{g.x:.7f}", f"{g.y:.7f}"] if g is not None else ["", ""]
-        else:
-            vals.append(shapely.to_wkt(r.geometry, rounding_precision=7) if r.geometry is not None else "")
-        w.writerow(vals)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+    def rows() -> Iterator[list[Any]]:
+        for r in records:
+            vals = [r.props.get(n) for n in names]
+            if points:
+                g = r.geometry
+                # Decimal keeps the 7 decimals and is written as a bare number.
+                vals += [Decimal(f"{g.x:.7f}"), Decimal(f"{g.y:.7f}")] if g is not None else [None, None]
+            else:
+                vals.append(shapely.to_wkt(r.geometry, rounding_precision=7) if r.geometry is not None else None)
+            yield vals
+
+    return safe_cells.csv_text([*names, *(["lon", "lat"] if points else ["wkt"])], rows()).encode("utf-8")
 
 
 def write_xlsx(header: list[str], rows: Iterable[list[Any]], title: str) -> bytes:
+    """One sheet; formula-like text is written as string cells, never formulas (``safe_cells``)."""
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title[:31])
-    ws.append(header)
+    ws.append(safe_cells.xlsx_row(ws, header))
     for row in rows:
-        ws.append(row)
+        ws.append(safe_cells.xlsx_row(ws, row))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from gis_api import auth
-from gis_api.deps import CurrentUser, ReadAccess, SessionDep
+from gis_api import auth, limits
+from gis_api.deps import ImportUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.routes import _bbox
 from gis_api.errors import NotFound
 from gis_api.io import formats, service
@@ -23,19 +23,23 @@ router = APIRouter(prefix="/api/v1", tags=["imports and exports"])
 
 @router.post("/imports/places", summary="Import place names from a file (officer); all or nothing")
 def import_places(
-    session: SessionDep, user: CurrentUser,
+    session: SessionDep, user: ImportUser, settings: SettingsDep,
     file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX register or GPX")],
-    reason: Annotated[str, Form(min_length=1, description="why, for the audit trail")],
-    format: Annotated[str | None, Form(description="geojson|gpkg|shp|csv|xlsx|gpx; default from the file name")] = None,
-    encoding: Annotated[str | None, Form(description="e.g. GBK for an old Shapefile or CSV")] = None,
-    category_code: Annotated[str | None, Form(description="for rows without a category")] = None,
-    crs: Annotated[str | None, Form(description="EPSG:n when the file does not say")] = None,
-    layer: Annotated[str | None, Form()] = None,
-    lon_field: Annotated[str | None, Form()] = None,
-    lat_field: Annotated[str | None, Form()] = None,
-    wkt_field: Annotated[str | None, Form()] = None,
+    reason: Annotated[str, Form(min_length=1, max_length=limits.TEXT_LEN, description="why, for the audit trail")],
+    format: Annotated[str | None, Form(max_length=limits.CODE_LEN,
+                                       description="geojson|gpkg|shp|csv|xlsx|gpx; default from the file name")] = None,
+    encoding: Annotated[str | None, Form(max_length=limits.CODE_LEN,
+                                         description="e.g. GBK for an old Shapefile or CSV")] = None,
+    category_code: Annotated[str | None, Form(max_length=limits.CODE_LEN, description="for rows without a category")
+                             ] = None,
+    crs: Annotated[str | None, Form(max_length=limits.SHORT_LEN, description="EPSG:n when the file does not say")
+                   ] = None,
+    layer: Annotated[str | None, Form(max_length=limits.NAME_LEN)] = None,
+    lon_field: Annotated[str | None, Form(max_length=limits.NAME_LEN)] = None,
+    lat_field: Annotated[str | None, Form(max_length=limits.NAME_LEN)] = None,
+    wkt_field: Annotated[str | None, Form(max_length=limits.NAME_LEN)] = None,
     valid_from: Annotated[dt.date | None, Form()] = None,
-    source: Annotated[str, Form()] = "import",
+    source: Annotated[str, Form(max_length=limits.SHORT_LEN)] = "import",
     engine: Annotated[str, Form(pattern="^(auto|service|bulk)$")] = "auto",
     dry_run: Annotated[bool, Form()] = False,
 ) -> JSONResponse:
@@ -43,13 +47,14 @@ def import_places(
     opts = service.ImportOptions(
         actor=user.username, reason=reason, fmt=format, encoding=encoding, layer=layer, crs=crs,
         category_code=category_code, lon_field=lon_field, lat_field=lat_field, wkt_field=wkt_field, source=source,
-        valid_from=valid_from, engine=engine, dry_run=dry_run,
+        valid_from=valid_from, engine=engine, dry_run=dry_run, limits=settings.limits,
     )
     name = Path(file.filename or "upload").name
     formats.guess_format(name, format)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
-        path.write_bytes(file.file.read())
+        # Streamed to disk in chunks (the body limit already bounds it; this bounds a direct caller too).
+        limits.copy_bounded(file.file, path, settings.limits.upload_body_bytes, "upload_body_bytes")
         with session.begin_nested() as nested:
             report = service.import_places(session, path, opts)
             if not report.ok or dry_run:

@@ -37,6 +37,7 @@ from gis_api import clock
 from gis_api.errors import DimingError, InvalidInput
 from gis_api.io import formats
 from gis_api.io.formats import Record
+from gis_api.limits import LimitSettings, defaults
 from gis_api.ogc import crs as crs_mod
 from gis_api.ogc import query
 from gis_api.ogc.collections import Collection
@@ -103,6 +104,7 @@ class ImportOptions:
     engine: str = "auto"  # auto | service | bulk
     dry_run: bool = False
     progress: bool = False
+    limits: LimitSettings = field(default_factory=defaults)  # archive, feature and vertex bounds (DIMING_LIMIT_*)
 
 
 def _err(rep: Report, row: int, field_: str, message: str, message_zh: str) -> None:
@@ -156,7 +158,8 @@ def read_records(path: Path, opts: ImportOptions) -> list[Record]:
     fmt = formats.guess_format(path.name, opts.fmt)
     try:
         recs = formats.read(path, fmt, encoding=opts.encoding, layer=opts.layer, crs=opts.crs,
-                            lon_field=opts.lon_field, lat_field=opts.lat_field, wkt_field=opts.wkt_field)
+                            lon_field=opts.lon_field, lat_field=opts.lat_field, wkt_field=opts.wkt_field,
+                            limits=opts.limits)
         return list(tqdm(recs, desc=f"read {path.name}", unit=" rows", disable=not opts.progress))
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"the file is not in {opts.encoding or 'UTF-8'}: {exc}; give the right encoding "
