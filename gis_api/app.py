@@ -22,6 +22,7 @@ from gis_api.divisions.routes import router as divisions_router
 from gis_api.errors import install_handlers
 from gis_api.facilities.routes import router as facilities_router
 from gis_api.io.routes import router as io_router
+from gis_api.limits import BodyLimitMiddleware
 from gis_api.naming.routes import router as naming_router
 from gis_api.ogc.routes import router as ogc_router
 from gis_api.places.routes import router as places_router
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     install_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limits=settings.limits)  # 413 before a large body is read
     app.add_middleware(SecurityHeaders)  # CSP, nosniff, no framing on every response (docs/security.md)
     app.include_router(auth_router)
     app.include_router(divisions_router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from gis_api import auth, clock
+from gis_api import auth, clock, limits
 from gis_api.errors import Unauthorized
 from gis_api.settings import Settings
 
@@ -24,6 +25,7 @@ def get_settings(request: Request) -> Settings:
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request: commit when the handler returns, roll back on any error."""
     session: Session = request.app.state.sessionmaker()
+    _statement_timeout(request, session, *limits.timeout_for_method(get_settings(request).limits, request.method))
     try:
         yield session
         session.commit()
@@ -32,6 +34,12 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _statement_timeout(request: Request, session: Session, seconds: float, request_class: str) -> None:
+    """Bound the request's statements by its class (read/write/analysis/import); the error handler names it."""
+    limits.set_statement_timeout(session, seconds, request_class)
+    request.state.timeout = (request_class, seconds)
 
 
 # scope="function": commit before the response is sent, so a client never sees 200 for a write that
@@ -79,3 +87,49 @@ def as_of_param(
 
 
 AsOf = Annotated[dt.date, Depends(as_of_param)]
+
+
+_slots_lock = threading.Lock()
+
+
+def _anonymous_slots(request: Request) -> threading.BoundedSemaphore:
+    with _slots_lock:
+        slots = getattr(request.app.state, "anonymous_analysis_slots", None)
+        if slots is None:
+            slots = threading.BoundedSemaphore(get_settings(request).limits.anonymous_analysis_concurrency)
+            request.app.state.anonymous_analysis_slots = slots
+        return slots
+
+
+def analysis_access(request: Request, session: SessionDep, user: ReadAccess) -> Iterator[auth.User | None]:
+    """Expensive analyses (coverage, 2SFCA, exclusion check …): planners and admins get the analysis statement
+    timeout; everyone else (anonymous reads, other roles) a tight one and a few concurrent slots, then 429."""
+    lim = get_settings(request).limits
+    if user is not None and user.has_any((auth.Role.planner,)):
+        _statement_timeout(request, session, lim.analysis_timeout_s, "analysis")
+        yield user
+        return
+    slots = _anonymous_slots(request)
+    if not slots.acquire(blocking=False):
+        raise limits.TooBusy(
+            f"{lim.anonymous_analysis_concurrency} analyses without a planner login are already running "
+            "(DIMING_LIMIT_ANONYMOUS_ANALYSIS_CONCURRENCY); try again shortly or log in as a planner",
+            f"未以规划人员身份登录的分析已有 {lim.anonymous_analysis_concurrency} 个在运行，请稍后重试或登录",
+            rule="DIMING_LIMIT_ANONYMOUS_ANALYSIS_CONCURRENCY", headers={"Retry-After": str(lim.retry_after_s)})
+    try:
+        _statement_timeout(request, session, lim.anonymous_analysis_timeout_s, "anonymous analysis")
+        yield user
+    finally:
+        slots.release()
+
+
+AnalysisAccess = Annotated[auth.User | None, Depends(analysis_access, scope="function")]
+
+
+def import_access(request: Request, session: SessionDep, user: CurrentUser) -> auth.User:
+    """File imports run many statements over many rows: the import statement timeout."""
+    _statement_timeout(request, session, get_settings(request).limits.import_timeout_s, "import")
+    return user
+
+
+ImportUser = Annotated[auth.User, Depends(import_access)]

@@ -136,6 +136,12 @@ def install_handlers(app: FastAPI) -> None:
         # A constraint the service did not pre-check: still the client's conflict, never a 500.
         diag = getattr(exc.orig, "diag", None)
         constraint = getattr(diag, "constraint_name", None)
+        if constraint and constraint.endswith("_len"):  # a text-length bound (migration 0008): the field's fault
+            from gis_api.limits import length_error
+
+            found = length_error(constraint)
+            if found:
+                return error_response(found)
         return error_response(
             Conflict(
                 f"the change violates database constraint {constraint or ''}".strip(),
@@ -147,6 +153,13 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _dbapi(_req: Request, exc: DBAPIError) -> JSONResponse:
         pgcode = getattr(exc.orig, "pgcode", None) or ""
+        if pgcode == "57014":  # query_canceled: the request class's statement timeout (gis_api/limits.py)
+            from gis_api.limits import defaults, timeout_error
+
+            request_class, seconds = getattr(_req.state, "timeout", ("read", 0))
+            app_settings = getattr(_req.app.state, "settings", None)
+            retry = app_settings.limits.retry_after_s if app_settings else defaults().retry_after_s
+            return error_response(timeout_error(request_class, seconds, retry))
         if pgcode.startswith("22") or pgcode.startswith("XX"):  # data exceptions, e.g. bad geometry text
             first_line = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
             return error_response(InvalidInput(first_line, f"数据无效：{first_line}", code="invalid_value"))

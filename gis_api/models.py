@@ -1,5 +1,8 @@
 """Every table, imported once so ``Base.metadata`` is complete (alembic and the drift test use it)."""
 
+from sqlalchemy import CheckConstraint
+from sqlalchemy.sql.elements import conv
+
 from gis_api.adjustments.models import Adjustment, DivisionLineage, DivisionSeat
 from gis_api.audit.models import AuditLog
 from gis_api.auth import ApiToken, User
@@ -23,6 +26,7 @@ from gis_api.facilities.models import (
     Facility,
     FacilityKind,
 )
+from gis_api.limits import COLUMN_LIMITS, constraint_name
 from gis_api.naming.models import ApprovalAuthority, Proposal, ProposalDocument, ProposalFile, ProposalStep
 from gis_api.places.models import NameFlag, Place, PlaceCategory, PlaceVariant, ProtectionListing
 
@@ -65,6 +69,13 @@ __all__ = [
     "RoadVertex",
     "User",
 ]
+
+# Text-length bounds (migration 0008): the same CHECK constraints on the models, from one table.
+for _table, _cols in COLUMN_LIMITS.items():
+    if _table in Base.metadata.tables:
+        for _column, _n in _cols.items():
+            Base.metadata.tables[_table].append_constraint(
+                CheckConstraint(f"char_length({_column}) <= {_n}", name=conv(constraint_name(_table, _column))))
 
 # Tables that PostgreSQL extensions own; never ours to migrate.
 EXTENSION_TABLES = frozenset(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gis_api.limits import LimitSettings
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +63,8 @@ class Settings:
     db: DatabaseSettings
     auth: AuthSettings
     server: ServerSettings
+    limits: LimitSettings = field(default_factory=LimitSettings)  # DIMING_LIMIT_* (gis_api/limits.py)
 
 
 def load_settings() -> Settings:
-    return Settings(db=DatabaseSettings(), auth=AuthSettings(), server=ServerSettings())
+    return Settings(db=DatabaseSettings(), auth=AuthSettings(), server=ServerSettings(), limits=LimitSettings())
