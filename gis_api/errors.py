@@ -6,14 +6,19 @@ turns request-validation and database constraint errors into the same shape so b
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +98,53 @@ class PreconditionFailed(DimingError):
     code = "precondition_failed"
 
 
+class MethodNotAllowed(DimingError):
+    """405 with the ``Allow`` header (RFC 9110 §15.5.6), e.g. a write to a read-only collection."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, message_zh: str, *, allow: str, **kw: Any) -> None:
+        kw.setdefault("headers", {"Allow": allow})
+        super().__init__(message, message_zh, **kw)
+
+
+RETRY_AFTER_S = 5  # the database is away: how long a client should wait before trying again
+
+
+class Unavailable(DimingError):
+    """503 with ``Retry-After``: the database (or another backend) cannot be reached; nothing was changed."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str = "the database is not reachable; try again shortly",
+                 message_zh: str = "数据库暂时无法连接，请稍后重试", **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(RETRY_AFTER_S)})
+        kw.setdefault("rule", "database_unavailable")
+        super().__init__(message, message_zh, **kw)
+
+
+# SQLSTATE classes that mean "the server or the connection is away", not "the request is wrong":
+# 08 connection exception, 53 insufficient resources, 57P admin/crash shutdown, cannot connect now.
+_UNAVAILABLE_SQLSTATE = ("08", "53", "57P")
+# Transient: the same request succeeds when retried (serialization failure, deadlock, lock not available).
+_RETRY_SQLSTATE = ("40001", "40P01", "55P03")
+
+
+def database_error(exc: DBAPIError) -> DimingError | None:
+    """The client-facing error of a psycopg2/SQLAlchemy failure that is not the client's fault, or None (a bug)."""
+    pgcode = getattr(exc.orig, "pgcode", None) or ""
+    if pgcode.startswith(_UNAVAILABLE_SQLSTATE) or (not pgcode and exc.connection_invalidated):
+        return Unavailable()
+    if not pgcode and exc.__class__.__name__ in ("OperationalError", "InterfaceError"):
+        return Unavailable()  # connection refused / closed: psycopg2 gives no SQLSTATE then
+    if pgcode.startswith(_RETRY_SQLSTATE):
+        return Unavailable("the database is busy with a conflicting change; try again",
+                           "数据库正忙于冲突的修改，请重试", rule="database_busy")
+    return None
+
+
 def error_response(exc: DimingError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
@@ -111,6 +163,8 @@ def install_handlers(app: FastAPI) -> None:
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("request",), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            return error_response(_malformed_json(exc.body, first))
         field = _loc_to_field(first.get("loc", ()))
         body = InvalidInput(
             f"{field}: {first.get('msg', 'invalid')}",
@@ -129,6 +183,7 @@ def install_handlers(app: FastAPI) -> None:
             {"code": f"http_{exc.status_code}", "message": str(exc.detail), "message_zh": zh,
              "field": None, "rule": None},
             status_code=exc.status_code,
+            headers=exc.headers,  # Allow on 405
         )
 
     @app.exception_handler(IntegrityError)
@@ -136,6 +191,10 @@ def install_handlers(app: FastAPI) -> None:
         # A constraint the service did not pre-check: still the client's conflict, never a 500.
         diag = getattr(exc.orig, "diag", None)
         constraint = getattr(diag, "constraint_name", None)
+        column = getattr(diag, "column_name", None)
+        if getattr(exc.orig, "pgcode", None) == "23502" and column:  # not_null_violation: a required value
+            return error_response(InvalidInput(f"{column} is required (it cannot be null or left out)",
+                                               f"{column} 为必填项，不能为空或省略", field=column, rule="required"))
         if constraint and constraint.endswith("_len"):  # a text-length bound (migration 0008): the field's fault
             from gis_api.limits import length_error
 
@@ -163,9 +222,169 @@ def install_handlers(app: FastAPI) -> None:
         if pgcode.startswith("22") or pgcode.startswith("XX"):  # data exceptions, e.g. bad geometry text
             first_line = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
             return error_response(InvalidInput(first_line, f"数据无效：{first_line}", code="invalid_value"))
-        log.exception("database error")
+        known = database_error(exc)
+        if known is not None:
+            log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
+            return error_response(known)
+        log.exception("database error")  # a bug (e.g. bad SQL): a 500 that the logs and the fuzz tests show
         return JSONResponse(
             {"code": "database_error", "message": "database error", "message_zh": "数据库错误",
              "field": None, "rule": None},
-            status_code=503,
+            status_code=500,
         )
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(_req: Request, _exc: PoolTimeout) -> JSONResponse:
+        return error_response(Unavailable("every database connection is busy; try again shortly",
+                                          "数据库连接均在使用中，请稍后重试", rule="database_busy"))
+
+    from gis_api.ogc.errors import install_handlers as install_ogc_handlers  # asyncpg (the OGC reads)
+
+    install_ogc_handlers(app)
+    # Innermost middleware: it sees the body after the size limit (gis_api.limits) has bounded it.
+    app.add_middleware(RejectNul)
+
+
+# -- malformed JSON and NUL characters --------------------------------------------------------------------
+
+def _malformed_json(doc: Any, error: dict[str, Any]) -> InvalidInput:
+    """"malformed JSON at line 1, column 14: Expecting ',' delimiter" — FastAPI gives only a character offset."""
+    loc = error.get("loc", ())
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else None
+    what = (error.get("ctx") or {}).get("error") or error.get("msg") or "invalid JSON"
+    where = ""
+    if pos is not None and isinstance(doc, str | bytes):
+        text = doc if isinstance(doc, str) else doc.decode("utf-8", "replace")
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        where = f" at line {line}, column {col}"
+    return InvalidInput(f"malformed JSON{where}: {what}", f"JSON 格式错误{where.replace(' at ', '，位置 ')}：{what}",
+                        field="body", rule="json_syntax", code="malformed_json")
+
+
+def text_problem(value: str) -> str | None:
+    """Why PostgreSQL cannot store ``value`` as text, or None: NUL (\\u0000) or an unpaired UTF-16 surrogate."""
+    if "\x00" in value:
+        return "a NUL character (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "an unpaired UTF-16 surrogate"
+    return None
+
+
+def _find_bad_text(node: Any, path: str) -> tuple[str, str] | None:
+    """(JSON path, problem) of the first key or string value that text columns cannot hold."""
+    stack = [(node, path)]
+    while stack:  # iterative: a deeply nested body must not exhaust the stack
+        item, where = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                return where or "body", problem
+        elif isinstance(item, dict):
+            for k, v in reversed(list(item.items())):
+                sub = f"{where}.{k}" if where else str(k)
+                problem = text_problem(str(k))
+                if problem:
+                    return sub, problem
+                stack.append((v, sub))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+# A NUL or surrogate can only reach a JSON string through an escape: scan for one before parsing anything.
+_JSON_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _nul_error(where: str, location: str, problem: str) -> InvalidInput:
+    return InvalidInput(
+        f"{location} {where}: contains {problem}, which text cannot hold",
+        f"{location} {where} 含有无法保存的字符（{'NUL' if 'NUL' in problem else '不成对的代理项'}）",
+        field=where, rule="no_nul_characters", code="invalid_character",
+    )
+
+
+class RejectNul:
+    """422 for a NUL character (or an unpaired surrogate) in the path, the query, a form or a JSON body.
+
+    PostgreSQL text cannot hold U+0000 (psycopg2 refuses it before sending, asyncpg gets an encoding error), so
+    without this check such input surfaced as a 500 from whichever statement met it first. Uploads (multipart,
+    binary bodies) are left alone: files may hold any byte.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found = self._in_url(scope)
+        if found is None:
+            ctype = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip().lower()
+            is_json = ctype == b"application/json" or ctype.endswith(b"+json")
+            if is_json or ctype == b"application/x-www-form-urlencoded":
+                body, receive = await _buffer(receive)
+                found = self._in_json(body) if is_json else self._in_form(body)
+        if found is not None:
+            await error_response(found)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _in_url(scope: Scope) -> InvalidInput | None:
+        path = scope.get("path", "")
+        problem = text_problem(path)
+        if problem:
+            return _nul_error("path", "the URL", problem)
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if "\x00" in name or "\x00" in value:
+                    return _nul_error(name.replace("\x00", "\\u0000"), "query parameter", "a NUL character (\\u0000)")
+        return None
+
+    @staticmethod
+    def _in_json(body: bytes) -> InvalidInput | None:
+        if not _JSON_SUSPECT.search(body):
+            return None
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError):
+            return None  # malformed: the route's own parsing answers that
+        found = _find_bad_text(doc, "")
+        return _nul_error(found[0], "body field", found[1]) if found else None
+
+    @staticmethod
+    def _in_form(body: bytes) -> InvalidInput | None:
+        if b"%00" not in body and b"\x00" not in body:
+            return None
+        for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                return _nul_error(name.replace("\x00", "\\u0000"), "form field", "a NUL character (\\u0000)")
+        return None
+
+
+async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body; return it and a ``receive`` that replays it (then passes on disconnects)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay

@@ -1,8 +1,22 @@
-"""OGC API error: a bad query parameter is a 400 (OGC API – Features Part 1), in the project's error shape."""
+"""OGC API errors: a bad query parameter is a 400 (OGC API – Features Part 1), in the project's error shape.
+
+The OGC reads run on asyncpg, not SQLAlchemy, so its failures get their own mapping here (installed by
+``gis_api.errors.install_handlers``): a value PostgreSQL or the driver refuses is the client's 400, a server
+or connection that is away is a 503 with ``Retry-After`` — the same answers the JSON API gives.
+"""
 
 from __future__ import annotations
 
-from gis_api.errors import DimingError
+import logging
+
+import asyncpg  # type: ignore[import-untyped]
+from asyncpg.exceptions import _base as asyncpg_base  # type: ignore[import-untyped]
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from gis_api.errors import DimingError, Unavailable, error_response
+
+log = logging.getLogger(__name__)
 
 
 class BadRequest(DimingError):
@@ -13,3 +27,45 @@ class BadRequest(DimingError):
 class NotAcceptable(DimingError):
     status = 406
     code = "not_acceptable"
+
+
+# SQLSTATE classes of "the server or the connection is away" (see gis_api.errors) and of transient conflicts.
+_UNAVAILABLE = ("08", "53", "57P")
+_RETRY = ("40001", "40P01", "55P03")
+
+
+def translate(exc: BaseException) -> DimingError | None:
+    """The client-facing error of an asyncpg / socket failure, or None when it is a bug (a 500)."""
+    if isinstance(exc, asyncpg_base.DataError):  # the driver refused a parameter, e.g. beyond int64
+        return BadRequest(f"a value is out of range or of the wrong type: {exc}",
+                          "参数值超出范围或类型不符", code="invalid_value")
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        if state.startswith(_UNAVAILABLE):
+            return Unavailable()
+        if state.startswith(_RETRY):
+            return Unavailable("the database is busy with a conflicting change; try again",
+                               "数据库正忙于冲突的修改，请重试", rule="database_busy")
+        if state.startswith(("22", "XX")):  # data exceptions, e.g. a geometry PostGIS cannot read
+            first = str(exc).splitlines()[0]
+            return BadRequest(first, f"数据无效：{first}", code="invalid_value")
+        return None
+    if isinstance(exc, asyncpg.InterfaceError | OSError):
+        # connection refused, socket missing, connection closed mid-query, connect timeout
+        return Unavailable()
+    return None
+
+
+def install_handlers(app: FastAPI) -> None:
+    async def _asyncpg(_req: Request, exc: Exception) -> JSONResponse:
+        known = translate(exc)
+        if known is None:
+            log.exception("OGC database error", exc_info=exc)
+            return JSONResponse({"code": "database_error", "message": "database error", "message_zh": "数据库错误",
+                                 "field": None, "rule": None}, status_code=500)
+        if isinstance(known, Unavailable):
+            log.warning("database unavailable (OGC reads): %s", exc)
+        return error_response(known)
+
+    app.add_exception_handler(asyncpg.PostgresError, _asyncpg)
+    app.add_exception_handler(asyncpg.InterfaceError, _asyncpg)

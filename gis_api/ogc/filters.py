@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cql2
 
+from gis_api.errors import text_problem
 from gis_api.ogc import crs as crs_mod
 from gis_api.ogc.collections import Collection, Property
 from gis_api.ogc.errors import BadRequest
@@ -35,20 +39,71 @@ def _bad(message: str, message_zh: str) -> BadRequest:
     return BadRequest(message, message_zh, field="filter", code="invalid_filter", rule="OGC 19-079 Part 3")
 
 
+MAX_FILTER_CHARS = 20_000
+MAX_DEPTH = 64  # nesting of operators in a filter (NOT NOT …, brackets, function calls)
+INT64 = (-(2**63), 2**63 - 1)
+
+# The cql2 parser is Rust and recursive: a filter nested a few thousand levels deep overflows an 8 MB thread
+# stack and kills the whole process (SIGSEGV), which no exception handler can catch. It therefore runs on one
+# thread with a 256 MB stack (virtual memory, touched only as deep as a filter goes); with filters bounded to
+# MAX_FILTER_CHARS, the deepest possible one uses well under a quarter of it (measured: 80,000 characters of
+# "(((" parse on it).
+_PARSER_STACK = 256 * 1024 * 1024
+_parser: ThreadPoolExecutor | None = None
+_parser_lock = threading.Lock()
+
+
+def _parser_thread() -> ThreadPoolExecutor:
+    global _parser
+    with _parser_lock:
+        if _parser is None:
+            old = threading.stack_size(_PARSER_STACK)
+            try:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cql2-parser")
+                pool.submit(lambda: None).result()  # the thread starts now, with the large stack
+            finally:
+                threading.stack_size(old)
+            _parser = pool
+        return _parser
+
+
+def _parse_text(text: str) -> Any:
+    return cql2.parse_text(text).to_json()
+
+
+def _depth(tree: Any) -> int:
+    """How deeply ``tree`` nests (iteratively: the tree may be deeper than Python's recursion limit)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
 def parse(text: str, lang: str | None) -> Any:
     """The CQL2-JSON tree of a ``filter`` parameter in ``filter-lang`` (cql2-text by default)."""
     lang = (lang or "cql2-text").lower()
+    if lang not in ("cql2-text", "cql2-json"):
+        raise BadRequest(f"filter-lang {lang!r} is not supported; use cql2-text or cql2-json",
+                         f"不支持的 filter-lang {lang!r}", field="filter-lang", code="invalid_parameter")
+    if len(text) > MAX_FILTER_CHARS:
+        raise _bad(f"filter is longer than {MAX_FILTER_CHARS} characters", f"filter 超过 {MAX_FILTER_CHARS} 个字符")
     try:
         if lang == "cql2-text":
-            return cql2.parse_text(text).to_json()
-        if lang == "cql2-json":
+            tree = _parser_thread().submit(_parse_text, text).result()
+        else:
+            cql2.parse_json(text)  # validates the structure (its parser stops at 128 levels: no deep recursion)
             tree = json.loads(text)
-            cql2.parse_json(text)  # validates the structure
-            return tree
-    except (ValueError, cql2.ParseError, cql2.ValidationError) as exc:
+    except (ValueError, RecursionError, cql2.ParseError, cql2.ValidationError) as exc:
         raise _bad(f"filter is not valid {lang}: {exc}", f"filter 不是有效的 {lang}：{exc}") from None
-    raise BadRequest(f"filter-lang {lang!r} is not supported; use cql2-text or cql2-json",
-                     f"不支持的 filter-lang {lang!r}", field="filter-lang", code="invalid_parameter")
+    # Each level of the JSON tree is about half an operator level (an op object, then its args list).
+    if _depth(tree) > 2 * MAX_DEPTH:
+        raise _bad(f"filter nests deeper than {MAX_DEPTH} levels", f"filter 嵌套超过 {MAX_DEPTH} 层")
+    return tree
 
 
 class _Typed:
@@ -77,11 +132,15 @@ class Translator:
             raise _bad("a filter must be a boolean expression", "filter 须为布尔表达式")
         op = str(node["op"]).lower()
         args = node.get("args") or []
+        if not isinstance(args, list):
+            raise _bad(f"the arguments of {op} must be a list", f"{op} 的参数须为列表")
         if op in ("and", "or"):
             if len(args) < 2:
                 raise _bad(f"{op} needs two or more arguments", f"{op} 至少需要两个参数")
             return "(" + f" {op.upper()} ".join(self.where(a) for a in args) + ")"
         if op == "not":
+            if len(args) != 1:
+                raise _bad("not needs exactly one argument", "not 需要恰好一个参数")
             return f"(NOT {self.where(args[0])})"
         if op in COMPARISON:
             left, right = self._pair(args)
@@ -101,8 +160,12 @@ class Translator:
             value = self.operand(args[0])
             type_ = value.type or "string"
             items = [self._literal_value(x, type_) for x in args[1]]
+            if type_ == "integer" and any(isinstance(x, float) for x in items):
+                type_ = "number"  # 1.5 or a value beyond bigint: compare as numbers
             return f"({value.sql} = ANY({self.params.bind(items, SQL_TYPE[type_] + '[]')}))"
         if op == "isnull":
+            if len(args) != 1:
+                raise _bad("isNull needs exactly one argument", "isNull 需要恰好一个参数")
             return f"({self.operand(args[0]).sql} IS NULL)"
         if op in SPATIAL:
             if len(args) != 2:
@@ -179,17 +242,30 @@ class Translator:
                 if isinstance(value, bool) or not isinstance(value, str | int | float):
                     raise ValueError
                 if isinstance(value, str):
+                    problem = text_problem(value)
+                    if problem:
+                        raise _bad(f"a text literal contains {problem}", "文本字面值含有无法保存的字符")
                     return value
-                return str(int(value)) if float(value).is_integer() else str(value)
+                if isinstance(value, int):
+                    return str(value)
+                return str(int(value)) if value.is_integer() else str(value)
             if type_ == "integer":
                 if isinstance(value, bool):
                     raise ValueError
+                if isinstance(value, int) and INT64[0] <= value <= INT64[1]:
+                    return value
                 f = float(value)
-                return int(f) if f.is_integer() else f
+                if not math.isfinite(f):
+                    raise ValueError
+                # beyond bigint or fractional: the caller compares it as a number (float8)
+                return int(f) if f.is_integer() and INT64[0] <= f <= INT64[1] else f
             if type_ == "number":
                 if isinstance(value, bool):
                     raise ValueError
-                return float(value)
+                f = float(value)
+                if not math.isfinite(f):
+                    raise ValueError
+                return f
             if type_ == "boolean":
                 if isinstance(value, bool):
                     return value
@@ -200,8 +276,9 @@ class Translator:
                 return dt.date.fromisoformat(str(value)[:10])
             if type_ == "date-time":
                 return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except (TypeError, ValueError):
-            raise _bad(f"{value!r} is not a valid {type_} value", f"{value!r} 不是有效的 {type_} 值") from None
+        except (TypeError, ValueError, OverflowError):
+            raise _bad(f"{str(value)[:80]!r} is not a valid {type_} value",
+                       f"{str(value)[:80]!r} 不是有效的 {type_} 值") from None
         raise _bad(f"unsupported type {type_}", f"不支持的类型 {type_}")
 
     def _geometry(self, node: Any) -> str:
@@ -211,9 +288,16 @@ class Translator:
             return self.c.geom_sql
         if isinstance(node, dict) and "bbox" in node:
             box = node["bbox"]
-            if not isinstance(box, list) or len(box) not in (4, 6):
+            if (not isinstance(box, list) or len(box) not in (4, 6)
+                    or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+                    or not all(math.isfinite(v) for v in box)):
                 raise _bad("BBOX needs 4 or 6 numbers", "BBOX 需要4或6个数")
+            half = len(box) // 2
+            if any(box[i] > box[i + half] for i in range(half)):
+                raise _bad("BBOX: each lower value must not exceed its upper value", "BBOX 的下界不能大于上界")
             (x1, y1, x2, y2), wkt = crs_mod.bbox_to_storage(tuple(float(v) for v in box), self.filter_crs)
+            if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+                raise _bad("BBOX lies outside the area of filter-crs", "BBOX 超出 filter-crs 的适用范围")
             if wkt is not None:
                 return f"ST_GeomFromText({self.params.bind(wkt, 'text')}, 4490)"
             vals = [self.params.bind(v, "float8") for v in (x1, y1, x2, y2)]

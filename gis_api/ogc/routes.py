@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import time
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
@@ -19,8 +20,8 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from gis_api import auth, clock
-from gis_api.deps import CurrentUser, SessionDep
-from gis_api.errors import DimingError, NotFound, Unauthorized
+from gis_api.deps import OptionalUser, SessionDep
+from gis_api.errors import InvalidInput, MethodNotAllowed, NotFound, Unauthorized, Unavailable
 from gis_api.ogc import crs as crs_mod
 from gis_api.ogc import filters, openapi, query, tiles
 from gis_api.ogc.collections import Collection, Property, all_collections, get
@@ -86,10 +87,27 @@ def ogc_settings(request: Request) -> OgcSettings:
     return s
 
 
+class _PoolReader(PoolReader):
+    """A socket that cannot connect (the database is down or restarting) is a 503, not a 500; asyncpg's own
+    errors are mapped by ``gis_api.ogc.errors``."""
+
+    async def fetchrow(self, sql: str, params: Params) -> Any:
+        try:
+            return await super().fetchrow(sql, params)
+        except OSError as exc:  # refused, socket missing, connect timeout (TimeoutError is an OSError)
+            raise Unavailable() from exc
+
+    async def fetch(self, sql: str, params: Params) -> Any:
+        try:
+            return await super().fetch(sql, params)
+        except OSError as exc:  # refused, socket missing, connect timeout (TimeoutError is an OSError)
+            raise Unavailable() from exc
+
+
 def reader(request: Request) -> Reader:
     r: Reader | None = getattr(request.app.state, "ogc_reader", None)
     if r is None:
-        r = PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size)
+        r = _PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size)
         request.app.state.ogc_reader = r
     return r
 
@@ -103,19 +121,23 @@ async def read_access(request: Request) -> None:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("login required to read (DIMING_PUBLIC_READ=false)", "需要登录后才能查看")
 
+    await authenticate(request, token.strip())
+
+
+async def authenticate(request: Request, token: str) -> auth.User:
+    """The user of a bearer token (401 otherwise), checked off the event loop."""
     db = reader(request)
     if isinstance(db, SessionReader):  # reads on a given session (tests): the token is checked on it too
-        auth.authenticate(db.session, token.strip())
-        return
+        return auth.authenticate(db.session, token)
 
-    def check() -> None:
+    def check() -> auth.User:
         session = request.app.state.sessionmaker()
         try:
-            auth.authenticate(session, token.strip())
+            return auth.authenticate(session, token)
         finally:
             session.close()
 
-    await run_in_threadpool(check)
+    return await run_in_threadpool(check)
 
 
 def base_url(request: Request) -> str:
@@ -170,16 +192,31 @@ def _bad(param: str, message: str, message_zh: str) -> BadRequest:
     return BadRequest(f"{param}: {message}", f"参数 {param} 无效：{message_zh}", field=param)
 
 
-def parse_int(raw: str | None, param: str, default: int, lo: int) -> int:
+INT64_MAX = 2**63 - 1
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")  # ASCII digits only: str.isdigit() and int() accept '²', '٣' …
+
+
+def parse_int(raw: str | None, param: str, default: int, lo: int, hi: int = INT64_MAX) -> int:
+    """An integer query parameter within [lo, hi] (PostgreSQL's bigint at most), else a 400 naming it."""
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(param, "must be an integer", "须为整数") from None
+    raw = raw.strip()
+    if not _INTEGER.fullmatch(raw):
+        raise _bad(param, "must be an integer", "须为整数")
+    value = int(raw)
     if value < lo:
         raise _bad(param, f"must be ≥ {lo}", f"须不小于 {lo}")
+    if value > hi:
+        raise _bad(param, f"must be ≤ {hi}", f"须不大于 {hi}")
     return value
+
+
+def int_id(raw: str) -> int | None:
+    """An integer feature id as PostgreSQL's bigint holds it, or None (no such feature)."""
+    if not _INTEGER.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if -INT64_MAX - 1 <= value <= INT64_MAX else None
 
 
 def parse_date(raw: str, param: str = "datetime") -> dt.date:
@@ -217,7 +254,10 @@ def parse_bbox(raw: str, bbox_crs: crs_mod.OutputCrs) -> tuple[tuple[float, floa
     half = len(vals) // 2
     if any(vals[i] > vals[i + half] for i in range(half)):
         raise _bad("bbox", "each lower value must not exceed its upper value", "下界不能大于上界")
-    return crs_mod.bbox_to_storage(vals, bbox_crs)
+    box, wkt = crs_mod.bbox_to_storage(vals, bbox_crs)
+    if not all(math.isfinite(v) for v in box):  # outside the projection's area of use
+        raise _bad("bbox", f"lies outside the area of {bbox_crs.uri}", "超出该坐标系的适用范围")
+    return box, wkt
 
 
 def parse_props(c: Collection, raw: str | None) -> list[Property]:
@@ -267,7 +307,8 @@ def items_query(request: Request, c: Collection) -> query.ItemsQuery:
     limit = min(parse_int(qp.get("limit"), "limit", settings.default_limit, 1),
                 request.app.state.settings.server.max_limit)
     q = query.ItemsQuery(
-        collection=c, limit=limit, offset=parse_int(qp.get("offset"), "offset", 0, 0),
+        # the statement binds offset + limit + 1 as a bigint
+        collection=c, limit=limit, offset=parse_int(qp.get("offset"), "offset", 0, 0, INT64_MAX - limit - 1),
         crs=crs_mod.resolve(qp.get("crs")), props=parse_props(c, qp.get("properties")),
         time=parse_datetime(qp.get("datetime")), sortby=parse_sortby(c, qp.get("sortby")),
     )
@@ -287,9 +328,15 @@ def items_query(request: Request, c: Collection) -> query.ItemsQuery:
 def _typed(p: Property, raw: str) -> Any:
     try:
         if p.type == "integer":
-            return int(raw)
+            value = int_id(raw.strip())
+            if value is None:
+                raise ValueError
+            return value
         if p.type == "number":
-            return float(raw)
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
         if p.type == "boolean":
             if raw.lower() not in ("true", "false"):
                 raise ValueError
@@ -477,7 +524,7 @@ async def item(request: Request, collection_id: str, feature_id: str) -> Respons
 
 async def _feature(db: Reader, c: Collection, fid: str, props: list[Property], out: crs_mod.OutputCrs,
                    tf: query.TimeFilter) -> tuple[str, str | None]:
-    if c.id_type == "integer" and not fid.lstrip("-").isdigit():
+    if c.id_type == "integer" and int_id(fid) is None:
         raise _missing(c, fid)
     sql, params = query.item_sql(c, fid, props, out, tf)
     row = await db.fetchrow(sql, params)
@@ -500,13 +547,22 @@ def _missing(c: Collection, fid: str) -> NotFound:
 
 # -- Part 4: create, replace, update, delete ---------------------------------------------------------------
 
-def _editor(collection_id: str, user: auth.User) -> tuple[Collection, Any]:
-    """(The collection, its editor) once the collection is editable and ``user`` may edit it."""
+READ_METHODS = "GET, HEAD, OPTIONS"
+
+
+def _editor(collection_id: str, user: auth.User | None) -> tuple[Collection, Any, auth.User]:
+    """(The collection, its editor, the user) once the collection is editable and ``user`` may edit it.
+
+    A read-only collection answers 405 with ``Allow`` whoever asks (the method is never allowed there); an
+    editable one 401 without a login and 403 without an editing role."""
     c = collection_or_404(collection_id)
     if c.editor is None:
-        raise DimingError(f"collection {c.id} is read-only", f"数据集 {c.id} 只读", code="method_not_allowed")
+        raise MethodNotAllowed(f"collection {c.id} is read-only", f"数据集 {c.id} 只读", allow=READ_METHODS,
+                               field="collectionId")
+    if user is None:
+        raise Unauthorized()
     auth.require(user, *c.editor.roles)
-    return c, c.editor
+    return c, c.editor, user
 
 
 def _reason(body: Any, header: str | None, method: str, request: Request) -> str:
@@ -514,7 +570,11 @@ def _reason(body: Any, header: str | None, method: str, request: Request) -> str
     if isinstance(props, dict) and isinstance(props.get("reason"), str) and props["reason"].strip():
         return str(props["reason"]).strip()
     if header and header.strip():
-        return unquote(header).strip()  # HTTP headers are ASCII: Chinese arrives percent-encoded (UTF-8)
+        text = unquote(header).strip()  # HTTP headers are ASCII: Chinese arrives percent-encoded (UTF-8)
+        if "\x00" in text:
+            raise InvalidInput("Diming-Reason contains a NUL character (%00)", "Diming-Reason 含有 NUL 字符",
+                               field="Diming-Reason", rule="no_nul_characters", code="invalid_character")
+        return text
     agent = request.headers.get("user-agent", "client")
     return f"OGC API Features {method} ({agent[:80]})"
 
@@ -546,9 +606,9 @@ def _check_content_crs(request: Request) -> None:
 
 
 @router.post("/collections/{collection_id}/items", status_code=201, summary="Create a feature (Part 4)")
-def create_item(collection_id: str, request: Request, body: FeatureBody, session: SessionDep, user: CurrentUser,
-                reason: ReasonHeader = None) -> Response:
-    c, editor = _editor(collection_id, user)
+def create_item(collection_id: str, request: Request, body: FeatureBody, session: SessionDep,
+                maybe_user: OptionalUser, reason: ReasonHeader = None) -> Response:
+    c, editor, user = _editor(collection_id, maybe_user)
     _check_content_crs(request)
     fid, on = editor.create(session, body, user.username, _reason(body, reason, "POST", request))
     return _written(session, request, c, fid, on, 201)
@@ -556,8 +616,8 @@ def create_item(collection_id: str, request: Request, body: FeatureBody, session
 
 @router.put("/collections/{collection_id}/items/{feature_id}", summary="Replace a feature (If-Match required)")
 def replace_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
-                 user: CurrentUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
-    c, editor = _editor(collection_id, user)
+                 maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
+    c, editor, user = _editor(collection_id, maybe_user)
     _check_content_crs(request)
     fid, on = editor.replace(session, feature_id, body, if_match, user.username, _reason(body, reason, "PUT", request))
     return _written(session, request, c, fid, on, 200)
@@ -565,8 +625,8 @@ def replace_item(collection_id: str, feature_id: str, request: Request, body: Fe
 
 @router.patch("/collections/{collection_id}/items/{feature_id}", summary="Update a feature (If-Match required)")
 def update_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
-                user: CurrentUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
-    c, editor = _editor(collection_id, user)
+                maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
+    c, editor, user = _editor(collection_id, maybe_user)
     _check_content_crs(request)
     fid, on = editor.update(session, feature_id, body, if_match, user.username,
                             _reason(body, reason, "PATCH", request))
@@ -575,29 +635,41 @@ def update_item(collection_id: str, feature_id: str, request: Request, body: Fea
 
 @router.delete("/collections/{collection_id}/items/{feature_id}", status_code=204,
                summary="Retire a feature on a date (If-Match required)")
-def delete_item(collection_id: str, feature_id: str, request: Request, session: SessionDep, user: CurrentUser,
-                if_match: IfMatch = None, reason: ReasonHeader = None,
+def delete_item(collection_id: str, feature_id: str, request: Request, session: SessionDep,
+                maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None,
                 effective_date: Annotated[dt.date | None, Query(description="default today")] = None) -> Response:
-    _, editor = _editor(collection_id, user)
+    _, editor, user = _editor(collection_id, maybe_user)
     editor.delete(session, feature_id, if_match, user.username, _reason(None, reason, "DELETE", request),
                   effective_date or clock.today())
     return Response(status_code=204)
 
 
-def _allow(methods: str) -> Response:
+async def _allow(request: Request, collection_id: str, writes: str) -> Response:
+    """``Allow`` (RFC 9110 §9.3.7) as QGIS reads it to offer editing: the writes of an editable collection —
+    to anyone without a login (they are allowed after one), to a logged-in user only with an editing role."""
+    c = collection_or_404(collection_id)
+    methods = READ_METHODS
+    if c.editor is not None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        may_edit = True
+        if scheme.lower() == "bearer" and token.strip():
+            may_edit = (await authenticate(request, token.strip())).has_any(c.editor.roles)
+        if may_edit:
+            methods = f"{methods}, {writes}"
     return Response(status_code=200, headers={"Allow": methods, "Access-Control-Allow-Methods": methods})
 
 
-@router.options("/collections/{collection_id}/items", summary="Allowed methods (POST when editable)")
-async def items_options(collection_id: str) -> Response:
-    c = collection_or_404(collection_id)
-    return _allow("GET, HEAD, OPTIONS" + (", POST" if c.editor else ""))
+@router.options("/collections/{collection_id}/items", response_class=Response,
+                summary="Allowed methods (POST when editable and the user may edit)")
+async def items_options(request: Request, collection_id: str) -> Response:
+    return await _allow(request, collection_id, "POST")
 
 
-@router.options("/collections/{collection_id}/items/{feature_id}", summary="Allowed methods on a feature")
-async def item_options(collection_id: str, feature_id: str) -> Response:
-    c = collection_or_404(collection_id)
-    return _allow("GET, HEAD, OPTIONS" + (", PUT, PATCH, DELETE" if c.editor else ""))
+@router.options("/collections/{collection_id}/items/{feature_id}", response_class=Response,
+                summary="Allowed methods on a feature (PUT, PATCH, DELETE when editable and the user may edit)")
+async def item_options(request: Request, collection_id: str, feature_id: str) -> Response:
+    return await _allow(request, collection_id, "PUT, PATCH, DELETE")
 
 
 # -- OGC API – Tiles ---------------------------------------------------------------------------------------
@@ -620,6 +692,7 @@ async def tile_matrix_set(tms_id: str) -> Response:
 
 @router.get("/collections/{collection_id}/tiles", summary="Vector tilesets of a collection")
 async def tilesets(request: Request, collection_id: str) -> Response:
+    await read_access(request)
     c = collection_or_404(collection_id)
     base = base_url(request)
     return _json({"links": [_link(f"{base}/collections/{c.id}/tiles", "self", JSON)],

@@ -1,0 +1,291 @@
+"""Hostile input is a 4xx with the usual error body, never a 500; a database that is away is a 503 with
+Retry-After (issue 10 §6). Each case here was a 500 before."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from gis_api.app import create_app
+from gis_api.ogc.reader import SessionReader
+from gis_api.settings import Settings
+
+ERROR_KEYS = {"code", "message", "message_zh", "field", "rule"}
+
+
+def error(r: Any, status: int) -> dict[str, Any]:
+    """The error body of ``r`` once it has ``status``; the five keys are always there, the message in words."""
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert ERROR_KEYS <= set(body), body
+    assert body["message"] and body["message_zh"], body
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def ogc(app_factory: Callable[..., TestClient], session: Session) -> TestClient:
+    client = app_factory()
+    client.app.state.ogc_reader = SessionReader(session)  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def pooled(app_factory: Callable[..., TestClient]) -> Iterator[TestClient]:
+    """The app with its real OGC reader (asyncpg pool, as the server runs): the driver's own errors surface."""
+    client = app_factory()
+    with client:  # one event loop for the whole test, so one pool
+        yield client
+
+
+# -- NUL characters -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "field"), [
+    ("/api/v1/divisions/%00", "path"),
+    ("/api/v1/divisions/34%0012", "path"),
+    ("/api/v1/facilities?within=%00", "within"),
+    ("/api/v1/places/search?q=a%00b", "q"),
+    ("/ogc/collections/places/items?filter=name%3D%27%00%27", "filter"),
+    ("/ogc/collections/places/items/%00", "path"),
+])
+def test_nul_in_url_is_422_naming_where(client: TestClient, url: str, field: str) -> None:
+    body = error(client.get(url), 422)
+    assert body["field"] == field and body["rule"] == "no_nul_characters"
+    assert "NUL" in body["message"]
+
+
+def test_nul_in_json_body_names_the_field(client: TestClient, login: Callable[..., dict[str, str]]) -> None:
+    body = error(client.post("/api/v1/names/check", json={"name": "店埠\x00镇", "category_code": "10"}), 422)
+    assert body["field"] == "name" and "NUL" in body["message"]
+    headers = login("officer")
+    nested = {"name": "x", "category_code": "10", "variants": [{"name": "ok"}, {"name": "bad\x00"}]}
+    body = error(client.post("/api/v1/places", json=nested, headers=headers), 422)
+    assert body["field"] == "variants[1].name"
+    # OGC bodies are application/geo+json
+    feature = {"type": "Feature", "geometry": None, "properties": {"name": "\x00"}}
+    r = client.post("/ogc/collections/places/items", content=json.dumps(feature),
+                    headers={**headers, "Content-Type": "application/geo+json"})
+    assert error(r, 422)["field"] == "properties.name"
+    # an unpaired surrogate cannot be stored either
+    r = client.post("/api/v1/names/check", content=b'{"name": "\\ud800"}', headers={"Content-Type": "application/json"})
+    assert error(r, 422)["field"] == "name" and "surrogate" in r.json()["message"]
+
+
+def test_escaped_backslash_before_u0000_is_not_a_nul(client: TestClient) -> None:
+    # "\\u0000" in JSON is a backslash followed by "u0000": ordinary text
+    r = client.post("/api/v1/names/check", content=b'{"name": "a\\\\u0000"}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code != 422 or r.json()["rule"] != "no_nul_characters", r.text
+    assert r.status_code < 500
+
+
+def test_nul_in_login_form_is_422(client: TestClient) -> None:
+    r = client.post("/api/v1/auth/token", data={"username": "ad\x00min", "password": "x"})
+    body = error(r, 422)
+    assert body["field"] == "username"
+
+
+def test_nul_in_reason_header_is_422(ogc: TestClient, login: Callable[..., dict[str, str]]) -> None:
+    headers = {**login("officer"), "Diming-Reason": "why%00not", "If-Match": '"x"'}
+    r = ogc.patch("/ogc/collections/places/items/1", json={"properties": {}}, headers=headers)
+    assert error(r, 422)["field"] == "Diming-Reason"
+
+
+# -- malformed JSON -----------------------------------------------------------------------------------------
+
+def test_malformed_json_says_where_and_what(client: TestClient) -> None:
+    r = client.post("/api/v1/names/check", content=b'{"name": "a"\n "x": 1}',
+                    headers={"Content-Type": "application/json"})
+    body = error(r, 422)
+    assert body["field"] == "body" and body["code"] == "malformed_json"
+    assert body["message"] == "malformed JSON at line 2, column 2: Expecting ',' delimiter", body["message"]
+
+
+# -- OGC: numbers and ids beyond bigint, odd digits, CQL2 --------------------------------------------------
+
+BIG = "99999999999999999999"
+
+
+@pytest.mark.parametrize("fid", [BIG, "%C2%B2", "-" + BIG, "1e3", "%D9%A3"])
+def test_odd_integer_feature_ids_are_404(pooled: TestClient, fid: str) -> None:
+    body = error(pooled.get(f"/ogc/collections/places/items/{fid}"), 404)
+    assert body["field"] == "featureId"
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    (f"offset={BIG}", "offset"),
+    ("offset=%C2%B2", "offset"),
+    (f"limit={BIG}", "limit"),
+    (f"established_year={BIG}", "established_year"),
+    ("established_year=%C2%B2", "established_year"),
+    ("population=1e999", "population"),
+])
+def test_out_of_range_parameters_are_400(pooled: TestClient, query: str, field: str) -> None:
+    collection = "places" if "established" in query else "villages" if "population" in query else "places"
+    body = error(pooled.get(f"/ogc/collections/{collection}/items?{query}"), 400)
+    assert body["field"] == field
+
+
+@pytest.mark.parametrize("cql", [
+    f"established_year = {BIG}",
+    f"established_year IN ({BIG}, 1)",
+    f"established_year BETWEEN -{BIG} AND {BIG}",
+])
+def test_huge_numbers_in_cql2_compare_as_numbers(pooled: TestClient, cql: str) -> None:
+    r = pooled.get("/ogc/collections/places/items", params={"filter": cql})
+    assert r.status_code == 200, r.text
+    if "=" in cql and "IN" not in cql:
+        assert r.json()["numberReturned"] == 0
+
+
+@pytest.mark.parametrize(("cql", "lang"), [
+    ('{"op":"not","args":[]}', "cql2-json"),
+    ('{"op":"not","args":"x"}', "cql2-json"),
+    ('{"op":"isNull","args":[]}', "cql2-json"),
+    ("S_INTERSECTS(geometry, BBOX(a,b,c,d))", "cql2-text"),
+    ("S_INTERSECTS(geometry, BBOX(3,2,1,0))", "cql2-text"),
+    ("NOT " * 1000 + "name = 'x'", "cql2-text"),
+    ("NOT (" * 1000 + "name = 'x'" + ")" * 1000, "cql2-text"),
+    ('{"op":"not","args":[' * 1000 + '{"op":"=","args":[{"property":"name"},"x"]}' + "]}" * 1000, "cql2-json"),
+    ("name = 'x'" + " " * 20_000, "cql2-text"),
+    ('{"op":"=","args":[{"property":"name"},"a\\u0000b"]}', "cql2-json"),
+    ("population = 1e999", "cql2-text"),
+])
+def test_bad_filters_are_400(pooled: TestClient, cql: str, lang: str) -> None:
+    collection = "villages" if "population" in cql else "places"
+    r = pooled.get(f"/ogc/collections/{collection}/items", params={"filter": cql, "filter-lang": lang})
+    assert error(r, 400)["field"] == "filter"
+
+
+def test_deep_filter_does_not_kill_the_process(pooled: TestClient) -> None:
+    # 4,000 levels overflowed the cql2 parser's stack (SIGSEGV of the whole server) before it got its own thread
+    r = pooled.get("/ogc/collections/places/items", params={"filter": "NOT (" * 3000 + "name = 'x'" + ")" * 3000})
+    assert error(r, 400)["field"] == "filter"
+    assert pooled.get("/ogc/collections/places/items?limit=1").status_code == 200
+
+
+# -- OGC writes: read-only collections, OPTIONS, missing properties ----------------------------------------
+
+def test_write_to_read_only_collection_is_405_with_allow(ogc: TestClient,
+                                                         login: Callable[..., dict[str, str]]) -> None:
+    feature = {"type": "Feature", "geometry": None, "properties": {}}
+    for headers in ({}, login("admin")):
+        r = ogc.post("/ogc/collections/facilities/items", json=feature, headers=headers)
+        body = error(r, 405)
+        assert body["field"] == "collectionId"
+        assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+        r = ogc.put("/ogc/collections/facilities/items/1", json=feature, headers=headers)
+        assert error(r, 405) and r.headers["allow"] == "GET, HEAD, OPTIONS"
+        r = ogc.delete("/ogc/collections/facilities/items/1", headers=headers)
+        assert error(r, 405) and r.headers["allow"] == "GET, HEAD, OPTIONS"
+    # an editable collection still needs a login
+    assert error(ogc.post("/ogc/collections/places/items", json=feature), 401)
+
+
+def test_unsupported_method_is_405_with_allow(client: TestClient) -> None:
+    r = client.post("/ogc/collections")
+    assert error(r, 405) and "GET" in r.headers["allow"]
+
+
+def _allow(r: Any) -> set[str]:
+    assert r.status_code == 200, r.text
+    return {m.strip() for m in r.headers["allow"].split(",")}
+
+
+def test_options_allow_follows_the_role(ogc: TestClient, login: Callable[..., dict[str, str]]) -> None:
+    assert _allow(ogc.options("/ogc/collections/places/items")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    assert _allow(ogc.options("/ogc/collections/places/items", headers=login("officer"))) >= {"POST"}
+    assert _allow(ogc.options("/ogc/collections/places/items/1", headers=login("officer"))) == {
+        "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"}
+    viewer = login("viewer")
+    assert _allow(ogc.options("/ogc/collections/places/items", headers=viewer)) == {"GET", "HEAD", "OPTIONS"}
+    assert _allow(ogc.options("/ogc/collections/places/items/1", headers=viewer)) == {"GET", "HEAD", "OPTIONS"}
+    assert _allow(ogc.options("/ogc/collections/facilities/items", headers=login("admin"))) == {
+        "GET", "HEAD", "OPTIONS"}
+    assert error(ogc.options("/ogc/collections/nope/items"), 404)
+
+
+def test_ogc_put_missing_required_property_is_422_naming_it(ogc: TestClient, session: Session,
+                                                            login: Callable[..., dict[str, str]]) -> None:
+    headers = login("officer")
+    r = ogc.get("/ogc/collections/places/items/1")
+    assert r.status_code == 200, r.text
+    feature = r.json()
+    etag = r.headers["etag"]
+    for missing in ("name", "category_code"):
+        props = {k: v for k, v in feature["properties"].items() if k != missing}
+        r = ogc.put("/ogc/collections/places/items/1", headers={**headers, "If-Match": etag},
+                    json={"type": "Feature", "geometry": feature["geometry"], "properties": props})
+        assert error(r, 422)["field"] == missing
+    code = session.execute(text(
+        "SELECT code FROM divisions WHERE level = 'township' AND valid_to IS NULL LIMIT 1")).scalar_one()
+    r = ogc.get(f"/ogc/collections/townships/items/{code}")
+    assert r.status_code == 200, r.text
+    township = r.json()
+    props = {k: v for k, v in township["properties"].items() if k != "name"}
+    r = ogc.put(f"/ogc/collections/townships/items/{code}", json={**township, "properties": props},
+                headers={**login("admin"), "If-Match": r.headers["etag"]})
+    assert error(r, 422)["field"] == "name"
+
+
+# -- the database is away: 503 with Retry-After, REST and OGC alike ----------------------------------------
+
+@pytest.fixture
+def no_database(settings: Settings) -> Iterator[TestClient]:
+    """The app pointed at a port where nothing listens (the shared cluster is never stopped by tests)."""
+    url = make_url(str(settings.db.database_url)).set(host="127.0.0.1", port=9, query={})
+    s = replace(settings, db=settings.db.model_copy(update={"database_url": url.render_as_string(False)}))
+    with TestClient(create_app(s), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/health",
+    "/api/v1/divisions",
+    "/api/v1/places/1",
+    "/ogc/collections",
+    "/ogc/collections/places/items",
+    "/ogc/collections/places/items/1",
+    "/ogc/collections/townships/tiles/WebMercatorQuad/10/420/843",
+])
+def test_database_away_is_503_with_retry_after(no_database: TestClient, url: str) -> None:
+    r = no_database.get(url)
+    body = error(r, 503)
+    assert body["code"] == "unavailable" and int(r.headers["retry-after"]) > 0
+
+
+def test_write_while_database_away_is_503(no_database: TestClient) -> None:
+    r = no_database.post("/api/v1/auth/token", data={"username": "admin", "password": "x"})
+    assert error(r, 503)["code"] == "unavailable"
+
+
+def test_terminated_backend_connections_are_503_then_recover(pooled: TestClient, engine: Any) -> None:
+    """The reads' pooled connections are killed (as by a database restart): the next read is a 503 or
+    already reconnected, never a 500, and reads work again afterwards."""
+    assert pooled.get("/ogc/collections/places/items?limit=1").status_code == 200
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND application_name = 'diming-ogc'"))
+    statuses = [pooled.get("/ogc/collections/places/items?limit=1").status_code for _ in range(3)]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[-1] == 200
+
+
+def test_ogc_put_without_a_not_null_register_field_is_422(ogc: TestClient,
+                                                          login: Callable[..., dict[str, str]]) -> None:
+    """A replacement clears what it does not carry; a field the register cannot leave empty (usage, 使用时间)
+    is then a 422 naming it — it was a 409 "violates database constraint" with no field."""
+    r = ogc.get("/ogc/collections/places/items/1")
+    feature = r.json()
+    props = {k: v for k, v in feature["properties"].items() if k != "usage"}
+    r = ogc.put("/ogc/collections/places/items/1", headers={**login("officer"), "If-Match": r.headers["etag"]},
+                json={"type": "Feature", "geometry": feature["geometry"], "properties": props})
+    body = error(r, 422)
+    assert body["field"] == "usage" and body["rule"] == "required"
