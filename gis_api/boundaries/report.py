@@ -6,10 +6,8 @@ UTF-8 with a BOM so spreadsheet programs open the Chinese headers correctly.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import html
-import io
 from typing import Any
 
 from sqlalchemy import text
@@ -18,6 +16,7 @@ from sqlalchemy.orm import Session
 from gis_api.boundaries.models import MARKER_STATUS_ZH, MarkerStatus
 from gis_api.boundaries.settings import BoundarySettings
 from gis_api.divisions.models import Level
+from gis_api.io import safe_cells
 
 STATUSES = [s.value for s in MarkerStatus]
 
@@ -140,18 +139,17 @@ def _flat(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_csv(rep: dict[str, Any]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([zh for _k, zh in CSV_COLUMNS])
-    w.writerow([k for k, _zh in CSV_COLUMNS])
-    for item in rep["lines"]:
-        flat = _flat(item)
-        w.writerow(["" if flat.get(k) is None else flat.get(k) for k, _zh in CSV_COLUMNS])
+    """Chinese headings, then the keys, a row per line and the totals; line and division names that a
+    spreadsheet would run as formulas are escaped (``gis_api.io.safe_cells``)."""
     t = rep["totals"]
-    w.writerow(["合计", "total", f"{t['lines']} lines", "", "", t["length_km"], "", "",
-                f"overdue {t['overdue']} / due {t['due']} / ok {t['ok']}", "", t["open_issues"], t["open_high_risk"],
-                *[t["markers"][s] for s in STATUSES], t["marker_outliers"], "", t["safe_lines"]])
-    return "\ufeff" + buf.getvalue()
+    rows: list[list[Any]] = [
+        [k for k, _zh in CSV_COLUMNS],
+        *([_flat(item).get(k) for k, _zh in CSV_COLUMNS] for item in rep["lines"]),
+        ["合计", "total", f"{t['lines']} lines", "", "", t["length_km"], "", "",
+         f"overdue {t['overdue']} / due {t['due']} / ok {t['ok']}", "", t["open_issues"], t["open_high_risk"],
+         *[t["markers"][s] for s in STATUSES], t["marker_outliers"], "", t["safe_lines"]],
+    ]
+    return safe_cells.csv_text([zh for _k, zh in CSV_COLUMNS], rows, lineterminator="\n")
 
 
 _STYLE = """

@@ -5,10 +5,9 @@ Call these in the same transaction as the computation: they read its transaction
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from sqlalchemy import text
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gis_api.coverage import report
 from gis_api.coverage.service import demand_rows, summary, supply_rows
+from gis_api.io import safe_cells
 
 Format = Literal["json", "geojson", "csv", "html"]
 MEDIA = {"json": "application/json", "geojson": "application/geo+json", "csv": "text/csv; charset=utf-8",
@@ -62,18 +62,18 @@ CSV_FIELDS = ("code", "name", "township", "township_name", "population", "covere
 
 
 def coverage_csv(session: Session, as_of: dt.date, scores: dict[str, float] | None = None) -> str:
-    """One row per demand point (UTF-8 with BOM so spreadsheet programs read the Chinese names)."""
-    buf = io.StringIO()
-    buf.write("\ufeff")
+    """One row per demand point (UTF-8 with BOM so spreadsheet programs read the Chinese names); facility and
+    village names that a spreadsheet would run as formulas are escaped (``safe_cells``)."""
     fields = [*CSV_FIELDS, *(("score_2sfca", "score_per_1000") if scores is not None else ())]
-    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    w.writeheader()
-    for r in demand_rows(session, as_of):
-        if scores is not None:
-            r["score_2sfca"] = scores.get(r["code"], 0.0)
-            r["score_per_1000"] = round(scores.get(r["code"], 0.0) * 1000, 6)
-        w.writerow(r)
-    return buf.getvalue()
+
+    def rows() -> Iterator[list[Any]]:
+        for r in demand_rows(session, as_of):
+            if scores is not None:
+                r["score_2sfca"] = scores.get(r["code"], 0.0)
+                r["score_per_1000"] = round(scores.get(r["code"], 0.0) * 1000, 6)
+            yield [r.get(f) for f in fields]
+
+    return safe_cells.csv_text(fields, rows())
 
 
 def townships(session: Session, as_of: dt.date, county: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ database: the N7 scope (which existing names a name must not repeat) and the fla
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 from gis_api import clock
 from gis_api.audit import service as audit
 from gis_api.errors import InvalidInput, NotFound
+from gis_api.io import safe_cells
 from gis_api.places import namecheck
 from gis_api.places.models import FlagStatus, NameFlag, Place, PlaceCategory
 from gis_api.places.romanize import split_name
@@ -240,13 +240,9 @@ def rectification_rows(session: Session, status: str | None = None, cls: str | N
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    out.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
-    writer = csv.writer(out)
-    writer.writerow([zh for _k, zh in EXPORT_COLUMNS])
-    for r in rows:
-        writer.writerow(["" if r.get(k) is None else r.get(k) for k, _zh in EXPORT_COLUMNS])
-    return out.getvalue()
+    """UTF-8 with a BOM; formula-like text (names are typed by people) escaped by ``safe_cells``."""
+    return safe_cells.csv_text([zh for _k, zh in EXPORT_COLUMNS],
+                               ([r.get(k) for k, _zh in EXPORT_COLUMNS] for r in rows))
 
 
 def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
@@ -260,8 +256,8 @@ def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
     ws.append([zh for _k, zh in EXPORT_COLUMNS])
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    for r in rows:
-        ws.append(["" if r.get(k) is None else r.get(k) for k, _zh in EXPORT_COLUMNS])
+    for r in rows:  # a name like "=HYPERLINK(…)" must be a text cell, never a formula
+        ws.append(safe_cells.xlsx_row(ws, ["" if r.get(k) is None else r.get(k) for k, _zh in EXPORT_COLUMNS]))
     ws.freeze_panes = "A2"
     out = io.BytesIO()
     wb.save(out)

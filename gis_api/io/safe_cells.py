@@ -1,0 +1,78 @@
+"""Spreadsheet cells that cannot attack the person who opens an export (CSV / formula injection).
+
+Every CSV and XLSX the system writes goes through this module (places, any OGC collection, the census
+register, the rectification list, coverage results, the 平安边界 report), so stored text — a name an officer
+typed, a facility a planner named — is shown as text and never run as a formula by Excel, WPS or LibreOffice.
+
+The rule (OWASP "CSV Injection"): a *text* value whose first character is ``=``, ``+``, ``-``, ``@``, tab or
+carriage return is dangerous.
+
+* CSV: such a value is written with a single quote in front (``'=HYPERLINK(…)``); every text field is
+  enclosed in double quotes, so a ``;`` or ``,`` inside a value cannot start a new cell in a spreadsheet that
+  splits on another separator. Numbers (int, float, Decimal) are written bare and never changed; a text value
+  that is a plain decimal number such as ``-3.5`` is left alone too — a spreadsheet reads it as that number,
+  not as a formula. To recover a value, drop one leading ``'`` from a field that starts with ``'`` followed
+  by one of the six characters.
+* XLSX: such a value is a string cell (never a formula: openpyxl would otherwise store ``=…`` as one) with
+  Excel's "quote prefix" set, so editing the cell does not turn it into a formula either. The visible value is
+  the stored value, unchanged. Characters XML 1.0 cannot carry (control characters other than tab, LF, CR)
+  are replaced by U+FFFD instead of failing the export.
+
+defusedcsv was considered: it misses tab and CR and rewrites ``|`` as ``\\|``, and does nothing for XLSX.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# Characters XML 1.0 cannot carry (openpyxl raises IllegalCharacterError on them; same set as its own).
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def is_dangerous(value: object) -> bool:
+    """True for a text value a spreadsheet would read as a formula (or the start of one)."""
+    return (isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
+            and _PLAIN_NUMBER.fullmatch(value) is None)
+
+
+def csv_value(value: Any) -> Any:
+    """The value as a CSV field: dangerous text gets a leading ``'``; numbers and other text are unchanged."""
+    return "'" + value if is_dangerous(value) else value
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]], *, lineterminator: str = "\r\n") -> str:
+    """A whole CSV document: UTF-8 BOM (Excel reads the Chinese right only with it), the header, then the rows
+    with every value through ``csv_value``. ``None`` is an empty field."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    # Our own column names: minimal quoting keeps the header line plain (``code,name,…``).
+    csv.writer(buf, lineterminator=lineterminator).writerow([csv_value(h) for h in header])
+    # QUOTE_NONNUMERIC encloses every text field in quotes and leaves numbers bare.
+    body = csv.writer(buf, lineterminator=lineterminator, quoting=csv.QUOTE_NONNUMERIC)
+    for row in rows:
+        body.writerow(["" if v is None else csv_value(v) for v in row])
+    return buf.getvalue()
+
+
+def xlsx_row(ws: Any, values: Iterable[Any]) -> list[Any]:
+    """A row for ``ws.append`` (normal or write-only worksheet): dangerous text becomes a string cell with the
+    quote prefix; other values go as they are (numbers stay numbers, dates dates)."""
+    from openpyxl.cell.cell import Cell  # openpyxl is loaded only when a workbook is written
+
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, str):
+            v = _XML_ILLEGAL.sub("\ufffd", v)
+            if is_dangerous(v):
+                cell = Cell(ws, row=1, column=1, value=v)  # ws.append sets the real position
+                cell.data_type = "s"  # openpyxl makes "=…" a formula; a string cell is inert text
+                cell.quotePrefix = True
+                v = cell
+        out.append(v)
+    return out
