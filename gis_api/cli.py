@@ -224,12 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """Subcommands of the domain areas (each area registers its own)."""
+    from gis_api.backup_cli import register as backup
     from gis_api.boundaries.cli import register as boundaries
     from gis_api.coverage.cli import register as coverage
     from gis_api.io.cli import register as io
     from gis_api.places.cli import register as places
 
-    return [places, coverage, boundaries, io]
+    return [places, coverage, boundaries, io, backup]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,9 @@
   ``settings.default_home``); root itself may still connect through the socket.
 - Authentication is ``trust`` on that socket; access is limited by the socket directory's mode (0700),
   so only the owner of the cluster (and root) can connect.
+- With ``DIMING_WAL_ARCHIVE=dir`` the server also archives every WAL segment (gzipped) to ``dir/wal`` and
+  keeps base backups in ``dir/base`` (see ``gis_api.backup``); the settings are passed on the server's
+  command line, so nothing in the data directory changes and unsetting the variable turns archiving off.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import hashlib
 import os
 import pwd
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +52,36 @@ class EmbeddedDbError(RuntimeError):
     """The embedded cluster could not be set up or reached; the message says what to do."""
 
 
+def archive_options(archive: Path, timeout_s: int) -> dict[str, str]:
+    """Server settings for continuous WAL archiving into ``archive/wal``.
+
+    The command never overwrites an archived segment (it succeeds only if the copy is identical, as the
+    PostgreSQL manual asks), writes to a temporary name, fsyncs, then renames, so a crash never leaves a
+    truncated segment under a final name.
+    """
+    if any(ch in str(archive) for ch in "%'\n"):
+        raise EmbeddedDbError(f"DIMING_WAL_ARCHIVE must not contain %, quotes or newlines: {archive}")
+    wal = shlex.quote(str(archive / "wal"))
+    command = (
+        f'f={wal}/%f.gz; if [ -f "$f" ]; then gzip -dc "$f" | cmp -s - %p; '
+        f'else gzip -1 -c %p > "$f.tmp" && sync "$f.tmp" && mv "$f.tmp" "$f"; fi'
+    )
+    return {
+        "archive_mode": "on",
+        "archive_command": command,
+        # An idle county office still gets its last edits archived within this many seconds.
+        "archive_timeout": str(timeout_s),
+        # New segments are zero-filled instead of recycled, so a segment cut short by archive_timeout
+        # gzips to a few kB instead of 16 MB.
+        "wal_recycle": "off",
+    }
+
+
+def restore_command(archive: Path) -> str:
+    wal = shlex.quote(str(archive / "wal"))
+    return f'f={wal}/%f.gz; test -f "$f" && gzip -dc "$f" > %p'
+
+
 def find_bindir(explicit: Path | None = None) -> Path:
     if explicit:
         return explicit
@@ -69,6 +104,10 @@ class Cluster:
     home: Path
     bindir: Path
     run_as: str | None  # OS user the server runs as when we are root; None = ourselves
+    wal_archive: Path | None = None  # DIMING_WAL_ARCHIVE: archive WAL there (None = no archiving)
+    archive_timeout_s: int = 60
+    # More ``-c name=value`` server settings (a point-in-time recovery passes its recovery target here).
+    extra_options: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Cluster:
@@ -81,7 +120,8 @@ class Cluster:
                     "running as root needs the unprivileged 'postgres' user (from the postgresql package)"
                 ) from exc
             run_as = "postgres"
-        return cls(home=settings.home, bindir=find_bindir(settings.pg_bindir), run_as=run_as)
+        return cls(home=settings.home, bindir=find_bindir(settings.pg_bindir), run_as=run_as,
+                   wal_archive=settings.wal_archive, archive_timeout_s=settings.wal_archive_timeout_s)
 
     @property
     def data_dir(self) -> Path:
@@ -99,6 +139,16 @@ class Cluster:
     @property
     def log_file(self) -> Path:
         return self.home / "log" / "postgresql.log"
+
+    def server_options(self) -> dict[str, str]:
+        """Settings given on the server's command line at start (they override the config files)."""
+        # The socket follows the home directory, so a restored copy of a data directory (whose config
+        # names the original socket) starts on its own socket and can later be moved into place.
+        options = {"unix_socket_directories": str(self.socket_dir)}
+        if self.wal_archive is not None:
+            options.update(archive_options(self.wal_archive, self.archive_timeout_s))
+        options.update(dict(self.extra_options))
+        return options
 
     def url(self, dbname: str) -> str:
         return f"postgresql+psycopg2://{SUPERUSER}@/{quote(dbname)}?host={quote(str(self.socket_dir))}"
@@ -161,11 +211,16 @@ class Cluster:
         for path in (self.socket_dir, self.home / "log"):
             path.mkdir(parents=True, exist_ok=True)
             self._own(path)
+        if self.wal_archive is not None:
+            self._prepare_archive(self.wal_archive)
         if self.running():
+            if self.wal_archive is not None:
+                self._warn_if_not_archiving()
             return
+        options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in self.server_options().items())
         self._run(
             [str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
-             "start"]
+             "-o", options, "start"]
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -174,9 +229,36 @@ class Cluster:
                 check=False,
             )
             if ready.returncode == 0:
+                if self.wal_archive is not None:
+                    from gis_api.backup import ensure_base_backup
+
+                    ensure_base_backup(self)  # archived WAL is useless without a base backup to replay it on
                 return
             time.sleep(0.2)
         raise EmbeddedDbError(f"server did not become ready; see {self.log_file}")
+
+    def _prepare_archive(self, archive: Path) -> None:
+        """Create the archive directories, owned by the server's user, and check that it can write them."""
+        for path in (archive, archive / "wal", archive / "base"):
+            path.mkdir(parents=True, exist_ok=True)
+            self._own(path)
+        archive.chmod(0o700)
+        probe = self._run(["test", "-w", str(archive / "wal"), "-a", "-w", str(archive / "base")], check=False)
+        if probe.returncode != 0:
+            raise EmbeddedDbError(
+                f"the server user {self.run_as or 'running the cluster'} cannot write {archive}/wal; choose a "
+                "DIMING_WAL_ARCHIVE it can reach (not under /root, whose mode keeps other users out)"
+            )
+
+    def _warn_if_not_archiving(self) -> None:
+        psql = [str(self.bindir / "psql"), *self.libpq_args("postgres"), "-tAqc", "SHOW archive_mode"]
+        mode = subprocess.run(psql, capture_output=True, text=True, check=False).stdout.strip()
+        if mode != "on":
+            print(
+                "warning: DIMING_WAL_ARCHIVE is set but the running cluster does not archive WAL; restart it "
+                "(diming db down && diming db up) when the service can stop",
+                file=sys.stderr,
+            )
 
     def down(self) -> None:
         if self.running():
@@ -202,4 +284,5 @@ class Cluster:
             "log_file": str(self.log_file),
             "server_user": self.run_as or pwd.getpwuid(os.geteuid()).pw_name,
             "bindir": str(self.bindir),
+            "wal_archive": str(self.wal_archive) if self.wal_archive else "off",
         }

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis_api.limits import LimitSettings
@@ -41,6 +41,20 @@ class DatabaseSettings(BaseSettings):
     pg_bindir: Path | None = Field(default=None, description="Directory holding initdb/pg_ctl.")
     db_name: str = "diming"
     pool_size: int = 5
+    wal_archive: Path | None = Field(
+        default=None, description="Embedded cluster: archive WAL and keep base backups in this directory."
+    )
+    wal_archive_timeout_s: int = Field(
+        default=60, ge=10, le=86_400, description="Force a WAL segment switch after this many idle seconds."
+    )
+
+    @field_validator("wal_archive", mode="before")
+    @classmethod
+    def _archive_path(cls, value: object) -> Path | None:
+        # Empty means off (not the current directory); relative paths would resolve in the data directory.
+        if value is None or str(value).strip() == "":
+            return None
+        return Path(str(value)).expanduser().resolve()
 
 
 class AuthSettings(BaseSettings):
@@ -48,6 +62,14 @@ class AuthSettings(BaseSettings):
 
     public_read: bool = True
     token_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Login throttling (gis_api.auth.Throttle): after this many failed logins an account / a client address
+    # is locked out; each further failure doubles the lock-out, up to the maximum.
+    auth_max_failures_account: int = Field(default=5, ge=1, le=1000)
+    auth_max_failures_address: int = Field(default=20, ge=1, le=100_000)
+    auth_lockout_seconds: int = Field(default=60, ge=1, le=86_400)
+    auth_lockout_max_seconds: int = Field(default=900, ge=1, le=7 * 86_400)
+    # Failures are forgotten after this long without another one (a success also clears the account's).
+    auth_failure_window_seconds: int = Field(default=3600, ge=1, le=30 * 86_400)
 
 
 class ServerSettings(BaseSettings):
