@@ -108,4 +108,6 @@ def retire_division(
 ) -> JSONResponse:
     auth.require(user, *WRITERS)
     row = service.retire(session, code, body, if_match, user.username)
+    if service.withdrawn(row):  # registered today, retired today: nothing is left in force (see service.retire)
+        return JSONResponse({"code": code, "withdrawn": True, "history": f"/api/v1/divisions/{code}/history"})
     return _written(session, row.id, 200)

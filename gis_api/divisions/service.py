@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from gis_api import clock, geojson_sql
@@ -139,7 +139,7 @@ def versions(session: Session, code: str) -> list[dict[str, Any]]:
 
 
 def history(session: Session, code: str) -> dict[str, Any]:
-    if not session.scalar(select(func.count()).select_from(Division).where(Division.code == code)):
+    if session.get(DivisionCode, code) is None:  # the registry, not the rows: a withdrawn code has none left
         raise NotFound(f"no division with code {code}", f"不存在代码为 {code} 的行政区划", field="code")
     return {"code": code, "versions": versions(session, code), "changes": audit.history(session, TABLE, code)}
 
@@ -300,10 +300,16 @@ def update(session: Session, code: str, body: DivisionUpdate, if_match: str | No
 
 
 def retire(session: Session, code: str, body: DivisionRetire, if_match: str | None, actor: str) -> Division:
-    """Close the division on ``effective_date`` and retire its code for good (domain.md §4)."""
-    on = min(clock.today(), body.effective_date - dt.timedelta(days=1))
+    """Close the division on ``effective_date`` and retire its code for good (domain.md §4).
+
+    The version closed is the one in force on the effective date (today for a future date). A version that
+    began today and is retired today never took effect: it is withdrawn (its row deleted; the audit log keeps
+    the insertion and the deletion), since a version may not end on the day it begins; the code stays retired."""
+    today = clock.today()
+    on = min(today, body.effective_date)
     row = GUARD.lock(session, code, if_match, where=_in_force(on), missing=lambda: _not_found(code, on))
-    if body.effective_date <= row.valid_from:
+    same_day = body.effective_date == row.valid_from == today
+    if body.effective_date <= row.valid_from and not same_day:
         raise InvalidInput(
             "effective_date must be after the version's valid_from", "停用日期须晚于当前版本生效日期",
             field="effective_date",
@@ -322,11 +328,20 @@ def retire(session: Session, code: str, body: DivisionRetire, if_match: str | No
             field="code", rule="§4",
         )
     audit.set_context(session, actor, body.reason)
-    row.valid_to = body.effective_date
     registry = session.get(DivisionCode, code)
     if registry is not None:
         registry.retired_on = body.effective_date
         registry.retired_document = body.document_no
+    if same_day:
+        session.delete(row)
+        session.flush()
+        return row
+    row.valid_to = body.effective_date
     session.flush()
     session.refresh(row)
     return row
+
+
+def withdrawn(row: Division) -> bool:
+    """True when ``retire`` withdrew the version instead of closing it (see there)."""
+    return inspect(row).was_deleted

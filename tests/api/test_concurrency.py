@@ -31,8 +31,9 @@ from gis_api.app import create_app
 from gis_api.db import CONNECTION_OPTIONS
 from gis_api.settings import Settings
 from tests.api.test_adjustments import propose
+from tests.api.test_boundaries import _inspection
 from tests.api.test_facilities import _cemetery, _facility
-from tests.api.test_naming import _apply
+from tests.api.test_naming import APPROVED, COUNTY_GOV, REVIEWED, _apply, _reports
 from tests.browser.conftest import _free_port
 
 N = 10
@@ -189,17 +190,59 @@ def test_places_ogc_put_patch_delete(live: Live) -> None:
     check(live, "OGC DELETE places", "officer", lambda c, i: c.delete(url, headers={"If-Match": tag}))
 
 
-def test_place_created_today_is_deleted_through_ogc(live: Live) -> None:
-    """Issue 11: DELETE of a place registered today answered 404 (retire looked at yesterday)."""
+def test_legal_changes_effective_today_race_too(live: Live) -> None:
+    """A legal change closes the row the others wait for and opens another: still one winner, the rest 412."""
+    pid, tag = _place(live)
+    today = clock.today().isoformat()
+    check(live, "REST PATCH /places/{id} mode=legal", "officer", lambda c, i: c.patch(
+        f"/api/v1/places/{pid}", headers={"If-Match": tag},
+        json={"mode": "legal", "effective_date": today, "status": "standard", "remarks": f"l{i}", "reason": "race"}))
+    with live.client("officer") as c:
+        versions = _ok(c.get(f"/api/v1/places/{pid}/history")).json()["versions"]
+    assert [v["valid_to"] for v in versions] == [today, None]
+
+
+def test_place_registered_today_is_withdrawn_by_ogc_delete_and_rest_retire(live: Live) -> None:
+    """Issue 11: DELETE of a place registered today answered 404 (retire looked at the day before)."""
+    today = clock.today().isoformat()
     pid, _ = _place(live, valid_from=None)
     url = f"/ogc/collections/places/items/{pid}"
     tag = _etag(live, "officer", url)
     with live.client("officer") as c:
         assert c.delete(url, headers={"If-Match": tag}).status_code == 204
         assert c.get(url).status_code == 404
+        assert c.delete(url, headers={"If-Match": tag}).status_code == 404  # nothing left to retire
         hist = _ok(c.get(f"/api/v1/places/{pid}/history")).json()
-    assert hist["versions"] == []
-    assert [ch["action"] for ch in hist["changes"] if ch["table"] == "places"] == ["INSERT", "DELETE"]
+        assert hist["versions"] == []
+        assert [ch["action"] for ch in hist["changes"] if ch["table"] == "places"] == ["INSERT", "DELETE"]
+        pid2, tag2 = _place(live, valid_from=None)
+        r = _ok(c.post(f"/api/v1/places/{pid2}/retire", json={"effective_date": today, "reason": "entered twice"},
+                       headers={"If-Match": tag2}))
+        assert r.json()["withdrawn"] is True
+        assert c.get(f"/api/v1/places/{pid2}").status_code == 404
+        # A retirement dated on the first day of a version that began in the past is still refused.
+        pid3, tag3 = _place(live, valid_from="2020-01-01")
+        r = c.post(f"/api/v1/places/{pid3}/retire", json={"effective_date": "2020-01-01", "reason": "x"},
+                   headers={"If-Match": tag3})
+        assert r.status_code == 422 and r.json()["field"] == "effective_date"
+
+
+def test_division_registered_today_is_withdrawn_by_ogc_delete(live: Live) -> None:
+    today = clock.today().isoformat()
+    with live.client("officer") as c:
+        r = _ok(c.post("/api/v1/divisions", json={
+            "code": "340122100397", "name": "当日撤回村民委员会", "level": "village", "kind": "村委会",
+            "parent_code": "340122100", "geometry": {"type": "Point", "coordinates": [117.46, 31.87]},
+            "source": "test", "valid_from": today, "reason": "entered by mistake"}), 201)
+        url = "/ogc/collections/villages/items/340122100397"
+        assert c.delete(url, headers={"If-Match": r.headers["ETag"]}).status_code == 204
+        assert c.get(url).status_code == 404
+        hist = _ok(c.get("/api/v1/divisions/340122100397/history")).json()
+        assert hist["versions"] == [] and [ch["action"] for ch in hist["changes"]] == ["INSERT", "DELETE"]
+        again = c.post("/api/v1/divisions", json={
+            "code": "340122100397", "name": "再用", "level": "village", "kind": "村委会", "parent_code": "340122100",
+            "source": "test", "valid_from": today, "reason": "reuse"})
+        assert again.status_code == 409 and again.json()["code"] == "code_retired"  # codes are never reused
 
 
 # -- divisions ----------------------------------------------------------------------------------------------------
@@ -276,6 +319,22 @@ def test_boundary_line_and_marker_patch(live: Live) -> None:
           lambda c, i: c.patch(murl, json={"note": f"n{i}", "reason": "race"}, headers={"If-Match": tag}))
 
 
+def test_inspection_filing_and_issue_resolution(live: Live) -> None:
+    with live.client("patrol") as c:
+        body = _inspection("C340122-340181", findings=[], feature_changes=[], structures=[])
+        r = _ok(c.post("/api/v1/boundary-inspections", json=body), 201)
+    insp = r.json()
+    tag = r.headers["ETag"]
+    check(live, "REST POST /boundary-inspections/{id}/file", "patrol", lambda c, i: c.post(
+        f"/api/v1/boundary-inspections/{insp['id']}/file", headers={"If-Match": tag},
+        json={"filed_on": "2026-04-20", "filing_ref": f"档案 {i}"}))
+    issue = next(x for x in insp["issues"] if x["kind"] == "dispute")
+    itag = f'"q{issue["id"]}.v{issue["version"]}"'
+    check(live, "REST POST /boundary-issues/{id}/resolve", "patrol", lambda c, i: c.post(
+        f"/api/v1/boundary-issues/{issue['id']}/resolve", headers={"If-Match": itag},
+        json={"resolved_on": "2026-05-20", "resolution": f"协议 {i}"}))
+
+
 # -- naming proposals and division adjustments --------------------------------------------------------------------
 
 def test_proposal_steps(live: Live) -> None:
@@ -289,6 +348,18 @@ def test_proposal_steps(live: Live) -> None:
     check(live, "REST POST /proposals/{id}/reject", "reviewer",
           lambda c, i: c.post(f"/api/v1/proposals/{q['id']}/reject", json={"reason": f"race {i}"},
                               headers={"If-Match": tag}))
+    with live.client("officer") as c:
+        s, _ = _apply(c, live.headers("officer"), name="并发巷")  # type: ignore[arg-type]
+        _reports(c, live.headers("officer"), s["id"])  # type: ignore[arg-type]
+    url = f"/api/v1/proposals/{s['id']}"
+    tag = _etag(live, "officer", url)
+    check(live, "REST POST /proposals/{id}/advance (reviewed)", "officer", lambda c, i: c.post(
+        f"{url}/advance", headers={"If-Match": tag}, json={"to": "reviewed", "date": REVIEWED, "reason": f"r{i}"}))
+    tag = _etag(live, "officer", url)
+    check(live, "REST POST /proposals/{id}/advance (approved)", "reviewer", lambda c, i: c.post(
+        f"{url}/advance", headers={"If-Match": tag}, json={
+            "to": "approved", "date": APPROVED, "doc_no": f"肥政秘〔2025〕{i}号", "authority": COUNTY_GOV,
+            "flags_justification": "并发测试", "reason": f"r{i}"}))
 
 
 def test_adjustment_steps(live: Live) -> None:
@@ -301,6 +372,18 @@ def test_adjustment_steps(live: Live) -> None:
     tag = _etag(live, "officer", url)
     check(live, "REST POST /adjustments/{id}/submit", "officer",
           lambda c, i: c.post(f"{url}/submit", json={"reason": f"race {i}"}, headers={"If-Match": tag}))
+    tag = _etag(live, "officer", url)
+    check(live, "REST POST /adjustments/{id}/approve", "reviewer", lambda c, i: c.post(
+        f"{url}/approve", headers={"If-Match": tag},
+        json={"approved_on": "2024-11-20", "effective_date": "2025-01-01", "document_no": f"皖政秘〔2024〕{i}号"}))
+    tag = _etag(live, "officer", url)
+    check(live, "REST POST /adjustments/{id}/apply", "officer",
+          lambda c, i: c.post(f"{url}/apply", json={}, headers={"If-Match": tag}))
+    with live.client("officer") as c:
+        r = propose(c, live.headers("officer"), "rename", {"code": "340122102", "name": "并发乡"})  # type: ignore[arg-type]
+    url, tag = f"/api/v1/adjustments/{r.json()['id']}", r.headers["ETag"]
+    check(live, "REST POST /adjustments/{id}/withdraw", "officer",
+          lambda c, i: c.post(f"{url}/withdraw", json={"reason": f"race {i}"}, headers={"If-Match": tag}))
 
 
 # -- 20 appending clients -----------------------------------------------------------------------------------------
