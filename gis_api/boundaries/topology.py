@@ -80,7 +80,7 @@ SELECT kind, codes, area_m2, perimeter_m,
        json_build_array(ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g)) AS bbox
 FROM measured
 WHERE area_m2 >= :min_area OR kind = 'part'
-ORDER BY kind, codes, area_m2 DESC
+ORDER BY kind, codes, area_m2 DESC, lon, lat  -- ties (equal pieces) in a fixed order
 """
 
 INVALID = """

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ class ItemsQuery:
     filter_crs: crs_mod.OutputCrs = field(default_factory=lambda: crs_mod.resolve(None))
     equals: list[tuple[Property, Any]] = field(default_factory=list)
     sortby: list[tuple[Property, bool]] = field(default_factory=list)  # (property, descending)
-    spatial_leads: bool = False  # a small bbox: let the spatial index lead (nearest to its centre first)
+    spatial_leads: bool = False  # a small bbox: let the spatial index lead (then a top-N sort by id)
 
 
 def feature_sql(c: Collection, props: list[Property], out: crs_mod.OutputCrs) -> tuple[str, str]:
@@ -69,6 +70,11 @@ def feature_sql(c: Collection, props: list[Property], out: crs_mod.OutputCrs) ->
 
 
 def time_sql(c: Collection, tf: TimeFilter, params: Params) -> list[str]:
+    """Valid-time conditions over alias ``t``. An instant selects the version in force on that date; an
+    interval selects, per feature id, ONE version: the one in force at the interval's end (or, when the
+    feature ended inside the interval, its last version in it) — so a response never holds an id twice and
+    paging stays one row per id. The other versions are in the feature's history (``version-history`` link).
+    """
     if not c.valid_from:
         return []
     vf, vt = f"t.{c.valid_from}", f"t.{c.valid_to}" if c.valid_to else None
@@ -79,11 +85,27 @@ def time_sql(c: Collection, tf: TimeFilter, params: Params) -> list[str]:
         if vt:
             out.append(f"({vt} IS NULL OR {vt} > {p})")
         return out
-    if tf.end is not None:
-        out.append(f"{vf} <= {params.bind(tf.end, 'date')}")
+    end = params.bind(tf.end, "date") if tf.end is not None else None
+    if end is not None:
+        out.append(f"{vf} <= {end}")
     if tf.start is not None and vt:
         out.append(f"({vt} IS NULL OR {vt} > {params.bind(tf.start, 'date')})")
+    # no later version of the same feature (in the same slice) starts inside the interval
+    later = [f"{_other(c.id_sql)} = {c.id_sql}", f"t2.{c.valid_from} > {vf}"]
+    if end is not None:
+        later.append(f"t2.{c.valid_from} <= {end}")
+    if c.where:
+        later.append(_other(c.where))
+    out.append(f"NOT EXISTS (SELECT 1 FROM {c.table} t2 WHERE {' AND '.join(later)})")
     return out
+
+
+def _other(sql: str) -> str:
+    """The same fixed SQL over alias ``t2`` instead of ``t``."""
+    return _ALIAS_T.sub("t2.", sql)
+
+
+_ALIAS_T = re.compile(r"\bt\.(?=[a-z_])")
 
 
 def _envelope(q: ItemsQuery, params: Params) -> str | None:
@@ -113,18 +135,17 @@ def conditions(q: ItemsQuery, params: Params) -> tuple[list[str], str | None, bo
     return conds, env, spatial
 
 
-def _order(q: ItemsQuery, params: Params, spatial_filter: bool = False) -> str:
-    """Paging needs one total order that the same plan yields on every page.
+def _order(q: ItemsQuery, spatial_filter: bool = False) -> str:
+    """One total order, the same on every page: the ``sortby`` keys, then the feature id — unique among the
+    rows of one request (one version per id: ``time_sql``), so offset paging never skips or repeats a feature.
 
-    With a bbox that is small against the collection's extent and no ``sortby``, features come nearest to
-    the bbox's centre first: the GiST index yields that order (KNN) and stops after the page, and its index
-    condition (the bbox) bounds the last page. Otherwise: ``sortby`` keys, then the feature id.
+    Not nearest-to-the-bbox-centre (KNN) first: distance ties (every polygon containing the centre is at 0)
+    and a plan that differs between pages made pages overlap (issue 11), and an order that moves with the bbox
+    differs from other servers (tipg, pygeoapi order by id). A small bbox still lets the GiST index lead: the
+    id key is wrapped (``id + 0``) so the planner does not walk the id index filtering by bbox; it takes the
+    bbox's matches from the GiST index and keeps the page with a top-N sort (the capped count reads them anyway).
     """
     c = q.collection
-    if q.spatial_leads and not q.sortby and q.bbox is not None:
-        x1, y1, x2, y2 = q.bbox
-        cx, cy = params.bind((x1 + x2) / 2, "float8"), params.bind((y1 + y2) / 2, "float8")
-        return f"{c.geom_sql} <-> ST_SetSRID(ST_MakePoint({cx}, {cy}), 4490)"
     keys = [f"{p.sql} {'DESC' if desc else 'ASC'}" for p, desc in q.sortby]
     id_key = c.id_sql
     if (q.spatial_leads or spatial_filter) and not q.sortby and c.id_type == "integer":
@@ -146,7 +167,7 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
     where_params = Params()
     where_params.values = list(params.values)
     cols = ", ".join(f"t.{col}" for col in c.columns(q.props, tuple(p.sql for p, _ in q.sortby)))
-    order = _order(q, params, spatial_filter=spatial and q.bbox is None)
+    order = _order(q, spatial_filter=spatial and q.bbox is None)
     limit = params.bind(q.limit, "bigint")
     page_limit = params.bind(q.limit + 1, "bigint")
     offset = params.bind(q.offset, "bigint")
