@@ -26,6 +26,7 @@ from gis_api.ogc import crs as crs_mod
 from gis_api.ogc import filters, openapi, query, tiles
 from gis_api.ogc.collections import Collection, Property, all_collections, get
 from gis_api.ogc.errors import BadRequest
+from gis_api.ogc.links import feature_links, with_links
 from gis_api.ogc.reader import PoolReader, Reader, SessionReader
 from gis_api.ogc.settings import OgcSettings
 from gis_api.ogc.sql import Params
@@ -514,8 +515,11 @@ async def item(request: Request, collection_id: str, feature_id: str) -> Respons
     _check_params(request, ITEM_PARAMS)
     qp = request.query_params
     out = crs_mod.resolve(qp.get("crs"))
-    text, etag = await _feature(reader(request), c, feature_id, parse_props(c, qp.get("properties")), out,
-                                parse_datetime(qp.get("datetime")))
+    tf = parse_datetime(qp.get("datetime"))
+    text, etag = await _feature(reader(request), c, feature_id, parse_props(c, qp.get("properties")), out, tf)
+    text = with_links(text, feature_links(
+        str(request.base_url).rstrip("/"), base_url(request), c, feature_id, str(request.url),
+        tf.as_of if qp.get("datetime") else None))
     headers = {"Content-Crs": out.header}
     if etag:
         headers["ETag"] = etag
@@ -589,7 +593,8 @@ def _written(session: SessionDep, request: Request, c: Collection, fid: str, on:
                "Content-Crs": crs_mod.resolve(None).header}
     if c.etag and row[2] is not None:
         headers["ETag"] = c.etag(int(row[1]), int(row[2]))
-    return Response(str(row[0]), status_code=status, media_type=GEOJSON, headers=headers)
+    text = with_links(str(row[0]), feature_links(str(request.base_url).rstrip("/"), base_url(request), c, fid))
+    return Response(text, status_code=status, media_type=GEOJSON, headers=headers)
 
 
 ReasonHeader = Annotated[str | None, Header(alias="Diming-Reason",
