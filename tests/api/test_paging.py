@@ -8,9 +8,11 @@ from SQL written independently of ``gis_api.ogc.query`` (``DISTINCT ON`` for the
 over demo data with extra versions added inside the test's transaction, so intervals really do hold several
 versions of one id.
 
-Runtime is bounded: a fixed number of examples per collection (``DIMING_PAGING_EXAMPLES``, default 25,
-with a fixed seed, ``DIMING_PAGING_SEED``, so CI runs the same cases; change it to explore others) and at most ``MAX_PAGES`` pages per request (the drawn limit is raised
-when the result would need more).
+Runtime is bounded: a fixed number of examples per collection and list (``DIMING_PAGING_EXAMPLES``, default
+25) drawn with a fixed seed (``DIMING_PAGING_SEED``: CI runs the same cases; change it to explore others), and at
+most ``MAX_PAGES`` pages per request (the drawn limit is raised when the result would need more). Bbox centres are
+often put on a feature, so that several polygons contain the centre (the distance ties that broke KNN paging),
+and the tables are ANALYZEd so the planner picks the plans it picks in production.
 """
 
 from __future__ import annotations
