@@ -527,6 +527,34 @@ def base_backup(cluster: Cluster) -> dict[str, Any]:
     return info
 
 
+def _start_segment(base_dir: Path) -> str:
+    """The first WAL segment a base backup needs (from pg_basebackup's backup_manifest)."""
+    ranges = json.loads((base_dir / "backup_manifest").read_text())["WAL-Ranges"]
+    first = min(ranges, key=lambda r: int(r["Timeline"]))
+    high, low = (int(part, 16) for part in str(first["Start-LSN"]).split("/"))
+    return f"{int(first['Timeline']):08X}{high:08X}{low >> 24:08X}"  # 16 MB segments (the default)
+
+
+def prune(cluster: Cluster, keep: int) -> dict[str, Any]:
+    """Keep the newest ``keep`` base backups, delete older ones and the WAL only they needed."""
+    archive = cluster.wal_archive
+    if archive is None:
+        raise BackupError("no WAL archive: set DIMING_WAL_ARCHIVE")
+    if keep < 1:
+        raise BackupError("--prune needs at least 1 base backup to keep")
+    backups = base_backups(archive)
+    old, kept = backups[:-keep], backups[-keep:]
+    before = {p.name for p in (archive / "wal").iterdir()}
+    for b in old:
+        shutil.rmtree(b["dir"])
+    if kept:
+        cutoff = min(_start_segment(Path(b["dir"])) for b in kept)
+        cluster._run([str(cluster.bindir / "pg_archivecleanup"), "-x", ".gz", str(archive / "wal"), cutoff])
+    removed = before - {p.name for p in (archive / "wal").iterdir()}
+    return {"base_backups_removed": [Path(b["dir"]).name for b in old], "wal_files_removed": len(removed),
+            "base_backups_kept": [Path(b["dir"]).name for b in kept]}
+
+
 def ensure_base_backup(cluster: Cluster) -> None:
     """Called when the cluster starts with archiving: take the first base backup if there is none."""
     if cluster.wal_archive is not None and not base_backups(cluster.wal_archive):

@@ -40,6 +40,12 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
             cluster = backup._embedded(settings.db)
             print(json.dumps(backup.describe(cluster), indent=2, ensure_ascii=False))
             return 0
+        if args.prune is not None:
+            out = backup.prune(backup._embedded(settings.db), args.prune)
+            print(f"kept base backups {', '.join(out['base_backups_kept']) or '-'}; removed "
+                  f"{len(out['base_backups_removed'])} older ones and {out['wal_files_removed']} WAL files "
+                  "only they needed")
+            return 0
         if args.base:
             cluster = backup._embedded(settings.db)
             cluster.up()
@@ -127,6 +133,8 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--base", action="store_true",
                    help="take a base backup into DIMING_WAL_ARCHIVE/base (embedded cluster, archiving on)")
     p.add_argument("--status", action="store_true", help="show the WAL archive: base backups, archiver progress")
+    p.add_argument("--prune", type=int, metavar="N",
+                   help="keep the newest N base backups; delete older ones and the WAL only they needed")
     p.set_defaults(handler=cmd_backup)
 
     p = sub.add_parser("restore", help="restore a backup FILE into a new database and verify it, "

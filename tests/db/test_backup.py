@@ -259,6 +259,23 @@ def test_point_in_time_recovery_between_two_edits(archiving: DatabaseSettings, m
     again.down()
 
 
+def test_prune_keeps_the_newest_base_backup_and_the_wal_it_needs(archiving: DatabaseSettings,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = archiving.wal_archive
+    assert archive is not None
+    backups = backup.base_backups(archive)
+    assert len(backups) >= 3  # the automatic one, the explicit one, the one after the swap
+    newest = Path(backups[-1]["dir"])
+    first_needed = backup._start_segment(newest)
+    segments = lambda: sorted(p.name[:24] for p in (archive / "wal").glob("*.gz") if len(p.name) == 27)  # noqa: E731
+    assert segments()[0] < first_needed
+    _env(monkeypatch, archiving)
+    assert main(["backup", "--prune", "1"]) == 0
+    assert [b["dir"] for b in backup.base_backups(archive)] == [str(newest)]
+    assert segments()[0][8:] == first_needed[8:]  # older segments gone, the newest backup's WAL kept
+    assert (archive / "wal" / "00000002.history.gz").exists()  # history files are never pruned
+
+
 def test_point_in_time_before_any_base_backup_is_refused(archiving: DatabaseSettings) -> None:
     with pytest.raises(backup.BackupError, match="no base backup"):
         backup.restore_to_time(archiving, backup.parse_target_time("2000-01-01 00:00:00+08", "UTC"))
