@@ -32,7 +32,9 @@ def _limit(max_limit: int, default: int) -> dict[str, Any]:
 
 ITEM_PARAMETERS: list[dict[str, Any]] = [
     _param("crs", "Output CRS (OGC API – Features Part 2).", _CRS, "form", False),
-    _param("datetime", "Valid-time date (as of) or interval; default today.", _STRING, "form", False),
+    _param("datetime", "Valid-time date (as of) or interval; default today. An interval gives each feature once, "
+           "as the version in force at its end (the others: the feature's version-history link).", _STRING, "form",
+           False),
     _param("properties", "Comma-separated properties to return.", {"type": "array", "items": _STRING},
            "form", False),
 ]

@@ -144,6 +144,8 @@ def _order(q: ItemsQuery, spatial_filter: bool = False) -> str:
     differs from other servers (tipg, pygeoapi order by id). A small bbox still lets the GiST index lead: the
     id key is wrapped (``id + 0``) so the planner does not walk the id index filtering by bbox; it takes the
     bbox's matches from the GiST index and keeps the page with a top-N sort (the capped count reads them anyway).
+    Measured on 500,000 points, a bbox of ~8,000: 15–24 ms so, against 93–277 ms for the id walk when ids follow
+    location (as an import grouped by township numbers them), 2 ms when they do not.
     """
     c = q.collection
     keys = [f"{p.sql} {'DESC' if desc else 'ASC'}" for p, desc in q.sortby]

@@ -230,8 +230,9 @@ def parse_date(raw: str, param: str = "datetime") -> dt.date:
 
 
 def parse_datetime(raw: str | None) -> query.TimeFilter:
-    """``datetime`` on valid time: an instant is the as-of date; an interval selects every version in force
-    at some time inside it (open ends ``..``). Default: today."""
+    """``datetime`` on valid time: an instant is the as-of date; an interval (open ends ``..``) selects the
+    features in force at some time inside it, each once, as the version in force at its end
+    (``query.time_sql``). Default: today."""
     if raw is None or not raw.strip():
         return query.TimeFilter(as_of=clock.today())
     raw = raw.strip()
