@@ -424,8 +424,9 @@ def delete_variant(session: Session, place_id: int, variant_id: int, actor: str,
 
 
 def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: str) -> ProtectionListing:
-    if current_row(session, place_id, clock.today()) is None:
-        raise _not_found(place_id, clock.today())
+    today = clock.today()
+    # Held like a write of the place: a rename checking the listing (R1) and a listing never interleave.
+    GUARD.hold(session, place_id, where=_in_force(today), missing=lambda: _not_found(place_id, today))
     if body.measures_recorded_on and not body.measures:
         raise InvalidInput("measures_recorded_on needs the measures", "登记保护措施日期时须填写保护措施",
                            field="measures")
