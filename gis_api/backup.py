@@ -564,16 +564,16 @@ def ensure_base_backup(cluster: Cluster) -> None:
             raise EmbeddedDbError(f"archiving is on but the first base backup failed: {exc}") from exc
 
 
-def _switch_and_wait(cluster: Cluster, timeout_s: float = 60) -> None:
+def _switch_and_wait(cluster: Cluster, archive: Path, timeout_s: float = 60) -> None:
     """Close the current WAL segment of a running archiving cluster and wait until it is archived, so a
     recovery sees the newest edits."""
     if not cluster.running() or _sql(cluster, "postgres", "SHOW archive_mode") != "on":
         return
     segment = _sql(cluster, "postgres", "SELECT pg_walfile_name(pg_switch_wal())")
+    archived = archive / "wal" / f"{segment}.gz"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        done = _sql(cluster, "postgres", "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
-        if done[8:] >= segment[8:] and len(done) == 24:  # same-length hex names order by position
+        if archived.exists():  # the archive command renames into place only after a complete copy
             return
         time.sleep(0.2)
     raise BackupError(f"WAL segment {segment} was not archived within {timeout_s:.0f} s; see {cluster.log_file}")
@@ -616,13 +616,15 @@ def restore_to_time(settings: DatabaseSettings, target: dt.datetime | None, arch
                     into: Path | None = None, keep_running: bool = False, timeout_s: float = 300) -> PitrResult:
     """Recover the embedded cluster as of ``target`` (None: all archived WAL) into a new cluster home."""
     started = time.monotonic()
+    if target is not None and target > dt.datetime.now(dt.UTC):
+        raise BackupError(f"--to-time {target.isoformat(sep=' ')} is in the future; use 'latest' for everything")
     live = _embedded(settings)
     archive = (archive or settings.wal_archive)
     if archive is None:
         raise BackupError("no WAL archive: set DIMING_WAL_ARCHIVE or pass --archive DIR")
     archive = archive.resolve()
     if live.wal_archive is not None and live.wal_archive.resolve() == archive:
-        _switch_and_wait(live)
+        _switch_and_wait(live, archive)
     candidates = base_backups(archive)
     if target is not None:
         candidates = [b for b in candidates if dt.datetime.fromisoformat(str(b["finished_at"])) <= target]
@@ -658,9 +660,18 @@ def restore_to_time(settings: DatabaseSettings, target: dt.datetime | None, arch
     try:
         restored.up()
     except EmbeddedDbError as exc:
+        if "recovery ended before configured recovery target" in _log_tail(restored, 40):
+            raise _target_not_reached(restored, target) from None
         raise BackupError(f"the recovered cluster did not start: {exc}\n{_log_tail(restored)}") from exc
     deadline = time.monotonic() + timeout_s
-    while _sql(restored, "postgres", "SELECT pg_is_in_recovery()") == "t":
+    while True:
+        try:
+            if _sql(restored, "postgres", "SELECT pg_is_in_recovery()") == "f":
+                break
+        except BackupError:
+            if restored.running():
+                raise
+            raise _target_not_reached(restored, target) from None
         if time.monotonic() > deadline:
             raise BackupError(f"recovery did not finish within {timeout_s:.0f} s; see {restored.log_file}")
         time.sleep(0.2)
@@ -715,6 +726,16 @@ def swap_in_cluster(settings: DatabaseSettings, recovered_home: Path) -> dict[st
                                f'f={wal}/$(basename "$h").gz; [ -f "$f" ] || gzip -1 -c "$h" > "$f"; done'])
         out["base_backup"] = base_backup(live)["dir"]
     return out
+
+
+def _target_not_reached(restored: Cluster, target: dt.datetime | None) -> BackupError:
+    # PostgreSQL shuts down when the archive ends before the target (no commit archived after it).
+    last = [line for line in _log_tail(restored, 40).splitlines() if "last completed transaction" in line]
+    return BackupError(
+        f"recovery ended before {target}: no commit after that moment is in the archive "
+        f"({last[-1].split('LOG:')[-1].strip() if last else 'no transaction replayed'}); choose an earlier "
+        f"time or 'latest'. Log: {restored.log_file}"
+    )
 
 
 def _log_tail(cluster: Cluster, lines: int = 15) -> str:

@@ -234,6 +234,8 @@ class Cluster:
 
                     ensure_base_backup(self)  # archived WAL is useless without a base backup to replay it on
                 return
+            if ready.returncode == 2 and not self.running():
+                break  # the server exited (a failed recovery, say): no point in waiting longer
             time.sleep(0.2)
         raise EmbeddedDbError(f"server did not become ready; see {self.log_file}")
 

@@ -279,3 +279,5 @@ def test_prune_keeps_the_newest_base_backup_and_the_wal_it_needs(archiving: Data
 def test_point_in_time_before_any_base_backup_is_refused(archiving: DatabaseSettings) -> None:
     with pytest.raises(backup.BackupError, match="no base backup"):
         backup.restore_to_time(archiving, backup.parse_target_time("2000-01-01 00:00:00+08", "UTC"))
+    with pytest.raises(backup.BackupError, match="in the future"):
+        backup.restore_to_time(archiving, backup.parse_target_time("2999-01-01 00:00:00", "Asia/Shanghai"))
