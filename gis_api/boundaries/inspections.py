@@ -10,6 +10,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gis_api.audit import service as audit
+from gis_api.boundaries import lines
+from gis_api.boundaries import markers as markers_mod
 from gis_api.boundaries.models import (
     BoundaryIssue,
     BoundaryLine,
@@ -30,14 +32,15 @@ def _issue(line_id: str, kind: str, description: str, on: dt.date, *, marker_no:
 
 
 def create(session: Session, body: InspectionCreate, actor: str) -> JointInspection:
-    line = session.get(BoundaryLine, body.line_id)
-    if line is None:
+    if session.get(BoundaryLine, body.line_id) is None:
         raise InvalidInput(f"no boundary line {body.line_id}", f"不存在界线 {body.line_id}", field="line_id")
-    markers = {m.marker_no: m for m in session.scalars(
-        select(BoundaryMarker).where(BoundaryMarker.line_id == line.line_id))}
+    # The inspection moves the line's cycle date and the markers' status from what it reads: both are locked
+    # (line first, then markers in order) and re-read, as any write of them is.
+    line = lines.hold(session, body.line_id)
+    on_line = set(session.scalars(select(BoundaryMarker.marker_no).where(BoundaryMarker.line_id == line.line_id)))
     seen: set[str] = set()
     for i, f in enumerate(body.findings):
-        if f.marker_no not in markers:
+        if f.marker_no not in on_line:
             raise InvalidInput(
                 f"marker {f.marker_no} is not a marker of line {line.line_id}",
                 f"界桩 {f.marker_no} 不属于界线 {line.line_id}", field=f"findings.{i}.marker_no", rule="§5",
@@ -52,6 +55,7 @@ def create(session: Session, body: InspectionCreate, actor: str) -> JointInspect
             "a filed inspection record needs the signatures of both sides",
             "归档的联检记录须有双方签字", field="signatures", rule="§5",
         )
+    markers = {no: markers_mod.hold(session, no) for no in sorted(seen)}
     audit.set_context(session, actor, body.reason)
     row = JointInspection(
         line_id=line.line_id, inspected_on=body.inspected_on, kind=body.kind.value,

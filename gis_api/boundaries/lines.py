@@ -317,6 +317,11 @@ def get_line(session: Session, line_id: str) -> BoundaryLine:
     return line
 
 
+def hold(session: Session, line_id: str) -> BoundaryLine:
+    """The line's record locked without a version check (a joint inspection moves its cycle date)."""
+    return guard(BoundarySettings()).hold(session, line_id, missing=lambda: _no_line(line_id))
+
+
 def guard(settings: BoundarySettings) -> Versioned[BoundaryLine]:
     return Versioned(
         model=BoundaryLine, key=BoundaryLine.line_id, etag=etag,

@@ -194,6 +194,11 @@ GUARD = Versioned(
 )
 
 
+def hold(session: Session, marker_no: str) -> BoundaryMarker:
+    """The marker locked without a version check (a joint inspection records the status it found)."""
+    return GUARD.hold(session, marker_no, missing=lambda: _no_marker(marker_no))
+
+
 def history(session: Session, marker_no: str) -> dict[str, Any]:
     get(session, marker_no)
     return {"marker_no": marker_no, "changes": audit.history(session, TABLE, marker_no)}
