@@ -140,7 +140,8 @@ def register(sub: SubParsers) -> None:
     p = sub.add_parser("restore", help="restore a backup FILE into a new database and verify it, "
                                        "or recover the embedded cluster to a point in time")
     p.add_argument("file", nargs="?", help="backup file written by 'diming backup'")
-    p.add_argument("--into", dest="into_db", metavar="NAME", help="name of the new database (default <db>_restored_<time>)")
+    p.add_argument("--into", dest="into_db", metavar="NAME",
+                   help="name of the new database (default <db>_restored_<time>)")
     p.add_argument("--replace", action="store_true",
                    help="after verification, rename the live database aside and the restore into its place "
                         "(the service must be stopped)")
@@ -150,7 +151,8 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--to-time", metavar="TIME", help="point-in-time recovery of the embedded cluster: a time such as "
                                      "'2026-12-06 10:00:00+08' (no offset = DIMING_TIMEZONE) or 'latest'")
     p.add_argument("--archive", metavar="DIR", help="WAL archive directory (default DIMING_WAL_ARCHIVE)")
-    p.add_argument("--into-dir", metavar="DIR", help="home of the recovered cluster (default <DIMING_HOME>/pitr/<time>)")
+    p.add_argument("--into-dir", metavar="DIR",
+                   help="home of the recovered cluster (default <DIMING_HOME>/pitr/<time>)")
     p.add_argument("--keep-running", action="store_true", help="leave the recovered cluster running")
     p.add_argument("--swap-in", metavar="HOME",
                    help="make a recovered cluster (printed by --to-time) the live one; the service must be stopped")
