@@ -25,6 +25,7 @@ from gis_api.io.routes import router as io_router
 from gis_api.limits import BodyLimitMiddleware
 from gis_api.naming.routes import router as naming_router
 from gis_api.ogc.routes import router as ogc_router
+from gis_api.openapi_doc import install as install_openapi
 from gis_api.places.routes import router as places_router
 from gis_api.security_headers import SecurityHeaders
 from gis_api.settings import Settings
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
             "public_read": settings.auth.public_read,
         }
 
+    install_openapi(app)  # shared error responses and security in /openapi.json (gis_api/openapi_doc.py)
     _mount_ui(app)
     return app
 

@@ -24,6 +24,7 @@ from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.models import Level
 from gis_api.divisions.routes import _next_url
 from gis_api.errors import InvalidInput
+from gis_api.openapi_doc import CSV, HTML, media
 
 GEOJSON = "application/geo+json"
 PATROL = (auth.Role.admin, auth.Role.patrol)
@@ -40,7 +41,7 @@ issues_router = APIRouter(prefix="/api/v1/boundary-issues", tags=["boundary issu
 ROUTERS = (router, markers_router, inspections_router, patrols_router, issues_router)
 
 
-@router.get("", summary="Boundary lines in force on a date, as GeoJSON")
+@router.get("", summary="Boundary lines in force on a date, as GeoJSON", responses=media(GEOJSON))
 def list_lines(
     request: Request, session: SessionDep, settings: SettingsDep, bsettings: BoundarySettingsDep,
     _user: ReadAccess, as_of: AsOf,
@@ -63,7 +64,8 @@ def derive_lines(
     return lines.derive(session, level, as_of, user.username, f"derive {level.value} lines").as_dict()
 
 
-@router.get("/topology", summary="Topology validation: gaps, overlaps, children outside parent, slivers")
+@router.get("/topology", summary="Topology validation: gaps, overlaps, children outside parent, slivers",
+            responses=media(GEOJSON))
 def topology_report(
     session: SessionDep, bsettings: BoundarySettingsDep, _user: ReadAccess, as_of: AsOf, level: Level,
     parent: str | None = None,
@@ -75,7 +77,8 @@ def topology_report(
     return JSONResponse(rep)
 
 
-@router.get("/report", summary="平安边界 report per line and for the county (html, csv or json)")
+@router.get("/report", summary="平安边界 report per line and for the county (html, csv or json)",
+            responses=media(CSV, HTML))
 def safe_boundary_report(
     session: SessionDep, bsettings: BoundarySettingsDep, _user: ReadAccess, as_of: AsOf,
     level: Level | None = Level.county,
@@ -93,7 +96,8 @@ def safe_boundary_report(
     return HTMLResponse(report.to_html(rep))
 
 
-@router.get("/{line_id}", summary="One boundary line (the geometry in force on as_of) with its record")
+@router.get("/{line_id}", summary="One boundary line (the geometry in force on as_of) with its record",
+            responses=media(GEOJSON))
 def get_line(line_id: str, session: SessionDep, bsettings: BoundarySettingsDep, _user: ReadAccess,
              as_of: AsOf) -> Response:
     text_, tag = lines.feature(session, line_id, as_of, bsettings)
@@ -105,7 +109,8 @@ def line_history(line_id: str, session: SessionDep, _user: ReadAccess) -> dict[s
     return lines.history(session, line_id)
 
 
-@router.patch("/{line_id}", summary="Edit a line's record: agreement, detail map, responsible sides (If-Match)")
+@router.patch("/{line_id}", summary="Edit a line's record: agreement, detail map, responsible sides (If-Match)",
+              responses=media(GEOJSON))
 def update_line(
     line_id: str, body: LineUpdate, session: SessionDep, bsettings: BoundarySettingsDep, user: CurrentUser,
     as_of: AsOf, if_match: Annotated[str | None, Header()] = None,
@@ -118,7 +123,7 @@ def update_line(
 
 # -- markers ----------------------------------------------------------------------------------------------------
 
-@markers_router.get("", summary="Boundary markers in force on a date, as GeoJSON")
+@markers_router.get("", summary="Boundary markers in force on a date, as GeoJSON", responses=media(GEOJSON))
 def list_markers(
     request: Request, session: SessionDep, settings: SettingsDep, _user: ReadAccess, as_of: AsOf,
     line_id: str | None = None, status: str | None = None,
@@ -137,7 +142,8 @@ def check_markers(
     return markers.check(session, bsettings, as_of, line_id=line_id, tolerance_m=tolerance_m)
 
 
-@markers_router.post("", status_code=201, summary="Register a marker (patrol, admin)")
+@markers_router.post("", status_code=201, summary="Register a marker (patrol, admin)",
+                     responses=media(GEOJSON, status=201))
 def create_marker(body: MarkerCreate, session: SessionDep, user: CurrentUser, as_of: AsOf,
                   bsettings: BoundarySettingsDep) -> JSONResponse:
     auth.require(user, *PATROL)
@@ -149,7 +155,7 @@ def create_marker(body: MarkerCreate, session: SessionDep, user: CurrentUser, as
     return JSONResponse(data, status_code=201, headers={"ETag": tag}, media_type=GEOJSON)
 
 
-@markers_router.get("/{marker_no}", summary="One marker")
+@markers_router.get("/{marker_no}", summary="One marker", responses=media(GEOJSON))
 def get_marker(marker_no: str, session: SessionDep, _user: ReadAccess, as_of: AsOf) -> Response:
     text_, tag = markers.feature(session, marker_no, as_of)
     return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
@@ -160,7 +166,8 @@ def marker_history(marker_no: str, session: SessionDep, _user: ReadAccess) -> di
     return markers.history(session, marker_no)
 
 
-@markers_router.patch("/{marker_no}", summary="Correct or relocate a marker, record its status (If-Match)")
+@markers_router.patch("/{marker_no}", summary="Correct or relocate a marker, record its status (If-Match)",
+                      responses=media(GEOJSON))
 def update_marker(marker_no: str, body: MarkerUpdate, session: SessionDep, user: CurrentUser, as_of: AsOf,
                   if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     auth.require(user, *PATROL)

@@ -13,6 +13,7 @@ from gis_api.coverage import export, layers, network, rules, service
 from gis_api.coverage.config import PlanningSettings, presets
 from gis_api.coverage.schemas import CoverageQuery, CoverageRequest, DemandLayerIn, LineNetworkIn, SuggestRequest
 from gis_api.deps import AnalysisAccess, AsOf, CurrentUser, ReadAccess, SessionDep
+from gis_api.openapi_doc import CSV, GEOJSON, HTML, media
 from gis_api.security_headers import document_csp
 
 router = APIRouter(prefix="/api/v1/coverage", tags=["coverage"])
@@ -33,7 +34,8 @@ def _out(body: Any, fmt: str, filename: str) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
-@router.post("", summary="Population covered by facilities of a kind within a radius or network distance")
+@router.post("", summary="Population covered by facilities of a kind within a radius or network distance",
+             responses=media(GEOJSON, CSV, HTML))
 def coverage(
     body: CoverageRequest, session: SessionDep, _user: AnalysisAccess,
     format: Annotated[Literal["json", "geojson", "csv", "html"], Query()] = "json",
@@ -51,7 +53,7 @@ def coverage(
     return JSONResponse(result)
 
 
-@router.post("/accessibility", summary="2SFCA accessibility score per village")
+@router.post("/accessibility", summary="2SFCA accessibility score per village", responses=media(GEOJSON, CSV, HTML))
 def accessibility(
     body: CoverageQuery, session: SessionDep, _user: AnalysisAccess,
     format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
@@ -67,7 +69,8 @@ def accessibility(
     return JSONResponse(result)
 
 
-@router.post("/suggest", summary="Suggest new sites: MCLP (k sites) or LSCP (fewest sites for a share); planner")
+@router.post("/suggest", summary="Suggest new sites: MCLP (k sites) or LSCP (fewest sites for a share); planner",
+             responses=media(GEOJSON, CSV, HTML))
 def suggest(
     body: SuggestRequest, session: SessionDep, user: AnalysisAccess,
     format: Annotated[Literal["json", "geojson", "html"], Query()] = "json",

@@ -14,6 +14,7 @@ from gis_api.divisions import service
 from gis_api.divisions.models import Level
 from gis_api.divisions.schemas import DivisionCreate, DivisionRetire, DivisionUpdate
 from gis_api.errors import InvalidInput
+from gis_api.openapi_doc import media
 
 router = APIRouter(prefix="/api/v1/divisions", tags=["divisions"])
 GEOJSON = "application/geo+json"
@@ -39,7 +40,7 @@ def _next_url(request: Request, offset: int, limit: int) -> str:
     return str(request.url.include_query_params(offset=offset + limit, limit=limit))
 
 
-@router.get("", summary="Divisions in force on a date, as GeoJSON")
+@router.get("", summary="Divisions in force on a date, as GeoJSON", responses=media(GEOJSON))
 def list_divisions(
     request: Request,
     session: SessionDep,
@@ -57,13 +58,13 @@ def list_divisions(
     return Response(service.list_geojson(session, q, _next_url(request, offset, limit)), media_type=GEOJSON)
 
 
-@router.get("/{code}", summary="One division (the version in force on as_of)")
+@router.get("/{code}", summary="One division (the version in force on as_of)", responses=media(GEOJSON))
 def get_division(code: str, session: SessionDep, _user: ReadAccess, as_of: AsOf) -> Response:
     text_, tag = service.feature(session, code, as_of)
     return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
 
 
-@router.get("/{code}/children", summary="Subordinate divisions in force on as_of")
+@router.get("/{code}/children", summary="Subordinate divisions in force on as_of", responses=media(GEOJSON))
 def get_children(
     request: Request, code: str, session: SessionDep, settings: SettingsDep, _user: ReadAccess, as_of: AsOf,
     limit: Annotated[int, Query(ge=1)] = 1000, offset: Annotated[int, Query(ge=0)] = 0,
@@ -84,14 +85,15 @@ def _written(session: SessionDep, row_id: int, status: int) -> JSONResponse:
     return JSONResponse(json.loads(text_), status_code=status, headers={"ETag": tag}, media_type=GEOJSON)
 
 
-@router.post("", status_code=201, summary="Register a division (admin, officer)")
+@router.post("", status_code=201, summary="Register a division (admin, officer)", responses=media(GEOJSON, status=201))
 def create_division(body: DivisionCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     auth.require(user, *WRITERS)
     row = service.create(session, body, user.username)
     return _written(session, row.id, 201)
 
 
-@router.patch("/{code}", summary="Correct a division or record a legal change (If-Match required)")
+@router.patch("/{code}", summary="Correct a division or record a legal change (If-Match required)",
+              responses=media(GEOJSON))
 def update_division(
     code: str, body: DivisionUpdate, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
@@ -101,7 +103,8 @@ def update_division(
     return _written(session, row.id, 200)
 
 
-@router.post("/{code}/retire", summary="Abolish a division on a date; its code is never reused")
+@router.post("/{code}/retire", summary="Abolish a division on a date; its code is never reused",
+             responses=media(GEOJSON))
 def retire_division(
     code: str, body: DivisionRetire, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,

@@ -27,6 +27,7 @@ from gis_api.facilities.schemas import (
     ParcelUpdate,
     Retire,
 )
+from gis_api.openapi_doc import media
 
 router = APIRouter(prefix="/api/v1", tags=["facilities"])
 GEOJSON = "application/geo+json"
@@ -52,7 +53,7 @@ def add_kind(body: KindCreate, session: SessionDep, user: CurrentUser) -> dict[s
             "default_radius_m": k.default_radius_m}
 
 
-@router.get("/facilities", summary="Facilities in force on a date (GeoJSON)")
+@router.get("/facilities", summary="Facilities in force on a date (GeoJSON)", responses=media(GEOJSON))
 def list_facilities(
     request: Request, session: SessionDep, settings: SettingsDep, _user: ReadAccess, as_of: AsOf,
     kind: Annotated[str | None, Query(description="kind id; several separated by commas")] = None,
@@ -69,7 +70,8 @@ def list_facilities(
     return Response(service.list_geojson(session, q, _next_url(request, offset, limit)), media_type=GEOJSON)
 
 
-@router.get("/facilities/{facility_id}", summary="One facility (the version in force on as_of), with ETag")
+@router.get("/facilities/{facility_id}", summary="One facility (the version in force on as_of), with ETag",
+            responses=media(GEOJSON))
 def get_facility(facility_id: int, session: SessionDep, _user: ReadAccess, as_of: AsOf) -> Response:
     text_, tag = service.feature(session, facility_id, as_of)
     return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
@@ -80,14 +82,16 @@ def facility_history(facility_id: int, session: SessionDep, _user: ReadAccess) -
     return service.history(session, facility_id)
 
 
-@router.post("/facilities", status_code=201, summary="Register a facility (planner)")
+@router.post("/facilities", status_code=201, summary="Register a facility (planner)",
+             responses=media(GEOJSON, status=201))
 def create_facility(body: FacilityCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     auth.require(user, *PLANNERS)
     row = service.create(session, body, user.username)
     return _geo(*service.feature(session, row.facility_id, row.valid_from), status=201)
 
 
-@router.patch("/facilities/{facility_id}", summary="Correct a facility or record a change (If-Match required)")
+@router.patch("/facilities/{facility_id}", summary="Correct a facility or record a change (If-Match required)",
+              responses=media(GEOJSON))
 def update_facility(
     facility_id: int, body: FacilityUpdate, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
@@ -97,7 +101,8 @@ def update_facility(
     return _geo(*service.feature(session, row.facility_id, row.valid_from))
 
 
-@router.post("/facilities/{facility_id}/retire", summary="Close a facility on a date (If-Match required)")
+@router.post("/facilities/{facility_id}/retire", summary="Close a facility on a date (If-Match required)",
+             responses=media(GEOJSON))
 def retire_facility(
     facility_id: int, body: Retire, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
@@ -109,7 +114,8 @@ def retire_facility(
 
 # -- cemeteries ------------------------------------------------------------------------------------------------
 
-@router.get("/cemeteries", tags=["cemeteries"], summary="Cemeteries with parcels, areas (m², 亩) and burials")
+@router.get("/cemeteries", tags=["cemeteries"], summary="Cemeteries with parcels, areas (m², 亩) and burials",
+            responses=media(GEOJSON))
 def list_cemeteries(
     session: SessionDep, _user: ReadAccess, as_of: AsOf,
     within: Annotated[str | None, Query(description="division code")] = None,
@@ -131,7 +137,8 @@ def exclusion_check(body: ExclusionCheckIn, session: SessionDep, user: AnalysisA
     return cemeteries.check_geometry(session, body.geometry, body.layers)
 
 
-@router.get("/cemeteries/parcels/{parcel_id}", tags=["cemeteries"], summary="One parcel (ETag)")
+@router.get("/cemeteries/parcels/{parcel_id}", tags=["cemeteries"], summary="One parcel (ETag)",
+            responses=media(GEOJSON))
 def get_parcel(parcel_id: int, session: SessionDep, _user: ReadAccess, as_of: AsOf) -> Response:
     text_, tag = cemeteries.parcel_feature(session, parcel_id, as_of)
     return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
@@ -153,7 +160,8 @@ def get_parcel_history(parcel_id: int, session: SessionDep, _user: ReadAccess) -
 
 
 @router.patch("/cemeteries/parcels/{parcel_id}", tags=["cemeteries"],
-              summary="Correct a parcel or change its status (approval = legal change; If-Match required)")
+              summary="Correct a parcel or change its status (approval = legal change; If-Match required)",
+              responses=media(GEOJSON))
 def update_parcel(
     parcel_id: int, body: ParcelUpdate, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
@@ -163,14 +171,15 @@ def update_parcel(
     return _geo(*cemeteries.parcel_feature(session, row.parcel_id, row.valid_from))
 
 
-@router.get("/cemeteries/{cemetery_id}", tags=["cemeteries"], summary="One cemetery with parcels (ETag)")
+@router.get("/cemeteries/{cemetery_id}", tags=["cemeteries"], summary="One cemetery with parcels (ETag)",
+            responses=media(GEOJSON))
 def get_cemetery(cemetery_id: int, session: SessionDep, _user: ReadAccess, as_of: AsOf) -> Response:
     text_, tag = cemeteries.feature(session, cemetery_id, as_of)
     return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
 
 
 @router.post("/cemeteries", status_code=201, tags=["cemeteries"],
-             summary="Register a cemetery or ash hall with its parcels (planner)")
+             summary="Register a cemetery or ash hall with its parcels (planner)", responses=media(GEOJSON, status=201))
 def create_cemetery(body: CemeteryCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     auth.require(user, *PLANNERS)
     row = cemeteries.create(session, body, user.username)
@@ -178,7 +187,7 @@ def create_cemetery(body: CemeteryCreate, session: SessionDep, user: CurrentUser
 
 
 @router.patch("/cemeteries/{cemetery_id}", tags=["cemeteries"],
-              summary="Correct burial facts or record a change (If-Match required)")
+              summary="Correct burial facts or record a change (If-Match required)", responses=media(GEOJSON))
 def update_cemetery(
     cemetery_id: int, body: CemeteryUpdate, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
@@ -189,7 +198,7 @@ def update_cemetery(
 
 
 @router.post("/cemeteries/{cemetery_id}/parcels", status_code=201, tags=["cemeteries"],
-             summary="Add a parcel; the answer carries its exclusion check")
+             summary="Add a parcel; the answer carries its exclusion check", responses=media(GEOJSON, status=201))
 def add_parcel(cemetery_id: int, body: ParcelCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     auth.require(user, *PLANNERS)
     row = cemeteries.add_parcel(session, cemetery_id, body, user.username)
@@ -221,7 +230,8 @@ def update_constraint_layer(layer_id: str, body: ConstraintLayerUpdate, session:
     return next(x for x in cemeteries.constraint_layers(session) if x["id"] == layer_id)
 
 
-@router.get("/constraint-layers/{layer_id}/features", tags=["cemeteries"], summary="Features of a layer (GeoJSON)")
+@router.get("/constraint-layers/{layer_id}/features", tags=["cemeteries"], summary="Features of a layer (GeoJSON)",
+            responses=media(GEOJSON))
 def get_constraint_features(layer_id: str, session: SessionDep, _user: ReadAccess) -> Response:
     return Response(cemeteries.constraint_features_geojson(session, layer_id), media_type=GEOJSON)
 

@@ -16,6 +16,7 @@ from gis_api.divisions.routes import _bbox
 from gis_api.errors import NotFound
 from gis_api.io import formats, service
 from gis_api.ogc.collections import get
+from gis_api.openapi_doc import media
 from gis_api.places.routes import EDITORS
 
 router = APIRouter(prefix="/api/v1", tags=["imports and exports"])
@@ -67,7 +68,8 @@ def import_places(
     return JSONResponse(report.as_dict(), status_code=200 if dry_run else 201)
 
 
-@router.get("/exports/{collection_id}", summary="Export a collection (GeoJSON, GeoPackage, Shapefile, CSV, XLSX)")
+@router.get("/exports/{collection_id}", summary="Export a collection (GeoJSON, GeoPackage, Shapefile, CSV, XLSX)",
+            responses=media(*formats.MEDIA.values()))
 def export_collection(
     collection_id: str, session: SessionDep, _user: ReadAccess,
     format: Annotated[str, Query(pattern="^(geojson|gpkg|shp|csv|xlsx)$")] = "geojson",

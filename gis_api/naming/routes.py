@@ -15,6 +15,7 @@ from gis_api.naming import notice as notice_render
 from gis_api.naming import service
 from gis_api.naming.models import DocKind, Kind, Stage
 from gis_api.naming.schemas import Advance, AuthorityIn, Close, DocumentIn, NamingSettings, ProposalCreate
+from gis_api.openapi_doc import media
 
 router = APIRouter(prefix="/api/v1/proposals", tags=["naming"])
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -117,7 +118,8 @@ def add_document(
 
 
 @router.get("/{proposal_id}/documents/{document_id}/file",
-            summary="Download an uploaded document (login required: working papers are not public data)")
+            summary="Download an uploaded document (login required: working papers are not public data)",
+            responses=media("*/*"))
 def get_document_file(proposal_id: int, document_id: int, session: SessionDep, _user: CurrentUser) -> Response:
     doc, content = service.document_file(session, proposal_id, document_id)
     name = doc.file_name or f"document-{document_id}"
@@ -170,7 +172,8 @@ def notice_html(proposal_id: int, session: SessionDep, _user: ReadAccess, naming
     return HTMLResponse(notice_render.render_html(n))
 
 
-@router.get("/{proposal_id}/notice.docx", summary="The public notice (D2) with the six D3 fields, as DOCX")
+@router.get("/{proposal_id}/notice.docx", summary="The public notice (D2) with the six D3 fields, as DOCX",
+            responses=media(DOCX))
 def notice_docx(proposal_id: int, session: SessionDep, _user: ReadAccess, naming: NamingSettingsDep) -> Response:
     n = service.notice(session, proposal_id, naming)
     filename = quote(f"{n.title}.docx")
@@ -179,7 +182,8 @@ def notice_docx(proposal_id: int, session: SessionDep, _user: ReadAccess, naming
     })
 
 
-@router.get("/{proposal_id}/notice.pdf", summary="The public notice (D2) with the six D3 fields, as PDF")
+@router.get("/{proposal_id}/notice.pdf", summary="The public notice (D2) with the six D3 fields, as PDF",
+            responses=media("application/pdf"))
 def notice_pdf(proposal_id: int, session: SessionDep, _user: ReadAccess, naming: NamingSettingsDep) -> Response:
     n = service.notice(session, proposal_id, naming)
     filename = quote(f"{n.title}.pdf")

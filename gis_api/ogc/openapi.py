@@ -58,17 +58,50 @@ def _ref_json(description: str, media: str = "application/json") -> dict[str, An
     return {"description": description, "content": {media: {"schema": {"type": "object"}}}}
 
 
-def document(base: str, collections: list[Collection], max_limit: int, default_limit: int) -> dict[str, Any]:
+# The project's error body (gis_api.errors) in OpenAPI 3.0 terms.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["code", "message", "message_zh", "field", "rule"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "message_zh": {"type": "string"},
+                   "field": {"type": "string", "nullable": True}, "rule": {"type": "string", "nullable": True}},
+}
+_ERRORS = {
+    "400": "Invalid parameter", "401": "Login required, or the token is invalid or expired",
+    "403": "The user lacks an editing role", "404": "Not found",
+    "405": "The collection is read-only (see the Allow header)", "406": "No representation in that format",
+    "409": "Conflicts with the current state", "412": "If-Match does not match the current version",
+    "413": "The body exceeds a configured limit", "422": "Invalid feature: the field and the rule are named",
+    "428": "If-Match is required", "429": "Too many requests (see Retry-After)",
+    "503": "The database is away or busy (see Retry-After)",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status in statuses:
+        r: dict[str, Any] = {"description": _ERRORS[str(status)],
+                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        if status in (429, 503):
+            r["headers"] = _RETRY_AFTER
+        if status == 405:
+            r["headers"] = {"Allow": {"description": "the methods allowed", "schema": {"type": "string"}}}
+        out[str(status)] = r
+    return out
+
+
+def document(base: str, collections: list[Collection], max_limit: int, default_limit: int,
+             public_read: bool = True) -> dict[str, Any]:
+    """``public_read``: reads need no login (DIMING_PUBLIC_READ), otherwise every operation needs a token."""
     cid = _param("collectionId", "Collection id.", {"type": "string", "enum": [c.id for c in collections]},
                  where="path", required=True)
     fid = _param("featureId", "Feature id.", _STRING, where="path", required=True)
     geo = "application/geo+json"
-    errors = {"400": {"description": "Invalid parameter"}, "404": {"description": "Not found"}}
-    edit_errors = {"401": {"description": "Login required"}, "403": {"description": "Role required"},
-                   "412": {"description": "ETag mismatch"}, "422": {"description": "Invalid feature"},
-                   "428": {"description": "If-Match required"}}
+    # every operation: a bad parameter, a login missing (public_read off), an unknown id, throttling, no database
+    errors = _errors(400, 401, 404, 406, 422, 429, 503)
+    edit_errors = _errors(403, 405, 409, 412, 413, 428)
     if_match = _param("If-Match", "ETag of the version edited.", _STRING, where="header", required=True)
     body = {"required": True, "content": {geo: {"schema": {"type": "object"}}}}
+    read_security: list[dict[str, list[str]]] = [{}, {"bearer": []}] if public_read else [{"bearer": []}]
     tile_params = [cid, _param("tileMatrixSetId", "Tile matrix set.", {"type": "string", "enum": ["WebMercatorQuad"]},
                                where="path", required=True),
                    *(_param(n, n, {"type": "integer", "minimum": 0}, where="path", required=True)
@@ -78,12 +111,17 @@ def document(base: str, collections: list[Collection], max_limit: int, default_l
         "info": {"title": "Diming 地名 OGC API", "version": "1.0.0",
                  "description": "OGC API – Features Parts 1–4 and OGC API – Tiles (WebMercatorQuad, MVT)."},
         "servers": [{"url": base}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": {"Error": ERROR_SCHEMA}},
+        "security": read_security,
         "paths": {
-            "/": {"get": {"operationId": "landingPage", "responses": {"200": _ref_json("Landing page")}}},
-            "/conformance": {"get": {"operationId": "conformance", "responses": {"200": _ref_json("Conformance")}}},
-            "/api": {"get": {"operationId": "api", "responses": {"200": _ref_json("This document")}}},
-            "/collections": {"get": {"operationId": "collections", "responses": {"200": _ref_json("Collections")}}},
+            "/": {"get": {"operationId": "landingPage", "responses": {"200": _ref_json("Landing page"), **errors}}},
+            "/conformance": {"get": {"operationId": "conformance",
+                                     "responses": {"200": _ref_json("Conformance"), **errors}}},
+            "/api": {"get": {"operationId": "api", "responses": {
+                "200": _ref_json("This document", "application/vnd.oai.openapi+json;version=3.0"), **errors}}},
+            "/collections": {"get": {"operationId": "collections",
+                                     "responses": {"200": _ref_json("Collections"), **errors}}},
             "/collections/{collectionId}": {"get": {
                 "operationId": "collection", "parameters": [cid],
                 "responses": {"200": _ref_json("Collection"), **errors}}},
@@ -96,7 +134,8 @@ def document(base: str, collections: list[Collection], max_limit: int, default_l
                         "responses": {"200": _ref_json("Features", geo), **errors}},
                 "post": {"operationId": "createFeature", "parameters": [cid], "requestBody": body,
                          "security": [{"bearer": []}],
-                         "responses": {"201": {"description": "Created"}, **errors, **edit_errors}},
+                         "responses": {"201": _ref_json("Created (the feature as stored)", geo), **errors,
+                                       **edit_errors}},
             },
             "/collections/{collectionId}/items/{featureId}": {
                 "get": {"operationId": "getFeature", "parameters": [cid, fid, *ITEM_PARAMETERS],
@@ -111,13 +150,15 @@ def document(base: str, collections: list[Collection], max_limit: int, default_l
                            "security": [{"bearer": []}],
                            "responses": {"204": {"description": "Retired"}, **errors, **edit_errors}},
             },
-            "/tileMatrixSets": {"get": {"operationId": "tileMatrixSets", "responses": {"200": _ref_json("TMS")}}},
+            "/tileMatrixSets": {"get": {"operationId": "tileMatrixSets",
+                                        "responses": {"200": _ref_json("TMS"), **errors}}},
             "/tileMatrixSets/{tileMatrixSetId}": {"get": {
                 "operationId": "tileMatrixSet",
                 "parameters": [_param("tileMatrixSetId", "id", _STRING, where="path", required=True)],
                 "responses": {"200": _ref_json("TMS"), **errors}}},
             "/collections/{collectionId}/tiles": {"get": {
-                "operationId": "collectionTilesets", "parameters": [cid], "responses": {"200": _ref_json("Tilesets")}}},
+                "operationId": "collectionTilesets", "parameters": [cid],
+                "responses": {"200": _ref_json("Tilesets"), **errors}}},
             "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": {"get": {
                 "operationId": "collectionTile", "parameters": tile_params,
                 "responses": {"200": {"description": "Vector tile", "content": {

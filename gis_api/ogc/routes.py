@@ -30,6 +30,7 @@ from gis_api.ogc.links import feature_links, with_links
 from gis_api.ogc.reader import PoolReader, Reader, SessionReader
 from gis_api.ogc.settings import OgcSettings
 from gis_api.ogc.sql import Params
+from gis_api.openapi_doc import media
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 GEOJSON = "application/geo+json"
@@ -387,11 +388,12 @@ async def conformance() -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
-@router.get("/api", summary="OpenAPI 3.0 definition of the OGC API")
+@router.get("/api", summary="OpenAPI 3.0 definition of the OGC API", responses=media(OAS30))
 async def api_definition(request: Request) -> Response:
     cs = await visible(request)
-    return _json(openapi.document(base_url(request), cs, request.app.state.settings.server.max_limit,
-                                  ogc_settings(request).default_limit), media_type=OAS30)
+    settings = request.app.state.settings
+    return _json(openapi.document(base_url(request), cs, settings.server.max_limit,
+                                  ogc_settings(request).default_limit, settings.auth.public_read), media_type=OAS30)
 
 
 async def collection_doc(request: Request, c: Collection) -> dict[str, Any]:
@@ -435,7 +437,8 @@ async def collection(request: Request, collection_id: str) -> Response:
     return _json(await collection_doc(request, collection_or_404(collection_id)))
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Queryables (JSON Schema)")
+@router.get("/collections/{collection_id}/queryables", summary="Queryables (JSON Schema)",
+            responses=media(SCHEMA_JSON))
 async def queryables(request: Request, collection_id: str) -> Response:
     await read_access(request)
     c = collection_or_404(collection_id)
@@ -446,7 +449,7 @@ async def queryables(request: Request, collection_id: str) -> Response:
 # -- items -------------------------------------------------------------------------------------------------
 
 @router.get("/collections/{collection_id}/items", summary="Features (GeoJSON)",
-            openapi_extra={"parameters": openapi.ITEMS_PARAMETERS})
+            openapi_extra={"parameters": openapi.ITEMS_PARAMETERS}, responses=media(GEOJSON))
 async def items(request: Request, collection_id: str) -> Response:
     c = collection_or_404(collection_id)
     await read_access(request)
@@ -509,7 +512,7 @@ async def items(request: Request, collection_id: str) -> Response:
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (ETag)",
-            openapi_extra={"parameters": openapi.ITEM_PARAMETERS})
+            openapi_extra={"parameters": openapi.ITEM_PARAMETERS}, responses=media(GEOJSON))
 async def item(request: Request, collection_id: str, feature_id: str) -> Response:
     c = collection_or_404(collection_id)
     await read_access(request)
@@ -611,7 +614,8 @@ def _check_content_crs(request: Request) -> None:
                          field="Content-Crs", rule="§7")
 
 
-@router.post("/collections/{collection_id}/items", status_code=201, summary="Create a feature (Part 4)")
+@router.post("/collections/{collection_id}/items", status_code=201, summary="Create a feature (Part 4)",
+             responses=media(GEOJSON, status=201))
 def create_item(collection_id: str, request: Request, body: FeatureBody, session: SessionDep,
                 maybe_user: OptionalUser, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
@@ -620,7 +624,8 @@ def create_item(collection_id: str, request: Request, body: FeatureBody, session
     return _written(session, request, c, fid, on, 201)
 
 
-@router.put("/collections/{collection_id}/items/{feature_id}", summary="Replace a feature (If-Match required)")
+@router.put("/collections/{collection_id}/items/{feature_id}", summary="Replace a feature (If-Match required)",
+            responses=media(GEOJSON))
 def replace_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
                  maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
@@ -629,7 +634,8 @@ def replace_item(collection_id: str, feature_id: str, request: Request, body: Fe
     return _written(session, request, c, fid, on, 200)
 
 
-@router.patch("/collections/{collection_id}/items/{feature_id}", summary="Update a feature (If-Match required)")
+@router.patch("/collections/{collection_id}/items/{feature_id}", summary="Update a feature (If-Match required)",
+              responses=media(GEOJSON))
 def update_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
                 maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
@@ -715,7 +721,7 @@ async def tileset(request: Request, collection_id: str, tms_id: str) -> Response
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}", summary="A Mapbox vector tile",
-            response_class=Response)
+            response_class=Response, responses={**media(MVT), 204: {"description": "No feature in the tile"}})
 async def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int, x: int,
                datetime: str | None = None) -> Response:
     c = collection_or_404(collection_id)

@@ -14,6 +14,7 @@ from gis_api import auth, clock
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.routes import _bbox, _next_url
 from gis_api.errors import InvalidInput
+from gis_api.openapi_doc import CSV, XLSX, media
 from gis_api.places import checks, search, service
 from gis_api.places.models import FlagStatus, PlaceCategory, PlaceStatus
 from gis_api.places.romanize import romanize
@@ -33,7 +34,7 @@ def _written(session: SessionDep, place_id: int, as_of: Any, status: int, flags:
     return JSONResponse(body, status_code=status, headers={"ETag": tag}, media_type=GEOJSON)
 
 
-@router.get("/places", summary="Places in force on a date (GeoJSON)")
+@router.get("/places", summary="Places in force on a date (GeoJSON)", responses=media(GEOJSON))
 def list_places(
     request: Request, session: SessionDep, settings: SettingsDep, _user: ReadAccess, as_of: AsOf,
     within: Annotated[str | None, Query(description="division code; its sub-divisions included")] = None,
@@ -49,7 +50,8 @@ def list_places(
     return Response(service.list_geojson(session, q, _next_url(request, offset, limit)), media_type=GEOJSON)
 
 
-@router.get("/places/search", summary="Search names in Chinese, pinyin or initials (GeoJSON in rank order)")
+@router.get("/places/search", summary="Search names in Chinese, pinyin or initials (GeoJSON in rank order)",
+            responses=media(GEOJSON))
 def search_places(
     session: SessionDep, _user: ReadAccess, as_of: AsOf,
     q: Annotated[str, Query(description="Chinese, full pinyin (dianbu) or initials (dbz)")] = "",
@@ -78,7 +80,8 @@ def categories(session: SessionDep, _user: ReadAccess) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/places/{place_id}", summary="One place with variants, protection and flags (ETag)")
+@router.get("/places/{place_id}", summary="One place with variants, protection and flags (ETag)",
+            responses=media(GEOJSON))
 def get_place(place_id: int, session: SessionDep, _user: ReadAccess, as_of: AsOf) -> Response:
     text_, tag = service.feature(session, place_id, as_of)
     return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
@@ -89,14 +92,15 @@ def place_history(place_id: int, session: SessionDep, _user: ReadAccess) -> dict
     return service.history(session, place_id)
 
 
-@router.post("/places", status_code=201, summary="Register a place (officer)")
+@router.post("/places", status_code=201, summary="Register a place (officer)", responses=media(GEOJSON, status=201))
 def create_place(body: PlaceCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     auth.require(user, *EDITORS)
     row, flags = service.create(session, body, user.username)
     return _written(session, row.place_id, row.valid_from, 201, flags)
 
 
-@router.patch("/places/{place_id}", summary="Correct a place or record a legal change (If-Match required)")
+@router.patch("/places/{place_id}", summary="Correct a place or record a legal change (If-Match required)",
+              responses=media(GEOJSON))
 def update_place(
     place_id: int, body: PlaceUpdate, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
@@ -106,7 +110,8 @@ def update_place(
     return _written(session, row.place_id, row.valid_from, 200, flags)
 
 
-@router.post("/places/{place_id}/retire", summary="Retire a place name on a date (If-Match required)")
+@router.post("/places/{place_id}/retire", summary="Retire a place name on a date (If-Match required)",
+             responses=media(GEOJSON))
 def retire_place(
     place_id: int, body: PlaceRetire, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
@@ -178,7 +183,8 @@ def campaign_run(body: CampaignRun, session: SessionDep, user: CurrentUser, as_o
     return checks.run_campaign(session, user.username, as_of, body.within)
 
 
-@router.get("/names/campaign", tags=["names"], summary="The rectification list (JSON, CSV or XLSX)")
+@router.get("/names/campaign", tags=["names"], summary="The rectification list (JSON, CSV or XLSX)",
+            responses=media(CSV, XLSX))
 def campaign_list(
     session: SessionDep, _user: ReadAccess,
     status: FlagStatus | None = None,

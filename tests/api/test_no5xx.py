@@ -25,7 +25,7 @@ def error(r: Any, status: int) -> dict[str, Any]:
     """The error body of ``r`` once it has ``status``; the five keys are always there, the message in words."""
     assert r.status_code == status, (r.status_code, r.text)
     body = r.json()
-    assert ERROR_KEYS <= set(body), body
+    assert set(body) >= ERROR_KEYS, body
     assert body["message"] and body["message_zh"], body
     return body  # type: ignore[no-any-return]
 
