@@ -181,7 +181,7 @@ def _read(path: Path, fmt: str, encoding: str | None, layer: str | None, crs: st
         yield from _read_table(_csv_rows(path, encoding or "utf-8-sig"), crs, lon_field, lat_field, wkt_field, 2)
     elif fmt == "xlsx":
         limits_mod.check_zip(path, lim)  # an XLSX is a zip: the same bomb checks before openpyxl inflates it
-        yield from _read_table(_xlsx_rows(path), crs, lon_field, lat_field, wkt_field, 2)
+        yield from _read_table(_xlsx_rows(path, lim), crs, lon_field, lat_field, wkt_field, 2)
 
 
 def _csv_rows(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
@@ -189,14 +189,16 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
         yield from csv.DictReader(fh)
 
 
-def _xlsx_rows(path: Path) -> Iterator[dict[str, Any]]:
+def _xlsx_rows(path: Path, lim: LimitSettings) -> Iterator[dict[str, Any]]:
     from openpyxl import load_workbook
 
     wb = load_workbook(path, read_only=True, data_only=True)
     ws = wb.worksheets[0]
     rows = ws.iter_rows(values_only=True)
     header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-    for values in rows:
+    for i, values in enumerate(rows, 1):
+        if i > lim.import_max_features:  # blank rows count too: a sheet of a million empty rows is no register
+            raise _too_many_features(None, lim)
         if values is None or all(v is None or str(v).strip() == "" for v in values):
             continue
         yield {h: v for h, v in zip(header, values, strict=False) if h}

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -207,7 +208,7 @@ class Run:
         self.pid = pid
         self.base = f"http://127.0.0.1:{port}"
         self.client = httpx.Client(base_url=self.base, timeout=600)
-        self.rows: list[tuple[str, int, float, int, int, int, str]] = []
+        self.rows: list[tuple[str, int, float, int, int, int, str]] = []  # label, status, s, rss, Δ, peak Δ
 
     def token(self) -> dict[str, str]:
         r = self.client.post("/api/v1/auth/token", data={"username": USER, "password": PASSWORD})
@@ -215,13 +216,26 @@ class Run:
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
     def measure(self, label: str, fn: Callable[[], tuple[int, bytes]]) -> None:
-        rss0, hwm0 = mem(self.pid)
+        rss0 = mem(self.pid)[0]
+        # VmHWM only grows, so it hides the peak of an input that stays under an earlier one: sample VmRSS
+        # every 10 ms while the request runs and report the highest value above the starting point.
+        peak = [rss0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.01):
+                peak[0] = max(peak[0], mem(self.pid)[0])
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         t0 = time.perf_counter()
         try:
             status, body = fn()
         except Exception as exc:  # a dropped connection is a result too
             status, body = 0, repr(exc).encode()
         dt = time.perf_counter() - t0
+        done.set()
+        sampler.join()
         time.sleep(0.3)
         rss1, hwm1 = mem(self.pid)
         try:
@@ -230,9 +244,10 @@ class Run:
                 else ""
         except ValueError:
             what = body[:80].decode(errors="replace")
-        self.rows.append((label, status, dt, rss0, rss1 - rss0, hwm1, what))
-        print(f"{label:<58} {status:>4} {dt:8.2f} s  rss {rss0 / MiB:7.1f} MiB  Δrss {(rss1 - rss0) / MiB:+8.1f} MiB"
-              f"  peak {hwm1 / MiB:7.1f} MiB (Δ {(hwm1 - hwm0) / MiB:+7.1f})  {what}", flush=True)
+        self.rows.append((label, status, dt, rss0, rss1 - rss0, peak[0] - rss0, what))
+        print(f"{label:<58} {status:>4} {dt:8.2f} s  rss {rss0 / MiB:6.0f} MiB"
+              f"  peak Δ {(peak[0] - rss0) / MiB:+7.0f} MiB  after Δ {(rss1 - rss0) / MiB:+6.0f} MiB"
+              f"  VmHWM {hwm1 / MiB:6.0f} MiB  {what}", flush=True)
 
     def post(self, path: str, **kw: Any) -> Callable[[], tuple[int, bytes]]:
         def go() -> tuple[int, bytes]:

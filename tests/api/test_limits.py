@@ -100,12 +100,14 @@ def test_chunked_body_without_length_is_counted(limited: Callable[..., TestClien
 
 def test_uploads_get_the_larger_limit_only_with_a_token(limited: Callable[..., TestClient], login: Login) -> None:
     client = limited(json_body_bytes=16 * 1024, upload_body_bytes=256 * 1024)
-    csv_body = ("name,category,lon,lat\n" + "测试地名,122,117.4571,31.8774\n" * 1500).encode()  # ~40 KiB
+    # ~40 KiB: eight rows whose remarks are over the 4,000-character bound
+    csv_body = ("name,category,lon,lat,remarks\n" + f"测试地名,122,117.4571,31.8774,{'x' * 5000}\n" * 8).encode()
     anon = upload(client, {}, "p.csv", csv_body, dry_run="true")
     names_the(anon, 413, field="body", rule="DIMING_LIMIT_JSON_BODY_BYTES")
     officer = login("officer")
     r = upload(client, officer, "p.csv", csv_body, dry_run="true")
-    assert r.status_code != 413, r.text
+    assert r.status_code == 422 and r.json()["code"] == "import_rejected", r.text  # read, and refused per row
+    assert {(e["row"], e["field"]) for e in r.json()["errors"]} == {(i, "remarks") for i in range(2, 10)}
     big = upload(client, officer, "p.csv", csv_body * 8)  # ~320 KiB
     names_the(big, 413, field="body", rule="DIMING_LIMIT_UPLOAD_BODY_BYTES")
 
@@ -165,6 +167,16 @@ def test_features_per_import(limited: Callable[..., TestClient], login: Login) -
     shp = formats.write_ogr(recs, ["name"], {"name": "string"}, "shp", "pts")
     got = names_the(upload(client, h, "pts.zip", shp), 413, field="file", rule="DIMING_LIMIT_IMPORT_MAX_FEATURES")
     assert "(11)" in got["message"]
+    # An XLSX counts its rows as it reads them, blank ones included.
+    wb = Workbook()
+    wb.active.append(["名称", "类别", "经度", "纬度"])
+    for i in range(5):
+        wb.active.append([f"测试{i}号", "122", 117.45 + i / 1000, 31.87])
+    for _ in range(6):
+        wb.active.append([None, None, None, " "])
+    buf = io.BytesIO()
+    wb.save(buf)
+    names_the(upload(client, h, "p.xlsx", buf.getvalue()), 413, field="file", rule="DIMING_LIMIT_IMPORT_MAX_FEATURES")
 
 
 def test_an_unclosed_ring_in_an_imported_geojson_is_a_row_error(client: TestClient, login: Login) -> None:
