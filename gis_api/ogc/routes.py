@@ -597,7 +597,8 @@ def _written(session: SessionDep, request: Request, c: Collection, fid: str, on:
                "Content-Crs": crs_mod.resolve(None).header}
     if c.etag and row[2] is not None:
         headers["ETag"] = c.etag(int(row[1]), int(row[2]))
-    text = with_links(str(row[0]), feature_links(str(request.base_url).rstrip("/"), base_url(request), c, fid))
+    text = with_links(str(row[0]), feature_links(str(request.base_url).rstrip("/"), base_url(request), c, fid,
+                                                 as_of=on if on != clock.today() else None))
     return Response(text, status_code=status, media_type=GEOJSON, headers=headers)
 
 

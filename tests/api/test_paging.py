@@ -453,3 +453,15 @@ def test_single_features_carry_self_collection_and_alternate_links(ogc: TestClie
         assert "alternate" in links, c.id
         seen += 1
     assert seen >= 8
+
+
+def test_a_written_feature_answers_with_its_links(ogc: TestClient, login: Callable[..., dict[str, str]]) -> None:
+    officer = login("officer")
+    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [117.4712, 31.8823]},
+            "properties": {"name": "青松岗", "category_code": "122", "reason": "链接测试"}}
+    r = ogc.post("/ogc/collections/places/items", json=body, headers=officer)
+    assert r.status_code == 201, r.text
+    links = {ln["rel"]: ln["href"] for ln in r.json()["links"]}
+    assert links["self"] == r.headers["location"]
+    assert links["alternate"].endswith(f"/api/v1/places/{r.json()['id']}")
+    assert ogc.get(links["alternate"]).json()["properties"]["name"] == "青松岗"
