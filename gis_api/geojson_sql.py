@@ -2,6 +2,10 @@
 
 ``numberMatched``, ``numberReturned``, ``as_of`` and a ``next`` link when more rows match (design.md, API
 conventions). Callers pass fixed SQL fragments only; every value is a bound parameter.
+
+``order_by`` must end with a key that is unique among the matched rows (e.g. ``p.place_id`` under an as-of
+condition: one version per id on a date, by the exclusion constraints), so that offset pages never skip or
+repeat a row (tests/api/test_paging.py).
 """
 
 from __future__ import annotations
