@@ -178,10 +178,21 @@ def _read(path: Path, fmt: str, encoding: str | None, layer: str | None, crs: st
         else:
             yield from _from_ogr(str(path), None, encoding, crs, 1, lim)
     elif fmt == "csv":
+        _csv_count(path, encoding or "utf-8-sig", lim)
         yield from _read_table(_csv_rows(path, encoding or "utf-8-sig"), crs, lon_field, lat_field, wkt_field, 2)
     elif fmt == "xlsx":
         limits_mod.check_zip(path, lim)  # an XLSX is a zip: the same bomb checks before openpyxl inflates it
         yield from _read_table(_xlsx_rows(path, lim), crs, lon_field, lat_field, wkt_field, 2)
+
+
+def _csv_count(path: Path, encoding: str, lim: LimitSettings) -> None:
+    """Refuse a CSV with too many rows before building any record (csv.reader counts quoted newlines right)."""
+    with path.open(encoding=encoding, newline="") as fh:
+        n = 0
+        for row in csv.reader(fh):
+            n += bool(row)  # DictReader skips blank lines too
+            if n > lim.import_max_features + 1:  # + the header
+                raise _too_many_features(None, lim)
 
 
 def _csv_rows(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
