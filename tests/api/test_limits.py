@@ -333,3 +333,12 @@ def test_limits_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("DIMING_LIMIT_GEOMETRY_MAX_VERTICES", "1000")
     lim = LimitSettings()
     assert lim.json_body_bytes == 4096 and lim.geometry_max_vertices == 1000
+
+
+def test_ogc_writes_have_the_same_text_bounds(client: TestClient, login: Login) -> None:
+    officer = login("officer")
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(DIANBU)},
+               "properties": {"name": "青松岗", "category_code": "122", "remarks": "备" * 4001}}
+    r = client.post("/ogc/collections/places/items", json=feature, headers=officer)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] in ("remarks", "properties.remarks"), r.json()
