@@ -74,8 +74,8 @@ def ogc(app_factory: Callable[..., TestClient], session: Session) -> TestClient:
 def _columns(session: Session, table: str) -> list[str]:
     return list(session.scalars(text(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = :t "
-        "AND is_generated = 'NEVER' AND column_default IS DISTINCT FROM 'nextval' AND column_name <> 'id' "
-        "AND coalesce(column_default, '') NOT LIKE 'nextval%%' ORDER BY ordinal_position"), {"t": table}))
+        "AND is_generated = 'NEVER' AND column_name <> 'id' AND coalesce(column_default, '') NOT LIKE 'nextval(%' "
+        "ORDER BY ordinal_position"), {"t": table}))
 
 
 def add_versions(session: Session, table: str, id_col: str, share: float = 0.3) -> int:
@@ -108,7 +108,7 @@ def add_versions(session: Session, table: str, id_col: str, share: float = 0.3) 
 
 
 @dataclass(frozen=True)
-class Request_:
+class Req:
     bbox: tuple[float, float, float, float] | None
     limit: int
     sortby: tuple[tuple[str, bool], ...]  # (property, descending)
@@ -143,7 +143,7 @@ def _time_conditions(c: Collection, raw: str | None, params: dict[str, Any]) -> 
     return out
 
 
-def expected(session: Session, c: Collection, req: Request_) -> list[tuple[str, str | None]]:
+def expected(session: Session, c: Collection, req: Req) -> list[tuple[str, str | None]]:
     """(id, valid_from) of every feature the request selects, in the response's order: per id the latest
     version selected by ``datetime`` (the one in force at the interval's end), then bbox, then sort keys."""
     params: dict[str, Any] = {}
@@ -206,7 +206,7 @@ def _extent(session: Session, c: Collection) -> tuple[float, float, float, float
 
 @st.composite
 def _requests(draw: st.DrawFn, c: Collection, extent: tuple[float, float, float, float],
-              anchors: list[tuple[float, float]]) -> Request_:
+              anchors: list[tuple[float, float]]) -> Req:
     x0, y0, x1, y1 = extent
     w, h = max(x1 - x0, 1e-3), max(y1 - y0, 1e-3)
     bbox = None
@@ -222,7 +222,7 @@ def _requests(draw: st.DrawFn, c: Collection, extent: tuple[float, float, float,
     sortby = tuple(draw(st.lists(st.tuples(st.sampled_from(sortable), st.booleans()), max_size=2,
                                  unique_by=lambda s: s[0]))) if sortable and draw(st.booleans()) else ()
     limit = draw(st.integers(1, 50) | st.integers(1, 4))  # small pages often: a page boundary inside ties
-    return Request_(bbox=bbox, limit=limit, sortby=sortby,
+    return Req(bbox=bbox, limit=limit, sortby=sortby,
                     datetime=draw(st.sampled_from(DATETIMES)))
 
 
@@ -246,7 +246,7 @@ def _check_collection(client: TestClient, session: Session, c: Collection, examp
     @seed(SEED)
     @settings(HYPOTHESIS, max_examples=examples)
     @given(req=_requests(c, extent, anchors))
-    def check(req: Request_) -> None:
+    def check(req: Req) -> None:
         want = expected(session, c, req)
         limit = _bounded(len(want), req.limit)
         url = f"/ogc/collections/{c.id}/items?{req.query(limit)}"
@@ -399,7 +399,7 @@ def test_issue_examples(cid: str, bbox: str, limit: int, reader: str, app_factor
                         session: Session, analyzed: None) -> None:
     c = next(x for x in all_collections() if x.id == cid)
     box = tuple(float(v) for v in bbox.split(","))
-    want = expected(session, c, Request_((box[0], box[1], box[2], box[3]), limit, (), None))
+    want = expected(session, c, Req((box[0], box[1], box[2], box[3]), limit, (), None))
     with app_factory() as client:
         if reader == "session":
             client.app.state.ogc_reader = SessionReader(session)  # type: ignore[attr-defined]
