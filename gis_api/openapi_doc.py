@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from gis_api import deps
 
@@ -92,9 +92,9 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
-def _auth(route: APIRoute, public_read: bool) -> str | None:
+def _auth(dependant: Dependant, public_read: bool) -> str | None:
     """'required', 'optional' or None (the route never looks at a token)."""
-    calls = set(_calls(route.dependant))
+    calls = set(_calls(dependant))
     if deps.current_user in calls:
         return "required"
     if deps.read_access in calls:
@@ -111,11 +111,13 @@ def complete(doc: dict[str, Any], routes: list[Any], public_read: bool) -> dict[
     schemes = components.setdefault("securitySchemes", {})
     schemes.setdefault("HTTPBearer", {"type": "http", "scheme": "bearer"})
     auth_of: dict[tuple[str, str], str | None] = {}
-    for route in routes:
-        if isinstance(route, APIRoute) and route.include_in_schema:
-            kind = _auth(route, public_read)
-            for method in route.methods or ():
-                auth_of[(route.path_format, method.lower())] = kind
+    # FastAPI keeps included routers nested: their contexts carry the full path and the route
+    for ctx in iter_route_contexts(routes):
+        route = ctx.route
+        if isinstance(route, APIRoute) and route.include_in_schema and ctx.path_format is not None:
+            kind = _auth(route.dependant, public_read)
+            for method in ctx.methods or ():
+                auth_of[(ctx.path_format, method.lower())] = kind
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():
             if method not in METHODS:
@@ -151,9 +153,15 @@ def _complete_operation(path: str, method: str, op: dict[str, Any], auth: str | 
     for status in sorted(statuses):
         key = str(status)
         existing = responses.get(key)
-        # FastAPI's own 422 schema (HTTPValidationError) is not what the handlers send: replace it.
+        # FastAPI's own 422 schema (HTTPValidationError) is not what the handlers send: replace it; a route's
+        # own description of a status is kept, with the shared body and headers.
         if existing is None or status == 422:
             responses[key] = error_response(status)
+        else:
+            shared = error_response(status)
+            existing.setdefault("content", shared["content"])
+            if "headers" in shared:
+                existing["headers"] = {**shared["headers"], **existing.get("headers", {})}
     if method == "options":
         for key in ("200", "204"):
             if key in responses:

@@ -289,3 +289,45 @@ def test_ogc_put_without_a_not_null_register_field_is_422(ogc: TestClient,
                 json={"type": "Feature", "geometry": feature["geometry"], "properties": props})
     body = error(r, 422)
     assert body["field"] == "usage" and body["rule"] == "required"
+
+
+# -- the OpenAPI documents tell the truth (the fuzz in tests/fuzz holds the routes to them) -----------------
+
+def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in ("get", "post", "put", "patch", "delete", "options"):
+                yield path, method, op
+
+
+@pytest.mark.parametrize("public_read", [True, False])
+def test_openapi_security_follows_public_read(app_factory: Callable[..., TestClient], public_read: bool) -> None:
+    doc = app_factory(public_read=public_read).get("/openapi.json").json()
+    ops = {(m, p): op for p, m, op in _operations(doc)}
+    read = ops[("get", "/api/v1/places")]
+    write = ops[("post", "/api/v1/places")]
+    assert write["security"] == [{"HTTPBearer": []}]
+    assert read["security"] == ([{}, {"HTTPBearer": []}] if public_read else [{"HTTPBearer": []}])
+    assert ops[("post", "/ogc/collections/{collection_id}/items")]["security"] == [{"HTTPBearer": []}]
+    ogc = app_factory(public_read=public_read).get("/ogc/api").json()
+    assert ogc["security"] == ([{}, {"bearer": []}] if public_read else [{"bearer": []}])
+    assert ogc["paths"]["/collections/{collectionId}/items"]["post"]["security"] == [{"bearer": []}]
+
+
+def test_openapi_declares_shared_errors_and_if_match(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    if_match_ops = 0
+    for path, method, op in _operations(doc):
+        responses = op["responses"]
+        for status in ("400", "401", "404", "422", "429", "503"):
+            assert responses[status]["content"]["application/json"]["schema"] == error_ref, (method, path, status)
+        assert "Retry-After" in responses["503"]["headers"]
+        if_match = [p for p in op.get("parameters", []) if p["in"] == "header" and p["name"].lower() == "if-match"]
+        if if_match:
+            if_match_ops += 1
+            assert if_match[0]["required"] is True, (method, path)
+            assert {"412", "428"} <= set(responses), (method, path)
+    assert if_match_ops >= 10  # places, divisions, facilities, boundaries, markers, proposals …
+    geo = doc["paths"]["/api/v1/places/{place_id}"]["get"]["responses"]["200"]["content"]
+    assert "application/geo+json" in geo
