@@ -6,8 +6,16 @@ whose table does not exist yet are not listed.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
 from gis_api.divisions import service as divisions_service
-from gis_api.ogc.collections import Collection, Property, register
+from gis_api.errors import InvalidInput, NotFound
+from gis_api.ogc.collections import Collection, GeometryType, Property, register
 from gis_api.ogc.editors import DivisionEditor, PlaceEditor
 from gis_api.places import service as places_service
 
@@ -89,15 +97,97 @@ _PLACE_PROPS = (
     P("row_id", "t.id", "integer", title="版本行号 row id"),
 )
 
+_PLACE_JOIN = "LEFT JOIN place_categories c ON c.code = t.category_code"
+
 register(Collection(
     id="places", title="地名 Place names",
     description="The gazetteer: standard place names with their census-register fields (domain.md §1.5), "
-                "in force on the requested date. The feature id is the stable place id that survives renames.",
+                "in force on the requested date. The feature id is the stable place id that survives renames. "
+                "Points, lines and areas mixed (and places without a geometry); GIS clients that need one "
+                "geometry type per layer read place-points, place-lines and place-areas.",
     table="places", id_sql="t.place_id", id_type="integer", geometry_type="Geometry",
-    properties=_PLACE_PROPS, join="LEFT JOIN place_categories c ON c.code = t.category_code",
+    properties=_PLACE_PROPS, join=_PLACE_JOIN,
     etag=places_service.etag, editor=PlaceEditor(), keywords=("地名", "gazetteer", "place names"),
     requires_table=False,
 ))
+
+
+@dataclass(frozen=True)
+class PlaceFamily:
+    collection_id: str
+    title: str
+    dimension: int  # ST_Dimension: 0 points, 1 lines, 2 areas
+    geometry_type: GeometryType
+    geojson_types: tuple[str, ...]  # what a write may send (the places table's own geometry types)
+
+
+class PlaceFamilyEditor(PlaceEditor):
+    """The place editor on one geometry family: a feature written here keeps a geometry of the family, and a
+    place of another family is not a feature of this collection (404), as on reads."""
+
+    def __init__(self, family: PlaceFamily) -> None:
+        self.family = family
+
+    def _check_geometry(self, feature: dict[str, Any], required: bool) -> None:
+        geometry = feature.get("geometry") if isinstance(feature, dict) else None
+        kind = geometry.get("type") if isinstance(geometry, dict) else None
+        if geometry is None and not required:
+            return
+        if kind not in self.family.geojson_types:
+            raise InvalidInput(
+                f"geometry must be one of {', '.join(self.family.geojson_types)} in {self.family.collection_id}"
+                f" (got {kind or 'none'}); other places belong to place-points, place-lines or place-areas",
+                f"数据集 {self.family.collection_id} 的几何类型须为 {'、'.join(self.family.geojson_types)}",
+                field="geometry", rule="geometry_family",
+            )
+
+    def _check_member(self, session: Session, fid: str) -> None:
+        """404 unless the place's latest version has a geometry of this family."""
+        try:
+            pid = int(fid)
+        except ValueError:
+            pid = None
+        dim = None if pid is None else session.execute(
+            text("SELECT ST_Dimension(geom) FROM places WHERE place_id = :pid ORDER BY valid_from DESC LIMIT 1"),
+            {"pid": pid}).scalar_one_or_none()
+        if dim != self.family.dimension:
+            raise NotFound(f"no place {fid} in {self.family.collection_id}",
+                           f"数据集 {self.family.collection_id} 中不存在编号为 {fid} 的地名", field="featureId")
+
+    def create(self, session: Session, feature: dict[str, Any], actor: str, reason: str) -> tuple[str, dt.date]:
+        self._check_geometry(feature, required=True)
+        return super().create(session, feature, actor, reason)
+
+    def _update(self, session: Session, fid: str, feature: dict[str, Any], if_match: str | None, actor: str,
+                reason: str, replace: bool) -> tuple[str, dt.date]:
+        self._check_member(session, fid)
+        self._check_geometry(feature, required=False)
+        return super()._update(session, fid, feature, if_match, actor, reason, replace)
+
+    def delete(self, session: Session, fid: str, if_match: str | None, actor: str, reason: str,
+               effective_date: dt.date) -> None:
+        self._check_member(session, fid)
+        super().delete(session, fid, if_match, actor, reason, effective_date)
+
+
+PLACE_FAMILIES = (
+    PlaceFamily("place-points", "地名（点）Place names — points", 0, "Point", ("Point",)),
+    PlaceFamily("place-lines", "地名（线）Place names — lines", 1, "MultiLineString",
+                ("LineString", "MultiLineString")),
+    PlaceFamily("place-areas", "地名（面）Place names — areas", 2, "MultiPolygon", ("Polygon", "MultiPolygon")),
+)
+
+for _family in PLACE_FAMILIES:
+    register(Collection(
+        id=_family.collection_id, title=_family.title,
+        description=f"The places of the gazetteer whose geometry is a {_family.geometry_type} "
+                    "(lines and areas as Multi- geometries): the same features, ids, properties and editing as "
+                    "the places collection, one geometry type per layer for GIS clients.",
+        table="places", id_sql="t.place_id", id_type="integer", geometry_type=_family.geometry_type,
+        output_multi=_family.dimension > 0, where=f"ST_Dimension(t.geom) = {_family.dimension}",
+        properties=_PLACE_PROPS, join=_PLACE_JOIN, etag=places_service.etag, editor=PlaceFamilyEditor(_family),
+        keywords=("地名", "gazetteer", "place names", _family.geometry_type), requires_table=False,
+    ))
 
 
 # -- areas being built: listed only when their tables exist; read-only here until they plug in an Editor ------

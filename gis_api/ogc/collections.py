@@ -64,6 +64,9 @@ class Collection:
     id_type: Literal["integer", "string"] = "integer"
     geom_column: str = "geom"
     geometry_type: GeometryType = "Geometry"
+    # Output every geometry as its Multi- type (ST_Multi), so a layer declared MultiLineString never mixes in a
+    # LineString: clients type a layer from its first features.
+    output_multi: bool = False
     where: str = ""  # a fixed slice of the table, e.g. ``t.level = 'township'``
     valid_from: str | None = "valid_from"
     valid_to: str | None = "valid_to"
@@ -98,6 +101,11 @@ class Collection:
     @property
     def geom_sql(self) -> str:
         return f"t.{self.geom_column}"
+
+    @property
+    def output_geom_sql(self) -> str:
+        """The geometry as features carry it (filters and indexes use ``geom_sql``)."""
+        return f"ST_Multi({self.geom_sql})" if self.output_multi else self.geom_sql
 
     def prop(self, name: str) -> Property | None:
         return self._props.get(name)

@@ -45,8 +45,11 @@ ITEMS_PARAMETERS: list[dict[str, Any]] = [
            {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}, "form", False),
     _param("bbox-crs", "CRS of bbox.", _CRS, "form", False),
     _param("filter", "CQL2 filter on the queryables.", _STRING, "form", False),
-    _param("filter-lang", "cql2-text (default) or cql2-json.",
-           {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"}, "form", False),
+    # "cql-text" (the pre-standard name, taken as cql2-text) is the value GDAL's OAPIF driver looks for in this
+    # enum before it sends -where clauses to the server as filter=…&filter-lang=cql-text.
+    _param("filter-lang", "cql2-text (default) or cql2-json; cql-text is read as cql2-text.",
+           {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"}, "form",
+           False),
     _param("filter-crs", "CRS of geometry literals in the filter.", _CRS, "form", False),
     _param("sortby", "Comma-separated queryables, '-' for descending.", {"type": "array", "items": _STRING},
            "form", False),
@@ -87,6 +90,29 @@ def _errors(*statuses: int) -> dict[str, Any]:
             r["headers"] = {"Allow": {"description": "the methods allowed", "schema": {"type": "string"}}}
         out[str(status)] = r
     return out
+
+
+def queryable_parameters(c: Collection) -> list[dict[str, Any]]:
+    """``name=value`` (equality) per queryable (Part 1 /req/core/fc-parameters, Part 3 queryables as query
+    parameters): GDAL's OAPIF driver takes a field for server-side filtering only when its collection's items
+    path declares it so."""
+    out = []
+    for p in c.queryables():
+        schema: dict[str, Any] = ({"type": "string", "format": p.type} if p.type in ("date", "date-time")
+                                  else {"type": p.type})
+        if p.enum:
+            schema["enum"] = list(p.enum)
+        out.append(_param(p.name, f"Features whose {p.name} equals this value ({p.title or p.name}).", schema,
+                          "form", False))
+    return out
+
+
+def _collection_items(c: Collection, limit: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    """The items path of one collection, with its queryables as parameters (reads only: writes are on the
+    generic path)."""
+    return {"get": {"operationId": f"getFeatures.{c.id}", "summary": f"Features of {c.id} (GeoJSON)",
+                    "parameters": [limit, *ITEMS_PARAMETERS, *queryable_parameters(c)],
+                    "responses": {"200": _ref_json("Features", "application/geo+json"), **errors}}}
 
 
 def document(base: str, collections: list[Collection], max_limit: int, default_limit: int,
@@ -150,6 +176,14 @@ def document(base: str, collections: list[Collection], max_limit: int, default_l
                            "security": [{"bearer": []}],
                            "responses": {"204": {"description": "Retired"}, **errors, **edit_errors}},
             },
+            **{f"/collections/{c.id}/items": _collection_items(c, _limit(max_limit, default_limit), errors)
+               for c in collections},
+            "/collections/{collectionId}/schema": {"get": {
+                "operationId": "schema", "parameters": [cid, _param(
+                    "profile", "part5 (default) or geojson (a GeoJSON Feature schema, as GDAL reads it).",
+                    {"type": "string", "enum": ["part5", "geojson"], "default": "part5"}, "form", False)],
+                "responses": {"200": _ref_json("Schema (JSON Schema 2020-12)", "application/schema+json"),
+                              **errors}}},
             "/tileMatrixSets": {"get": {"operationId": "tileMatrixSets",
                                         "responses": {"200": _ref_json("TMS"), **errors}}},
             "/tileMatrixSets/{tileMatrixSetId}": {"get": {

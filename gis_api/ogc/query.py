@@ -57,7 +57,7 @@ def feature_sql(c: Collection, props: list[Property], out: crs_mod.OutputCrs) ->
     which PostgreSQL does about twice as fast as nested ``json_build_object`` and without re-parsing the
     geometry JSON; the output is compact and keeps non-ASCII text as it is.
     """
-    geom = out.geometry_sql(c.geom_sql)
+    geom = out.geometry_sql(c.output_geom_sql)
     if props:
         cols = ", ".join(f'{p.sql} AS "{p.name}"' for p in props)
         lateral, props_text = f" CROSS JOIN LATERAL (SELECT {cols}) r", "row_to_json(r)::text"

@@ -24,6 +24,7 @@ from gis_api.deps import OptionalUser, SessionDep
 from gis_api.errors import InvalidInput, MethodNotAllowed, NotFound, Unauthorized, Unavailable
 from gis_api.ogc import crs as crs_mod
 from gis_api.ogc import filters, openapi, query, tiles
+from gis_api.ogc import schema as schema_mod
 from gis_api.ogc.collections import Collection, Property, all_collections, get
 from gis_api.ogc.errors import BadRequest
 from gis_api.ogc.links import feature_links, with_links
@@ -59,6 +60,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+    schema_mod.CONFORMANCE,
     "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
@@ -321,7 +323,9 @@ def items_query(request: Request, c: Collection) -> query.ItemsQuery:
         crs_mod.resolve(qp["bbox-crs"], "bbox-crs")
     if qp.get("filter"):
         q.filter_crs = crs_mod.resolve(qp.get("filter-crs"), "filter-crs")
-        q.filter = filters.parse(qp["filter"], qp.get("filter-lang"))
+        lang = qp.get("filter-lang")
+        # GDAL's OAPIF driver names CQL2 text by its pre-standard name (openapi.py declares it)
+        q.filter = filters.parse(qp["filter"], "cql2-text" if lang and lang.lower() == "cql-text" else lang)
     for p in c.queryables():
         if p.name in qp:
             q.equals.append((p, _typed(p, qp[p.name])))
@@ -401,7 +405,8 @@ async def collection_doc(request: Request, c: Collection) -> dict[str, Any]:
     meta = await metadata(request, c)
     doc: dict[str, Any] = {
         "id": c.id, "title": c.title, "description": c.description, "keywords": list(c.keywords),
-        "itemType": "feature", "crs": crs_mod.supported(),
+        # geometryType: a hint (GeoJSON type name; "Geometry" = mixed), the schema says it the standard way
+        "itemType": "feature", "geometryType": c.geometry_type, "crs": crs_mod.supported(),
         "storageCrs": crs_mod.EPSG_URI.format(crs_mod.STORAGE_SRID),
         "extent": {},
         "links": [
@@ -409,6 +414,12 @@ async def collection_doc(request: Request, c: Collection) -> dict[str, Any]:
             _link(f"{base}/items", "items", GEOJSON, "features (GeoJSON)"),
             _link(f"{base}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA_JSON,
                   "queryables"),
+            # Part 5: the schema (QGIS reads this rel); ``describedby`` is what GDAL's OAPIF driver reads, in
+            # the GeoJSON Feature shape it expects (gis_api.ogc.schema). Relation types are case-insensitive
+            # (RFC 8288 §2.1.1), but GDAL up to 3.7 matches only the exact spelling "describedBy".
+            _link(f"{base}/schema", schema_mod.REL_SCHEMA, SCHEMA_JSON, "schema of the features (Part 5)"),
+            *(_link(f"{base}/schema?profile=geojson", rel, SCHEMA_JSON, "schema of the GeoJSON features")
+              for rel in ("describedby", "describedBy")),
             _link(f"{base}/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
                   "vector tilesets"),
         ],
@@ -444,6 +455,22 @@ async def queryables(request: Request, collection_id: str) -> Response:
     c = collection_or_404(collection_id)
     return _json(openapi.queryables(c, f"{base_url(request)}/collections/{c.id}/queryables"),
                  media_type=SCHEMA_JSON)
+
+
+@router.get("/collections/{collection_id}/schema", summary="Feature schema (Part 5, JSON Schema 2020-12)",
+            responses=media(SCHEMA_JSON))
+async def feature_schema(request: Request, collection_id: str,
+                         profile: Annotated[str | None, Query(
+                             description="part5 (default) or geojson: the same properties inside a GeoJSON "
+                                         "Feature schema, as GDAL's OAPIF driver reads it")] = None) -> Response:
+    await read_access(request)
+    c = collection_or_404(collection_id)
+    _check_params(request, frozenset({"profile", "f"}))
+    if profile is not None and profile not in schema_mod.PROFILES:
+        raise _bad("profile", f"must be one of {', '.join(schema_mod.PROFILES)}",
+                   f"须为 {'、'.join(schema_mod.PROFILES)} 之一")
+    url = f"{base_url(request)}/collections/{c.id}/schema" + ("?profile=geojson" if profile == "geojson" else "")
+    return _json(schema_mod.schema(c, url, profile or "part5"), media_type=SCHEMA_JSON)
 
 
 # -- items -------------------------------------------------------------------------------------------------
