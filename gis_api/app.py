@@ -17,7 +17,7 @@ from gis_api.auth_routes import router as auth_router
 from gis_api.boundaries.routes import ROUTERS as boundary_routers
 from gis_api.coverage.routes import router as coverage_router
 from gis_api.db import database_url, make_engine, make_sessionmaker
-from gis_api.deps import SessionDep
+from gis_api.deps import OptionalUser, SessionDep, SettingsDep
 from gis_api.divisions.routes import router as divisions_router
 from gis_api.errors import install_handlers
 from gis_api.facilities.routes import router as facilities_router
@@ -63,7 +63,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ui_config_router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Service and database status")
-    def health(session: SessionDep) -> dict[str, Any]:
+    def health(session: SessionDep, user: OptionalUser, current: SettingsDep) -> dict[str, Any]:
+        """Always open for monitoring; with DIMING_PUBLIC_READ=false an anonymous caller sees only
+        ``status`` (versions and extensions would help an attacker and are nobody else's business)."""
         row = session.execute(
             text(
                 "SELECT postgis_lib_version(), current_setting('server_version'), current_setting('jit'), "
@@ -71,6 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
                 "(SELECT array_agg(extname::text ORDER BY extname) FROM pg_extension)"
             )
         ).one()
+        if not current.auth.public_read and user is None:
+            return {"status": "ok"}
         return {
             "status": "ok",
             "version": __version__,
@@ -79,7 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
             "jit": row[2],
             "max_parallel_workers_per_gather": int(row[3]),
             "extensions": row[4],
-            "public_read": settings.auth.public_read,
+            "public_read": current.auth.public_read,
         }
 
     install_openapi(app)  # shared error responses and security in /openapi.json (gis_api/openapi_doc.py)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -17,12 +16,13 @@ from gis_api.db import database_url, make_engine, make_sessionmaker, transaction
 from gis_api.embedded_db import Cluster, EmbeddedDbError
 from gis_api.errors import DimingError
 from gis_api.settings import CHECKOUT, Settings, load_settings
+from gis_api.users_cli import credentials_file
 
 ADMIN = "admin"
 
 
 def _credentials_file(settings: Settings) -> Path:
-    return settings.db.home / "admin-credentials"
+    return credentials_file(settings)
 
 
 def _embedded(settings: Settings) -> Cluster | None:
@@ -123,32 +123,6 @@ def cmd_load_demo(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-# -- users -------------------------------------------------------------------------------------------------
-
-def _read_password(args: argparse.Namespace) -> str:
-    if sys.stdin.isatty():
-        first = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != first:
-            raise DimingError("passwords differ", "两次输入的密码不一致", field="password")
-        return first
-    return sys.stdin.readline().rstrip("\n")
-
-
-def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
-    factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
-    with transaction(factory) as session:
-        if args.action == "add":
-            user = auth.create_user(session, args.name, _read_password(args), args.role)
-            print(f"user {user.username} created with roles {', '.join(user.roles)}")
-        elif args.action == "passwd":
-            auth.set_password(session, args.name, _read_password(args))
-            print(f"password of {args.name} changed")
-        else:
-            for u in session.scalars(select(auth.User).order_by(auth.User.username)):
-                print(f"{u.username}\t{','.join(u.roles)}\t{'active' if u.active else 'disabled'}")
-    return 0
-
-
 # -- server -------------------------------------------------------------------------------------------------
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -169,12 +143,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_info(settings: Settings, _args: argparse.Namespace) -> int:
-    """What make run prints before serving: where to go and how to log in."""
+    """What make run prints before serving: where to go and where the first admin's password is (the
+    password itself is printed once, by ``diming migrate`` when it creates the admin)."""
     creds = _credentials_file(settings)
     print(f"URL:   http://{settings.server.host}:{settings.server.port}/   (API docs: /docs)")
     if creds.exists():
-        fields = dict(line.split("=", 1) for line in creds.read_text().splitlines() if "=" in line)
-        print(f"admin: {fields.get('username', ADMIN)} / {fields.get('password', '?')}   (from {creds})")
+        print(f"admin: user '{ADMIN}', generated password in {creds} (readable only by its owner)")
     return 0
 
 
@@ -199,22 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("load-demo", help="load the Feidong demo data (idempotent)")
     p.set_defaults(handler=cmd_load_demo)
 
-    p = sub.add_parser("user", help="manage users; passwords are read from stdin")
-    usub = p.add_subparsers(dest="action", required=True)
-    ua = usub.add_parser("add", help="add a user: diming user add NAME --role ROLE (password on stdin)")
-    ua.add_argument("name")
-    ua.add_argument("--role", action="append", required=True, choices=[r.value for r in auth.Role])
-    up = usub.add_parser("passwd", help="set a user's password (from stdin)")
-    up.add_argument("name")
-    usub.add_parser("list", help="list users and roles")
-    p.set_defaults(handler=cmd_user)
-
     p = sub.add_parser("serve", help="serve the API and the map (DIMING_PORT sets the port)")
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--log-level", default="info")
     p.set_defaults(handler=cmd_serve)
 
-    p = sub.add_parser("info", help="print the URL and the admin credentials")
+    p = sub.add_parser("info", help="print the URL and where the admin credentials file is")
     p.set_defaults(handler=cmd_info)
 
     for extra in _extensions():
@@ -229,8 +193,9 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
     from gis_api.coverage.cli import register as coverage
     from gis_api.io.cli import register as io
     from gis_api.places.cli import register as places
+    from gis_api.users_cli import register as users
 
-    return [places, coverage, boundaries, io, backup]
+    return [users, places, coverage, boundaries, io, backup]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

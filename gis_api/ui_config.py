@@ -13,6 +13,8 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gis_api.deps import ReadAccess
+
 router = APIRouter(prefix="/api/v1", tags=["meta"])
 
 # Feature name -> a path (exact, as declared by its router) whose presence switches the screen on.
@@ -59,8 +61,9 @@ def available_features(paths: set[str]) -> dict[str, bool]:
 
 
 @router.get("/ui-config", summary="Map page configuration: base-map key and the APIs this server offers")
-def ui_config(request: Request) -> dict[str, Any]:
-    """Public like /openapi.json: the page needs it before anyone logs in."""
+def ui_config(request: Request, _reader: ReadAccess) -> dict[str, Any]:
+    """Public when reads are (DIMING_PUBLIC_READ=true); otherwise it needs a login like every other read (the
+    base-map key is the bureau's). Without it the page falls back to /openapi.json until someone logs in."""
     settings = get_ui_settings(request)
     paths = api_paths(request.app)
     key = (settings.tianditu_key or "").strip() or None

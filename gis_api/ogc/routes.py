@@ -764,6 +764,7 @@ async def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int
     row = await reader(request).fetchrow(sql, params)
     data = bytes(row[0]) if row is not None and row[0] is not None else b""
     if not data:
+    await read_access(request)  # the metadata shows the data's extent
         return Response(status_code=204)
     return Response(data, media_type=MVT)
 
