@@ -233,6 +233,18 @@ def install_handlers(app: FastAPI) -> None:
             status_code=500,
         )
 
+    @app.exception_handler(ValueError)
+    async def _value(_req: Request, exc: ValueError) -> JSONResponse:
+        # psycopg2 refuses a NUL in a parameter before sending it; RejectNul stops them at the edge except in
+        # multipart text fields (uploads are not scanned), so this is the safety net, not the rule.
+        if "NUL (0x00)" in str(exc):
+            return error_response(InvalidInput(
+                "a text value contains a NUL character (\\u0000), which text cannot hold",
+                "文本含有无法保存的 NUL 字符", field="request", rule="no_nul_characters", code="invalid_character"))
+        log.error("unhandled error", exc_info=exc)
+        return JSONResponse({"code": "internal_error", "message": "internal error", "message_zh": "内部错误",
+                             "field": None, "rule": None}, status_code=500)
+
     @app.exception_handler(PoolTimeout)
     async def _pool(_req: Request, _exc: PoolTimeout) -> JSONResponse:
         return error_response(Unavailable("every database connection is busy; try again shortly",

@@ -331,3 +331,13 @@ def test_openapi_declares_shared_errors_and_if_match(client: TestClient) -> None
     assert if_match_ops >= 10  # places, divisions, facilities, boundaries, markers, proposals …
     geo = doc["paths"]["/api/v1/places/{place_id}"]["get"]["responses"]["200"]["content"]
     assert "application/geo+json" in geo
+
+
+def test_nul_in_a_multipart_text_field_is_422(client: TestClient, login: Callable[..., dict[str, str]]) -> None:
+    """Uploads are not scanned at the edge (files hold any byte); a NUL in one of their text fields still
+    reaches no statement: the driver's refusal is a 422, not a 500."""
+    gpx = b'<?xml version="1.0"?><gpx version="1.1" creator="t"><trk><trkseg>' \
+          b'<trkpt lat="31.9" lon="117.4"></trkpt><trkpt lat="31.91" lon="117.41"></trkpt></trkseg></trk></gpx>'
+    r = client.post("/api/v1/boundary-patrols", headers=login("patrol"), data={"line_id": "34\x0012"},
+                    files={"file": ("t.gpx", gpx, "application/gpx+xml")})
+    assert error(r, 422)["rule"] == "no_nul_characters"
