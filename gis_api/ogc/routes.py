@@ -18,6 +18,8 @@ from urllib.parse import quote, unquote
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text as sa_text
+from sqlalchemy.exc import DBAPIError
 
 from gis_api import auth, clock
 from gis_api.deps import OptionalUser, SessionDep
@@ -632,14 +634,35 @@ def _written(session: SessionDep, request: Request, c: Collection, fid: str, on:
 ReasonHeader = Annotated[str | None, Header(alias="Diming-Reason",
                                             description="why, for the audit trail (percent-encoded UTF-8)")]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
-FeatureBody = Annotated[dict[str, Any], Body(description="a GeoJSON Feature in CRS84 (lon/lat)")]
+FeatureBody = Annotated[dict[str, Any], Body(description="a GeoJSON Feature in CRS84 (lon/lat), or in the CRS "
+                                                        "named by Content-Crs")]
 
 
-def _check_content_crs(request: Request) -> None:
+def _in_crs84(request: Request, session: SessionDep, body: dict[str, Any]) -> dict[str, Any]:
+    """The feature with its geometry in CRS84 (lon/lat), as the editors take it. A client may send it in any
+    CRS the API serves (Part 2 ``Content-Crs``, in that CRS's axis order): QGIS, for one, edits a layer in its
+    storage CRS and sends ``Content-Crs: …/EPSG/0/4490`` with latitude first."""
     raw = request.headers.get("content-crs")
-    if raw and crs_mod.resolve(raw, "Content-Crs").uri != crs_mod.CRS84:
-        raise BadRequest("features must be sent in CRS84 (lon/lat)", "提交的要素须使用 CRS84（经度、纬度）",
-                         field="Content-Crs", rule="§7")
+    if not raw:
+        return body
+    crs = crs_mod.resolve(raw.strip().strip("<>"), "Content-Crs")
+    geometry = body.get("geometry")
+    if crs.uri == crs_mod.CRS84 or not isinstance(geometry, dict):
+        return body
+    expr = "ST_SetSRID(ST_GeomFromGeoJSON(:g), :srid)"
+    if crs.north_first:
+        expr = f"ST_FlipCoordinates({expr})"
+    if crs.srid != crs_mod.STORAGE_SRID:
+        expr = f"ST_Transform({expr}, {crs_mod.STORAGE_SRID})"
+    try:
+        with session.begin_nested():
+            out = session.execute(sa_text(f"SELECT ST_AsGeoJSON({expr}, 9)"),
+                                  {"g": orjson.dumps(geometry).decode(), "srid": crs.srid}).scalar_one()
+    except DBAPIError:
+        raise InvalidInput(f"geometry is not a valid GeoJSON geometry in {crs.uri}",
+                           "geometry 不是该坐标系下有效的 GeoJSON 几何", field="geometry",
+                           rule="RFC 7946 §3.1") from None
+    return {**body, "geometry": orjson.loads(out)}
 
 
 @router.post("/collections/{collection_id}/items", status_code=201, summary="Create a feature (Part 4)",
@@ -647,7 +670,7 @@ def _check_content_crs(request: Request) -> None:
 def create_item(collection_id: str, request: Request, body: FeatureBody, session: SessionDep,
                 maybe_user: OptionalUser, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
-    _check_content_crs(request)
+    body = _in_crs84(request, session, body)
     fid, on = editor.create(session, body, user.username, _reason(body, reason, "POST", request))
     return _written(session, request, c, fid, on, 201)
 
@@ -657,7 +680,7 @@ def create_item(collection_id: str, request: Request, body: FeatureBody, session
 def replace_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
                  maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
-    _check_content_crs(request)
+    body = _in_crs84(request, session, body)
     fid, on = editor.replace(session, feature_id, body, if_match, user.username, _reason(body, reason, "PUT", request))
     return _written(session, request, c, fid, on, 200)
 
@@ -667,7 +690,7 @@ def replace_item(collection_id: str, feature_id: str, request: Request, body: Fe
 def update_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
                 maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
-    _check_content_crs(request)
+    body = _in_crs84(request, session, body)
     fid, on = editor.update(session, feature_id, body, if_match, user.username,
                             _reason(body, reason, "PATCH", request))
     return _written(session, request, c, fid, on, 200)
