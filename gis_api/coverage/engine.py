@@ -264,7 +264,7 @@ def service_areas(session: Session, distance: Distance) -> dict[str, Any]:
         sql = """
             SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
                 'type', 'Feature', 'id', s.id,
-                'geometry', ST_AsGeoJSON(ST_Buffer(s.geom::geography, :r, 'quad_segs=16')::geometry, 6)::json,
+                'geometry', ST_AsGeoJSON(ST_Buffer(s.geom::geography, :r, 'quad_segs=16')::geometry, 6, 0)::json,
                 'properties', json_build_object('facility_id', s.id, 'name', s.name, 'radius_m', :r))
                 ORDER BY s.id), '[]'::json))
             FROM pg_temp.cov_supply s"""
@@ -288,7 +288,7 @@ def service_areas(session: Session, distance: Distance) -> dict[str, Any]:
                    ST_Buffer(ST_ConcaveHull(ST_Collect(p.g), 0.3)::geography, 25, 'quad_segs=4')::geometry AS g
             FROM parts p GROUP BY p.supply_id)
         SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
-            'type', 'Feature', 'id', s.id, 'geometry', ST_AsGeoJSON(a.g, 6)::json,
+            'type', 'Feature', 'id', s.id, 'geometry', ST_AsGeoJSON(a.g, 6, 0)::json,
             'properties', json_build_object('facility_id', s.id, 'name', s.name, 'network_m', :L))
             ORDER BY s.id), '[]'::json))
         FROM areas a JOIN pg_temp.cov_supply s ON s.id = a.supply_id"""

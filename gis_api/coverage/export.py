@@ -29,7 +29,7 @@ served AS (SELECT b.supply_id, sum(d.weight) AS w FROM best b JOIN pg_temp.cov_d
            GROUP BY b.supply_id),
 feats AS (
     SELECT 0 AS o, d.code AS k, json_build_object(
-        'type', 'Feature', 'id', d.code, 'geometry', ST_AsGeoJSON(d.geom, 7)::json,
+        'type', 'Feature', 'id', d.code, 'geometry', ST_AsGeoJSON(d.geom, 7, 0)::json,
         'properties', json_build_object(
             'layer', 'demand', 'code', d.code, 'name', d.name, 'township', d.township, 'population', d.weight,
             'covered', b.supply_id IS NOT NULL, 'nearest_facility_id', b.supply_id,
@@ -37,7 +37,7 @@ feats AS (
     FROM pg_temp.cov_demand d LEFT JOIN best b ON b.demand_id = d.id
     UNION ALL
     SELECT 1, lpad(s.id::text, 12, '0'), json_build_object(
-        'type', 'Feature', 'id', 'facility-' || s.id, 'geometry', ST_AsGeoJSON(s.geom, 7)::json,
+        'type', 'Feature', 'id', 'facility-' || s.id, 'geometry', ST_AsGeoJSON(s.geom, 7, 0)::json,
         'properties', json_build_object(
             'layer', 'facility', 'facility_id', s.id, 'name', s.name, 'capacity', s.capacity, 'status', s.status,
             'population_served', coalesce(sv.w, 0)))
@@ -80,7 +80,7 @@ def townships(session: Session, as_of: dt.date, county: str) -> dict[str, Any]:
     return dict(json.loads(session.execute(text("""
         SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
             'type', 'Feature', 'id', d.code,
-            'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(d.geom, 0.0003), 6)::json,
+            'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(d.geom, 0.0003), 6, 0)::json,
             'properties', json_build_object('code', d.code, 'name', d.name, 'source', d.source)) ORDER BY d.code),
             '[]'::json))::text
         FROM divisions d WHERE d.level = 'township' AND d.parent_code = :county AND ST_Dimension(d.geom) = 2

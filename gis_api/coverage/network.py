@@ -187,7 +187,7 @@ def summary(session: Session, net: RoadNetwork) -> dict[str, Any]:
         SELECT (SELECT count(*) FROM road_vertices WHERE network_id = :n),
                (SELECT count(*) FROM road_edges WHERE network_id = :n),
                (SELECT round((sum(length_m) / 1000)::numeric, 3) FROM road_edges WHERE network_id = :n),
-               (SELECT ST_AsGeoJSON(ST_Extent(geom)::geometry, 6) FROM road_edges WHERE network_id = :n)"""),
+               (SELECT ST_AsGeoJSON(ST_Extent(geom)::geometry, 6, 0) FROM road_edges WHERE network_id = :n)"""),
         {"n": net.id}).one()
     return {"id": net.id, "name": net.name, "kind": net.kind, "network_type": net.network_type,
             "source": net.source, "vertices": int(row[0]), "edges": int(row[1]),

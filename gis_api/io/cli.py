@@ -31,7 +31,8 @@ def cmd_import_places(settings: Settings, args: argparse.Namespace) -> int:
         actor=args.actor, reason=args.reason or f"import {Path(args.file).name}", fmt=args.format,
         encoding=args.encoding, layer=args.layer, crs=args.crs, category_code=args.category,
         lon_field=args.lon_field, lat_field=args.lat_field, wkt_field=args.wkt_field, source=args.source,
-        valid_from=args.valid_from, engine=args.engine, dry_run=args.dry_run, progress=sys.stderr.isatty(),
+        valid_from=args.valid_from, engine=args.engine, key=getattr(args, "key", "id"), dry_run=args.dry_run,
+        progress=sys.stderr.isatty(),
     )
     factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
     session = factory()
@@ -44,7 +45,11 @@ def cmd_import_places(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         session.close()
     _print(report.as_dict())
-    return 0 if report.ok else 2
+    print(f"{'dry run: ' if args.dry_run else ''}inserted {report.inserted}, updated {report.updated}, "
+          f"unchanged {report.unchanged}, conflicts {len(report.conflicts)}, errors {len(report.errors)}",
+          file=sys.stderr)
+    # 2: rejected, nothing written; 3: written except the conflicting rows (edited since the export)
+    return 2 if not report.ok else 3 if report.conflicts else 0
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -100,15 +105,21 @@ def register(sub: SubParsers) -> None:
     p.add_argument("--valid-from", type=_date)
     p.add_argument("--source", default="import")
     p.add_argument("--engine", choices=["auto", "service", "bulk"], default="auto")
-    p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+    p.add_argument("--key", choices=list(service.KEYS), default="id",
+                   help="how rows match existing places: id (default; the exported id, rows without one are new), "
+                        "name+division_code, none (every row is new)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check every row and print inserted/updated/unchanged/conflicts; write nothing")
     p.add_argument("--actor", default="cli:import")
     p.add_argument("--reason")
     p.set_defaults(handler=cmd_import_places)
 
-    e = sub.add_parser("export", help="export a collection to GeoJSON, GeoPackage, zipped Shapefile, CSV or XLSX")
+    e = sub.add_parser("export", help="export a collection to GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX "
+                                      "or GPX")
     e.add_argument("collection", help="collection id, e.g. places, townships")
-    e.add_argument("output", help="file to write; the format follows the extension (.geojson .gpkg .zip .csv .xlsx)")
-    e.add_argument("--format", choices=["geojson", "gpkg", "shp", "csv", "xlsx"])
+    e.add_argument("output", help="file to write; the format follows the extension (.geojson .gpkg .zip .csv .xlsx "
+                                  ".gpx)")
+    e.add_argument("--format", choices=list(formats.EXPORT_FORMATS))
     e.add_argument("--as-of", type=_date, help="valid-time date (default today)")
     e.add_argument("--bbox", help="minlon,minlat,maxlon,maxlat")
     e.set_defaults(handler=cmd_export)

@@ -37,8 +37,10 @@ MEDIA = {
     "shp": "application/zip",
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpx": "application/gpx+xml",
 }
-EXTENSION = {"geojson": "geojson", "gpkg": "gpkg", "shp": "zip", "csv": "csv", "xlsx": "xlsx"}
+EXTENSION = {"geojson": "geojson", "gpkg": "gpkg", "shp": "zip", "csv": "csv", "xlsx": "xlsx", "gpx": "gpx"}
+EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "gpx")
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")
 WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "几何")
@@ -149,6 +151,8 @@ def _read(path: Path, fmt: str, encoding: str | None, layer: str | None, crs: st
         tr = _to_storage(crs)
         for i, f in enumerate(feats, start=1):
             rec = Record(i, dict(f.get("properties") or {}))
+            if f.get("id") is not None and "id" not in rec.props:  # the feature id: the key of a re-import
+                rec.props["id"] = f["id"]
             if f.get("geometry"):
                 try:  # vertices and ring closure before shapely (which would close an open ring silently)
                     limits_mod.check_geojson_geometry(f["geometry"], max_vertices=lim.geometry_max_vertices)
@@ -197,7 +201,9 @@ def _csv_count(path: Path, encoding: str, lim: LimitSettings) -> None:
 
 def _csv_rows(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
     with path.open(encoding=encoding, newline="") as fh:
-        yield from csv.DictReader(fh)
+        for row in csv.DictReader(fh):
+            # Undo exactly the formula escaping our exports add (safe_cells), so a re-import sees stored text.
+            yield {k: safe_cells.csv_unescape(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def _xlsx_rows(path: Path, lim: LimitSettings) -> Iterator[dict[str, Any]]:
@@ -262,19 +268,41 @@ def _short_names(names: list[str], width: int = 10) -> dict[str, str]:
     return out
 
 
-def _columns(records: list[Record], names: list[str], types: Mapping[str, str]) -> tuple[list[np.ndarray], list[str]]:
-    arrays = []
-    for n in names:
-        values = [r.props.get(n) for r in records]
-        t = types.get(n, "string")
-        if t in ("integer", "number"):
-            arrays.append(np.array([float(v) if v is not None else np.nan for v in values], dtype="float64")
-                          if any(v is None for v in values) or t == "number"
-                          else np.array([int(str(v)) for v in values], dtype="int64"))
-        else:
-            arrays.append(np.array([None if v is None else str(v) for v in values], dtype=object))
-    return arrays, names
+def _column(values: list[Any], t: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """One typed column and its null mask: integers as 32-bit Integer (64-bit only when a value needs it), dates
+    as Date, numbers as Real — so GIS software types the fields instead of reading years and counts as Real and
+    dates as String."""
+    mask = np.array([v is None for v in values], dtype=bool)
+    nulls = mask if mask.any() else None
+    if t == "integer":
+        ints = [0 if v is None else int(float(v)) for v in values]
+        wide = any(not -2**31 <= i < 2**31 for i in ints)
+        return np.array(ints, dtype="int64" if wide else "int32"), nulls
+    if t == "number":
+        return np.array([np.nan if v is None else float(v) for v in values], dtype="float64"), nulls
+    if t == "date":
+        return np.array([None if v is None else str(v)[:10] for v in values], dtype="datetime64[D]"), None
+    return np.array([None if v is None else str(v) for v in values], dtype=object), None
 
+
+def _columns(records: list[Record], names: list[str], types: Mapping[str, str]
+             ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    arrays, masks = [], []
+    for n in names:
+        a, m = _column([r.props.get(n) for r in records], types.get(n, "string"))
+        arrays.append(a)
+        masks.append(m)
+    return arrays, masks
+
+
+def shapefile_fields(names: list[str]) -> dict[str, str]:
+    """DBF field name (≤ 10 bytes) → the full property name, as ``write_ogr`` shortens them (for imports)."""
+    return {short: n for n, short in _short_names(names).items()}
+
+
+# GeoPackage 1.2: what GDAL 3.6 (Debian) and QGIS 3.22 read without "may only be partially supported"; the
+# GDAL in the pyogrio wheel would write 1.4 by default.
+GPKG_VERSION = "1.2"
 
 _SHP_KIND = {"Point": "Point", "MultiPoint": "Point", "LineString": "Line", "MultiLineString": "Line",
              "Polygon": "Polygon", "MultiPolygon": "Polygon"}
@@ -288,9 +316,10 @@ def write_ogr(records: list[Record], names: list[str], types: Mapping[str, str],
             target = Path(tmp) / f"{layer}.gpkg"
             geoms = np.array([shapely.to_wkb(r.geometry) if r.geometry is not None else None for r in records],
                              dtype=object)
-            arrays, fields = _columns(records, names, types)
-            pyogrio.raw.write(str(target), geoms, arrays, fields, layer=layer, driver="GPKG",
-                              geometry_type="Unknown", crs="EPSG:4490", encoding="UTF-8")
+            arrays, masks = _columns(records, names, types)
+            pyogrio.raw.write(str(target), geoms, arrays, names, field_mask=masks, layer=layer, driver="GPKG",
+                              geometry_type="Unknown", crs="EPSG:4490", encoding="UTF-8",
+                              dataset_options={"VERSION": GPKG_VERSION})
             return target.read_bytes()
         short = _short_names(names)
         groups: dict[str, list[Record]] = {}
@@ -309,8 +338,9 @@ def write_ogr(records: list[Record], names: list[str], types: Mapping[str, str],
                         shapely.MultiPolygon([r.geometry]) if multi and r.geometry.geom_type == "Polygon" else
                         r.geometry)
                     for r in group], dtype=object)
-                arrays, _ = _columns(group, names, types)
-                pyogrio.raw.write(str(target), geoms, arrays, [short[n] for n in names], driver="ESRI Shapefile",
+                arrays, masks = _columns(group, names, types)
+                pyogrio.raw.write(str(target), geoms, arrays, [short[n] for n in names], field_mask=masks,
+                                  driver="ESRI Shapefile",
                                   geometry_type=_OGR_TYPE[kind], crs="EPSG:4490", encoding="UTF-8")
                 for f in sorted(Path(tmp).glob(f"{name}.*")):
                     z.write(f, f.name)
@@ -348,3 +378,67 @@ def write_xlsx(header: list[str], rows: Iterable[list[Any]], title: str) -> byte
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+# -- GPX ---------------------------------------------------------------------------------------------------
+
+_GPX_NS = "http://www.topografix.com/GPX/1/1"
+GPX_STANDARD = ("name", "desc", "ele")
+
+
+def _gpx_layer(path: Path, layer: str, geom_type: str, records: list[Record], names: list[str],
+               types: Mapping[str, str]) -> None:
+    geoms = np.array([shapely.to_wkb(r.geometry) for r in records], dtype=object)
+    arrays, masks = _columns(records, names, types)
+    # GDAL's GPX driver writes the XML (escaping names); other properties go into <extensions> as ogr:field.
+    pyogrio.raw.write(str(path), geoms, arrays, names, field_mask=masks, layer=layer, driver="GPX",
+                      geometry_type=geom_type, crs="EPSG:4326", encoding="UTF-8",
+                      dataset_options={"GPX_USE_EXTENSIONS": "YES"})
+
+
+def write_gpx(records: list[Record], names: list[str], types: Mapping[str, str]) -> tuple[bytes, dict[str, int]]:
+    """GPX 1.1: points as waypoints, lines as tracks, polygons as tracks of their rings (``shape`` says
+    ``polygon outline``); features without geometry are left out. Returns the document and the counts.
+
+    ``records`` carry GPX's ``name``/``desc``/``ele`` first in ``names``; CGCS2000 lon/lat is written as the
+    WGS 84 GPX requires (the two differ by centimetres)."""
+    import xml.etree.ElementTree as ET
+
+    points: list[Record] = []
+    lines: list[Record] = []
+    for r in records:
+        g = r.geometry
+        if g is None or g.is_empty:
+            continue
+        if g.geom_type == "Point":
+            points.append(r)
+        elif g.geom_type == "MultiPoint":
+            points.extend(Record(r.row, r.props, p) for p in g.geoms)
+        elif g.geom_type in ("LineString", "MultiLineString"):
+            lines.append(Record(r.row, {**r.props, "shape": "line"}, shapely.MultiLineString(
+                [g] if g.geom_type == "LineString" else list(g.geoms))))
+        elif g.geom_type in ("Polygon", "MultiPolygon"):
+            rings = [ring for poly in (g.geoms if g.geom_type == "MultiPolygon" else [g])
+                     for ring in (poly.exterior, *poly.interiors)]
+            lines.append(Record(r.row, {**r.props, "shape": "polygon outline"}, shapely.MultiLineString(rings)))
+    counts = {"waypoints": len(points), "tracks": len(lines),
+              "skipped": sum(1 for r in records if r.geometry is None or r.geometry.is_empty)}
+    ET.register_namespace("", _GPX_NS)
+    ET.register_namespace("ogr", "http://osgeo.org/gdal")
+    ET.register_namespace("xsi", "http://www.w3.org/2001/XMLSchema-instance")
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = []
+        if points or not lines:
+            _gpx_layer(Path(tmp) / "w.gpx", "waypoints", "Point", points, names, types)
+            docs.append(ET.parse(Path(tmp) / "w.gpx").getroot())
+        if lines:
+            _gpx_layer(Path(tmp) / "t.gpx", "tracks", "MultiLineString", lines, [*names, "shape"], types)
+            docs.append(ET.parse(Path(tmp) / "t.gpx").getroot())
+    root = docs[0]
+    if len(docs) == 2:  # one document: the tracks follow the waypoints (GPX's element order)
+        root.extend(el for el in docs[1] if el.tag != f"{{{_GPX_NS}}}metadata")
+        bounds = root.find(f"{{{_GPX_NS}}}metadata/{{{_GPX_NS}}}bounds")
+        if bounds is not None:
+            x1, y1, x2, y2 = shapely.GeometryCollection([r.geometry for r in points + lines]).bounds
+            bounds.attrib.update(minlon=f"{x1:.7f}", minlat=f"{y1:.7f}", maxlon=f"{x2:.7f}", maxlat=f"{y2:.7f}")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True), counts

@@ -42,13 +42,17 @@ def import_places(
     valid_from: Annotated[dt.date | None, Form()] = None,
     source: Annotated[str, Form(max_length=limits.SHORT_LEN)] = "import",
     engine: Annotated[str, Form(pattern="^(auto|service|bulk)$")] = "auto",
-    dry_run: Annotated[bool, Form()] = False,
+    key: Annotated[str, Form(pattern="^(id|name\\+division_code|none)$",
+                             description="how rows match existing places: id (default; rows without one are new), "
+                                         "name+division_code, or none (every row is new)")] = "id",
+    dry_run: Annotated[bool, Form(description="report inserted/updated/unchanged/conflicts, write nothing")
+                       ] = False,
 ) -> JSONResponse:
     auth.require(user, *EDITORS)
     opts = service.ImportOptions(
         actor=user.username, reason=reason, fmt=format, encoding=encoding, layer=layer, crs=crs,
         category_code=category_code, lon_field=lon_field, lat_field=lat_field, wkt_field=wkt_field, source=source,
-        valid_from=valid_from, engine=engine, dry_run=dry_run, limits=settings.limits,
+        valid_from=valid_from, engine=engine, key=key, dry_run=dry_run, limits=settings.limits,
     )
     name = Path(file.filename or "upload").name
     formats.guess_format(name, format)
@@ -68,17 +72,21 @@ def import_places(
     return JSONResponse(report.as_dict(), status_code=200 if dry_run else 201)
 
 
-@router.get("/exports/{collection_id}", summary="Export a collection (GeoJSON, GeoPackage, Shapefile, CSV, XLSX)",
+@router.get("/exports/{collection_id}",
+            summary="Export a collection (GeoJSON, GeoPackage, Shapefile, CSV, XLSX, GPX)",
             responses=media(*formats.MEDIA.values()))
 def export_collection(
     collection_id: str, session: SessionDep, _user: ReadAccess,
-    format: Annotated[str, Query(pattern="^(geojson|gpkg|shp|csv|xlsx)$")] = "geojson",
+    format: Annotated[str, Query(pattern="^(geojson|gpkg|shp|csv|xlsx|gpx)$")] = "geojson",
+    f: Annotated[str | None, Query(pattern="^(geojson|gpkg|shp|csv|xlsx|gpx)$",
+                                   description="the same as format (OGC style)")] = None,
     as_of: Annotated[dt.date | None, Query(description="valid-time date; default today")] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
 ) -> Response:
     c = get(collection_id)
     if c is None:
         raise NotFound(f"no collection {collection_id!r}", f"不存在数据集 {collection_id!r}", field="collection_id")
+    format = f or format
     data = service.export(session, c, format, as_of=as_of, bbox=_bbox(bbox))
     filename = f"{c.id}.{formats.EXTENSION[format]}"
     return Response(data, media_type=formats.MEDIA[format],

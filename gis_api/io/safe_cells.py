@@ -41,9 +41,22 @@ def is_dangerous(value: object) -> bool:
             and _PLAIN_NUMBER.fullmatch(value) is None)
 
 
+def _escaped_form(value: object) -> bool:
+    """Dangerous text behind zero or more ``'`` (``=1``, ``'=1``, ``''=1`` …): what ``csv_value`` prefixes."""
+    return isinstance(value, str) and is_dangerous(value.lstrip("'"))
+
+
 def csv_value(value: Any) -> Any:
-    """The value as a CSV field: dangerous text gets a leading ``'``; numbers and other text are unchanged."""
-    return "'" + value if is_dangerous(value) else value
+    """The value as a CSV field: dangerous text gets a leading ``'``; numbers and other text are unchanged.
+
+    Text that already starts with ``'`` before dangerous text gets one more, so ``csv_unescape`` can undo the
+    escaping exactly (``'=1`` is written ``''=1`` and read back as ``'=1``)."""
+    return "'" + value if _escaped_form(value) else value
+
+
+def csv_unescape(value: str) -> str:
+    """The inverse of ``csv_value`` for text read from a CSV: drop the one ``'`` it added."""
+    return value[1:] if value.startswith("'") and _escaped_form(value[1:]) else value
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]], *, lineterminator: str = "\r\n") -> str:
