@@ -291,6 +291,7 @@ def test_mclp_and_lscp_site_suggestion(client: TestClient, planner: dict[str, st
     sites = client.post("/api/v1/coverage/suggest", params={"format": "geojson"}, json={**base, "k": 2},
                         headers=planner).json()
     assert [f["properties"]["rank"] for f in sites["features"]] == [1, 2] and sites["properties"]["optimal"]
+    assert not [f for f in sites["features"] if "crs" in (f["geometry"] or {})]  # RFC 7946
 
 
 def test_suggest_on_the_demo_with_a_grid(client: TestClient, planner: dict[str, str]) -> None:
@@ -341,6 +342,8 @@ def test_outputs_geojson_csv_and_offline_html(client: TestClient) -> None:
     gj = client.post("/api/v1/coverage", params={"format": "geojson"}, json={**body, "service_areas": True})
     assert gj.status_code == 200 and gj.headers["content-type"].startswith("application/geo+json")
     fc = gj.json()
+    # RFC 7946 §4: no "crs" member anywhere (PostGIS adds one to each geometry unless told not to).
+    assert "crs" not in fc and not [f for f in fc["features"] if "crs" in (f["geometry"] or {})]
     layers = [f["properties"]["layer"] for f in fc["features"]]
     assert layers.count("demand") == 252 and layers.count("facility") == layers.count("service_area") == 17
     covered = sum(f["properties"]["population"] for f in fc["features"]
