@@ -110,7 +110,7 @@ export async function loadFacilities() {
 function renderKindFilter() {
   const box = document.getElementById("facility-kinds");
   if (!box) return;
-  box.replaceChildren(el("legend", {}, t("lyr_facilities")), facilityKinds.map((k) => el("label", { class: "kind" },
+  box.replaceChildren(el("legend", {}, t("lyr_facilities")), ...facilityKinds.map((k) => el("label", { class: "kind" },
     el("input", { type: "checkbox", value: k.id, checked: shownKinds.has(k.id), onchange: (e) => {
       if (e.target.checked) shownKinds.add(k.id); else shownKinds.delete(k.id);
       loadFacilities();
