@@ -64,9 +64,6 @@ class LimitSettings(BaseSettings):
         default=2, ge=1, description="analyses running at once without a planner/admin login (then 429)")
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After of 429 and of 503 after a timeout")
 
-    def env(self, name: str) -> str:
-        return f"DIMING_LIMIT_{name.upper()}"
-
 
 @functools.cache
 def defaults() -> LimitSettings:
@@ -381,8 +378,7 @@ def _count_positions(coords: Any, depth: int, field: str, budget: int) -> int:
     if not isinstance(coords, list | tuple):
         raise _bad(field, "coordinates must be nested arrays", "coordinates 须为嵌套数组")
     if depth == 1:
-        n = len(coords)  # positions themselves are checked by shapely; counting is what must be cheap
-        return n
+        return len(coords)  # the positions themselves are checked by shapely; counting is what must be cheap
     n = 0
     for part in coords:
         n += _count_positions(part, depth - 1, field, budget - n)
