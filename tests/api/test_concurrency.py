@@ -22,13 +22,16 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from gis_api import auth, clock
 from gis_api.app import create_app
 from gis_api.db import CONNECTION_OPTIONS
+from gis_api.errors import NotFound, PreconditionFailed, PreconditionRequired
+from gis_api.places import service as places_service
+from gis_api.places.models import Place
 from gis_api.settings import Settings
 from tests.api.test_adjustments import propose
 from tests.api.test_boundaries import _inspection
@@ -160,6 +163,30 @@ def check(live: Live, name: str, user: str, send: Callable[[httpx.Client, int], 
     ok = [s for s in codes if 200 <= s < 300]
     odd = [r.text[:300] for r in responses if r.status_code != 412 and not 200 <= r.status_code < 300]
     assert len(ok) == 1 and codes.count(412) == N - 1, f"{name}: {sorted(codes)} {odd[:1]}"
+
+
+# -- the mechanism, in one transaction ------------------------------------------------------------------------------
+
+def test_lock_rereads_a_row_the_session_already_holds(session: Session) -> None:
+    """The root cause of the OGC lost updates: an object read before the lock was handed back unchanged."""
+    row = session.scalars(select(Place).where(Place.valid_to.is_(None)).order_by(Place.place_id).limit(1)).one()
+    stale = places_service.etag(row.id, row.version)
+    session.execute(text("UPDATE places SET remarks = coalesce(remarks, '') || '!' WHERE id = :id"), {"id": row.id})
+    assert places_service.etag(row.id, row.version) == stale  # the identity map still holds the old object
+
+    def missing() -> NotFound:
+        return NotFound("gone", "无", field="id")
+
+    with pytest.raises(PreconditionFailed) as failed:
+        places_service.GUARD.lock(session, row.place_id, stale, missing=missing)
+    assert failed.value.headers == {"ETag": places_service.etag(row.id, row.version)} != {"ETag": stale}
+    with pytest.raises(PreconditionRequired):
+        places_service.GUARD.lock(session, row.place_id, None, missing=missing)
+    current = places_service.etag(row.id, row.version)
+    assert places_service.GUARD.lock(session, row.place_id, f'"x", W/{current}', missing=missing) is row
+    assert places_service.GUARD.lock(session, row.place_id, "*", missing=missing) is row
+    with pytest.raises(NotFound):
+        places_service.GUARD.lock(session, -1, "*", missing=missing)
 
 
 # -- places -------------------------------------------------------------------------------------------------------
