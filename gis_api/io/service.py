@@ -82,6 +82,7 @@ CORE = {"name", "category_code", "division_code", "romanized"}
 ALIASES = {"category": "category_code", "类别": "category_code", "名称": "name", "地名": "name", "desc": "description",
            "ele": "elevation_m", "cmt": "remarks"}
 KEYS = ("id", "name+division_code", "none")
+DBF_TEXT_BYTES = 254
 GEOM_TOLERANCE = 2e-7  # degrees (~2 cm): exports round coordinates to 7 decimals
 
 
@@ -248,7 +249,7 @@ def import_places(session: Session, path: Path, opts: ImportOptions) -> Report:
     for r in rows:
         for field_, en, zh in r.rec.errors:
             _err(rep, r.rec.row, field_, en, zh)
-    new_rows = _match(session, rows, opts, rep)
+    new_rows = _match(session, rows, opts, rep, dbf=short is not None)
     new = [(r.rec, r.data) for r in new_rows]
     extra = any(set(d) - CORE for _r, d in new)
     engine = opts.engine
@@ -296,6 +297,14 @@ def _value(name: str, v: Any) -> Any:
     if name in ("coord_precision_m", "elevation_m"):
         return float(v)
     return _text(v)
+
+
+def _dbf_truncated(file_value: Any, db_value: Any) -> bool:
+    """A DBF text field holds at most 254 bytes: GDAL cut the exported text, which is not an edit."""
+    if not isinstance(file_value, str) or not isinstance(db_value, str):
+        return False
+    cut, full = file_value.strip().encode(), db_value.strip().encode()
+    return len(full) > DBF_TEXT_BYTES and len(cut) >= DBF_TEXT_BYTES - 4 and full.startswith(cut)
 
 
 def _same(name: str, file_value: Any, db_value: Any) -> bool:
@@ -375,7 +384,8 @@ def _matches(session: Session, rows: list[Row], opts: ImportOptions, rep: Report
     return found
 
 
-def _match(session: Session, rows: list[Row], opts: ImportOptions, rep: Report) -> list[Row]:
+def _match(session: Session, rows: list[Row], opts: ImportOptions, rep: Report, *, dbf: bool = False
+           ) -> list[Row]:
     """Update or skip the rows that match an existing place; returns the rows to insert."""
     found = _matches(session, rows, opts, rep)
     errored = {e["row"] for e in rep.errors}
@@ -394,16 +404,18 @@ def _match(session: Session, rows: list[Row], opts: ImportOptions, rep: Report) 
         r = rows[i]
         if r.rec.row in errored:
             continue
-        _apply(session, r, current[pid], variants.get(pid, set()), opts, rep)
+        _apply(session, r, current[pid], variants.get(pid, set()), opts, rep, dbf=dbf)
     return new
 
 
 def _apply(session: Session, r: Row, place: Place, variants: set[tuple[str, str]], opts: ImportOptions,
-           rep: Report) -> None:
+           rep: Report, *, dbf: bool = False) -> None:
     row = r.rec.row
     db_geom = to_shape(cast(WKBElement, place.geom)) if place.geom is not None else None
     changes: dict[str, Any] = {k: r.data[k] for k in EDITABLE if k in r.data and not _same(k, r.data[k],
                                                                                       getattr(place, k))}
+    if dbf:  # a Shapefile's texts longer than 254 bytes come back cut: never write the cut text back
+        changes = {k: v for k, v in changes.items() if not _dbf_truncated(v, getattr(place, k))}
     # An emptied cell clears an optional field (name, category, status, source and division are never cleared).
     changes.update({k: None for k in CLEARABLE & r.blank if getattr(place, k) is not None})
     if r.rec.geometry is not None and not _same_geometry(r.rec.geometry, db_geom):

@@ -415,3 +415,19 @@ def test_stored_csv_text(tmp_path: Path) -> None:
     back = next(iter(formats.read(path, "csv")))
     assert back.props["name"] == "=HYPERLINK(1)"
 
+
+
+def test_shapefile_cut_text_is_not_an_edit(client: TestClient, session: Session,
+                                           login: Callable[..., dict[str, str]], tmp_path: Path) -> None:
+    pid, _m = a_point_place(session)
+    long_history = "明清时为驿站，" * 20  # 280 bytes of UTF-8: a DBF field keeps 254
+    _f, etag = places_service.feature(session, pid, places_service.clock.today())
+    places_service.update(session, pid, PlaceUpdate(history=long_history, reason="长文本"), etag, "t")
+    total = n_places(session)
+    path = export(client, "shp", tmp_path)
+    cut = next(r.props["history"] for r in formats.read(path, "shp") if r.props["id"] == pid)
+    assert cut != long_history and long_history.startswith(cut)
+    rep = import_(client, login("officer"), path)
+    assert counts(rep) == (0, 0, total, 0)
+    assert session.scalar(text("SELECT history FROM places WHERE place_id = :p AND valid_to IS NULL"),
+                          {"p": pid}) == long_history
