@@ -404,8 +404,10 @@ def change_own_password(
     _check_password(new_password)
     try:
         reserve_attempt(session, policy, user.username, address)
-    finally:
+    except TooManyAttempts:
         session.commit()
+        raise
+    session.commit()
     if not _verify(user, old_password):
         record_event(session, "password_change_failed", user.username, actor=user.username, address=address)
         session.commit()
@@ -449,8 +451,10 @@ def throttled_login(
     """
     try:
         counts = reserve_attempt(session, policy, username, address)
-    finally:
-        session.commit()
+    except TooManyAttempts:
+        session.commit()  # keep the audit row of the refused attempt
+        raise
+    session.commit()
     try:
         result = login(session, username, password, ttl_hours, address=address)
     except DimingError:
