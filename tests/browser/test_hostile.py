@@ -126,6 +126,7 @@ class Seeded:
     village_point: list[float] = field(default_factory=list)
     line: str = ""
     proposal: int = 0
+    named: int = 0
     kind: str = "hostile_kind"
     written: list[str] = field(default_factory=list)  # which layers took a hostile value
 
@@ -183,10 +184,8 @@ def seed(c: httpx.Client) -> Seeded:
         "name": hostile("cemetery"), "geometry": {"type": "Point", "coordinates": [lon - d * 0.75, lat - d * 0.75]},
         "parcels": [{"name": hostile("parcel"), "geometry": parcel, "plots_capacity": 5}], "remarks": js_url("cem"),
         **reason})
-    if r.status_code < 300:
-        s.written.append("cemetery")
-    else:  # a constraint layer may exclude the spot; the cemetery's own checks are not this test's subject
-        print("cemetery refused:", r.status_code, r.text[:300])
+    _ok(r, "cemetery")
+    s.written.append("cemetery")
 
     lines = _ok(c.get("/api/v1/boundaries", params={"level": "county", "code": "340122"}), "lines")["features"]
     line = next(f for f in lines if f["properties"]["markers"] > 0)
@@ -212,6 +211,27 @@ def seed(c: httpx.Client) -> Seeded:
         "location_description": hostile("location"), "applicant": hostile("applicant")[:60]}), "proposal")
     s.proposal = prop["id"]
     s.written.append("naming proposal")
+
+    # A street named through the whole procedure (in the past), so that its public notice exists.
+    street = [[lon, lat + 0.003], [lon + 0.004, lat + 0.003]]
+    named = _ok(c.post("/api/v1/proposals", json={
+        "kind": "naming", "name": hostile("named"), "category_code": "251",
+        "geometry": {"type": "LineString", "coordinates": street}, "location_description": hostile("where"),
+        "reasons": "新建道路需要命名", "applicant": "店埠镇人民政府", "applied_on": "2025-01-02",
+        "comment_start": "2025-01-03"}), "naming proposal")
+    s.named = named["id"]
+    for kind in ("综合评估", "专家论证", "征求意见"):
+        extra = {"opinion_handling": hostile("opinions")} if kind == "征求意见" else {}
+        _ok(c.post(f"/api/v1/proposals/{s.named}/documents", data={
+            "kind": kind, "title": hostile(f"doc {kind}"), "doc_no": js_url("docno"), "doc_date": "2025-02-05",
+            **extra}), f"document {kind}")
+    for step in ({"to": "reviewed", "date": "2025-02-10"},
+                 {"to": "approved", "date": "2025-03-03", "doc_no": "肥政秘〔2025〕12号", "authority": "肥东县人民政府",
+                  "flags_justification": hostile("justify")}):
+        etag = c.get(f"/api/v1/proposals/{s.named}").headers["ETag"]
+        _ok(c.post(f"/api/v1/proposals/{s.named}/advance", json={**reason, **step}, headers={"If-Match": etag}),
+            f"advance to {step['to']}")
+    s.written.append("approved name and its documents")
     return s
 
 
@@ -322,8 +342,14 @@ def test_hostile_names_stay_text_everywhere(run: PageRun, live: Live, tmp_path: 
     page.evaluate(OPEN_ALL)
     run.shot("hostile_patrol")
 
-    # The naming proposal, in the list and opened.
+    # The approved name's proposal (documents, steps, flags justification), then the renaming, from the list.
     page.click("#tab-proposals")
+    page.wait_for_selector(f'#proposal-list li[data-id="{s.named}"]')
+    page.click(f'#proposal-list li[data-id="{s.named}"] button')
+    page.wait_for_selector(f"#pane-proposals h2:has-text('{needle('named')}')")
+    assert hostile("doc 专家论证") in page.inner_text("#pane-proposals")
+    page.click("#btn-proposals-back")
+
     page.wait_for_selector(f'#proposal-list li[data-id="{s.proposal}"]')
     page.click(f'#proposal-list li[data-id="{s.proposal}"] button')
     page.wait_for_selector(f"#pane-proposals h2:has-text('{needle('proposal')}')")
@@ -386,10 +412,10 @@ def test_hostile_names_stay_text_everywhere(run: PageRun, live: Live, tmp_path: 
     page.goto(f"{live.url}/api/v1/boundaries/report")
     assert hostile("line") in _text_everywhere(page)
     w.collect(page, "boundary report")
-    notice = page.goto(f"{live.url}/api/v1/proposals/{s.proposal}/notice.html")
-    if notice is not None and notice.ok:
-        assert hostile("proposal") in _text_everywhere(page)
-        w.collect(page, "notice")
+    notice = page.goto(f"{live.url}/api/v1/proposals/{s.named}/notice.html")
+    assert notice is not None and notice.ok and "sandbox" in notice.headers["content-security-policy"]
+    assert hostile("named") in _text_everywhere(page)
+    w.collect(page, "notice")
 
     # The API docs: no stored string reaches the OpenAPI documents.
     with live.client() as c:
