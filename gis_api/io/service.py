@@ -348,8 +348,9 @@ def _matches(session: Session, rows: list[Row], opts: ImportOptions, rep: Report
             try:
                 ids[i] = int(float(r.meta["id"]))
             except (TypeError, ValueError):
-                _err(rep, r.rec.row, "id", f"id {r.meta['id']!r} is not a place id",
-                     f"代码 {r.meta['id']!r} 不是地名编号")
+                _err(rep, r.rec.row, "id", f"id {r.meta['id']!r} is not a place id; import a file from elsewhere "
+                     "with key=none (every row new) or key=name+division_code",
+                     f"代码 {r.meta['id']!r} 不是地名编号；外来文件请按 key=none 或 key=name+division_code 导入")
         live = set(session.scalars(text(
             "SELECT place_id FROM places WHERE place_id = ANY(:ids) AND valid_from <= :d "
             "AND (valid_to IS NULL OR valid_to > :d)"), {"ids": sorted(set(ids.values())), "d": today}))
@@ -358,7 +359,8 @@ def _matches(session: Session, rows: list[Row], opts: ImportOptions, rep: Report
                 found[i] = pid
             else:
                 _err(rep, rows[i].rec.row, "id", f"no place {pid} in force today; leave the id empty to register a "
-                     "new place", f"今日不存在编号为 {pid} 的地名；新登记的地名请将代码留空")
+                     "new place (or import with key=none)", f"今日不存在编号为 {pid} 的地名；新登记的地名请将代码留空"
+                     "（或按 key=none 导入）")
     elif opts.key == "name+division_code":
         wanted = {(r.data.get("name"), r.data.get("division_code")) for r in rows}
         hits: dict[tuple[str, str], list[int]] = {}
