@@ -87,6 +87,12 @@ async function boot() {
     $("#status").textContent = t("login_needed");
     $("#login-btn").click();
     await new Promise((resolve) => on("user", (u) => { if (u) resolve(); }));
+    // The server's configuration (the base-map key) needed the login too: fetch it again and add the base map.
+    const full = await loadConfig();
+    if (full.tianditu && !state.config.tianditu) {
+      state.config = full;
+      setupBaseMaps();
+    }
     window.dimingCounts = await loadDivisions();
     emit("as_of", state.asOf);
   }
