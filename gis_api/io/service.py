@@ -584,6 +584,9 @@ def export(session: Session, c: Collection, fmt: str, *, as_of: dt.date | None =
                        field="format")
 
 
+GPX_LEFT_OUT = {"division_code", "left_code", "right_code"}
+
+
 def _gpx(records: list[Record], names: list[str], types: Mapping[str, str]) -> bytes:
     """GPX's own name (the feature's name, else its id), desc and ele first; the rest as extensions."""
     for r in records:
@@ -592,7 +595,9 @@ def _gpx(records: list[Record], names: list[str], types: Mapping[str, str]) -> b
                "desc": p.get("category_name") or p.get("kind_name") or p.get("description"),
                "ele": p.get("elevation_m")}
         r.props = {**gpx, **{k: v for k, v in p.items() if k not in gpx}}
-    rest = [n for n in names if n not in formats.GPX_STANDARD]
+    # Division codes stay out: GPX extensions carry no types, and GDAL 3.6 (Debian, QGIS 3.22) reads a 12-digit
+    # code as a 32-bit integer and overflows it.
+    rest = [n for n in names if n not in formats.GPX_STANDARD and n not in GPX_LEFT_OUT]
     data, _counts = formats.write_gpx(records, [*formats.GPX_STANDARD, *rest], {**types, "ele": "number"})
     return data
 

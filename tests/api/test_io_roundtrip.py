@@ -360,6 +360,16 @@ def test_gpx_export_of_places_is_valid_gpx(client: TestClient, session: Session)
     assert (gpx.waypoints[0].longitude, gpx.waypoints[0].latitude) == pytest.approx((lon, lat), abs=1e-7)
 
 
+@pytest.mark.skipif(subprocess.run(["which", "ogrinfo"], capture_output=True).returncode != 0,
+                    reason="gdal-bin (ogrinfo) is not installed")
+def test_debian_gdal_reads_the_gpx_without_warnings(client: TestClient, tmp_path: Path) -> None:
+    path = tmp_path / "places.gpx"
+    path.write_bytes(client.get("/api/v1/exports/places?f=gpx").content)
+    out = subprocess.run(["ogrinfo", "-al", "-q", str(path)], capture_output=True, text=True, check=True)
+    assert "Warning" not in out.stderr, out.stderr[:300]  # e.g. a 12-digit code overflowing a 32-bit integer
+    assert "南淝河" in out.stdout
+
+
 def test_gpx_escapes_names(client: TestClient, session: Session) -> None:
     import gpxpy
 
