@@ -49,7 +49,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limits=settings.limits)  # 413 before a large body is read
-    app.add_middleware(SecurityHeaders)  # CSP, nosniff, no framing on every response (docs/security.md)
     app.include_router(auth_router)
     app.include_router(divisions_router)
     app.include_router(places_router)
@@ -88,6 +87,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     install_openapi(app)  # shared error responses and security in /openapi.json (gis_api/openapi_doc.py)
     _mount_ui(app)
+    # CSP, nosniff, no framing on every response (docs/security.md). Wrapped around the whole stack rather than
+    # added with add_middleware, which would sit inside Starlette's ServerErrorMiddleware and miss its 500s.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
     return app
 
 

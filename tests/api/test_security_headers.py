@@ -65,6 +65,19 @@ def test_headers_on_every_response(client: TestClient, method: str, path: str) -
         assert "sandbox" not in policy  # the app's own pages run their (static) scripts
 
 
+def test_headers_on_an_unhandled_error(client: TestClient) -> None:
+    """A bug's 500 comes from Starlette's outermost ServerErrorMiddleware: the headers are on it too."""
+    app: Any = client.app
+
+    @app.get("/__boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    r = client.get("/__boom")
+    assert r.status_code == 500
+    assert assert_headers(r)["script-src"] == ["'self'"]
+
+
 def test_tianditu_tiles_allowed_only_with_a_key(client: TestClient) -> None:
     app: Any = client.app
     app.state.ui_settings = UiSettings(tianditu_key="k-123")
@@ -151,8 +164,10 @@ def _report(name: str) -> str:
                "nearest_facility": name, "distance_m": 3},
               {"code": "v2", "name": name, "lat": 31.9, "lon": 117.5, "population": 7, "covered": False}]
     supply = [{"facility_id": 1, "name": name, "lat": 31.81, "lon": 117.41, "capacity": 3}]
-    towns = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "340122100", "name": name},
-             "geometry": {"type": "Polygon", "coordinates": [[[117.3, 31.7], [117.6, 31.7], [117.6, 32.0], [117.3, 31.7]]]}}]}
+    ring = [[117.3, 31.7], [117.6, 31.7], [117.6, 32.0], [117.3, 31.7]]
+    town = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"code": "340122100", "name": name}}
+    towns = {"type": "FeatureCollection", "features": [town]}
     sites = [{"rank": 1, "name": name, "code": "v2", "lat": 31.9, "lon": 117.5, "added_population": 7}]
     return report.build(name, result, demand, supply, townships=towns, sites=sites)
 
