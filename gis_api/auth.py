@@ -347,12 +347,14 @@ def get_user(session: Session, username: str) -> User:
 def set_password(
     session: Session, username: str, password: str, *, actor: str = "system", address: str | None = None
 ) -> User:
-    """Set a new password and revoke every token issued before it."""
+    """Set a new password, revoke every token issued before it and lift a lock-out of the account (the usual
+    way out for a user who locked themselves out is an admin setting a new password)."""
     _check_password(password)
     user = get_user(session, username)
     user.password_hash = _hasher.hash(password)
     session.flush()
     revoked = revoke_all(session, user.id)
+    session.execute(_THROTTLE.delete().where(_THROTTLE.c.scope == "account", _THROTTLE.c.key == _key(username)))
     record_event(session, "password_changed", user.username, actor=actor, address=address,
                  tokens_revoked=revoked)
     return user

@@ -222,6 +222,18 @@ def test_admin_password_change_and_disable_revoke_tokens(
     assert disabled["address"] == "testclient"
 
 
+def test_admin_password_reset_lifts_a_lockout(
+    app_factory: Callable[..., TestClient], session: Session, login: Callable[..., dict[str, str]]
+) -> None:
+    client = app_factory(auth_max_failures_address=1000)
+    admin = login("admin")
+    auth.create_user(session, "lu", PASSWORD, ["viewer"])
+    assert [_login(client, "lu", "forgotten-1")[0] for _ in range(6)] == [401] * 5 + [429]
+    r = client.put("/api/v1/users/lu/password", json={"password": "reset-by-admin"}, headers=admin)
+    assert r.status_code == 204
+    assert _login(client, "lu", "reset-by-admin")[0] == 200
+
+
 def test_user_admin_rules(client: TestClient, session: Session, login: Callable[..., dict[str, str]]) -> None:
     officer = login("officer", username="han")
     r = client.get("/api/v1/users", headers=officer)
