@@ -46,10 +46,10 @@ def cmd_import_places(settings: Settings, args: argparse.Namespace) -> int:
         session.close()
     _print(report.as_dict())
     print(f"{'dry run: ' if args.dry_run else ''}inserted {report.inserted}, updated {report.updated}, "
-          f"unchanged {report.unchanged}, conflicts {len(report.conflicts)}, errors {len(report.errors)}",
+          f"unchanged {report.unchanged}, conflicts {report.n_conflicts}, errors {len(report.errors)}",
           file=sys.stderr)
     # 2: rejected, nothing written; 3: written except the conflicting rows (edited since the export)
-    return 2 if not report.ok else 3 if report.conflicts else 0
+    return 2 if not report.ok else 3 if report.n_conflicts else 0
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:

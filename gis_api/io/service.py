@@ -98,14 +98,15 @@ class Report:
     place_ids: list[int] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # the first 1000
+    n_conflicts: int = 0
     seconds: float = 0.0
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "engine": self.engine, "key": self.key, "rows_read": self.rows_read,
                 "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged,
-                "conflicts": len(self.conflicts), "dry_run": self.dry_run, "seconds": round(self.seconds, 3),
+                "conflicts": self.n_conflicts, "dry_run": self.dry_run, "seconds": round(self.seconds, 3),
                 "errors": self.errors, "conflict_rows": self.conflicts[:1000], "place_ids": self.place_ids[:1000],
                 "updated_ids": self.updated_ids[:1000]}
 
@@ -460,6 +461,7 @@ def _apply(session: Session, r: Row, place: Place, variants: set[tuple[str, str]
         rep.updated += 1
         rep.updated_ids.append(place.place_id)
     except PreconditionFailed as exc:
+        rep.n_conflicts += 1
         if len(rep.conflicts) < 1000:
             rep.conflicts.append({"row": row, "id": place.place_id, "exported": file_etag,
                                   "current": (exc.headers or {}).get("ETag"), "fields": sorted(changes),
