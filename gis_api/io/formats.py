@@ -441,4 +441,13 @@ def write_gpx(records: list[Record], names: list[str], types: Mapping[str, str])
         if bounds is not None:
             x1, y1, x2, y2 = shapely.GeometryCollection([r.geometry for r in points + lines]).bounds
             bounds.attrib.update(minlon=f"{x1:.7f}", minlat=f"{y1:.7f}", maxlon=f"{x2:.7f}", maxlat=f"{y2:.7f}")
+    # The note a reader of the file sees: what became of polygons and of features without geometry.
+    meta = root.find(f"{{{_GPX_NS}}}metadata")
+    if meta is None:
+        meta = ET.Element(f"{{{_GPX_NS}}}metadata")
+        root.insert(0, meta)
+    desc = ET.Element(f"{{{_GPX_NS}}}desc")
+    desc.text = (f"{counts['waypoints']} waypoints, {counts['tracks']} tracks (polygons as the tracks of their rings, "
+                 f"ogr:shape = polygon outline); {counts['skipped']} features without geometry left out")
+    meta.insert(0, desc)  # GPX 1.1: desc comes before bounds
     return ET.tostring(root, encoding="utf-8", xml_declaration=True), counts

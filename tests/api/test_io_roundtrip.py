@@ -355,6 +355,7 @@ def test_gpx_export_of_places_is_valid_gpx(client: TestClient, session: Session)
     assert len(gpx.waypoints) == points and len(gpx.tracks) == others
     names = {w.name for w in gpx.waypoints} | {t.name for t in gpx.tracks}
     assert "南淝河" in names
+    assert f"{points} waypoints, {others} tracks" in (gpx.description or "")  # the note on polygons and skips
     lon, lat = session.execute(text(f"SELECT ST_X(geom), ST_Y(geom), place_id FROM places WHERE {AS_OF} "
                                     "AND GeometryType(geom) = 'POINT' ORDER BY place_id LIMIT 1")).one()[:2]
     assert (gpx.waypoints[0].longitude, gpx.waypoints[0].latitude) == pytest.approx((lon, lat), abs=1e-7)
