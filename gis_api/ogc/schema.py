@@ -4,8 +4,8 @@ Two shapes of the same description, both ``application/schema+json`` at ``/colle
 
 - the Part 5 schema (default): the feature's properties as the top-level ``properties``, with their type,
   ``format`` (``date``, ``geometry-point`` …), ``maxLength`` where the database bounds the column, and the
-  ``x-ogc-role`` of the id, the primary geometry and the valid-time interval. QGIS ≥ 3.40 reads it through the
-  ``http://www.opengis.net/def/rel/ogc/1.0/schema`` link once ``/conformance`` lists the Part 5 class.
+  ``x-ogc-role`` of the id, the primary geometry and the valid-time interval. QGIS 3.44+ reads it through
+  the ``http://www.opengis.net/def/rel/ogc/1.0/schema`` link once ``/conformance`` lists the Part 5 class.
 - ``?profile=geojson``: a GeoJSON Feature whose ``properties`` member holds the same property schemas. GDAL's
   OAPIF driver (3.6 … 3.12) follows the collection's ``describedby`` link and builds its field list from
   ``properties.properties`` of the schema, so that is what the ``describedby`` link points at.
