@@ -41,6 +41,10 @@ def translate(exc: BaseException) -> DimingError | None:
                           "参数值超出范围或类型不符", code="invalid_value")
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", "") or ""
+        if state == "57014":  # query_canceled: the read statement timeout (gis_api/limits.py)
+            from gis_api.limits import defaults, timeout_error
+
+            return timeout_error("read", defaults().read_timeout_s, defaults().retry_after_s)
         if state.startswith(_UNAVAILABLE):
             return Unavailable()
         if state.startswith(_RETRY):

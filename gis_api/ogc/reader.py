@@ -69,9 +69,12 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
 
 
 class PoolReader:
-    def __init__(self, url: URL, size: int = 10) -> None:
+    def __init__(self, url: URL, size: int = 10, statement_timeout_ms: int | None = None) -> None:
         self.url = url
         self.size = size
+        # The read statement timeout (DIMING_LIMIT_READ_TIMEOUT_S): OGC reads do not pass through get_session.
+        self.server_settings = {**SERVER_SETTINGS, **(
+            {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else {})}
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
@@ -87,7 +90,7 @@ class PoolReader:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     **connect_kwargs(self.url), min_size=1, max_size=self.size, connection_class=_Connection,
-                    server_settings=SERVER_SETTINGS, statement_cache_size=256,
+                    server_settings=self.server_settings, statement_cache_size=256,
                 )
         return self._pool
 

@@ -113,7 +113,8 @@ class _PoolReader(PoolReader):
 def reader(request: Request) -> Reader:
     r: Reader | None = getattr(request.app.state, "ogc_reader", None)
     if r is None:
-        r = _PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size)
+        r = _PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size,
+                        int(request.app.state.settings.limits.read_timeout_s * 1000))
         request.app.state.ogc_reader = r
     return r
 

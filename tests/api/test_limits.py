@@ -342,3 +342,14 @@ def test_ogc_writes_have_the_same_text_bounds(client: TestClient, login: Login) 
     r = client.post("/ogc/collections/places/items", json=feature, headers=officer)
     assert r.status_code == 422, r.text
     assert r.json()["field"] in ("remarks", "properties.remarks"), r.json()
+
+
+def test_ogc_reads_have_the_read_timeout(limited: Callable[..., TestClient]) -> None:
+    """OGC reads run on their own asyncpg pool (not get_session): the pool carries the read statement timeout."""
+    client = limited(read_timeout_s=0.001)
+    with client:
+        r = client.get("/ogc/collections/places/items", params={"limit": 1000})
+        got = names_the(r, 503, field=None, rule="DIMING_LIMIT_READ_TIMEOUT_S")  # type: ignore[arg-type]
+        assert got["code"] == "query_timeout" and "Retry-After" in r.headers
+    with limited() as ok:
+        assert ok.get("/ogc/collections/places/items", params={"limit": 1000}).status_code == 200
