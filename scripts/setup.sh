@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything Diming needs on this machine; idempotent and quick the second time.
 #   scripts/setup.sh            system packages, venv, front-end assets, database, migrations, demo data
-#   WITH_BROWSER=1 ...          also the headless Chromium the browser tests use (make test)
+#   WITH_BROWSER=1 ...          also the headless Chromium and QGIS the browser and client tests use (make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -20,6 +20,9 @@ python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ "${WITH_BROWSER:-0}" = 1 ]; then
   command -v chromium >/dev/null || missing+=(chromium)
   command -v pdftotext >/dev/null || missing+=(poppler-utils)  # reads the generated PDF notices back
+  # QGIS 3.22 headless for tests/clients (the system python's bindings; pulls qgis-providers, whose wfs provider
+  # is the OAPIF one): ~195 MB download, ~930 MB installed
+  /usr/bin/python3 -c 'import qgis.core' 2>/dev/null || missing+=(python3-qgis)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
