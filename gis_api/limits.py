@@ -61,7 +61,8 @@ class LimitSettings(BaseSettings):
         default=10, gt=0, description="statement timeout of analyses without a planner/admin login")
     import_timeout_s: float = Field(default=300, gt=0, description="statement timeout of file imports")
     anonymous_analysis_concurrency: int = Field(
-        default=2, ge=1, description="analyses running at once without a planner/admin login (then 429)")
+        default=4, ge=1,  # the planner screen sends two at once; more would only queue on a small server
+        description="analyses running at once without a planner/admin login (then 429)")
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After of 429 and of 503 after a timeout")
 
 
