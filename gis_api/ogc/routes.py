@@ -765,6 +765,7 @@ async def tilesets(request: Request, collection_id: str) -> Response:
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}", summary="Vector tileset metadata")
 async def tileset(request: Request, collection_id: str, tms_id: str) -> Response:
+    await read_access(request)  # the metadata shows the data's extent
     c = collection_or_404(collection_id)
     if tms_id != tiles.TMS_ID:
         raise NotFound(f"no tile matrix set {tms_id!r}", f"不存在瓦片矩阵集 {tms_id!r}", field="tileMatrixSetId")
@@ -788,7 +789,6 @@ async def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int
     row = await reader(request).fetchrow(sql, params)
     data = bytes(row[0]) if row is not None and row[0] is not None else b""
     if not data:
-    await read_access(request)  # the metadata shows the data's extent
         return Response(status_code=204)
     return Response(data, media_type=MVT)
 
