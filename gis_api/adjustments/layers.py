@@ -138,7 +138,7 @@ def apply_places(session: Session, plan: Plan, items: list[dict[str, Any]], acto
             if "geometry" in actions:
                 hexg = geom_changes[item["division_code"]]
                 fields["geometry"] = json.loads(str(session.execute(
-                    text("SELECT ST_AsGeoJSON(ST_GeomFromEWKB(decode(:g, 'hex')), 15)"), {"g": hexg}).scalar_one()))
+                    text("SELECT ST_AsGeoJSON(ST_GeomFromEWKB(decode(:g, 'hex')), 15, 0)"), {"g": hexg}).scalar_one()))
             if len(fields) == 3:
                 manual.append({**item, "why": "nothing to write automatically"})
                 continue

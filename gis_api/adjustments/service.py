@@ -358,7 +358,7 @@ def _geojson(session: Session, hexg: str | None) -> dict[str, Any] | None:
     if hexg is None:
         return None
     return dict(json.loads(str(session.execute(
-        text("SELECT ST_AsGeoJSON(ST_GeomFromEWKB(decode(:g, 'hex')), 15)"), {"g": hexg}).scalar_one())))
+        text("SELECT ST_AsGeoJSON(ST_GeomFromEWKB(decode(:g, 'hex')), 15, 0)"), {"g": hexg}).scalar_one())))
 
 
 def apply(session: Session, adjustment_id: int, if_match: str | None, actor: str) -> Adjustment:

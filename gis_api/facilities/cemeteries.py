@@ -246,7 +246,7 @@ SELECT json_build_object(
                   'layer', m.layer, 'name_zh', m.name_zh, 'name_en', m.name_en, 'buffer_m', m.buffer_m,
                   'rule', m.rule, 'area_m2', round(m.a::numeric, 1), 'area_mu', round((m.a / {MU})::numeric, 2),
                   'features', coalesce(to_json(m.names), '[]'::json),
-                  'geometry', ST_AsGeoJSON(m.c, 7)::json) ORDER BY m.a DESC, m.layer)
+                  'geometry', ST_AsGeoJSON(m.c, 7, 0)::json) ORDER BY m.a DESC, m.layer)
                FROM measured m WHERE m.a > 0.01), '[]'::json),
     'checked_layers', (SELECT coalesce(json_agg(l.code ORDER BY l.code), '[]'::json) FROM constraint_layers l
                        WHERE l.active AND (CAST(:layers AS text[]) IS NULL
@@ -463,7 +463,7 @@ def constraint_features_geojson(session: Session, layer_id: str) -> str:
     _layer(session, layer_id)
     return str(session.execute(text("""
         SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
-            'type', 'Feature', 'id', cf.id, 'geometry', ST_AsGeoJSON(cf.geom, 7)::json,
+            'type', 'Feature', 'id', cf.id, 'geometry', ST_AsGeoJSON(cf.geom, 7, 0)::json,
             'properties', json_build_object('name', cf.name, 'source', cf.source, 'layer', cf.layer_id))
             ORDER BY cf.id), '[]'::json))::text
         FROM constraint_features cf WHERE cf.layer_id = :l"""), {"l": layer_id}).scalar_one())

@@ -226,6 +226,7 @@ def test_exclusion_conflicts_computed_by_hand(client: TestClient, login: Login) 
         "geometry": rect(0, 0, 200, 100), "layers": ["t_arable", "t_rail", "t_forest"]})
     assert r.status_code == 200, r.text
     out = r.json()
+    assert "crs" not in r.text  # RFC 7946: no crs member in a geometry
     assert out["parcel_area_m2"] == pytest.approx(20_000, abs=2) and out["parcel_area_mu"] == pytest.approx(30, abs=.01)
     by = {x["layer"]: x for x in out["layers"]}
     assert set(by) == {"t_arable", "t_rail"} and not out["ok"] and out["rule"] == "§6"
