@@ -112,6 +112,31 @@ class Versioned(Generic[T]):
             raise missing()  # "*" on an entity with nothing to write
         return row
 
+    def lock_for_put(self, session: Session, key: Any, if_match: str | None, if_none_match: str | None, *,
+                     missing: Callable[[], DimingError]) -> T | None:
+        """PUT of an entity that may not exist yet (RFC 9110 §13.1): ``If-None-Match: *`` creates it — None is
+        returned with the entity's advisory lock held, so parallel creators queue and the later ones get 412 —
+        and ``If-Match`` changes it through ``lock``. Neither: 428 (a blind PUT could overwrite an edit)."""
+        if if_none_match is None or if_none_match.strip() != "*":
+            if not (if_match and if_match.strip()):
+                raise PreconditionRequired(
+                    "If-Match with the ETag of the version you edited is required (If-None-Match: * to create)",
+                    "修改须携带 If-Match 请求头（所编辑版本的 ETag）；新建须携带 If-None-Match: *", field="If-Match",
+                )
+            return self.lock(session, key, if_match, missing=missing)
+        row = self._locked(session, key, ())
+        if row is None:
+            return None
+        found = row
+        what, what_zh = self.label(found)
+        current = self.etag(found)
+        raise PreconditionFailed(
+            f"{what} already exists (now {current}); send If-Match to change it",
+            f"{what_zh}已存在（当前版本 {current}），修改须携带 If-Match",
+            field="If-None-Match", extra={"current": json.loads(self.body(session, found)), "etag": current},
+            headers={"ETag": current},
+        )
+
     def _rows(self, key: Any) -> Select[Any]:
         return select(self.model).where(self.key == key).order_by(*self.latest).limit(1)
 

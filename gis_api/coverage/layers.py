@@ -13,12 +13,18 @@ from sqlalchemy.orm import Session
 
 from gis_api.coverage.models import DemandLayer
 from gis_api.errors import Conflict, InvalidInput, NotFound
+from gis_api.limits import check_geojson_geometry
 
 DEMAND_TYPES = ("Point", "Polygon", "MultiPolygon")
 
 
 def parse_global(geometry: dict[str, Any], *, field: str, allowed: tuple[str, ...]) -> WKBElement:
-    """EWKB (SRID 4490) of a valid GeoJSON geometry in lon/lat anywhere on Earth, or a 422 naming the problem."""
+    """EWKB (SRID 4490) of a valid GeoJSON geometry in lon/lat anywhere on Earth, or a 422 naming the problem.
+
+    Like ``geo.geometry_input.parse_geojson`` (whose China extent does not apply to imported demand layers and
+    networks), the vertices are counted and the rings checked for closure before shapely builds anything:
+    shapely would close an open ring silently and build a million-vertex polygon before any check."""
+    check_geojson_geometry(geometry, field=field)
     try:
         geom = shape(geometry)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON

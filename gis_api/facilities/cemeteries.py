@@ -390,17 +390,42 @@ def update_parcel(session: Session, parcel_id: int, body: ParcelUpdate, if_match
 
 # -- constraint layers ------------------------------------------------------------------------------------------------
 
-def constraint_layers(session: Session) -> list[dict[str, Any]]:
+def layer_etag(code: str, version: int) -> str:
+    return make_etag("cl", code, version)
+
+
+def constraint_layers(session: Session, code: str | None = None) -> list[dict[str, Any]]:
+    """Every layer's settings with its ETag (or only ``code``'s)."""
     rows = session.execute(text("""
         SELECT l.code AS id, l.name_zh, l.name_en, l.buffer_m, l.active, l.rule, l.note, l.version,
                (SELECT count(*) FROM constraint_features cf WHERE cf.layer_id = l.code) AS n,
                (SELECT array_agg(DISTINCT cf.source) FROM constraint_features cf WHERE cf.layer_id = l.code) AS src
-        FROM constraint_layers l ORDER BY l.code""")).all()
+        FROM constraint_layers l WHERE CAST(:code AS text) IS NULL OR l.code = :code ORDER BY l.code"""),
+        {"code": code}).all()
     return [
         {"id": r.id, "name_zh": r.name_zh, "name_en": r.name_en, "buffer_m": r.buffer_m, "active": r.active,
-         "rule": r.rule, "note": r.note, "version": r.version, "features": r.n, "sources": r.src or []}
+         "rule": r.rule, "note": r.note, "version": r.version, "etag": layer_etag(r.id, r.version),
+         "features": r.n, "sources": r.src or []}
         for r in rows
     ]
+
+
+def constraint_layer(session: Session, code: str) -> dict[str, Any]:
+    found = constraint_layers(session, code)
+    if not found:
+        raise _no_layer(code)
+    return found[0]
+
+
+def _no_layer(layer_id: str) -> NotFound:
+    return NotFound(f"no constraint layer {layer_id}", f"不存在约束图层 {layer_id}", field="layer_id")
+
+
+LAYER_GUARD = Versioned(
+    model=ConstraintLayer, key=ConstraintLayer.id, etag=lambda r: layer_etag(r.id, r.version),
+    label=lambda r: (f"constraint layer {r.id}", f"约束图层 {r.id} "),
+    body=lambda s, r: json.dumps(constraint_layer(s, r.id), ensure_ascii=False),
+)
 
 
 def add_constraint_layer(session: Session, body: ConstraintLayerCreate, actor: str) -> ConstraintLayer:
@@ -421,9 +446,10 @@ def _layer(session: Session, layer_id: str) -> ConstraintLayer:
     return row
 
 
-def update_constraint_layer(session: Session, layer_id: str, body: ConstraintLayerUpdate, actor: str
-                            ) -> ConstraintLayer:
-    row = _layer(session, layer_id)
+def update_constraint_layer(session: Session, layer_id: str, body: ConstraintLayerUpdate, if_match: str | None,
+                            actor: str) -> ConstraintLayer:
+    """Change a layer's settings; If-Match: the layer's ETag (GET /constraint-layers/{id} or the list)."""
+    row = LAYER_GUARD.lock(session, layer_id, if_match, missing=lambda: _no_layer(layer_id))
     audit.set_context(session, actor, body.reason)
     for key in ("name_zh", "name_en", "buffer_m", "active", "note"):
         if key in body.model_fields_set and getattr(body, key) is not None:

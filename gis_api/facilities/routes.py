@@ -216,18 +216,29 @@ def list_constraint_layers(session: SessionDep, _user: ReadAccess) -> list[dict[
 
 
 @router.post("/constraint-layers", status_code=201, tags=["cemeteries"], summary="Add an exclusion layer (planner)")
-def add_constraint_layer(body: ConstraintLayerCreate, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+def add_constraint_layer(body: ConstraintLayerCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     auth.require(user, *PLANNERS)
     cemeteries.add_constraint_layer(session, body, user.username)
-    return next(x for x in cemeteries.constraint_layers(session) if x["id"] == body.id)
+    layer = cemeteries.constraint_layer(session, body.id)
+    return JSONResponse(layer, status_code=201, headers={"ETag": layer["etag"]})
 
 
-@router.patch("/constraint-layers/{layer_id}", tags=["cemeteries"], summary="Change buffer width or switch a layer")
-def update_constraint_layer(layer_id: str, body: ConstraintLayerUpdate, session: SessionDep, user: CurrentUser
-                            ) -> dict[str, Any]:
+@router.get("/constraint-layers/{layer_id}", tags=["cemeteries"], summary="One exclusion layer's settings (ETag)")
+def get_constraint_layer(layer_id: str, session: SessionDep, _user: ReadAccess) -> JSONResponse:
+    layer = cemeteries.constraint_layer(session, layer_id)
+    return JSONResponse(layer, headers={"ETag": layer["etag"]})
+
+
+@router.patch("/constraint-layers/{layer_id}", tags=["cemeteries"],
+              summary="Change buffer width or switch a layer (planner; If-Match)")
+def update_constraint_layer(
+    layer_id: str, body: ConstraintLayerUpdate, session: SessionDep, user: CurrentUser,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     auth.require(user, *PLANNERS)
-    cemeteries.update_constraint_layer(session, layer_id, body, user.username)
-    return next(x for x in cemeteries.constraint_layers(session) if x["id"] == layer_id)
+    cemeteries.update_constraint_layer(session, layer_id, body, if_match, user.username)
+    layer = cemeteries.constraint_layer(session, layer_id)
+    return JSONResponse(layer, headers={"ETag": layer["etag"]})
 
 
 @router.get("/constraint-layers/{layer_id}/features", tags=["cemeteries"], summary="Features of a layer (GeoJSON)",

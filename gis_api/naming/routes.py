@@ -76,10 +76,25 @@ def list_authorities(session: SessionDep, _user: ReadAccess) -> list[dict[str, A
     return [service.authority_json(a) for a in service.authorities(session)]
 
 
-@router.put("/authorities/{prefix}", summary="Set the approving authority of a category-code prefix (admin)")
-def put_authority(prefix: str, body: AuthorityIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+@router.get("/authorities/{prefix}", summary="The approving authority of one category-code prefix (ETag)")
+def get_authority(prefix: str, session: SessionDep, _user: ReadAccess) -> JSONResponse:
+    a = service.authority(session, prefix)
+    return JSONResponse(service.authority_json(a), headers={"ETag": service.authority_etag(a)})
+
+
+@router.put("/authorities/{prefix}",
+            summary="Set the approving authority of a category-code prefix (admin): If-None-Match: * for a new "
+                    "prefix, If-Match (its ETag) to change one", responses={201: {"description": "Created"}})
+def put_authority(
+    prefix: str, body: AuthorityIn, session: SessionDep, user: CurrentUser,
+    if_match: Annotated[str | None, Header(description="the row's ETag, to change it")] = None,
+    if_none_match: Annotated[str | None, Header(description="*, to add a new prefix")] = None,
+) -> JSONResponse:
     auth.require(user, auth.Role.admin)
-    return service.authority_json(service.set_authority(session, prefix, body, user.username))
+    a, created = service.set_authority(session, prefix, body, user.username, if_match=if_match,
+                                       if_none_match=if_none_match)
+    return JSONResponse(service.authority_json(a), status_code=201 if created else 200,
+                        headers={"ETag": service.authority_etag(a)})
 
 
 @router.get("/{proposal_id}", summary="One proposal with documents, steps and D1/D2 deadlines (ETag)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock
 from gis_api.audit import service as audit
+from gis_api.concurrency import Versioned, make_etag
 from gis_api.errors import InvalidInput, NotFound
 from gis_api.io import safe_cells
 from gis_api.places import namecheck
@@ -168,21 +170,51 @@ def close_flags_of_old_name(session: Session, place_id: int, old_name: str | Non
     )
 
 
-def decide(session: Session, flag_id: int, status: FlagStatus, note: str | None, actor: str) -> NameFlag:
-    """Record a flag's outcome; an exemption needs its justification (domain.md §2)."""
-    flag = session.get(NameFlag, flag_id)
-    if flag is None:
-        raise NotFound(f"no flag {flag_id}", f"不存在编号为 {flag_id} 的整治标记", field="id")
+def flag_etag(f: NameFlag) -> str:
+    return make_etag("nf", f.id, f.version)
+
+
+def flag_json(f: NameFlag) -> dict[str, Any]:
+    return {"id": f.id, "place_id": f.place_id, "name": f.name, "class": f.cls, "rule": f.rule, "reason": f.reason,
+            "reason_zh": f.reason_zh, "evidence": f.evidence, "status": f.status, "outcome_note": f.outcome_note,
+            "decided_by": f.decided_by, "decided_at": f.decided_at.isoformat() if f.decided_at else None,
+            "version": f.version, "etag": flag_etag(f)}
+
+
+def _no_flag(flag_id: int) -> NotFound:
+    return NotFound(f"no flag {flag_id}", f"不存在编号为 {flag_id} 的整治标记", field="id")
+
+
+FLAG_GUARD = Versioned(
+    model=NameFlag, key=NameFlag.id, etag=flag_etag,
+    label=lambda f: (f"flag {f.id}", f"整治标记 {f.id} "),
+    body=lambda _s, f: json.dumps(flag_json(f), ensure_ascii=False),
+)
+
+
+def flag(session: Session, flag_id: int) -> NameFlag:
+    f = session.get(NameFlag, flag_id)
+    if f is None:
+        raise _no_flag(flag_id)
+    return f
+
+
+def decide(session: Session, flag_id: int, status: FlagStatus, note: str | None, if_match: str | None,
+           actor: str) -> NameFlag:
+    """Record a flag's outcome; an exemption needs its justification (domain.md §2). If-Match: the flag's ETag
+    (from the campaign list, the place's ``flags`` or GET /names/flags/{id})."""
+    row = FLAG_GUARD.lock(session, flag_id, if_match, missing=lambda: _no_flag(flag_id))
     if status is FlagStatus.exempted and not (note and note.strip()):
         raise InvalidInput("an exemption needs a justification in note", "豁免须在 note 中说明理由", field="note",
                            rule="§2")
     audit.set_context(session, actor, note)
-    flag.status = status.value
-    flag.outcome_note = note
-    flag.decided_by = actor
-    flag.decided_at = dt.datetime.now(dt.UTC)
+    row.status = status.value
+    row.outcome_note = note
+    row.decided_by = actor
+    row.decided_at = dt.datetime.now(dt.UTC)
     session.flush()
-    return flag
+    session.refresh(row)
+    return row
 
 
 # -- the campaign ------------------------------------------------------------------------------------------
@@ -226,7 +258,8 @@ def rectification_rows(session: Session, status: str | None = None, cls: str | N
             SELECT f.id AS flag_id, f.place_id, f.name, p.romanized, c.name_zh AS category, p.division_code,
                    (SELECT d.name FROM divisions d WHERE d.code = p.division_code AND d.valid_to IS NULL) AS division,
                    f.class, f.rule, f.reason_zh, f.evidence, f.status, f.outcome_note, f.decided_by,
-                   to_char(f.decided_at, 'YYYY-MM-DD HH24:MI') AS decided_at
+                   to_char(f.decided_at, 'YYYY-MM-DD HH24:MI') AS decided_at,
+                   format('"nf%s.v%s"', f.id, f.version) AS etag
             FROM name_flags f
             LEFT JOIN LATERAL (SELECT * FROM places q WHERE q.place_id = f.place_id
                                ORDER BY q.valid_from DESC LIMIT 1) p ON true

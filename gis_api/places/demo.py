@@ -162,5 +162,5 @@ def load_demo_places(session: Session) -> dict[str, int]:
         service.set_protection(session, int(place_id), ProtectionIn(
             category=category, listed_on=dt.date(2023, 12, 1), measures=measures, measures_recorded_on=recorded_on,
             note="synthetic demo listing", reason=REASON,
-        ), ACTOR)
+        ), ACTOR, if_match=None, if_none_match="*")
     return {"created": created}

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from gis_api import auth, clock
+from gis_api import auth
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.routes import _bbox, _next_url
 from gis_api.errors import InvalidInput
@@ -127,30 +127,50 @@ class VariantCreate(VariantIn):
     reason: str = Field(min_length=1)
 
 
-@router.post("/places/{place_id}/variants", status_code=201, summary="Add a 简称/别名/曾用名/historic name")
-def add_variant(place_id: int, body: VariantCreate, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+@router.post("/places/{place_id}/variants", status_code=201,
+             summary="Add a 简称/别名/曾用名/historic name (no If-Match: adding overwrites nothing; 409 if present)")
+def add_variant(place_id: int, body: VariantCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     auth.require(user, *EDITORS)
-    service.feature(session, place_id, clock.today())  # 404 unless the place is in force
-    v = service.add_variant(session, place_id, body, user.username, body.reason)
-    return {"id": v.id, "kind": v.kind, "name": v.name, "romanized": v.romanized}
+    v = service.add_place_variant(session, place_id, body, user.username, body.reason)
+    return JSONResponse(service.variant_json(v), status_code=201, headers={"ETag": service.variant_etag(v)})
 
 
-@router.delete("/places/{place_id}/variants/{variant_id}", status_code=204, summary="Remove a variant")
+@router.get("/places/{place_id}/variants/{variant_id}", summary="One variant of a place (ETag)")
+def get_variant(place_id: int, variant_id: int, session: SessionDep, _user: ReadAccess) -> JSONResponse:
+    v = service.variant(session, place_id, variant_id)
+    return JSONResponse(service.variant_json(v), headers={"ETag": service.variant_etag(v)})
+
+
+@router.delete("/places/{place_id}/variants/{variant_id}", status_code=204,
+               summary="Remove a variant (If-Match: the variant's ETag)")
 def delete_variant(
     place_id: int, variant_id: int, session: SessionDep, user: CurrentUser,
     reason: Annotated[str, Query(min_length=1)],
+    if_match: Annotated[str | None, Header()] = None,
 ) -> None:
     auth.require(user, *EDITORS)
-    service.delete_variant(session, place_id, variant_id, user.username, reason)
+    service.delete_variant(session, place_id, variant_id, if_match, user.username, reason)
 
 
-@router.put("/places/{place_id}/protection", summary="List on the place-name culture protection list (§1.4)")
-def put_protection(place_id: int, body: ProtectionIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+@router.get("/places/{place_id}/protection", summary="The place's protection listing (ETag; 404 if not listed)")
+def get_protection(place_id: int, session: SessionDep, _user: ReadAccess) -> JSONResponse:
+    x = service.protection(session, place_id)
+    return JSONResponse(service.protection_json(x), headers={"ETag": service.protection_etag(x)})
+
+
+@router.put("/places/{place_id}/protection",
+            summary="List on the place-name culture protection list (§1.4): If-None-Match: * to list, "
+                    "If-Match (the listing's ETag) to change", responses={201: {"description": "Listed"}})
+def put_protection(
+    place_id: int, body: ProtectionIn, session: SessionDep, user: CurrentUser,
+    if_match: Annotated[str | None, Header(description="the listing's ETag, to change it")] = None,
+    if_none_match: Annotated[str | None, Header(description="*, to list a place not yet listed")] = None,
+) -> JSONResponse:
     auth.require(user, *EDITORS)
-    x = service.set_protection(session, place_id, body, user.username)
-    return {"place_id": place_id, "category": x.category, "listed_on": x.listed_on.isoformat(),
-            "measures": x.measures,
-            "measures_recorded_on": x.measures_recorded_on.isoformat() if x.measures_recorded_on else None}
+    x, created = service.set_protection(session, place_id, body, user.username, if_match=if_match,
+                                        if_none_match=if_none_match)
+    return JSONResponse(service.protection_json(x), status_code=201 if created else 200,
+                        headers={"ETag": service.protection_etag(x)})
 
 
 # -- romanisation and checks --------------------------------------------------------------------------------
@@ -207,8 +227,17 @@ class FlagDecision(BaseModel):
     note: str | None = None
 
 
-@router.patch("/names/flags/{flag_id}", tags=["names"], summary="Record a flag's outcome (officer)")
-def decide_flag(flag_id: int, body: FlagDecision, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+@router.get("/names/flags/{flag_id}", tags=["names"], summary="One review flag (ETag)")
+def get_flag(flag_id: int, session: SessionDep, _user: ReadAccess) -> JSONResponse:
+    f = checks.flag(session, flag_id)
+    return JSONResponse(checks.flag_json(f), headers={"ETag": checks.flag_etag(f)})
+
+
+@router.patch("/names/flags/{flag_id}", tags=["names"], summary="Record a flag's outcome (officer; If-Match)")
+def decide_flag(
+    flag_id: int, body: FlagDecision, session: SessionDep, user: CurrentUser,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     auth.require(user, *EDITORS)
-    f = checks.decide(session, flag_id, body.status, body.note, user.username)
-    return {"id": f.id, "status": f.status, "outcome_note": f.outcome_note, "decided_by": f.decided_by}
+    f = checks.decide(session, flag_id, body.status, body.note, if_match, user.username)
+    return JSONResponse(checks.flag_json(f), headers={"ETag": checks.flag_etag(f)})

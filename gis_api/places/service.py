@@ -6,6 +6,7 @@ Services take a session and never commit: the request (or CLI command) owns the 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,13 +59,18 @@ json_build_object(
 
 DETAIL_SQL = """
 jsonb_build_object(
-    'variants', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'place_id' ORDER BY v.kind, v.valid_from NULLS FIRST, v.id)
+    'variants', coalesce((SELECT jsonb_agg((to_jsonb(v) - 'place_id') || jsonb_build_object(
+                                     'etag', format('"pv%s.v%s"', v.id, v.version))
+                                 ORDER BY v.kind, v.valid_from NULLS FIRST, v.id)
                           FROM place_variants v WHERE v.place_id = p.place_id), '[]'::jsonb),
-    'protection', (SELECT to_jsonb(x) - 'place_id' FROM place_protection x WHERE x.place_id = p.place_id),
+    'protection', (SELECT (to_jsonb(x) - 'place_id') || jsonb_build_object(
+                              'etag', format('"pp%s.v%s"', x.place_id, x.version))
+                   FROM place_protection x WHERE x.place_id = p.place_id),
     'flags', coalesce((SELECT jsonb_agg(jsonb_build_object(
                            'id', f.id, 'class', f.class, 'rule', f.rule, 'reason', f.reason,
                            'reason_zh', f.reason_zh, 'evidence', f.evidence, 'status', f.status,
-                           'outcome_note', f.outcome_note) ORDER BY f.id)
+                           'outcome_note', f.outcome_note, 'version', f.version,
+                           'etag', format('"nf%s.v%s"', f.id, f.version)) ORDER BY f.id)
                        FROM name_flags f WHERE f.place_id = p.place_id AND f.name = p.name), '[]'::jsonb)
 )"""
 
@@ -73,6 +79,16 @@ AS_OF = "p.valid_from <= :as_of AND (p.valid_to IS NULL OR p.valid_to > :as_of)"
 
 def etag(row_id: int, version: int) -> str:
     return make_etag("p", row_id, version)
+
+
+# Variants and the protection listing are records of their own, each with its version and ETag (the place's
+# ETag is its row's version: adding a variant does not change the place's row).
+def variant_etag(v: PlaceVariant) -> str:
+    return make_etag("pv", v.id, v.version)
+
+
+def protection_etag(x: ProtectionListing) -> str:
+    return make_etag("pp", x.place_id, x.version)
 
 
 def _not_found(place_id: int, as_of: dt.date) -> NotFound:
@@ -146,6 +162,57 @@ GUARD = Versioned(
     label=lambda r: (f"place {r.place_id}", f"地名 {r.place_id} "),
     body=lambda s, r: feature(s, r.place_id, r.valid_from)[0],
 )
+
+
+def variant_json(v: PlaceVariant) -> dict[str, Any]:
+    return {"id": v.id, "place_id": v.place_id, "kind": v.kind, "name": v.name, "language": v.language,
+            "script": v.script, "romanized": v.romanized,
+            "valid_from": v.valid_from.isoformat() if v.valid_from else None,
+            "valid_to": v.valid_to.isoformat() if v.valid_to else None, "note": v.note, "version": v.version,
+            "etag": variant_etag(v)}
+
+
+def protection_json(x: ProtectionListing) -> dict[str, Any]:
+    return {"place_id": x.place_id, "category": x.category, "listed_on": x.listed_on.isoformat(),
+            "listed_by": x.listed_by, "measures": x.measures,
+            "measures_recorded_on": x.measures_recorded_on.isoformat() if x.measures_recorded_on else None,
+            "note": x.note, "version": x.version, "etag": protection_etag(x)}
+
+
+VARIANT_GUARD = Versioned(
+    model=PlaceVariant, key=PlaceVariant.id, etag=variant_etag,
+    label=lambda v: (f"variant {v.id} of place {v.place_id}", f"地名 {v.place_id} 的别称 {v.id} "),
+    body=lambda _s, v: json.dumps(variant_json(v), ensure_ascii=False),
+)
+PROTECTION_GUARD = Versioned(
+    model=ProtectionListing, key=ProtectionListing.place_id, etag=protection_etag,
+    label=lambda x: (f"the protection listing of place {x.place_id}", f"地名 {x.place_id} 的保护名录登记"),
+    body=lambda _s, x: json.dumps(protection_json(x), ensure_ascii=False),
+)
+
+
+def _no_variant(place_id: int, variant_id: int) -> NotFound:
+    return NotFound(f"no variant {variant_id} of place {place_id}",
+                    f"地名 {place_id} 没有编号为 {variant_id} 的别称", field="variant_id")
+
+
+def _not_listed(place_id: int) -> NotFound:
+    return NotFound(f"place {place_id} is not on the protection list", f"地名 {place_id} 未列入地名文化保护名录",
+                    field="place_id")
+
+
+def variant(session: Session, place_id: int, variant_id: int) -> PlaceVariant:
+    v = session.get(PlaceVariant, variant_id)
+    if v is None or v.place_id != place_id:
+        raise _no_variant(place_id, variant_id)
+    return v
+
+
+def protection(session: Session, place_id: int) -> ProtectionListing:
+    x = session.scalar(select(ProtectionListing).where(ProtectionListing.place_id == place_id))
+    if x is None:
+        raise _not_listed(place_id)
+    return x
 
 
 def history(session: Session, place_id: int) -> dict[str, Any]:
@@ -413,25 +480,49 @@ def add_variant(session: Session, place_id: int, v: VariantIn, actor: str, reaso
     return variant
 
 
-def delete_variant(session: Session, place_id: int, variant_id: int, actor: str, reason: str) -> None:
-    variant = session.get(PlaceVariant, variant_id)
-    if variant is None or variant.place_id != place_id:
-        raise NotFound(f"no variant {variant_id} of place {place_id}",
-                       f"地名 {place_id} 没有编号为 {variant_id} 的别称", field="variant_id")
+def add_place_variant(session: Session, place_id: int, v: VariantIn, actor: str, reason: str) -> PlaceVariant:
+    """Add a variant to the place in force today.
+
+    Adding overwrites nothing, so it needs no If-Match; the place is held (locked, not compared) so that
+    adders queue behind each other and behind a rename, and the same variant twice is refused (409)."""
+    today = clock.today()
+    GUARD.hold(session, place_id, where=_in_force(today), missing=lambda: _not_found(place_id, today))
+    same = session.scalar(select(PlaceVariant.id).where(
+        PlaceVariant.place_id == place_id, PlaceVariant.kind == v.kind.value, PlaceVariant.name == v.name.strip(),
+        PlaceVariant.valid_from.is_not_distinct_from(v.valid_from)))
+    if same is not None:
+        raise Conflict(f"place {place_id} already has the {v.kind.value} {v.name.strip()} (variant {same})",
+                       f"地名 {place_id} 已有{v.kind.value}“{v.name.strip()}”（别称 {same}）", field="name")
+    return add_variant(session, place_id, v, actor, reason)
+
+
+def delete_variant(session: Session, place_id: int, variant_id: int, if_match: str | None, actor: str,
+                   reason: str) -> None:
+    """Remove a variant; If-Match carries the variant's ETag (from the place's ``variants`` or its GET)."""
+    row = VARIANT_GUARD.lock(session, variant_id, if_match, missing=lambda: _no_variant(place_id, variant_id))
+    if row.place_id != place_id:
+        raise _no_variant(place_id, variant_id)
     audit.set_context(session, actor, reason)
-    session.delete(variant)
+    session.delete(row)
     session.flush()
 
 
-def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: str) -> ProtectionListing:
+def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: str, *, if_match: str | None,
+                   if_none_match: str | None = None) -> tuple[ProtectionListing, bool]:
+    """List a place (``If-None-Match: *``) or change its listing (If-Match: the listing's ETag).
+
+    Returns the listing and whether it was created."""
     today = clock.today()
     # Held like a write of the place: a rename checking the listing (R1) and a listing never interleave.
+    # The place is taken before the listing, as a rename does.
     GUARD.hold(session, place_id, where=_in_force(today), missing=lambda: _not_found(place_id, today))
+    listing = PROTECTION_GUARD.lock_for_put(session, place_id, if_match, if_none_match,
+                                            missing=lambda: _not_listed(place_id))
     if body.measures_recorded_on and not body.measures:
         raise InvalidInput("measures_recorded_on needs the measures", "登记保护措施日期时须填写保护措施",
                            field="measures")
     audit.set_context(session, actor, body.reason)
-    listing = session.scalar(select(ProtectionListing).where(ProtectionListing.place_id == place_id))
+    created = listing is None
     if listing is None:
         listing = ProtectionListing(place_id=place_id, category=body.category, listed_on=body.listed_on)
         session.add(listing)
@@ -442,4 +533,5 @@ def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: s
     listing.measures_recorded_on = body.measures_recorded_on
     listing.note = body.note
     session.flush()
-    return listing
+    session.refresh(listing)
+    return listing, created

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from gis_api import limits
 from gis_api.cli import main
 from gis_api.facilities.demo import load_demo_facilities
 from gis_api.settings import Settings
@@ -174,6 +175,33 @@ def test_bad_requests_name_the_field(client: TestClient, planner: dict[str, str]
         "name": "x", "weight_property": "pop", "source": "t", "features": {"type": "FeatureCollection", "features": [
             {"type": "Feature", "properties": {"pop": "many"}, "geometry": pt(0, 0)}]}})
     assert r.status_code == 422 and r.json()["field"] == "features.0.properties.pop"
+
+
+def test_demand_layer_geometries_are_checked_before_shapely(client: TestClient, planner: dict[str, str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Demand layers take any lon/lat on Earth, but like every other input an open ring is refused (shapely would
+    close it silently) and the vertices are counted against the limit before anything is built."""
+    ring = [lonlat(0, 0), lonlat(50, 0), lonlat(50, 50), lonlat(0, 50)]
+
+    def load(geometry: dict[str, Any]) -> Any:
+        return client.post("/api/v1/coverage/demand-layers", headers=planner, json={
+            "name": "checked", "weight_property": "pop", "source": "t", "features": {
+                "type": "FeatureCollection", "features": [
+                    {"type": "Feature", "properties": {"pop": 1}, "geometry": pt(0, 0)},
+                    {"type": "Feature", "properties": {"pop": 2}, "geometry": geometry}]}})
+
+    r = load({"type": "Polygon", "coordinates": [ring]})  # first point not repeated at the end
+    assert r.status_code == 422, r.text
+    e = r.json()
+    assert e["field"] == "features.1.geometry.coordinates[0]" and e["rule"] == "closed ring"
+    assert "未闭合" in e["message_zh"]
+    monkeypatch.setattr(limits, "defaults", lambda: limits.LimitSettings(geometry_max_vertices=8))
+    many = [lonlat(i, 0) for i in range(8)] + [lonlat(7, 9), lonlat(0, 0)]
+    r = load({"type": "Polygon", "coordinates": [many]})
+    assert r.status_code == 422 and r.json()["code"] == "too_many_vertices", r.text
+    assert r.json()["field"] == "features.1.geometry"
+    r = load({"type": "Polygon", "coordinates": [[*ring, ring[0]]]})  # closed, 5 vertices: loads
+    assert r.status_code == 201 and r.json()["features"] == 2, r.text
 
 
 # -- network --------------------------------------------------------------------------------------------------------

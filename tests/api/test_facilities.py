@@ -240,8 +240,14 @@ def test_exclusion_conflicts_computed_by_hand(client: TestClient, login: Login) 
     assert out["conflict_area_mu"] == pytest.approx(24.0, abs=0.1)
     # Widen the railway buffer to 80 m: the strip 0 ≤ x ≤ 130 now overlaps the arable half on 100 ≤ x ≤ 130;
     # the union is counted once: 200 × 100 (all of it).
-    r = client.patch("/api/v1/constraint-layers/t_rail", json={"buffer_m": 80, "reason": "rule"}, headers=h)
-    assert r.status_code == 200 and r.json()["buffer_m"] == 80
+    url = "/api/v1/constraint-layers/t_rail"
+    tag = client.get(url).headers["ETag"]
+    assert tag == next(x["etag"] for x in client.get("/api/v1/constraint-layers").json() if x["id"] == "t_rail")
+    assert client.patch(url, json={"buffer_m": 80, "reason": "rule"}, headers=h).status_code == 428
+    r = client.patch(url, json={"buffer_m": 80, "reason": "rule"}, headers={**h, "If-Match": tag})
+    assert r.status_code == 200 and r.json()["buffer_m"] == 80 and r.headers["ETag"] not in (None, tag)
+    stale = client.patch(url, json={"buffer_m": 10, "reason": "rule"}, headers={**h, "If-Match": tag})
+    assert stale.status_code == 412 and stale.json()["current"]["buffer_m"] == 80
     out = client.post("/api/v1/cemeteries/exclusion-check", json={
         "geometry": rect(0, 0, 200, 100), "layers": ["t_arable", "t_rail"]}).json()
     by = {x["layer"]: x for x in out["layers"]}

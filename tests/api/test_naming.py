@@ -303,6 +303,27 @@ def test_authority_must_match_the_category(client: TestClient, login: Login) -> 
         a for a in table if a["category_prefix"] == "212").items()
 
 
+def test_authority_table_writes_carry_preconditions(client: TestClient, login: Login) -> None:
+    """PUT /authorities/{prefix}: If-None-Match: * adds a prefix, If-Match (its ETag) changes one; neither is 428."""
+    admin = login("admin")
+    url = f"{URL}/authorities/2519"
+    row = {"authority": "肥东县民政局", "reason": "test"}
+    assert client.get(url).status_code == 404
+    assert client.put(url, headers=admin, json=row).status_code == 428
+    assert client.put(url, headers={**admin, "If-Match": '"au2519.v1"'}, json=row).status_code == 404
+    r = client.put(url, headers={**admin, "If-None-Match": "*"}, json=row)
+    assert r.status_code == 201 and r.headers["ETag"] == r.json()["etag"] == '"au2519.v1"', r.text
+    assert client.get(url).headers["ETag"] == '"au2519.v1"'
+    dup = client.put(url, headers={**admin, "If-None-Match": "*"}, json={**row, "authority": "别的机关"})
+    assert dup.status_code == 412 and dup.json()["current"]["authority"] == "肥东县民政局"
+    r = client.put(url, headers={**admin, "If-Match": '"au2519.v1"'}, json={**row, "note": "街路巷细类"})
+    assert r.status_code == 200 and r.headers["ETag"] == '"au2519.v2"' and r.json()["note"] == "街路巷细类"
+    stale = client.put(url, headers={**admin, "If-Match": '"au2519.v1"'}, json={**row, "note": "lost?"})
+    assert stale.status_code == 412 and stale.json()["current"]["note"] == "街路巷细类"
+    assert stale.headers["ETag"] == '"au2519.v2"'
+    assert client.put(url, headers={**login("officer"), "If-Match": '"au2519.v2"'}, json=row).status_code == 403
+
+
 def test_flags_need_justification_and_estate_needs_civil_affairs_opinion(
     client: TestClient, login: Login, session: Session
 ) -> None:

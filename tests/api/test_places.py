@@ -115,13 +115,26 @@ def test_protected_name_cannot_be_renamed_before_measures(client: TestClient, lo
     feat, tag = _create(client, h, name="古井巷")
     url = f"/api/v1/places/{feat['id']}"
     listing = {"category": "百年古街巷", "listed_on": "2024-01-01", "reason": "listed"}
+    assert client.get(f"{url}/protection").status_code == 404  # not listed yet
     r = client.put(f"{url}/protection", headers=h, json=listing)
-    assert r.status_code == 200
+    assert r.status_code == 428 and r.json()["field"] == "If-Match"  # neither If-Match nor If-None-Match: *
+    r = client.put(f"{url}/protection", headers={**h, "If-None-Match": "*"}, json=listing)
+    assert r.status_code == 201 and r.json()["version"] == 1
+    listed = r.headers["ETag"]
+    assert listed == r.json()["etag"] == f'"pp{feat["id"]}.v1"' == client.get(f"{url}/protection").headers["ETag"]
+    assert client.get(url).json()["properties"]["protection"]["etag"] == listed
+    again = client.put(f"{url}/protection", headers={**h, "If-None-Match": "*"}, json=listing)
+    assert again.status_code == 412 and again.headers["ETag"] == listed  # already listed: change it with If-Match
     tag = client.get(url).headers["ETag"]
     r = client.patch(url, headers={**h, "If-Match": tag}, json={"name": "新井巷", "reason": "rename"})
     assert r.status_code == 409 and r.json()["rule"] == "§1.4" and "保护" in r.json()["message_zh"]
     listing.update(measures="设立地名文化标志", measures_recorded_on="2024-06-01")
-    assert client.put(f"{url}/protection", headers=h, json=listing).status_code == 200
+    assert client.put(f"{url}/protection", headers=h, json=listing).status_code == 428
+    r = client.put(f"{url}/protection", headers={**h, "If-Match": listed}, json=listing)
+    assert r.status_code == 200 and r.json()["measures"] == "设立地名文化标志" and r.headers["ETag"] != listed
+    stale = client.put(f"{url}/protection", headers={**h, "If-Match": listed}, json=listing)
+    assert stale.status_code == 412 and stale.json()["current"]["measures"] == "设立地名文化标志"
+    assert stale.headers["ETag"] == r.headers["ETag"]
     tag = client.get(url).headers["ETag"]
     r = client.patch(url, headers={**h, "If-Match": tag}, json={"name": "新井巷", "reason": "rename"})
     assert r.status_code == 200
@@ -151,11 +164,23 @@ def test_retire_and_as_of(client: TestClient, login: Login) -> None:
 def test_variants(client: TestClient, login: Login) -> None:
     h = login("officer")
     feat, _ = _create(client, h)
-    r = client.post(f"/api/v1/places/{feat['id']}/variants", headers=h,
-                    json={"kind": "别名", "name": "老龙路", "reason": "local usage"})
+    url = f"/api/v1/places/{feat['id']}/variants"
+    r = client.post(url, headers=h, json={"kind": "别名", "name": "老龙路", "reason": "local usage"})
     assert r.status_code == 201 and r.json()["romanized"] == "Laolong Lu"
+    vid, vtag = r.json()["id"], r.headers["ETag"]
+    assert vtag == f'"pv{vid}.v1"' == client.get(f"{url}/{vid}").headers["ETag"]
     variants = client.get(f"/api/v1/places/{feat['id']}").json()["properties"]["variants"]
-    assert [v["name"] for v in variants] == ["老龙路"]
+    assert [(v["name"], v["etag"]) for v in variants] == [("老龙路", vtag)]
+    again = client.post(url, headers=h, json={"kind": "别名", "name": "老龙路", "reason": "twice"})
+    assert again.status_code == 409 and again.json()["field"] == "name"
+    # Removing one needs the variant's ETag: 428 without, 412 with another, 204 with its own.
+    assert client.delete(f"{url}/{vid}", headers=h, params={"reason": "wrong"}).status_code == 428
+    stale = client.delete(f"{url}/{vid}", headers={**h, "If-Match": f'"pv{vid}.v0"'}, params={"reason": "wrong"})
+    assert stale.status_code == 412 and stale.json()["current"]["name"] == "老龙路" and stale.headers["ETag"] == vtag
+    assert client.delete(f"{url}/{vid}", headers={**h, "If-Match": vtag}, params={"reason": "wrong"}).status_code == 204
+    assert client.get(f"{url}/{vid}").status_code == 404
+    assert client.delete(f"{url}/{vid}", headers={**h, "If-Match": vtag}, params={"reason": "x"}).status_code == 404
+    assert client.get(f"/api/v1/places/{feat['id']}").json()["properties"]["variants"] == []
     r = client.post(f"/api/v1/places/{feat['id']}/variants", headers=h,
                     json={"kind": "绰号", "name": "x", "reason": "r"})
     assert r.status_code == 422 and r.json()["field"] == "kind"
@@ -207,11 +232,19 @@ def test_campaign_run_export_and_outcomes(client: TestClient, login: Login, sess
     items = client.get("/api/v1/names/campaign", params={"class": "洋"}).json()["items"]
     vienna = next(i for i in items if i["name"] == "维也纳花园")
     assert vienna["rule"] == "N5" and vienna["status"] == "open"
-    r = client.patch(f"/api/v1/names/flags/{vienna['flag_id']}", json={"status": "exempted"}, headers=h)
+    flag_url = f"/api/v1/names/flags/{vienna['flag_id']}"
+    tag = vienna["etag"]
+    assert client.get(flag_url).headers["ETag"] == tag
+    decision = {"status": "exempted", "note": "友好城市命名，经县政府同意"}
+    r = client.patch(flag_url, json=decision, headers=h)
+    assert r.status_code == 428 and r.json()["field"] == "If-Match"
+    r = client.patch(flag_url, json={"status": "exempted"}, headers={**h, "If-Match": tag})
     assert r.status_code == 422 and r.json()["field"] == "note"
-    r = client.patch(f"/api/v1/names/flags/{vienna['flag_id']}", headers=h,
-                     json={"status": "exempted", "note": "友好城市命名，经县政府同意"})
-    assert r.status_code == 200 and r.json()["decided_by"] == "sun"
+    r = client.patch(flag_url, headers={**h, "If-Match": tag}, json=decision)
+    assert r.status_code == 200 and r.json()["decided_by"] == "sun" and r.headers["ETag"] != tag
+    assert r.headers["ETag"] == r.json()["etag"] == client.get(flag_url).headers["ETag"]
+    stale = client.patch(flag_url, headers={**h, "If-Match": tag}, json={"status": "renamed"})
+    assert stale.status_code == 412 and stale.json()["current"]["status"] == "exempted"
     check = client.post("/api/v1/names/check", json={"name": "维也纳花园", "category": "281",
                                                       "place_id": vienna["place_id"]}).json()
     assert [f["class"] for f in check["flags"]] == [] or "洋" not in [f["class"] for f in check["flags"]]
