@@ -18,7 +18,7 @@ from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.schemas import ChangeMode
-from gis_api.errors import Conflict, InvalidInput, NotFound
+from gis_api.errors import Conflict, DimingError, InvalidInput, NotFound, PreconditionFailed
 from gis_api.geo.geometry_input import parse_geojson
 from gis_api.places import checks
 from gis_api.places.derive import derived_fields
@@ -498,8 +498,24 @@ def add_place_variant(session: Session, place_id: int, v: VariantIn, actor: str,
 
 def delete_variant(session: Session, place_id: int, variant_id: int, if_match: str | None, actor: str,
                    reason: str) -> None:
-    """Remove a variant; If-Match carries the variant's ETag (from the place's ``variants`` or its GET)."""
-    row = VARIANT_GUARD.lock(session, variant_id, if_match, missing=lambda: _no_variant(place_id, variant_id))
+    """Remove a variant; If-Match carries the variant's ETag (from the place's ``variants`` or its GET).
+
+    A variant someone else removed meanwhile answers 412, not 404 (RFC 9110 §13.1.1: If-Match is false when
+    there is no current representation); the audit log tells a removed variant from one that never was."""
+
+    def missing() -> DimingError:
+        removed = session.execute(text(
+            "SELECT at, actor FROM audit_log WHERE table_name = 'place_variants' AND entity_key = :k "
+            "AND row_id = :id AND action = 'DELETE' ORDER BY id DESC LIMIT 1"),
+            {"k": str(place_id), "id": variant_id}).first()
+        if removed is None or not (if_match and if_match.strip()):
+            return _no_variant(place_id, variant_id)
+        return PreconditionFailed(
+            f"variant {variant_id} of place {place_id} was removed by {removed.actor} at {removed.at:%Y-%m-%d %H:%M}",
+            f"地名 {place_id} 的别称 {variant_id} 已被 {removed.actor} 于 {removed.at:%Y-%m-%d %H:%M} 删除",
+            field="If-Match", extra={"current": None, "etag": None})
+
+    row = VARIANT_GUARD.lock(session, variant_id, if_match, missing=missing)
     if row.place_id != place_id:
         raise _no_variant(place_id, variant_id)
     audit.set_context(session, actor, reason)

@@ -448,3 +448,84 @@ def test_twenty_clients_appending_through_ogc_patch_lose_nothing(live: Live) -> 
     print(f"\nappend: {len(present)}/{clients} markers, {audited} audit rows, {sum(tries)} PATCH attempts")
     assert len(present) == clients and remarks.count("[m") == clients
     assert audited == clients
+
+
+# -- flags, constraint layers, approving authorities, place protection and variants --------------------------------
+
+def _login_as(live: Live, name: str, roles: list[str]) -> str:
+    """A user the module's fixture does not create (the admin); its token is added to ``live.tokens``."""
+    with Session(live.engine) as s:
+        auth.create_user(s, f"conc_{name}", PASSWORD, roles)
+        s.commit()
+    r = httpx.post(f"{live.url}/api/v1/auth/token", data={"username": f"conc_{name}", "password": PASSWORD})
+    r.raise_for_status()
+    live.tokens[name] = str(r.json()["access_token"])
+    return name
+
+
+def test_flag_decision(live: Live) -> None:
+    pid, _ = _place(live, name="并发标记路")
+    with live.engine.begin() as conn:
+        flag_id = conn.execute(text(
+            "INSERT INTO name_flags (place_id, name, class, rule, reason, reason_zh, evidence) "
+            "VALUES (:p, '并发标记路', '怪', 'N4', 'race test', '并发测试', 'test') RETURNING id"), {"p": pid}
+        ).scalar_one()
+    url = f"/api/v1/names/flags/{flag_id}"
+    tag = _etag(live, "officer", url)
+    check(live, "REST PATCH /names/flags/{id}", "officer", lambda c, i: c.patch(
+        url, json={"status": "exempted", "note": f"豁免 {i}"}, headers={"If-Match": tag}))
+    with live.client("officer") as c:
+        after = _ok(c.get(url))
+    assert after.json()["status"] == "exempted" and after.headers["ETag"] != tag
+
+
+def test_constraint_layer_patch(live: Live) -> None:
+    with live.client("planner") as c:
+        r = _ok(c.post("/api/v1/constraint-layers", json={
+            "id": "conc_rail", "name_zh": "并发铁路", "name_en": "race rail", "buffer_m": 10, "reason": "test"}), 201)
+    url, tag = "/api/v1/constraint-layers/conc_rail", r.headers["ETag"]
+    check(live, "REST PATCH /constraint-layers/{id}", "planner",
+          lambda c, i: c.patch(url, json={"buffer_m": 20 + i, "reason": "race"}, headers={"If-Match": tag}))
+
+
+def test_authority_put_create_and_change(live: Live) -> None:
+    admin = _login_as(live, "admin", ["admin"])
+    url = "/api/v1/proposals/authorities/2518"
+    check(live, "REST PUT /proposals/authorities/{prefix} (If-None-Match: *)", admin, lambda c, i: c.put(
+        url, json={"authority": f"机关 {i}", "reason": "race"}, headers={"If-None-Match": "*"}))
+    tag = _etag(live, admin, url)
+    check(live, "REST PUT /proposals/authorities/{prefix} (If-Match)", admin, lambda c, i: c.put(
+        url, json={"authority": f"机关 {i}", "note": f"n{i}", "reason": "race"}, headers={"If-Match": tag}))
+
+
+def test_place_protection_put_create_and_change(live: Live) -> None:
+    pid, _ = _place(live, name="并发古街")
+    url = f"/api/v1/places/{pid}/protection"
+    listing = {"category": "百年古街巷", "listed_on": "2024-01-01", "reason": "race"}
+    check(live, "REST PUT /places/{id}/protection (If-None-Match: *)", "officer",
+          lambda c, i: c.put(url, json={**listing, "note": f"n{i}"}, headers={"If-None-Match": "*"}))
+    tag = _etag(live, "officer", url)
+    check(live, "REST PUT /places/{id}/protection (If-Match)", "officer", lambda c, i: c.put(
+        url, json={**listing, "measures": f"标志 {i}", "measures_recorded_on": "2024-06-01"},
+        headers={"If-Match": tag}))
+
+
+def test_place_variant_add_and_delete(live: Live) -> None:
+    """Adding overwrites nothing (no If-Match): the same variant sent 10 times is stored once, 9 x 409.
+    Removing needs the variant's ETag: one 204, and the other nine find it removed: 412."""
+    pid, _ = _place(live, name="并发别名路")
+    url = f"/api/v1/places/{pid}/variants"
+    responses = race(live, "officer", N, lambda c, i: c.post(
+        url, json={"kind": "别名", "name": "并发老街", "reason": f"race {i}"}))
+    codes = Counter(r.status_code for r in responses)
+    RESULTS["REST POST /places/{id}/variants (same variant)"] = codes
+    assert codes == Counter({201: 1, 409: N - 1}), [r.text[:200] for r in responses]
+    created = next(r for r in responses if r.status_code == 201)
+    vid, tag = created.json()["id"], created.headers["ETag"]
+    check(live, "REST DELETE /places/{id}/variants/{vid}", "officer", lambda c, i: c.delete(
+        f"{url}/{vid}", params={"reason": f"race {i}"}, headers={"If-Match": tag}))
+    with live.engine.connect() as conn:
+        actions = conn.execute(text(
+            "SELECT action FROM audit_log WHERE table_name = 'place_variants' AND row_id = :v ORDER BY id"),
+            {"v": vid}).scalars().all()
+    assert actions == ["INSERT", "DELETE"]

@@ -179,7 +179,10 @@ def test_variants(client: TestClient, login: Login) -> None:
     assert stale.status_code == 412 and stale.json()["current"]["name"] == "老龙路" and stale.headers["ETag"] == vtag
     assert client.delete(f"{url}/{vid}", headers={**h, "If-Match": vtag}, params={"reason": "wrong"}).status_code == 204
     assert client.get(f"{url}/{vid}").status_code == 404
-    assert client.delete(f"{url}/{vid}", headers={**h, "If-Match": vtag}, params={"reason": "x"}).status_code == 404
+    gone = client.delete(f"{url}/{vid}", headers={**h, "If-Match": vtag}, params={"reason": "x"})
+    assert gone.status_code == 412 and gone.json()["current"] is None  # removed meanwhile: the If-Match is false
+    never = client.delete(f"{url}/{vid + 1000}", headers={**h, "If-Match": vtag}, params={"reason": "x"})
+    assert never.status_code == 404 and never.json()["field"] == "variant_id"
     assert client.get(f"/api/v1/places/{feat['id']}").json()["properties"]["variants"] == []
     r = client.post(f"/api/v1/places/{feat['id']}/variants", headers=h,
                     json={"kind": "绰号", "name": "x", "reason": "r"})
