@@ -84,7 +84,8 @@ def get_authority(prefix: str, session: SessionDep, _user: ReadAccess) -> JSONRe
 
 @router.put("/authorities/{prefix}",
             summary="Set the approving authority of a category-code prefix (admin): If-None-Match: * for a new "
-                    "prefix, If-Match (its ETag) to change one", responses={201: {"description": "Created"}})
+                    "prefix, If-Match (its ETag) to change one",
+            responses={201: {"description": "Created", "content": {"application/json": {"schema": {}}}}})
 def put_authority(
     prefix: str, body: AuthorityIn, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header(description="the row's ETag, to change it")] = None,

@@ -160,7 +160,8 @@ def get_protection(place_id: int, session: SessionDep, _user: ReadAccess) -> JSO
 
 @router.put("/places/{place_id}/protection",
             summary="List on the place-name culture protection list (§1.4): If-None-Match: * to list, "
-                    "If-Match (the listing's ETag) to change", responses={201: {"description": "Listed"}})
+                    "If-Match (the listing's ETag) to change",
+            responses={201: {"description": "Listed", "content": {"application/json": {"schema": {}}}}})
 def put_protection(
     place_id: int, body: ProtectionIn, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header(description="the listing's ETag, to change it")] = None,
