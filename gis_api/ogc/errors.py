@@ -34,6 +34,15 @@ _UNAVAILABLE = ("08", "53", "57P")
 _RETRY = ("40001", "40P01", "55P03")
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Did the connection (not the statement) fail: closed by the server, terminated, or left in a broken state?"""
+    if isinstance(exc, asyncpg_base.InternalClientError | asyncpg.PostgresConnectionError):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, asyncpg_base.DataError):
+        return True  # "connection is closed", "another operation is in progress" …
+    return isinstance(exc, asyncpg.PostgresError) and (getattr(exc, "sqlstate", "") or "").startswith(_UNAVAILABLE)
+
+
 def translate(exc: BaseException) -> DimingError | None:
     """The client-facing error of an asyncpg / socket failure, or None when it is a bug (a 500)."""
     if isinstance(exc, asyncpg_base.DataError):  # the driver refused a parameter, e.g. beyond int64
@@ -54,7 +63,7 @@ def translate(exc: BaseException) -> DimingError | None:
             first = str(exc).splitlines()[0]
             return BadRequest(first, f"数据无效：{first}", code="invalid_value")
         return None
-    if isinstance(exc, asyncpg.InterfaceError | OSError):
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg_base.InternalClientError | OSError):
         # connection refused, socket missing, connection closed mid-query, connect timeout
         return Unavailable()
     return None
@@ -73,3 +82,4 @@ def install_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(asyncpg.PostgresError, _asyncpg)
     app.add_exception_handler(asyncpg.InterfaceError, _asyncpg)
+    app.add_exception_handler(asyncpg_base.InternalClientError, _asyncpg)
