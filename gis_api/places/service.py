@@ -529,11 +529,12 @@ def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: s
 
     Returns the listing and whether it was created."""
     today = clock.today()
-    # Held like a write of the place: a rename checking the listing (R1) and a listing never interleave.
-    # The place is taken before the listing, as a rename does.
-    GUARD.hold(session, place_id, where=_in_force(today), missing=lambda: _not_found(place_id, today))
+    # The listing first (a request without a precondition is 428 before anything is locked), then the place,
+    # held like a write of it: a rename checking the listing (R1) and a listing never interleave. A rename
+    # locks the place and only reads the listing, so the two orders cannot deadlock.
     listing = PROTECTION_GUARD.lock_for_put(session, place_id, if_match, if_none_match,
                                             missing=lambda: _not_listed(place_id))
+    GUARD.hold(session, place_id, where=_in_force(today), missing=lambda: _not_found(place_id, today))
     if body.measures_recorded_on and not body.measures:
         raise InvalidInput("measures_recorded_on needs the measures", "登记保护措施日期时须填写保护措施",
                            field="measures")
