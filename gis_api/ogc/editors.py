@@ -2,8 +2,10 @@
 
 An editor turns a GeoJSON Feature into the area's request body and calls the same service function as the
 JSON API, so validation, audit, roles and optimistic concurrency (If-Match → 428/412) are one rule in one
-place. Properties that are derived or read-only (``version``, ``valid_to``, ``zhuanming`` …) are accepted and
-ignored when unchanged, because GIS clients send back every attribute they read; control keys ``reason``,
+place. The ``if_match`` an editor gets is the request's If-Match or, for a PUT/PATCH without one, the ETag made
+of the ``row_id`` and ``version`` properties the client read and sent back (``routes._precondition``).
+Properties that are derived or read-only (``version``, ``valid_to``, ``zhuanming`` …) are accepted and ignored
+when unchanged, because GIS clients send back every attribute they read; control keys ``reason``,
 ``mode`` (correction | legal) and ``effective_date`` choose the kind of change as in the JSON API.
 """
 

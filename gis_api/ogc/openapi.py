@@ -126,6 +126,10 @@ def document(base: str, collections: list[Collection], max_limit: int, default_l
     errors = _errors(400, 401, 404, 406, 422, 429, 503)
     edit_errors = _errors(403, 405, 409, 412, 413, 428)
     if_match = _param("If-Match", "ETag of the version edited.", _STRING, where="header", required=True)
+    # PUT/PATCH also take the version from the body (what QGIS sends), so If-Match is optional there
+    if_body = _param("If-Match", "ETag of the version edited; without it, the feature's properties "
+                              "row_id and version as read are the precondition (428 when neither is sent).",
+                              _STRING, where="header")
     body = {"required": True, "content": {geo: {"schema": {"type": "object"}}}}
     read_security: list[dict[str, list[str]]] = [{}, {"bearer": []}] if public_read else [{"bearer": []}]
     tile_params = [cid, _param("tileMatrixSetId", "Tile matrix set.", {"type": "string", "enum": ["WebMercatorQuad"]},
@@ -166,10 +170,10 @@ def document(base: str, collections: list[Collection], max_limit: int, default_l
             "/collections/{collectionId}/items/{featureId}": {
                 "get": {"operationId": "getFeature", "parameters": [cid, fid, *ITEM_PARAMETERS],
                         "responses": {"200": _ref_json("Feature", geo), **errors}},
-                "put": {"operationId": "replaceFeature", "parameters": [cid, fid, if_match], "requestBody": body,
+                "put": {"operationId": "replaceFeature", "parameters": [cid, fid, if_body], "requestBody": body,
                         "security": [{"bearer": []}], "responses": {"200": _ref_json("Feature", geo), **errors,
                                                                      **edit_errors}},
-                "patch": {"operationId": "updateFeature", "parameters": [cid, fid, if_match], "requestBody": body,
+                "patch": {"operationId": "updateFeature", "parameters": [cid, fid, if_body], "requestBody": body,
                           "security": [{"bearer": []}], "responses": {"200": _ref_json("Feature", geo), **errors,
                                                                        **edit_errors}},
                 "delete": {"operationId": "deleteFeature", "parameters": [cid, fid, if_match],

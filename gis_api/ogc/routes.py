@@ -13,7 +13,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeGuard
 from urllib.parse import quote, unquote
 
 import orjson
@@ -24,7 +24,14 @@ from sqlalchemy.exc import DBAPIError
 
 from gis_api import auth, clock
 from gis_api.deps import OptionalUser, SessionDep
-from gis_api.errors import InvalidInput, MethodNotAllowed, NotFound, Unauthorized, Unavailable
+from gis_api.errors import (
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PreconditionRequired,
+    Unauthorized,
+    Unavailable,
+)
 from gis_api.ogc import crs as crs_mod
 from gis_api.ogc import errors as ogc_errors
 from gis_api.ogc import filters, openapi, query, tiles
@@ -681,6 +688,32 @@ def _in_crs84(request: Request, session: SessionDep, body: dict[str, Any]) -> di
     return {**body, "geometry": orjson.loads(out)}
 
 
+def _positive_int(v: Any) -> TypeGuard[int]:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= INT64_MAX
+
+
+def _precondition(c: Collection, if_match: str | None, body: Any) -> str:
+    """The version a PUT or PATCH was based on: ``If-Match``, else the ``row_id`` and ``version`` properties.
+
+    QGIS's OAPIF provider (3.36+) sends no If-Match, but its PUT carries back every attribute it read. Like the
+    version in an OSM API body, those two name the version the edit started from — the ETag is made of them —
+    so they are an equivalent precondition and take the same lock → compare → write → audit path (412 when
+    stale). If-Match, when sent, decides. Neither: 428 saying what to send."""
+    if if_match and if_match.strip():
+        return if_match
+    props = body.get("properties") if isinstance(body, dict) else None
+    if c.etag is not None and isinstance(props, dict):
+        row_id, version = props.get("row_id"), props.get("version")
+        if _positive_int(row_id) and _positive_int(version):
+            return c.etag(row_id, version)
+    raise PreconditionRequired(
+        "If-Match with the ETag of the version you edited is required (or, in the body, the properties row_id "
+        "and version as read); read the feature again to get them",
+        "修改须携带 If-Match 请求头（所编辑版本的 ETag），或在要素属性中带回读取时的 row_id 与 version；"
+        "请重新读取该要素",
+        field="If-Match", rule="RFC 6585 §3")
+
+
 @router.post("/collections/{collection_id}/items", status_code=201, summary="Create a feature (Part 4)",
              responses=media(GEOJSON, status=201))
 def create_item(collection_id: str, request: Request, body: FeatureBody, session: SessionDep,
@@ -691,23 +724,26 @@ def create_item(collection_id: str, request: Request, body: FeatureBody, session
     return _written(session, request, c, fid, on, 201)
 
 
-@router.put("/collections/{collection_id}/items/{feature_id}", summary="Replace a feature (If-Match required)",
+@router.put("/collections/{collection_id}/items/{feature_id}",
+            summary="Replace a feature (If-Match, or row_id and version in the body)",
             responses=media(GEOJSON))
 def replace_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
                  maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
     body = _in_crs84(request, session, body)
-    fid, on = editor.replace(session, feature_id, body, if_match, user.username, _reason(body, reason, "PUT", request))
+    fid, on = editor.replace(session, feature_id, body, _precondition(c, if_match, body), user.username,
+                             _reason(body, reason, "PUT", request))
     return _written(session, request, c, fid, on, 200)
 
 
-@router.patch("/collections/{collection_id}/items/{feature_id}", summary="Update a feature (If-Match required)",
+@router.patch("/collections/{collection_id}/items/{feature_id}",
+              summary="Update a feature (If-Match, or row_id and version in the body)",
               responses=media(GEOJSON))
 def update_item(collection_id: str, feature_id: str, request: Request, body: FeatureBody, session: SessionDep,
                 maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
     body = _in_crs84(request, session, body)
-    fid, on = editor.update(session, feature_id, body, if_match, user.username,
+    fid, on = editor.update(session, feature_id, body, _precondition(c, if_match, body), user.username,
                             _reason(body, reason, "PATCH", request))
     return _written(session, request, c, fid, on, 200)
 
@@ -718,16 +754,24 @@ def delete_item(collection_id: str, feature_id: str, request: Request, session: 
                 maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None,
                 effective_date: Annotated[dt.date | None, Query(description="default today")] = None) -> Response:
     _, editor, user = _editor(collection_id, maybe_user)
+    if not (if_match and if_match.strip()):
+        # A DELETE has no body, so nothing but If-Match can say which version is being retired.
+        raise PreconditionRequired(
+            "If-Match with the ETag of the version you retire is required; a client that cannot send it "
+            "(QGIS) retires the feature in the map or through the JSON API (POST /api/v1/…/retire)",
+            "撤销须携带 If-Match 请求头（所撤销版本的 ETag）；无法发送该请求头的客户端（如 QGIS）请在地图界面或经 "
+            "JSON API（POST /api/v1/…/retire）撤销", field="If-Match", rule="RFC 6585 §3")
     editor.delete(session, feature_id, if_match, user.username, _reason(None, reason, "DELETE", request),
                   effective_date or clock.today())
     return Response(status_code=204)
 
 
-async def _allow(request: Request, collection_id: str, writes: str) -> Response:
+async def _allow(request: Request, collection_id: str, writes: str, accepted: str | None = None) -> Response:
     """``Allow`` (RFC 9110 §9.3.7) as QGIS reads it to offer editing: the writes of an editable collection —
-    to anyone without a login (they are allowed after one), to a logged-in user only with an editing role."""
+    to anyone without a login (they are allowed after one), to a logged-in user only with an editing role.
+    ``accepted``: what CORS may use when it is more than ``Allow`` advertises."""
     c = collection_or_404(collection_id)
-    methods = READ_METHODS
+    methods = cors = READ_METHODS
     if c.editor is not None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -735,8 +779,8 @@ async def _allow(request: Request, collection_id: str, writes: str) -> Response:
         if scheme.lower() == "bearer" and token.strip():
             may_edit = (await authenticate(request, token.strip())).has_any(c.editor.roles)
         if may_edit:
-            methods = f"{methods}, {writes}"
-    return Response(status_code=200, headers={"Allow": methods, "Access-Control-Allow-Methods": methods})
+            methods, cors = f"{methods}, {writes}", f"{methods}, {accepted or writes}"
+    return Response(status_code=200, headers={"Allow": methods, "Access-Control-Allow-Methods": cors})
 
 
 @router.options("/collections/{collection_id}/items", response_class=Response,
@@ -746,9 +790,14 @@ async def items_options(request: Request, collection_id: str) -> Response:
 
 
 @router.options("/collections/{collection_id}/items/{feature_id}", response_class=Response,
-                summary="Allowed methods on a feature (PUT, PATCH, DELETE when editable and the user may edit)")
+                summary="Allowed methods on a feature (PUT, DELETE when editable and the user may edit; PATCH is "
+                        "accepted too)")
 async def item_options(request: Request, collection_id: str, feature_id: str) -> Response:
-    return await _allow(request, collection_id, "PUT, PATCH, DELETE")
+    # PATCH is accepted but not advertised (RFC 9110 §10.2.1: Allow lists the methods *advertised*): QGIS
+    # patches whenever Allow lists PATCH, and its merge patches carry only the changed fields — no If-Match,
+    # no version — so every one would be refused with 428. Without PATCH it PUTs the whole feature it read,
+    # whose row_id and version are the precondition (see _precondition). The OpenAPI document lists PATCH.
+    return await _allow(request, collection_id, "PUT, DELETE", accepted="PUT, PATCH, DELETE")
 
 
 # -- OGC API – Tiles ---------------------------------------------------------------------------------------

@@ -529,3 +529,27 @@ def test_place_variant_add_and_delete(live: Live) -> None:
             "SELECT action FROM audit_log WHERE table_name = 'place_variants' AND row_id = :v ORDER BY id"),
             {"v": vid}).scalars().all()
     assert actions == ["INSERT", "DELETE"]
+
+
+AUDITED = "SELECT count(*) FROM audit_log WHERE table_name = 'places' AND entity_key = :k AND action = 'UPDATE'"
+
+
+def test_qgis_puts_carrying_the_same_body_version(live: Live) -> None:
+    """QGIS's PUT has no If-Match; the row_id and version it read, sent back in the body, are the precondition:
+    N such PUTs of the same read version give one 2xx and N-1 x 412, and exactly one change is audited."""
+    pid, _ = _place(live)
+    url = f"/ogc/collections/place-lines/items/{pid}"
+    feature = _ok(httpx.get(live.url + url)).json()
+    props = feature["properties"]
+    assert isinstance(props["row_id"], int) and isinstance(props["version"], int)
+    with live.engine.connect() as c:
+        before = c.execute(text(AUDITED), {"k": str(pid)}).scalar_one()
+    check(live, "OGC PUT places (body version, no If-Match)", "officer", lambda c, i: c.put(
+        url, headers={"Content-Type": "application/geo+json"},
+        json={"type": "Feature", "id": str(pid), "geometry": feature["geometry"],
+              "properties": {**props, "remarks": f"qgis {i}"}}))
+    with live.engine.connect() as c:
+        remarks = c.execute(text("SELECT remarks FROM places WHERE place_id = :p AND valid_to IS NULL"),
+                            {"p": pid}).scalar_one()
+        after = c.execute(text(AUDITED), {"k": str(pid)}).scalar_one()
+    assert remarks.startswith("qgis ") and after - before == 1

@@ -1,18 +1,30 @@
-"""The editing exchange of QGIS's OAPIF provider (3.36+), over HTTP against a live server.
+"""The editing exchange of QGIS's OAPIF provider (3.36+), over HTTP against a live server, request for request.
 
-What QGIS sends, from its source (src/providers/wfs/oapif: qgsoapifprovider.cpp computeCapabilities,
-qgsbasenetworkrequest.cpp sendOPTIONS, qgsoapifcreate/put/patchfeaturerequest.cpp):
+What QGIS sends, from its source (src/providers/wfs/oapif/, QGIS master 2025):
 
-- ``OPTIONS …/items``: editing is offered when ``Allow`` lists POST; then ``OPTIONS …/items/{first id}``:
-  PUT → change attributes and geometries, DELETE → delete, PATCH → it patches instead of putting.
-- the layer is in the collection's ``storageCrs`` (EPSG:4490 here), so writes carry
-  ``Content-Crs: http://www.opengis.net/def/crs/EPSG/0/4490`` and coordinates latitude first.
-- create: ``POST …/items`` (``application/geo+json``, every attribute, nulls included) → reads the new id from
-  the ``Location`` header (after ``/items/``) → ``GET …/items/{id}`` to refresh the feature.
-- PATCH bodies are ``application/merge-patch+json``: ``{"properties": {changed}}`` or ``{"geometry": …}``.
+- capabilities (qgsoapifprovider.cpp ``computeCapabilities``; ``Allow`` split on commas by
+  ../qgsbasenetworkrequest.cpp ``sendOPTIONS``): ``OPTIONS …/items`` listing POST enables adding, then
+  ``OPTIONS …/items/{first id of the page}``: PUT → change attributes and geometries, DELETE → delete,
+  PATCH → it PATCHes instead of PUTting.
+- writes carry no If-Match (``sendPOSTOrPUTOrPATCH`` sets Content-Type, Content-Crs and authorisation only;
+  ``sendDELETE`` nothing but authorisation). The layer is in the collection's ``storageCrs`` (EPSG:4490 here),
+  so bodies carry ``Content-Crs: http://www.opengis.net/def/crs/EPSG/0/4490`` and latitude first.
+- create: ``POST …/items`` (``application/geo+json``, every attribute, nulls included) → the new id from
+  ``Location`` → ``GET …/items/{id}`` whose attributes (``row_id``, ``version`` among them) replace the local ones.
+- change without PATCH (``changeAttributeValues`` / ``changeGeometryValues``): the feature from QGIS's local
+  cache with the edit applied, exported whole (qgsoapifputfeaturerequest.cpp: ``{"type": "Feature", "id": "<id>",
+  "geometry", "properties": every attribute read}``, ``bbox`` dropped), ``PUT …/items/{id}``,
+  ``application/geo+json``. After a success QGIS updates only the edited values in its cache, so ``version``
+  stays what it read: the next change of that feature is based on a stale version (412) until the layer is
+  read again. Attributes and geometry changed in one save are two PUTs (``changeFeatures``), the second stale.
+- change with PATCH (qgsoapifpatchfeaturerequest.cpp): ``application/merge-patch+json``,
+  ``{"properties": {changed only}}`` or ``{"geometry": …}`` — no version, so no precondition at all.
+- an error is shown as "Cannot modify feature of id N" / "Feature deletion failed: … server replied: <reason
+  phrase>"; the response body (our message) reaches only QGIS's log when it is OGC-XML, i.e. never here.
 
-The server requires ``If-Match`` on PUT/PATCH/DELETE (optimistic concurrency), so the exchange sends the ETag
-of the last GET. QGIS's own requests carry no If-Match header (see the last test).
+So the server takes the ``row_id`` and ``version`` a PUT carries as its precondition (as the OSM API takes the
+version in the body) and advertises PUT, DELETE but not PATCH on a feature (it still accepts PATCH): QGIS then
+PUTs whole features, which can be checked. DELETE has no body and stays 428 without If-Match.
 
 The live server runs on the test's session (one transaction, rolled back afterwards), so nothing is left
 behind in the test database.
@@ -83,8 +95,13 @@ def lat_lon(lon: float, lat: float) -> dict[str, Any]:
     return {"type": "Point", "coordinates": [lat, lon]}
 
 
-def qgis_feature(props: dict[str, Any], geometry: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": geometry, "properties": props}
+def qgis_feature(props: dict[str, Any], geometry: dict[str, Any], fid: str | None = None) -> dict[str, Any]:
+    """A feature as QgsJsonExporter writes it for QGIS's POST (no id) and PUT (the id as a string)."""
+    feature: dict[str, Any] = {"type": "Feature", "geometry": geometry, "properties": props}
+    return {**feature, "id": fid} if fid is not None else feature
+
+
+QGIS_PUT = {"Content-Type": "application/geo+json", "Content-Crs": EPSG4490}  # and no If-Match
 
 
 @pytest.mark.parametrize("collection", ["place-points", "places"])
@@ -93,12 +110,13 @@ def test_the_qgis_editing_exchange(live: str, login: Callable[..., dict[str, str
     officer = login("officer")
     items = f"{live}/collections/{collection}/items"
     with httpx.Client(headers=officer, timeout=30) as http:
-        # 1. capabilities: OPTIONS on /items, then on the first feature of a page
+        # 1. capabilities: OPTIONS on /items, then on the first feature of a page; no PATCH, so QGIS will PUT
         assert {"POST", "GET"} <= allow(http.options(items))
         page = http.get(items, params={"limit": 10, "crs": EPSG4490})
         assert page.status_code == 200 and page.headers["content-crs"] == f"<{EPSG4490}>"
         first = page.json()["features"][0]["id"]
-        assert {"PUT", "PATCH", "DELETE"} <= allow(http.options(f"{items}/{first}"))
+        methods = allow(http.options(f"{items}/{first}"))
+        assert {"PUT", "DELETE"} <= methods and "PATCH" not in methods
         fields = http.get(f"{live}/collections/{collection}/schema").json()["properties"]
 
         # 2. create: every attribute (nulls for the ones not typed in), in EPSG:4490 lat/lon
@@ -111,44 +129,86 @@ def test_the_qgis_editing_exchange(live: str, login: Callable[..., dict[str, str
         fid = location[location.rindex("/items/") + len("/items/"):]
         assert fid == str(r.json()["id"])
 
-        # 3. the re-read QGIS makes after a create (in the layer's CRS), with the ETag for the next write
-        back = http.get(location, params={"crs": EPSG4490})
+        # 3. the re-read QGIS makes after a create: its attributes (row_id, version) replace the local ones
+        back = http.get(location)
         assert back.status_code == 200 and back.json()["properties"]["name"] == "青松岗"
-        lat, lon = back.json()["geometry"]["coordinates"]
-        assert (round(lon, 6), round(lat, 6)) == NEW_POINT  # stored where it was drawn, not swapped
-        etag = back.headers["etag"]
+        cached = {**props, **back.json()["properties"]}
+        assert isinstance(cached["row_id"], int) and isinstance(cached["version"], int)
+        drawn = lat_lon(*NEW_POINT)
 
-        # 4. PUT: the whole feature back, one attribute changed
-        props = {**back.json()["properties"], "remarks": "QGIS 编辑"}
-        r = http.put(f"{items}/{fid}", json=qgis_feature(props, back.json()["geometry"]),
-                     headers={"Content-Type": "application/geo+json", "Content-Crs": EPSG4490, "If-Match": etag})
+        # 4. an attribute changed: the whole cached feature PUT back, without If-Match
+        r = http.put(f"{items}/{fid}", json=qgis_feature({**cached, "remarks": "QGIS 编辑"}, drawn, fid),
+                     headers=QGIS_PUT)
         assert r.status_code == 200, r.text
-        assert r.headers["etag"] != etag and r.json()["properties"]["remarks"] == "QGIS 编辑"
-        stale, etag = etag, r.headers["etag"]
+        assert r.json()["properties"]["remarks"] == "QGIS 编辑"
+        assert r.json()["properties"]["version"] != cached["version"] or \
+            r.json()["properties"]["row_id"] != cached["row_id"]
+        cached["remarks"] = "QGIS 编辑"  # QGIS updates the edited value only; row_id/version stay as read
 
-        # 5. PATCH (merge-patch): an attribute, then the geometry
-        r = http.patch(f"{items}/{fid}", content=b'{"properties": {"remarks": "\\u518d\\u6539"}}',
-                       headers={"Content-Type": "application/merge-patch+json", "If-Match": stale})
-        assert r.status_code == 412  # the version QGIS read is gone: no lost update
-        r = http.patch(f"{items}/{fid}", json={"properties": {"remarks": "再改"}},
-                       headers={"Content-Type": "application/merge-patch+json", "If-Match": etag})
-        assert r.status_code == 200, r.text
-        assert r.json()["properties"]["remarks"] == "再改"
-        r = http.patch(f"{items}/{fid}", json={"geometry": lat_lon(*MOVED_POINT)},
-                       headers={"Content-Type": "application/merge-patch+json", "Content-Crs": EPSG4490,
-                                "If-Match": r.headers["etag"]})
+        # 5. the next change of the same feature from that cache is based on a stale version: 412, nothing written
+        r = http.put(f"{items}/{fid}", json=qgis_feature(cached, lat_lon(*MOVED_POINT), fid), headers=QGIS_PUT)
+        assert r.status_code == 412 and r.json()["field"] == "If-Match", r.text
+        assert r.json()["etag"] == r.headers["etag"] and r.json()["current"]["properties"]["remarks"] == "QGIS 编辑"
+        assert r.json()["message_zh"]
+
+        # 6. the layer read again (F5 / reopen): the geometry change goes through
+        cached = {**cached, **http.get(location).json()["properties"]}
+        r = http.put(f"{items}/{fid}", json=qgis_feature(cached, lat_lon(*MOVED_POINT), fid), headers=QGIS_PUT)
         assert r.status_code == 200, r.text
         assert [round(c, 6) for c in r.json()["geometry"]["coordinates"]] == list(MOVED_POINT)  # CRS84 answer
-        etag = r.headers["etag"]
         stored = session.execute(text(
             "SELECT ST_X(geom), ST_Y(geom), remarks FROM places WHERE place_id = :p AND valid_to IS NULL"),
             {"p": int(fid)}).one()
-        assert (round(stored[0], 6), round(stored[1], 6), stored[2]) == (*MOVED_POINT, "再改")
+        assert (round(stored[0], 6), round(stored[1], 6), stored[2]) == (*MOVED_POINT, "QGIS 编辑")
 
-        # 6. DELETE (registered today, retired today: withdrawn), then the feature is gone
-        r = http.delete(f"{items}/{fid}", headers={"If-Match": etag})
+        # 7. DELETE as QGIS sends it (no header, no body): 428 saying how to retire instead; nothing retired
+        r = http.delete(f"{items}/{fid}")
+        assert r.status_code == 428 and r.json()["field"] == "If-Match" and "retire" in r.json()["message"]
+        assert http.get(f"{items}/{fid}").status_code == 200
+        # a client that sends If-Match can (registered today, retired today: withdrawn)
+        r = http.delete(f"{items}/{fid}", headers={"If-Match": http.get(location).headers["etag"]})
         assert r.status_code == 204, r.text
         assert http.get(f"{items}/{fid}").status_code == 404
+
+
+def test_body_version_is_a_precondition(live: str, login: Callable[..., dict[str, str]], session: Session) -> None:
+    """Two QGIS users read the same feature; the second one's PUT is based on a version that is gone: 412.
+    A PUT without If-Match and without the read version has nothing to check against: 428 saying what to send.
+    If-Match, when sent, decides over the body's version."""
+    officer, other = login("officer"), login("officer")
+    pid = session.execute(text(
+        "SELECT place_id FROM places WHERE ST_Dimension(geom) = 0 AND valid_to IS NULL ORDER BY place_id LIMIT 1"
+    )).scalar_one()
+    url = f"{live}/collections/place-points/items/{pid}"
+    read = httpx.get(url, params={"crs": EPSG4490}).json()
+    mine, theirs = dict(read["properties"]), dict(read["properties"])
+
+    r = httpx.put(url, json=qgis_feature({**mine, "remarks": "甲改"}, read["geometry"], str(pid)),
+                  headers={**officer, **QGIS_PUT})
+    assert r.status_code == 200, r.text
+    now = r.headers["etag"]
+    r = httpx.put(url, json=qgis_feature({**theirs, "remarks": "乙改"}, read["geometry"], str(pid)),
+                  headers={**other, **QGIS_PUT})
+    assert r.status_code == 412 and r.json()["etag"] == now and r.json()["current"]["properties"]["remarks"] == "甲改"
+
+    for missing in ("version", "row_id"):
+        props = {k: v for k, v in mine.items() if k != missing}
+        r = httpx.put(url, json=qgis_feature(props, read["geometry"], str(pid)), headers={**officer, **QGIS_PUT})
+        assert r.status_code == 428 and r.json()["field"] == "If-Match", r.text
+        assert "row_id" in r.json()["message"] and "row_id" in r.json()["message_zh"]
+    r = httpx.put(url, json=qgis_feature({**mine, "version": None}, read["geometry"], str(pid)),
+                  headers={**officer, **QGIS_PUT})
+    assert r.status_code == 428  # a null version (a feature QGIS never re-read) is no version
+    r = httpx.put(url, json=qgis_feature({**mine, "version": str(mine["version"])}, read["geometry"], str(pid)),
+                  headers={**officer, **QGIS_PUT})
+    assert r.status_code == 428  # not an integer: not taken for one
+
+    # If-Match decides: with the current ETag, the stale version in the body does not matter
+    r = httpx.put(url, json=qgis_feature({**mine, "remarks": "丙改"}, read["geometry"], str(pid)),
+                  headers={**officer, **QGIS_PUT, "If-Match": now})
+    assert r.status_code == 200, r.text
+    assert session.execute(text("SELECT remarks FROM places WHERE place_id = :p AND valid_to IS NULL"),
+                           {"p": pid}).scalar_one() == "丙改"
 
 
 def test_allow_follows_the_role_and_the_geometry_family(live: str, login: Callable[..., dict[str, str]],
@@ -158,8 +218,10 @@ def test_allow_follows_the_role_and_the_geometry_family(live: str, login: Callab
     assert "POST" not in allow(httpx.options(points, headers=viewer))
     assert "POST" in allow(httpx.options(points))  # without a login: allowed after one
     assert "POST" not in allow(httpx.options(f"{live}/collections/markers/items", headers=officer))  # read-only
-    for cid in ("place-lines", "place-areas"):
-        assert {"PUT", "PATCH", "DELETE"} <= allow(httpx.options(f"{live}/collections/{cid}/items/1", headers=officer))
+    for cid in ("place-lines", "place-areas", "townships"):
+        r = httpx.options(f"{live}/collections/{cid}/items/1", headers=officer)
+        assert allow(r) == {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}  # PATCH accepted, not advertised (README)
+        assert "PATCH" in r.headers["access-control-allow-methods"]
 
     # a write keeps the collection's geometry type; a place of another family is not a feature here
     area = {"type": "Polygon", "coordinates": [[[117.47, 31.88], [117.48, 31.88], [117.48, 31.89], [117.47, 31.88]]]}
@@ -178,15 +240,23 @@ def test_allow_follows_the_role_and_the_geometry_family(live: str, login: Callab
     assert r.json()["geometry"]["type"] == "MultiLineString"  # served as the layer's type
 
 
-def test_writes_without_if_match_as_qgis_sends_them_are_refused(live: str, login: Callable[..., dict[str, str]],
-                                                                session: Session) -> None:
-    """QGIS 3.36–3.44 send no If-Match header; the server keeps optimistic concurrency and answers 428 naming it
-    (so QGIS can create features, but its updates and deletes are refused — see README, OGC editing)."""
+def test_qgis_merge_patches_have_no_precondition(live: str, login: Callable[..., dict[str, str]],
+                                                 session: Session) -> None:
+    """What QGIS would send if Allow listed PATCH: only the changed values, no If-Match, no version — 428
+    naming what to send (this is why Allow does not list PATCH). A PATCH that carries row_id and version works."""
     officer = login("officer")
     pid = session.execute(text(
-        "SELECT place_id FROM places WHERE ST_Dimension(geom) = 0 AND valid_to IS NULL LIMIT 1")).scalar()
+        "SELECT place_id FROM places WHERE ST_Dimension(geom) = 0 AND valid_to IS NULL ORDER BY place_id LIMIT 1"
+    )).scalar_one()
     url = f"{live}/collections/place-points/items/{pid}"
-    r = httpx.patch(url, json={"properties": {"remarks": "x"}},
-                    headers={**officer, "Content-Type": "application/merge-patch+json"})
-    assert r.status_code == 428 and r.json()["field"] == "If-Match"
-    assert httpx.delete(url, headers=officer).status_code == 428
+    patch = {**officer, "Content-Type": "application/merge-patch+json"}
+    for body in ({"properties": {"remarks": "x"}}, {"geometry": lat_lon(*MOVED_POINT)}):
+        r = httpx.patch(url, json=body, headers={**patch, "Content-Crs": EPSG4490})
+        assert r.status_code == 428 and r.json()["field"] == "If-Match" and "version" in r.json()["message"]
+    read = httpx.get(url).json()["properties"]
+    r = httpx.patch(url, headers=patch, json={"properties": {"remarks": "带版本", "row_id": read["row_id"],
+                                                             "version": read["version"]}})
+    assert r.status_code == 200 and r.json()["properties"]["remarks"] == "带版本", r.text
+    r = httpx.patch(url, headers=patch, json={"properties": {"remarks": "旧版本", "row_id": read["row_id"],
+                                                             "version": read["version"]}})
+    assert r.status_code == 412
