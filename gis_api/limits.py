@@ -128,6 +128,8 @@ COLUMN_LIMITS: dict[str, dict[str, int]] = {
     "adjustments": {"kind": 64, "title": 300, "status": 64, "approving_authority": 200, "document_no": 255,
                     "proposed_by": 64, "decided_by": 64, "decision_note": 4000, "applied_by": 64},
     "api_tokens": {"token_hash": 200},
+    "auth_events": {"event": 64, "username": 200, "actor": 200, "address": 200},
+    "auth_throttle": {"scope": 64, "key": 200},
     "approval_authorities": {"category_prefix": 64, "authority": 200, "rule": 64, "note": 4000},
     "audit_log": {"actor": 64, "reason": 8000, "action": 64, "table_name": 64, "entity_key": 200},
     "boundary_inspection_findings": {"marker_no": 64, "photo": 255, "note": 4000},
