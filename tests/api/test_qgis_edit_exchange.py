@@ -240,6 +240,44 @@ def test_allow_follows_the_role_and_the_geometry_family(live: str, login: Callab
     assert r.json()["geometry"]["type"] == "MultiLineString"  # served as the layer's type
 
 
+def _six_decimals(coords: Any) -> Any:
+    return [_six_decimals(c) for c in coords] if isinstance(coords, list) else round(coords, 6)
+
+
+@pytest.mark.parametrize(("dimension", "collection"), [(0, "place-points"), (1, "place-lines"), (2, "place-areas")])
+def test_an_attribute_edit_from_qgis_leaves_the_geometry_alone(
+        live: str, login: Callable[..., dict[str, str]], session: Session, dimension: int, collection: str) -> None:
+    """QGIS PUTs the geometry back with 6 decimals (QgsJsonExporter's default) and as the layer's type (Multi*):
+    that echo is not a move — the stored geometry keeps every digit and its type; a real move is stored."""
+    pid = session.execute(text(
+        "SELECT place_id FROM places WHERE ST_Dimension(geom) = :d AND valid_to IS NULL ORDER BY place_id LIMIT 1"
+    ), {"d": dimension}).scalar_one()
+    stored = "SELECT ST_AsText(geom) FROM places WHERE place_id = :p AND valid_to IS NULL"
+    before = session.execute(text(stored), {"p": pid}).scalar_one()
+    url = f"{live}/collections/{collection}/items/{pid}"
+    read = httpx.get(url, params={"crs": EPSG4490}).json()
+    echoed = {**read["geometry"], "coordinates": _six_decimals(read["geometry"]["coordinates"])}
+    r = httpx.put(url, json=qgis_feature({**read["properties"], "remarks": "只改备注"}, echoed, str(pid)),
+                  headers={**login("officer"), **QGIS_PUT})
+    assert r.status_code == 200, r.text
+    assert session.execute(text(stored), {"p": pid}).scalar_one() == before
+    assert session.execute(text("SELECT remarks FROM places WHERE place_id = :p AND valid_to IS NULL"),
+                           {"p": pid}).scalar_one() == "只改备注"
+
+    props = {**read["properties"], **httpx.get(url).json()["properties"]}
+    moved = {**echoed, "coordinates": _shift(echoed["coordinates"], 2e-6)}  # ~0.2 m north
+    r = httpx.put(url, json=qgis_feature(props, moved, str(pid)), headers={**login("officer"), **QGIS_PUT})
+    assert r.status_code == 200, r.text
+    assert session.execute(text(stored), {"p": pid}).scalar_one() != before
+
+
+def _shift(coords: Any, d: float) -> Any:
+    """Latitude (first in EPSG:4490) of every position moved by ``d``."""
+    if coords and not isinstance(coords[0], list):
+        return [coords[0] + d, *coords[1:]]
+    return [_shift(c, d) for c in coords]
+
+
 def test_qgis_merge_patches_have_no_precondition(live: str, login: Callable[..., dict[str, str]],
                                                  session: Session) -> None:
     """What QGIS would send if Allow listed PATCH: only the changed values, no If-Match, no version — 428
