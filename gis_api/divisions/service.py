@@ -27,6 +27,7 @@ from gis_api.divisions.models import (
 )
 from gis_api.divisions.schemas import ChangeMode, DivisionCreate, DivisionRetire, DivisionUpdate
 from gis_api.errors import Conflict, InvalidInput, NotFound
+from gis_api.geo.echo import echoed_geometry
 from gis_api.geo.geometry_input import parse_geojson
 
 TABLE = "divisions"
@@ -247,9 +248,17 @@ GUARD = Versioned(
 )
 
 
-def update(session: Session, code: str, body: DivisionUpdate, if_match: str | None, actor: str) -> Division:
+def update(session: Session, code: str, body: DivisionUpdate, if_match: str | None, actor: str, *,
+           echoed: bool = False) -> Division:
+    """Correct the version in force today, or record a legal change from ``effective_date``.
+
+    ``echoed``: the body is a GIS client's copy of the feature it read (OGC PUT/PATCH); a geometry sent back as
+    the client rounds it is then not a boundary change (it would break the partition by centimetres). It is
+    compared with the locked version."""
     today = clock.today()
     row = GUARD.lock(session, code, if_match, where=_in_force(today), missing=lambda: _not_found(code, today))
+    if echoed and body.geometry is not None and echoed_geometry(body.geometry, row.geom):
+        body = body.model_copy(update={"geometry": None})
     level = Level(row.level)
     changes: dict[str, Any] = {}
     if body.name is not None:

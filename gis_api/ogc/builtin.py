@@ -36,6 +36,7 @@ _DIVISION_PROPS = (
     P("valid_from", "t.valid_from", "date", title="生效日期 valid from"),
     P("valid_to", "t.valid_to", "date", title="失效日期 valid to"),
     P("version", "t.version", "integer", title="记录版本 record version"),
+    P("row_id", "t.id", "integer", title="版本行号 row id"),  # with version: the precondition QGIS sends back
     P("document_no", "t.document_no", title="文号 document number"),
 )
 

@@ -156,7 +156,8 @@ class PlaceEditor(_ReplaceOrUpdate):
 # -- divisions ---------------------------------------------------------------------------------------------
 
 _DIVISION_WRITABLE = {"name", "kind", "population", "source"}
-_DIVISION_READ_ONLY = {"code", "level", "parent_code", "area_km2", "valid_from", "valid_to", "version", "id"}
+_DIVISION_READ_ONLY = {"code", "level", "parent_code", "area_km2", "valid_from", "valid_to", "version", "row_id",
+                       "id"}
 
 
 class DivisionEditor(_ReplaceOrUpdate):
@@ -196,7 +197,8 @@ class DivisionEditor(_ReplaceOrUpdate):
         if geometry is not None:
             data["geometry"] = geometry
         body = _model(DivisionUpdate, {**data, "reason": reason})
-        row = divisions_service.update(session, fid, body, if_match, actor)
+        # The geometry a client sends back as it read it is compared with the locked version by the service.
+        row = divisions_service.update(session, fid, body, if_match, actor, echoed=True)
         return row.code, max(row.valid_from, clock.today())
 
     def delete(self, session: Session, fid: str, if_match: str | None, actor: str, reason: str,

@@ -10,9 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import shapely
 from geoalchemy2 import WKBElement
-from geoalchemy2.shape import to_shape
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
@@ -21,6 +19,7 @@ from gis_api.audit import service as audit
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.schemas import ChangeMode
 from gis_api.errors import Conflict, DimingError, InvalidInput, NotFound, PreconditionFailed
+from gis_api.geo.echo import echoed_geometry
 from gis_api.geo.geometry_input import parse_geojson
 from gis_api.places import checks
 from gis_api.places.derive import derived_fields
@@ -424,51 +423,11 @@ def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | N
     return target, flags
 
 
-# QGIS writes coordinates with 6 decimals (QgsJsonExporter's default precision): an echo is off by up to half of
-# one in x and in y, so by up to √2 × 0.5e-6 as GEOS measures it (the distance between positions).
-ECHO_TOLERANCE = 0.75e-6
-
-
-def _positions(coords: Any, limit: int, depth: int = 0) -> int:
-    """How many positions nested GeoJSON coordinates hold, counting no further than ``limit`` + 1 (and no
-    deeper than a MultiPolygon nests: hostile nesting is not an echo)."""
-    if isinstance(coords, list) and coords and not isinstance(coords[0], list):
-        return 1
-    if depth > 3:
-        return limit + 1
-    n = 0
-    for part in coords if isinstance(coords, list) else ():
-        n += _positions(part, limit - n, depth + 1)
-        if n > limit:
-            break
-    return n
-
-
-def _echoed_geometry(sent: dict[str, Any], stored: object) -> bool:
-    """True when ``sent`` is the stored geometry as a GIS client writes it back (rounded to 6 decimals; a
-    one-part Multi* from a layer of one geometry type): it must not count as a move, nor change the type."""
-    if not isinstance(stored, WKBElement):
-        return False
-    mine = to_shape(stored)
-    size = int(shapely.get_num_coordinates(mine))
-    if _positions(sent.get("coordinates"), size) != size:  # not an echo; nothing larger is parsed here
-        return False
-    try:
-        theirs = shapely.geometry.shape(sent)
-    except Exception:  # malformed: the normal path reports it
-        return False
-
-    def single(g: Any) -> Any:
-        return g.geoms[0] if g.geom_type.startswith("Multi") and len(g.geoms) == 1 else g
-
-    return bool(single(theirs).equals_exact(single(mine), ECHO_TOLERANCE))
-
-
 def _without_echoes(body: PlaceUpdate, row: Place) -> PlaceUpdate:
     echoes = set()
     if "romanized" in body.model_fields_set and body.romanized == row.romanized and row.romanized_by == "auto":
         echoes.add("romanized")
-    if body.geometry is not None and _echoed_geometry(body.geometry, row.geom):
+    if body.geometry is not None and echoed_geometry(body.geometry, row.geom):
         echoes.add("geometry")
     if body.division_code is not None and body.division_code == row.division_code and (
             body.geometry is None or "geometry" in echoes):

@@ -171,3 +171,42 @@ def test_division_edit_through_the_division_service(
         headers={**login("officer"), "If-Match": r.headers["etag"]},
     )
     assert wrong_level.status_code == 404
+
+
+def _rounded(coords: Any) -> Any:
+    """Coordinates as QGIS writes them (QgsJsonExporter: 6 decimals)."""
+    return [_rounded(c) for c in coords] if isinstance(coords[0], list) else [round(c, 6) for c in coords]
+
+
+def test_division_put_as_qgis_sends_it_keeps_the_boundary(
+    ogc: TestClient, login: Callable[..., dict[str, str]], session: Session
+) -> None:
+    """QGIS 3.36+ PUTs back the whole feature without If-Match, the geometry rounded to 6 decimals as the layer's
+    MultiPolygon: an attribute edit, not a boundary change of up to ~5 cm that would break the partition."""
+    url = "/ogc/collections/townships/items/340122100"
+    ewkb = "SELECT ST_AsEWKB(geom) FROM divisions WHERE code = '340122100' AND valid_to IS NULL"
+    before = session.scalar(text(ewkb))
+    read = ogc.get(url).json()
+    props = read["properties"]
+    assert isinstance(props["row_id"], int) and isinstance(props["version"], int)
+    geometry = read["geometry"]
+    if geometry["type"] == "Polygon":
+        geometry = {"type": "MultiPolygon", "coordinates": [geometry["coordinates"]]}
+    echo = {**geometry, "coordinates": _rounded(geometry["coordinates"])}
+    sent = {"type": "Feature", "id": "340122100", "geometry": echo, "properties": {**props, "population": 654321}}
+    assert sent["geometry"]["coordinates"] != read["geometry"]["coordinates"]  # the echo really differs
+    officer = login("officer")
+    r = ogc.put(url, json=sent, headers=officer)
+    assert r.status_code == 200, r.text
+    assert r.json()["properties"]["population"] == 654321
+    assert bytes(session.scalar(text(ewkb))) == bytes(before)
+    stale = ogc.put(url, json={**sent, "properties": {**sent["properties"], "population": 1}}, headers=officer)
+    assert stale.status_code == 412, stale.text
+    assert session.scalar(text("SELECT population FROM divisions WHERE code = '340122100' AND valid_to IS NULL")) \
+        == 654321
+    moved = {**sent, "geometry": {**sent["geometry"], "coordinates": _rounded(geometry["coordinates"])}}
+    moved["geometry"]["coordinates"][0][0][1][0] += 1e-4  # ~10 m: a real move is no echo
+    fresh = ogc.get(url).json()["properties"]
+    r = ogc.put(url, json={**moved, "properties": fresh}, headers=officer)
+    assert r.status_code == 200, r.text
+    assert bytes(session.scalar(text(ewkb))) != bytes(before)
