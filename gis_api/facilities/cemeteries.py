@@ -462,8 +462,11 @@ def update_constraint_layer(session: Session, layer_id: str, body: ConstraintLay
 CONSTRAINT_TYPES = ("MultiPolygon", "LineString", "MultiLineString", "Point", "MultiPoint")
 
 
-def import_constraint_features(session: Session, layer_id: str, body: ConstraintFeaturesIn, actor: str) -> int:
-    _layer(session, layer_id)
+def import_constraint_features(session: Session, layer_id: str, body: ConstraintFeaturesIn, if_match: str | None,
+                               actor: str) -> int:
+    """Add (or, ``replace``, swap in) a layer's features. The layer's content is part of what its ETag names
+    (``features``, ``sources``), so this takes the layer's lock with If-Match like a PATCH of its settings —
+    an import and a PATCH never interleave, and a replacement based on a stale read gets 412."""
     fc = body.features
     if fc.get("type") != "FeatureCollection" or not isinstance(fc.get("features"), list):
         raise InvalidInput("features must be a GeoJSON FeatureCollection", "features 须为 GeoJSON FeatureCollection",
@@ -476,7 +479,10 @@ def import_constraint_features(session: Session, layer_id: str, body: Constraint
         wkb = parse_geojson(geom, field=f"features.{i}.geometry", allowed=CONSTRAINT_TYPES)
         props = feat.get("properties") or {}
         rows.append({"layer_id": layer_id, "name": props.get("name"), "geom": wkb, "source": body.source})
+    layer = LAYER_GUARD.lock(session, layer_id, if_match, missing=lambda: _no_layer(layer_id))
     audit.set_context(session, actor, body.reason)
+    # The settings are unchanged, so the version trigger would not bump it: the new content is a new version.
+    layer.version += 1
     if body.replace:
         session.execute(text("DELETE FROM constraint_features WHERE layer_id = :l"), {"l": layer_id})
     for r in rows:

@@ -234,7 +234,8 @@ def _constraints(session: Session) -> int:
         nonlocal n
         if features:
             cemeteries.import_constraint_features(session, layer, ConstraintFeaturesIn(
-                features={"type": "FeatureCollection", "features": features}, source=source, reason=REASON), ACTOR)
+                features={"type": "FeatureCollection", "features": features}, source=source, reason=REASON),
+                "*", ACTOR)  # demo seeding: whatever version the layer is at
             n += len(features)
 
     load("arable_land", [{"type": "Feature", "properties": {"name": "武陵岗东侧耕地（示意）"},

@@ -248,9 +248,12 @@ def get_constraint_features(layer_id: str, session: SessionDep, _user: ReadAcces
 
 
 @router.post("/constraint-layers/{layer_id}/features", status_code=201, tags=["cemeteries"],
-             summary="Import features into a layer (GeoJSON FeatureCollection)")
-def import_constraint_features(layer_id: str, body: ConstraintFeaturesIn, session: SessionDep, user: CurrentUser
-                               ) -> dict[str, Any]:
+             summary="Import features into a layer (GeoJSON FeatureCollection; planner; If-Match: the layer's ETag)")
+def import_constraint_features(
+    layer_id: str, body: ConstraintFeaturesIn, session: SessionDep, user: CurrentUser,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     auth.require(user, *PLANNERS)
-    n = cemeteries.import_constraint_features(session, layer_id, body, user.username)
-    return {"layer": layer_id, "imported": n}
+    n = cemeteries.import_constraint_features(session, layer_id, body, if_match, user.username)
+    etag = cemeteries.constraint_layer(session, layer_id)["etag"]
+    return JSONResponse({"layer": layer_id, "imported": n, "etag": etag}, status_code=201, headers={"ETag": etag})

@@ -206,8 +206,9 @@ def _layer(client: TestClient, h: dict[str, str], layer: str, buffer_m: float, f
     r = client.post("/api/v1/constraint-layers", headers=h, json={
         "id": layer, "name_zh": layer, "name_en": layer, "buffer_m": buffer_m, "reason": "test"})
     assert r.status_code == 201, r.text
-    r = client.post(f"/api/v1/constraint-layers/{layer}/features", headers=h, json={
-        "features": {"type": "FeatureCollection", "features": features}, "source": "test", "reason": "test"})
+    r = client.post(f"/api/v1/constraint-layers/{layer}/features", headers={**h, "If-Match": r.headers["ETag"]},
+                    json={"features": {"type": "FeatureCollection", "features": features}, "source": "test",
+                          "reason": "test"})
     assert r.status_code == 201 and r.json()["imported"] == len(features)
 
 
@@ -255,6 +256,44 @@ def test_exclusion_conflicts_computed_by_hand(client: TestClient, login: Login) 
     assert out["conflict_area_m2"] == pytest.approx(20_000, rel=2e-3)
     bad = client.post("/api/v1/cemeteries/exclusion-check", json={"geometry": rect(0, 0, 10, 10), "layers": ["nope"]})
     assert bad.status_code == 422 and bad.json()["field"] == "layers"
+
+
+def test_feature_import_takes_the_layer_lock_with_if_match(client: TestClient, login: Login) -> None:
+    """Importing features changes the layer's content, so it names the version it was based on (like a PATCH
+    of the layer): 428 without If-Match, 412 when stale, and a new ETag afterwards that PATCH must use."""
+    h = login("planner")
+    url = "/api/v1/constraint-layers/t_water"
+    created = client.post("/api/v1/constraint-layers", headers=h, json={
+        "id": "t_water", "name_zh": "水源地", "name_en": "water", "buffer_m": 0, "reason": "test"})
+    tag0 = created.headers["ETag"]
+
+    def body(name: str, replace: bool = False) -> dict[str, Any]:
+        return {"features": {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"name": name}, "geometry": rect(0, 0, 50, 50)}]},
+            "source": "survey", "replace": replace, "reason": "test"}
+
+    def names() -> list[str]:
+        fc = client.get(f"{url}/features").json()
+        return [f["properties"]["name"] for f in fc["features"]]
+
+    r = client.post(f"{url}/features", headers=h, json=body("甲"))
+    assert r.status_code == 428 and r.json()["field"] == "If-Match" and names() == []
+    r = client.post(f"{url}/features", headers={**h, "If-Match": tag0}, json=body("甲"))
+    assert r.status_code == 201, r.text
+    tag1 = r.headers["ETag"]
+    assert tag1 != tag0 and r.json()["etag"] == tag1 == client.get(url).headers["ETag"] and names() == ["甲"]
+    # A PATCH based on the read before the import is stale, and so is a second import from that read.
+    stale = client.patch(url, json={"buffer_m": 5, "reason": "rule"}, headers={**h, "If-Match": tag0})
+    assert stale.status_code == 412 and stale.json()["current"]["features"] == 1
+    stale = client.post(f"{url}/features", headers={**h, "If-Match": tag0}, json=body("乙", replace=True))
+    assert stale.status_code == 412 and stale.headers["ETag"] == tag1 and names() == ["甲"]
+    r = client.post(f"{url}/features", headers={**h, "If-Match": tag1}, json=body("乙", replace=True))
+    assert r.status_code == 201 and names() == ["乙"]
+    r = client.patch(url, json={"buffer_m": 5, "reason": "rule"}, headers={**h, "If-Match": r.headers["ETag"]})
+    assert r.status_code == 200 and r.json()["buffer_m"] == 5
+    missing = client.post("/api/v1/constraint-layers/t_nope/features", headers={**h, "If-Match": "*"},
+                          json=body("丙"))
+    assert missing.status_code == 404 and missing.json()["field"] == "layer_id"
 
 
 def test_approving_a_conflicting_parcel_is_refused(client: TestClient, login: Login) -> None:
