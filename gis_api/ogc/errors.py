@@ -30,7 +30,10 @@ class NotAcceptable(DimingError):
 
 
 # SQLSTATE classes of "the server or the connection is away" (see gis_api.errors) and of transient conflicts.
-_UNAVAILABLE = ("08", "53", "57P")
+# 3D000 (invalid_catalog_name): the server answers but the configured database is not there (not created yet,
+# being restored, a wrong DIMING_DATABASE_URL) — the service cannot read at all, as when the server is away;
+# psycopg2 (the JSON API) reports it as a connection failure, so both are a 503.
+_UNAVAILABLE = ("08", "53", "57P", "3D000")
 _RETRY = ("40001", "40P01", "55P03")
 
 

@@ -261,6 +261,29 @@ def test_database_away_is_503_with_retry_after(no_database: TestClient, url: str
     assert body["code"] == "unavailable" and int(r.headers["retry-after"]) > 0
 
 
+@pytest.fixture
+def missing_database(settings: Settings) -> Iterator[TestClient]:
+    """The app pointed at a database the (running) embedded cluster does not have: SQLSTATE 3D000 on connect."""
+    url = make_url(str(settings.db.database_url)).set(database="diming_no_such_database")
+    s = replace(settings, db=settings.db.model_copy(update={"database_url": url.render_as_string(False)}))
+    with TestClient(create_app(s), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/health",
+    "/api/v1/divisions",
+    "/ogc/collections",
+    "/ogc/collections/places/items",
+    "/ogc/collections/townships/items/340122100",
+    "/ogc/collections/townships/tiles/WebMercatorQuad/10/420/843",
+])
+def test_missing_database_is_503_with_retry_after(missing_database: TestClient, url: str) -> None:
+    r = missing_database.get(url)
+    body = error(r, 503)
+    assert body["code"] == "unavailable" and int(r.headers["retry-after"]) > 0
+
+
 def test_write_while_database_away_is_503(no_database: TestClient) -> None:
     r = no_database.post("/api/v1/auth/token", data={"username": "admin", "password": "x"})
     assert error(r, 503)["code"] == "unavailable"
