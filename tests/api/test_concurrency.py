@@ -488,6 +488,26 @@ def test_constraint_layer_patch(live: Live) -> None:
           lambda c, i: c.patch(url, json={"buffer_m": 20 + i, "reason": "race"}, headers={"If-Match": tag}))
 
 
+def test_constraint_feature_import_and_patch(live: Live) -> None:
+    """A feature import takes the layer's lock like a PATCH: imports and PATCHes from one read, sent together,
+    are one success and the rest 412 — never an import interleaved with a change of the layer."""
+    with live.client("planner") as c:
+        r = _ok(c.post("/api/v1/constraint-layers", json={
+            "id": "conc_water", "name_zh": "并发水源", "name_en": "race water", "buffer_m": 0, "reason": "test"}), 201)
+    url, tag = "/api/v1/constraint-layers/conc_water", r.headers["ETag"]
+
+    def send(c: httpx.Client, i: int) -> httpx.Response:
+        if i % 2:
+            return c.patch(url, json={"buffer_m": i, "reason": "race"}, headers={"If-Match": tag})
+        point = {"type": "Point", "coordinates": [DIANBU[0] + i * 1e-4, DIANBU[1]]}
+        return c.post(f"{url}/features", headers={"If-Match": tag}, json={
+            "features": {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": point,
+                                                                     "properties": {"name": f"井 {i}"}}]},
+            "source": "race", "replace": True, "reason": "race"})
+
+    check(live, "REST POST /constraint-layers/{id}/features + PATCH", "planner", send)
+
+
 def test_authority_put_create_and_change(live: Live) -> None:
     admin = _login_as(live, "admin", ["admin"])
     url = "/api/v1/proposals/authorities/2518"
