@@ -237,13 +237,17 @@ def test_ogc_put_missing_required_property_is_422_naming_it(ogc: TestClient, ses
 
 # -- the database is away: 503 with Retry-After, REST and OGC alike ----------------------------------------
 
-@pytest.fixture
-def no_database(settings: Settings) -> Iterator[TestClient]:
-    """The app pointed at a port where nothing listens (the shared cluster is never stopped by tests)."""
-    url = make_url(str(settings.db.database_url)).set(host="127.0.0.1", port=9, query={})
+def _app_with_database_url(settings: Settings, **url_parts: Any) -> Iterator[TestClient]:
+    url = make_url(str(settings.db.database_url)).set(**url_parts)
     s = replace(settings, db=settings.db.model_copy(update={"database_url": url.render_as_string(False)}))
     with TestClient(create_app(s), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture
+def no_database(settings: Settings) -> Iterator[TestClient]:
+    """The app pointed at a port where nothing listens (the shared cluster is never stopped by tests)."""
+    yield from _app_with_database_url(settings, host="127.0.0.1", port=9, query={})
 
 
 @pytest.mark.parametrize("url", [
@@ -264,10 +268,7 @@ def test_database_away_is_503_with_retry_after(no_database: TestClient, url: str
 @pytest.fixture
 def missing_database(settings: Settings) -> Iterator[TestClient]:
     """The app pointed at a database the (running) embedded cluster does not have: SQLSTATE 3D000 on connect."""
-    url = make_url(str(settings.db.database_url)).set(database="diming_no_such_database")
-    s = replace(settings, db=settings.db.model_copy(update={"database_url": url.render_as_string(False)}))
-    with TestClient(create_app(s), raise_server_exceptions=False) as client:
-        yield client
+    yield from _app_with_database_url(settings, database="diming_no_such_database")
 
 
 @pytest.mark.parametrize("url", [
