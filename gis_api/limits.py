@@ -30,7 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, SessionTransaction
 
-from gis_api.errors import DimingError, InvalidInput
+from gis_api.errors import DimingError, InvalidInput, error_response
 
 MiB = 1024 * 1024
 
@@ -240,16 +240,19 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         limit, setting, what_zh = body_limit(self.limits, scope.get("path", ""), headers)
-        error = too_large(f"the request body ({setting.removesuffix('_bytes').replace('_', ' ')})", what_zh,
-                          limit, setting, field="body", unit=" bytes")
+
+        def error() -> TooLarge:  # built only for a refused request, not for every one
+            return too_large(f"the request body ({setting.removesuffix('_bytes').replace('_', ' ')})", what_zh,
+                             limit, setting, field="body", unit=" bytes")
+
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                await _send_error(send, InvalidInput("Content-Length is not a number", "Content-Length 不是数字",
-                                                     field="Content-Length"))
+                await _send_error(scope, receive, send, InvalidInput(
+                    "Content-Length is not a number", "Content-Length 不是数字", field="Content-Length"))
                 return
             if int(declared) > limit:
-                await _send_error(send, error)
+                await _send_error(scope, receive, send, error())
                 return
         received = 0
         tripped = False
@@ -275,18 +278,13 @@ class BodyLimitMiddleware:
         with contextlib.suppress(_BodyTooLarge):  # raised by counted(): the app's reading stops there
             await self.app(scope, counted, guarded)
         if tripped and not started:
-            await _send_error(send, error)
+            await _send_error(scope, receive, send, error())
 
 
-async def _send_error(send: Send, exc: DimingError) -> None:
-    import orjson
-
-    body = orjson.dumps(exc.body())
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"connection", b"close")]
-    headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _send_error(scope: Scope, receive: Receive, send: Send, exc: DimingError) -> None:
+    response = error_response(exc)
+    response.headers["Connection"] = "close"  # the body was not (fully) read: the connection cannot be reused
+    await response(scope, receive, send)
 
 
 # -- archives ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ TIANDITU_HOSTS = tuple(f"https://t{i}.tianditu.gov.cn" for i in range(8))
 APP_PAGES = frozenset({"/", "/docs"})
 
 
+@functools.cache  # two possible values, asked for on every response
 def app_csp(tianditu: bool = False) -> str:
     """The policy of the map, /docs and every API answer.
 
