@@ -50,13 +50,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from gis_api.db import database_url, make_engine
-from gis_api.embedded_db import Cluster, EmbeddedDbError, find_bindir, restore_command
+from gis_api.embedded_db import DB_NAME_RE, Cluster, EmbeddedDbError, find_bindir, restore_command
 from gis_api.settings import DatabaseSettings
 
 FORMAT = "diming-backup/1"
 DUMP_MEMBER = "database.dump"
 MANIFEST_MEMBER = "manifest.json"
-DB_NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 # Fixed output settings, so a row prints the same text on the backed-up and the restored server.
 CHECKSUM_SESSION = (
@@ -237,11 +236,8 @@ def _server_facts(conn: Connection) -> dict[str, Any]:
 # -- logical backup -----------------------------------------------------------------------------------------
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def create_backup(settings: DatabaseSettings, target: Path) -> dict[str, Any]:

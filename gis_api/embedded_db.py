@@ -31,6 +31,7 @@ from urllib.parse import quote
 from gis_api.settings import DatabaseSettings
 
 SUPERUSER = "diming"
+DB_NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a database name that needs no quoting anywhere
 # Applied to the whole cluster and again per database (see ``tune_database``): small PostGIS queries
 # run 2-10x faster here without JIT compilation and parallel workers.
 SERVER_CONF = {
@@ -267,7 +268,7 @@ class Cluster:
             self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
 
     def ensure_database(self, dbname: str) -> None:
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", dbname):
+        if not DB_NAME_RE.fullmatch(dbname):
             raise EmbeddedDbError(f"invalid database name {dbname!r}")
         psql = [str(self.bindir / "psql"), *self.libpq_args("postgres"), "-tAq", "-v", "ON_ERROR_STOP=1"]
         exists = subprocess.run(
