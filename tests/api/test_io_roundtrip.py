@@ -396,7 +396,7 @@ def test_gpx_export_of_markers_and_lines(collection: str, client: TestClient, tm
     assert len(geoms) == n
 
 
-def test_cli_export_gpx(settings: Any, tmp_path: Path) -> None:
+def test_cli_export_gpx(settings: Any, session: Session, tmp_path: Path) -> None:
     import argparse
 
     import gpxpy
@@ -406,7 +406,9 @@ def test_cli_export_gpx(settings: Any, tmp_path: Path) -> None:
     out = tmp_path / "markers.gpx"
     assert cli.cmd_export(settings, argparse.Namespace(collection="markers", output=str(out), format=None,
                                                        as_of=None, bbox=None)) == 0
-    gpxpy.parse(out.read_text(encoding="utf-8"))
+    gpx = gpxpy.parse(out.read_text(encoding="utf-8"))
+    markers = session.scalar(text("SELECT count(*) FROM boundary_markers"))
+    assert markers and len(gpx.waypoints) == markers  # every marker, not just a well-formed empty file
 
 
 # -- the CSV escaping is undone exactly -------------------------------------------------------------------------
