@@ -31,8 +31,6 @@ from typing import Any
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-# Characters XML 1.0 cannot carry (openpyxl raises IllegalCharacterError on them; same set as its own).
-_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def is_dangerous(value: object) -> bool:
@@ -76,12 +74,14 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]], *, linetermin
 def xlsx_row(ws: Any, values: Iterable[Any]) -> list[Any]:
     """A row for ``ws.append`` (normal or write-only worksheet): dangerous text becomes a string cell with the
     quote prefix; other values go as they are (numbers stay numbers, dates dates)."""
-    from openpyxl.cell.cell import Cell  # openpyxl is loaded only when a workbook is written
+    # openpyxl is loaded only when a workbook is written. ILLEGAL_CHARACTERS_RE: what XML 1.0 cannot carry
+    # (openpyxl raises IllegalCharacterError on it).
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 
     out: list[Any] = []
     for v in values:
         if isinstance(v, str):
-            v = _XML_ILLEGAL.sub("\ufffd", v)
+            v = ILLEGAL_CHARACTERS_RE.sub("\ufffd", v)
             if is_dangerous(v):
                 cell = Cell(ws, row=1, column=1, value=v)  # ws.append sets the real position
                 cell.data_type = "s"  # openpyxl makes "=…" a formula; a string cell is inert text

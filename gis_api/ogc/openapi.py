@@ -9,6 +9,7 @@ from typing import Any
 
 from gis_api.ogc import crs as crs_mod
 from gis_api.ogc.collections import Collection
+from gis_api.ogc.schema import JSON_SCHEMA, geometry_schema, value_schema
 
 _STRING = {"type": "string"}
 _CRS = {"type": "string", "format": "uri", "enum": crs_mod.supported(), "default": crs_mod.CRS84}
@@ -98,8 +99,7 @@ def queryable_parameters(c: Collection) -> list[dict[str, Any]]:
     path declares it so."""
     out = []
     for p in c.queryables():
-        schema: dict[str, Any] = ({"type": "string", "format": p.type} if p.type in ("date", "date-time")
-                                  else {"type": p.type})
+        schema = value_schema(p)
         if p.enum:
             schema["enum"] = list(p.enum)
         out.append(_param(p.name, f"Features whose {p.name} equals this value ({p.title or p.name}).", schema,
@@ -206,24 +206,12 @@ def document(base: str, collections: list[Collection], max_limit: int, default_l
     }
 
 
-_GEOMETRY_FORMAT = {"Point": "geometry-point", "MultiPoint": "geometry-multipoint", "LineString": "geometry-linestring",
-                    "MultiLineString": "geometry-multilinestring", "Polygon": "geometry-polygon",
-                    "MultiPolygon": "geometry-multipolygon", "Geometry": "geometry-any"}
-
-
 def queryables(c: Collection, url: str) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "geometry": {"format": _GEOMETRY_FORMAT[c.geometry_type], "x-ogc-role": "primary-geometry",
-                     "title": "geometry"},
-    }
+    props: dict[str, Any] = {"geometry": geometry_schema(c)}
     for p in c.queryables():
-        schema: dict[str, Any] = {"title": p.title or p.name}
-        if p.type in ("date", "date-time"):
-            schema.update(type="string", format=p.type)
-        else:
-            schema["type"] = p.type
+        schema: dict[str, Any] = {"title": p.title or p.name, **value_schema(p)}
         if p.enum:
             schema["enum"] = list(p.enum)
         props[p.name] = schema
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url, "type": "object",
+    return {"$schema": JSON_SCHEMA, "$id": url, "type": "object",
             "title": c.title, "properties": props, "additionalProperties": False}

@@ -14,13 +14,15 @@ Tests install it with ``app.state.ogc_reader = SessionReader(session)``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from gis_api.errors import Unavailable
+from gis_api.ogc.errors import connection_lost
 from gis_api.ogc.sql import Params, to_dollar
 
 SERVER_SETTINGS = {
@@ -94,14 +96,44 @@ class PoolReader:
                 )
         return self._pool
 
-    async def fetchrow(self, sql: str, params: Params) -> Sequence[Any] | None:
+    async def _retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Reads that survive a database restart: a pooled connection the server has closed (terminated
+        backends, a restart) fails the statement on it — asyncpg then raises a connection error, or an
+        InternalClientError when the close raced the query. The pool's connections are then expired and the
+        read (idempotent) is tried once more on a fresh one; if that fails too, or nothing can connect, the
+        answer is 503, never 500."""
+        try:
+            return await call()
+        except OSError as exc:  # refused, socket missing, connect timeout (TimeoutError is an OSError)
+            raise Unavailable() from exc
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            if self._pool is not None:
+                await self._pool.expire_connections()
+        try:
+            return await call()
+        except Exception as exc:
+            if isinstance(exc, OSError) or connection_lost(exc):
+                raise Unavailable() from exc
+            raise
+
+    async def _fetchrow(self, sql: str, params: Params) -> Sequence[Any] | None:
         pool = await self.pool()
         row: Sequence[Any] | None = await pool.fetchrow(to_dollar(sql), *params.values)
         return row
 
-    async def fetch(self, sql: str, params: Params) -> list[Sequence[Any]]:
+    async def _fetch(self, sql: str, params: Params) -> list[Sequence[Any]]:
         pool = await self.pool()
         return list(await pool.fetch(to_dollar(sql), *params.values))
+
+    async def fetchrow(self, sql: str, params: Params) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = await self._retry(lambda: self._fetchrow(sql, params))
+        return row
+
+    async def fetch(self, sql: str, params: Params) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = await self._retry(lambda: self._fetch(sql, params))
+        return rows
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -12,7 +12,6 @@ import datetime as dt
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeGuard
 from urllib.parse import quote, unquote
 
@@ -30,10 +29,8 @@ from gis_api.errors import (
     NotFound,
     PreconditionRequired,
     Unauthorized,
-    Unavailable,
 )
 from gis_api.ogc import crs as crs_mod
-from gis_api.ogc import errors as ogc_errors
 from gis_api.ogc import filters, openapi, query, tiles
 from gis_api.ogc import schema as schema_mod
 from gis_api.ogc.collections import Collection, Property, all_collections, get
@@ -102,41 +99,11 @@ def ogc_settings(request: Request) -> OgcSettings:
     return s
 
 
-class _PoolReader(PoolReader):
-    """Reads that survive a database restart: a pooled connection the server has closed (terminated backends, a
-    restart) fails the statement on it — asyncpg then raises a connection error, or an InternalClientError when
-    the close raced the query. The pool's connections are then expired and the read (idempotent) is tried once
-    more on a fresh one; if that fails too, or nothing can connect, the answer is 503, never 500."""
-
-    async def _retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        try:
-            return await call()
-        except OSError as exc:  # refused, socket missing, connect timeout (TimeoutError is an OSError)
-            raise Unavailable() from exc
-        except Exception as exc:
-            if not ogc_errors.connection_lost(exc):
-                raise
-            if self._pool is not None:
-                await self._pool.expire_connections()
-        try:
-            return await call()
-        except Exception as exc:
-            if isinstance(exc, OSError) or ogc_errors.connection_lost(exc):
-                raise Unavailable() from exc
-            raise
-
-    async def fetchrow(self, sql: str, params: Params) -> Any:
-        return await self._retry(lambda: PoolReader.fetchrow(self, sql, params))
-
-    async def fetch(self, sql: str, params: Params) -> Any:
-        return await self._retry(lambda: PoolReader.fetch(self, sql, params))
-
-
 def reader(request: Request) -> Reader:
     r: Reader | None = getattr(request.app.state, "ogc_reader", None)
     if r is None:
-        r = _PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size,
-                        int(request.app.state.settings.limits.read_timeout_s * 1000))
+        r = PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size,
+                       int(request.app.state.settings.limits.read_timeout_s * 1000))
         request.app.state.ogc_reader = r
     return r
 

@@ -43,12 +43,13 @@ def max_length(c: Collection, p: Property) -> int | None:
     return COLUMN_LIMITS.get(c.table, {}).get(m.group(1))
 
 
+def value_schema(p: Property) -> dict[str, Any]:
+    """The JSON Schema ``type`` (and ``format`` of a date) of a property's values."""
+    return {"type": "string", "format": p.type} if p.type in ("date", "date-time") else {"type": p.type}
+
+
 def property_schema(c: Collection, p: Property, seq: int | None = None) -> dict[str, Any]:
-    s: dict[str, Any] = {"title": p.title or p.name}
-    if p.type in ("date", "date-time"):
-        s.update(type="string", format=p.type)
-    else:
-        s["type"] = p.type
+    s: dict[str, Any] = {"title": p.title or p.name, **value_schema(p)}
     n = max_length(c, p)
     if n is not None:
         s["maxLength"] = n
