@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -19,10 +18,6 @@ from gis_api.settings import CHECKOUT, Settings, load_settings
 from gis_api.users_cli import credentials_file
 
 ADMIN = "admin"
-
-
-def _credentials_file(settings: Settings) -> Path:
-    return credentials_file(settings)
 
 
 def _embedded(settings: Settings) -> Cluster | None:
@@ -78,7 +73,7 @@ def ensure_admin(settings: Settings) -> str | None:
             return None
         password = auth.generate_password()
         auth.create_user(session, ADMIN, password, [auth.Role.admin.value])
-    path = _credentials_file(settings)
+    path = credentials_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -97,7 +92,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     password = ensure_admin(settings)
     if password:
         print(f"created user '{ADMIN}' with password: {password}")
-        print(f"(shown once; kept in {_credentials_file(settings)}, readable only by its owner)")
+        print(f"(shown once; kept in {credentials_file(settings)}, readable only by its owner)")
     return 0
 
 
@@ -136,8 +131,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.server.port
     app = create_app(settings)
     print(f"Diming serving http://{settings.server.host}:{port}/  (map at /, API docs at /docs)")
-    if _credentials_file(settings).exists():
-        print(f"admin credentials: {_credentials_file(settings)}")
+    if credentials_file(settings).exists():
+        print(f"admin credentials: {credentials_file(settings)}")
     uvicorn.run(app, host=settings.server.host, port=port, log_level=args.log_level, workers=1)
     return 0
 
@@ -145,7 +140,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_info(settings: Settings, _args: argparse.Namespace) -> int:
     """What make run prints before serving: where to go and where the first admin's password is (the
     password itself is printed once, by ``diming migrate`` when it creates the admin)."""
-    creds = _credentials_file(settings)
+    creds = credentials_file(settings)
     print(f"URL:   http://{settings.server.host}:{settings.server.port}/   (API docs: /docs)")
     if creds.exists():
         print(f"admin: user '{ADMIN}', generated password in {creds} (readable only by its owner)")
