@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    # Shared by every worker thread: analyses without a planner login running at once (gis_api/deps.py).
+    app.state.anonymous_analysis_slots = threading.BoundedSemaphore(settings.limits.anonymous_analysis_concurrency)
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limits=settings.limits)  # 413 before a large body is read
     app.include_router(auth_router)

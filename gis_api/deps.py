@@ -89,18 +89,6 @@ def as_of_param(
 AsOf = Annotated[dt.date, Depends(as_of_param)]
 
 
-_slots_lock = threading.Lock()
-
-
-def _anonymous_slots(request: Request) -> threading.BoundedSemaphore:
-    with _slots_lock:
-        slots = getattr(request.app.state, "anonymous_analysis_slots", None)
-        if slots is None:
-            slots = threading.BoundedSemaphore(get_settings(request).limits.anonymous_analysis_concurrency)
-            request.app.state.anonymous_analysis_slots = slots
-        return slots
-
-
 def analysis_access(request: Request, session: SessionDep, user: ReadAccess) -> Iterator[auth.User | None]:
     """Expensive analyses (coverage, 2SFCA, exclusion check …): planners and admins get the analysis statement
     timeout; everyone else (anonymous reads, other roles) a tight one and a few concurrent slots, then 429."""
@@ -109,7 +97,7 @@ def analysis_access(request: Request, session: SessionDep, user: ReadAccess) -> 
         _statement_timeout(request, session, lim.analysis_timeout_s, "analysis")
         yield user
         return
-    slots = _anonymous_slots(request)
+    slots: threading.BoundedSemaphore = request.app.state.anonymous_analysis_slots  # made by create_app
     if not slots.acquire(blocking=False):
         raise limits.TooBusy(
             f"{lim.anonymous_analysis_concurrency} analyses without a planner login are already running "
