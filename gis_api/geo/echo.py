@@ -34,6 +34,13 @@ def _positions(coords: Any, limit: int, depth: int = 0) -> int:
     return n
 
 
+def single_part(g: Any) -> Any:
+    """A one-part Multi* as its part (clients and Shapefiles write a layer's lines and polygons as Multi*)."""
+    if g is not None and g.geom_type.startswith("Multi") and len(g.geoms) == 1:
+        return g.geoms[0]
+    return g
+
+
 def echoed_geometry(sent: dict[str, Any], stored: object) -> bool:
     """True when ``sent`` is the stored geometry as a GIS client writes it back (rounded to 6 decimals; a
     one-part Multi* from a layer of one geometry type): it must not count as a move, nor change the type."""
@@ -47,8 +54,4 @@ def echoed_geometry(sent: dict[str, Any], stored: object) -> bool:
         theirs = shapely.geometry.shape(sent)
     except Exception:  # malformed: the normal path reports it
         return False
-
-    def single(g: Any) -> Any:
-        return g.geoms[0] if g.geom_type.startswith("Multi") and len(g.geoms) == 1 else g
-
-    return bool(single(theirs).equals_exact(single(mine), ECHO_TOLERANCE))
+    return bool(single_part(theirs).equals_exact(single_part(mine), ECHO_TOLERANCE))

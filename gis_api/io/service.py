@@ -40,6 +40,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from gis_api import clock
 from gis_api.errors import DimingError, InvalidInput, PreconditionFailed
+from gis_api.geo.echo import single_part
 from gis_api.io import formats
 from gis_api.io.formats import Record
 from gis_api.limits import LimitSettings, defaults
@@ -323,17 +324,10 @@ def _same(name: str, file_value: Any, db_value: Any) -> bool:
     return bool(a == b)
 
 
-def _single(g: Any) -> Any:
-    """A one-part Multi* as its part: Shapefile exports write every line and polygon as a Multi*."""
-    if g is not None and g.geom_type.startswith("Multi") and len(g.geoms) == 1:
-        return g.geoms[0]
-    return g
-
-
 def _same_geometry(file_geom: Any, db_geom: Any) -> bool:
     if db_geom is None:
         return False
-    a, b = shapely.normalize(_single(file_geom)), shapely.normalize(_single(db_geom))
+    a, b = shapely.normalize(single_part(file_geom)), shapely.normalize(single_part(db_geom))
     return bool(a.geom_type == b.geom_type and shapely.equals_exact(a, b, tolerance=GEOM_TOLERANCE))
 
 
@@ -424,7 +418,7 @@ def _apply(session: Session, r: Row, place: Place, variants: set[tuple[str, str]
     if r.rec.geometry is not None and not _same_geometry(r.rec.geometry, db_geom):
         g = r.rec.geometry
         if db_geom is not None and not db_geom.geom_type.startswith("Multi"):
-            g = _single(g)  # keep a LineString a LineString after a Shapefile round trip
+            g = single_part(g)  # keep a LineString a LineString after a Shapefile round trip
         changes["geometry"] = shapely.geometry.mapping(g)
     unknown = sorted(k for k in r.data if k not in EDITABLE and k not in PlaceCreate.model_fields)
     if unknown:
