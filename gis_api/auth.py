@@ -337,8 +337,13 @@ def create_user(
     return user
 
 
+def find_user(session: Session, username: str) -> User | None:
+    # A NUL cannot be in a stored name, and psycopg2 would refuse to send it.
+    return None if "\x00" in username else session.scalar(select(User).where(User.username == username))
+
+
 def get_user(session: Session, username: str) -> User:
-    user = None if "\x00" in username else session.scalar(select(User).where(User.username == username))
+    user = find_user(session, username)
     if user is None:
         raise NotFound(f"no user {username!r}", f"没有用户 {username!r}", field="username")
     return user
@@ -423,7 +428,7 @@ def login(
 ) -> tuple[str, ApiToken, User]:
     """Check the password and issue a token; the same message, and the same Argon2 work, for an unknown
     user, a disabled user and a wrong password."""
-    user = None if "\x00" in username else session.scalar(select(User).where(User.username == username))
+    user = find_user(session, username)
     bad = Unauthorized("wrong username or password", "用户名或密码错误", field="password")
     ok = _verify(user, password)
     if user is None or not ok or not user.active:
