@@ -49,23 +49,6 @@ def require_present(if_match: str | None) -> str:
     return if_match
 
 
-def require_if_match(
-    current: str, if_match: str | None, *, what: str, what_zh: str, current_body: Callable[[], str]
-) -> None:
-    """428 without If-Match; 412 with the current representation when the client's ETag is stale.
-
-    Only ``Versioned.lock`` calls this (after locking); anything else would compare against an unlocked row."""
-    offered = _offered(require_present(if_match))
-    if current in offered or "*" in offered:
-        return
-    raise PreconditionFailed(
-        f"{what} was changed by someone else (now {current}); reload and merge",
-        f"{what_zh}已被他人修改（当前版本 {current}），请重新加载并合并",
-        field="If-Match", extra={"current": json.loads(current_body()), "etag": current},
-        headers={"ETag": current},
-    )
-
-
 @dataclass(frozen=True)
 class Versioned(Generic[T]):
     """How one versioned entity is locked and compared; each area defines one per entity.
@@ -98,18 +81,23 @@ class Versioned(Generic[T]):
         If-Match gets 412 with the newest row; otherwise ``missing()`` is raised (404)."""
         offered = _offered(require_present(if_match))
         row = self._locked(session, key, where)
-        checked = row
-        if checked is None:
-            # Nothing to write; tell a client holding an old version that the entity moved on.
-            checked = session.scalars(self._rows(key).execution_options(populate_existing=True)).first()  # newest
-            if checked is None or self.etag(checked) in offered:
-                raise missing()
-        found = checked
-        what, what_zh = self.label(found)
-        require_if_match(self.etag(found), if_match, what=what, what_zh=what_zh,
-                         current_body=lambda: self.body(session, found))
+        # Nothing to write: compare with the newest row, to tell a client holding an old version that the entity
+        # moved on.
+        found = row if row is not None else session.scalars(
+            self._rows(key).execution_options(populate_existing=True)).first()
+        if found is None:
+            raise missing()
+        current = self.etag(found)
+        if current not in offered and "*" not in offered:
+            what, what_zh = self.label(found)
+            raise PreconditionFailed(
+                f"{what} was changed by someone else (now {current}); reload and merge",
+                f"{what_zh}已被他人修改（当前版本 {current}），请重新加载并合并",
+                field="If-Match", extra={"current": json.loads(self.body(session, found)), "etag": current},
+                headers={"ETag": current},
+            )
         if row is None:
-            raise missing()  # "*" on an entity with nothing to write
+            raise missing()  # the version offered (or "*") is current, but no row matches ``where``
         return row
 
     def lock_for_put(self, session: Session, key: Any, if_match: str | None, if_none_match: str | None, *,
