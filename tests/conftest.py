@@ -15,15 +15,11 @@ from sqlalchemy.orm import Session
 
 from gis_api import auth
 from gis_api.app import create_app
-from gis_api.boundaries.demo import load_demo_boundaries
 from gis_api.cli import run_migrations
 from gis_api.db import CONNECTION_OPTIONS, database_url, recreate_database
-from gis_api.deps import get_session
-from gis_api.divisions.demo import load_demo
 from gis_api.embedded_db import Cluster
-from gis_api.facilities.demo import load_demo_facilities
-from gis_api.places.demo import load_demo_places
 from gis_api.settings import DatabaseSettings, Settings, load_settings
+from tests.live import load_demo_data, on_session
 
 # Several people (or agents) can test one checkout at once, each in a database of their own.
 TEST_DB = os.environ.get("DIMING_TEST_DB", "diming_test")
@@ -54,10 +50,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
     run_migrations(url)
     eng = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
     with Session(eng) as session:
-        load_demo(session)
-        load_demo_boundaries(session)
-        load_demo_places(session)
-        load_demo_facilities(session)
+        load_demo_data(session)
         session.commit()
     yield eng
     eng.dispose()
@@ -86,16 +79,7 @@ def app_factory(settings: Settings, session: Session) -> Callable[..., TestClien
         if auth_overrides:
             s = replace(settings, auth=settings.auth.model_copy(update=auth_overrides))
         app = create_app(s)
-
-        def _session() -> Iterator[Session]:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-
-        app.dependency_overrides[get_session] = _session
+        on_session(app, session)
         return TestClient(app, raise_server_exceptions=False)
 
     return make

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
@@ -37,7 +35,7 @@ from tests.api.test_adjustments import propose
 from tests.api.test_boundaries import _inspection
 from tests.api.test_facilities import _cemetery, _facility
 from tests.api.test_naming import APPROVED, COUNTY_GOV, REVIEWED, _apply, _reports
-from tests.browser.conftest import _free_port
+from tests.live import serve
 
 N = 10
 PASSWORD = "correct horse battery"
@@ -83,25 +81,15 @@ def live(engine: Engine, settings: Settings) -> Iterator[Live]:
             auth.create_user(s, f"conc_{name}", PASSWORD, roles)
         s.commit()
     app = create_app(replace(settings, db=settings.db.model_copy(update={"database_url": own_url})))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    base = f"http://127.0.0.1:{port}"
-    tokens = {}
-    for name in USERS:
-        r = httpx.post(f"{base}/api/v1/auth/token", data={"username": f"conc_{name}", "password": PASSWORD})
-        r.raise_for_status()
-        tokens[name] = str(r.json()["access_token"])
     try:
-        yield Live(base, tokens, own_engine)
+        with serve(app) as base:
+            tokens = {}
+            for name in USERS:
+                r = httpx.post(f"{base}/api/v1/auth/token", data={"username": f"conc_{name}", "password": PASSWORD})
+                r.raise_for_status()
+                tokens[name] = str(r.json()["access_token"])
+            yield Live(base, tokens, own_engine)
     finally:
-        srv.should_exit = True
-        thread.join(10)
         own_engine.dispose()
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{own.database}" WITH (FORCE)'))

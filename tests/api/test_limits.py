@@ -21,11 +21,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gis_api.app import create_app
-from gis_api.deps import get_session
 from gis_api.io import formats
 from gis_api.limits import COLUMN_LIMITS, LimitSettings, constraint_name
 from gis_api.models import Base
 from gis_api.settings import Settings
+from tests.live import on_session
 
 Login = Callable[..., dict[str, str]]
 DIANBU = (117.4571, 31.8774)  # inside the synthetic 店埠镇
@@ -37,15 +37,7 @@ def limited(settings: Settings, session: Session) -> Callable[..., TestClient]:
     def make(*, override_session: bool = True, **limits: Any) -> TestClient:
         app = create_app(replace(settings, limits=LimitSettings(**limits)))
         if override_session:
-            def _session() -> Iterator[Session]:
-                try:
-                    yield session
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
-
-            app.dependency_overrides[get_session] = _session
+            on_session(app, session)
         return TestClient(app, raise_server_exceptions=False)
 
     return make

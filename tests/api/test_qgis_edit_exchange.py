@@ -32,22 +32,18 @@ behind in the test database.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis_api.app import create_app
-from gis_api.deps import get_session
 from gis_api.ogc.reader import SessionReader
 from gis_api.settings import Settings
+from tests.live import on_session, serve
 
 EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 NEW_POINT = (117.4712, 31.8823)  # lon, lat (inside 店埠镇)
@@ -58,30 +54,10 @@ MOVED_POINT = (117.4801, 31.8907)
 def live(settings: Settings, session: Session) -> Iterator[str]:
     """uvicorn on a free loopback port, every request on the test's session (rolled back afterwards)."""
     app = create_app(settings)
-
-    def _session() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()  # releases a savepoint only
-        except BaseException:
-            session.rollback()
-            raise
-
-    app.dependency_overrides[get_session] = _session
+    on_session(app, session)
     app.state.ogc_reader = SessionReader(session)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "server did not start"
-    yield f"http://127.0.0.1:{port}/ogc"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve(app, lifespan="off") as base:
+        yield f"{base}/ogc"
 
 
 def allow(r: httpx.Response) -> set[str]:

@@ -8,12 +8,7 @@ through ``executable_path``; every request the page makes is recorded so a test 
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -22,19 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gis_api import auth, clock
 from gis_api.app import create_app
-from gis_api.cli import run_migrations
-from gis_api.db import CONNECTION_OPTIONS, recreate_database
+from gis_api.db import CONNECTION_OPTIONS
 from gis_api.settings import Settings
 from gis_api.ui_config import UiSettings, api_paths
 from gis_api.ui_config import router as ui_config_router
+from tests.live import load_demo_cli, scratch_database, serve
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -43,36 +36,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--lang=zh-CN",
 ]
 PASSWORD = "correct horse battery"
-# The demo as people load it (`diming load-demo`), plus the areas' own demo commands while they have them.
-DEMO_COMMANDS: list[tuple[list[str], bool]] = [
-    (["load-demo"], False), (["coverage", "load-demo"], True), (["boundaries", "load-demo"], True),
-]
 USERS = {"wang": ["officer"], "li": ["officer"], "zhao": ["patrol"], "sun": ["planner"], "qian": ["reviewer"]}
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make test installs it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def browser_settings(settings: Settings) -> Iterator[Settings]:
     """Settings pointing at a database of the browser tests' own, migrated and loaded with the demo."""
-    assert settings.db.database_url
-    url = make_url(settings.db.database_url)
-    own = url.set(database=f"{url.database}_browser").render_as_string(hide_password=False)
-    recreate_database(own)
-    run_migrations(own)
-    env = {**os.environ, "DIMING_DATABASE_URL": own}
-    for args, optional in DEMO_COMMANDS:
-        done = subprocess.run([sys.executable, "-m", "gis_api.cli", *args], env=env, capture_output=True, text=True,
-                              timeout=600, check=False)
-        if optional and done.returncode == 2 and "invalid choice" in done.stderr:
-            continue  # that area's command is not there yet
-        assert done.returncode == 0, f"diming {' '.join(args)}: {done.stderr}"
+    own = scratch_database(settings, "browser")
+    load_demo_cli(own)
     engine = create_engine(own, connect_args={"options": CONNECTION_OPTIONS})
     with Session(engine) as session:
         for name, roles in USERS.items():
@@ -107,17 +80,8 @@ def live(browser_settings: Settings) -> Iterator[Live]:
         app.include_router(ui_config_router)  # until app.py wires it
         app.openapi_schema = None
     app.state.ui_settings = UiSettings(tianditu_key=None)  # no base map unless a test sets one
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield Live(f"http://127.0.0.1:{port}", app)
-    srv.should_exit = True
-    thread.join(10)
+    with serve(app) as url:
+        yield Live(url, app)
 
 
 @pytest.fixture(scope="session")

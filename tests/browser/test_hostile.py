@@ -18,11 +18,6 @@ the other browser journeys never see these names.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,18 +25,16 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gis_api import auth, clock
 from gis_api.app import create_app
-from gis_api.cli import run_migrations
-from gis_api.db import CONNECTION_OPTIONS, recreate_database
+from gis_api.db import CONNECTION_OPTIONS
 from gis_api.settings import Settings
 from gis_api.ui_config import UiSettings
-from tests.browser.conftest import CHROMIUM, DEMO_COMMANDS, PASSWORD, Live, PageRun, _free_port
+from tests.browser.conftest import CHROMIUM, PASSWORD, Live, PageRun
+from tests.live import load_demo_cli, scratch_database, serve
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make test installs it)")
 
@@ -86,18 +79,8 @@ document.addEventListener("securitypolicyviolation", (e) => {
 @pytest.fixture(scope="module")
 def live(settings: Settings) -> Iterator[Live]:
     """A server on a database of this module's own, loaded with the demo like the other journeys'."""
-    assert settings.db.database_url
-    url = make_url(settings.db.database_url)
-    own = url.set(database=f"{url.database}_hostile").render_as_string(hide_password=False)
-    recreate_database(own)
-    run_migrations(own)
-    env = {**os.environ, "DIMING_DATABASE_URL": own}
-    for args, optional in DEMO_COMMANDS:
-        done = subprocess.run([sys.executable, "-m", "gis_api.cli", *args], env=env, capture_output=True, text=True,
-                              timeout=600, check=False)
-        if optional and done.returncode == 2 and "invalid choice" in done.stderr:
-            continue
-        assert done.returncode == 0, f"diming {' '.join(args)}: {done.stderr}"
+    own = scratch_database(settings, "hostile")
+    load_demo_cli(own)
     engine = create_engine(own, connect_args={"options": CONNECTION_OPTIONS})
     with Session(engine) as session:
         auth.create_user(session, BOSS, PASSWORD, ["admin"])
@@ -105,17 +88,8 @@ def live(settings: Settings) -> Iterator[Live]:
     engine.dispose()
     app = create_app(replace(settings, db=settings.db.model_copy(update={"database_url": own})))
     app.state.ui_settings = UiSettings(tianditu_key=None)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield Live(f"http://127.0.0.1:{port}", app)
-    srv.should_exit = True
-    thread.join(10)
+    with serve(app) as base:
+        yield Live(base, app)
 
 
 @dataclass

@@ -9,28 +9,19 @@ The rest of the suite never sees this database.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gis_api.app import create_app
 from gis_api.audit.service import set_context
-from gis_api.boundaries.demo import load_demo_boundaries
-from gis_api.cli import run_migrations
-from gis_api.db import CONNECTION_OPTIONS, recreate_database
-from gis_api.divisions.demo import load_demo
-from gis_api.facilities.demo import load_demo_facilities
-from gis_api.places.demo import load_demo_places
+from gis_api.db import CONNECTION_OPTIONS
 from gis_api.settings import Settings
 from tests.clients.live import ClientsServer
+from tests.live import load_demo_data, scratch_database, serve
 
 # Values for the census fields of every place point (see the module docstring).
 CENSUS_VALUES = """
@@ -43,38 +34,16 @@ UPDATE places t SET registered_on = DATE '2019-06-01' + (t.place_id % 400)::int,
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def clients_server(settings: Settings) -> Iterator[ClientsServer]:
-    assert settings.db.database_url
-    url = make_url(settings.db.database_url)
-    own = url.set(database=f"{url.database}_clients").render_as_string(hide_password=False)
-    recreate_database(own)
-    run_migrations(own)
+    own = scratch_database(settings, "clients")
     engine = create_engine(own, connect_args={"options": CONNECTION_OPTIONS})
     with Session(engine) as session:
-        load_demo(session)
-        load_demo_boundaries(session)
-        load_demo_places(session)
-        load_demo_facilities(session)
+        load_demo_data(session)
         set_context(session, "tests", "census fields for the client tests")
         session.execute(text(CENSUS_VALUES))
         session.commit()
     app = create_app(replace(settings, db=settings.db.model_copy(update={"database_url": own})))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "server did not start"
-    yield ClientsServer(f"http://127.0.0.1:{port}", engine)
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve(app, lifespan="off") as base:
+        yield ClientsServer(base, engine)
     engine.dispose()

@@ -8,23 +8,20 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis_api.app import create_app
 from gis_api.settings import Settings
+from tests.live import serve
 
 AS_OF = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
 needs_gdal = pytest.mark.skipif(shutil.which("ogr2ogr") is None, reason="gdal-bin is not installed")
@@ -49,21 +46,8 @@ CQL2 = {"townships": "kind = '镇'", "villages": "population > 2000 AND parent_c
 @pytest.fixture(scope="module")
 def server(settings: Settings, engine: Engine) -> Iterator[str]:
     """uvicorn on a free loopback port, serving the committed demo data of the test database."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "server did not start"
-    yield f"http://127.0.0.1:{port}/ogc"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(settings), lifespan="off") as base:
+        yield f"{base}/ogc"
 
 
 def count(engine: Engine, sql: str) -> int:

@@ -10,9 +10,6 @@ write to freely; it is dropped afterwards.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -20,7 +17,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -29,22 +25,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from gis_api import auth
 from gis_api.app import create_app
-from gis_api.boundaries.demo import load_demo_boundaries
-from gis_api.cli import run_migrations
-from gis_api.db import CONNECTION_OPTIONS, drop_database, recreate_database
-from gis_api.divisions.demo import load_demo
-from gis_api.facilities.demo import load_demo_facilities
+from gis_api.db import CONNECTION_OPTIONS, drop_database
 from gis_api.ogc import openapi as ogc_openapi
 from gis_api.ogc.collections import all_collections
 from gis_api.ogc.settings import OgcSettings
-from gis_api.places.demo import load_demo_places
 from gis_api.settings import Settings, load_settings
 from tests.fuzz.conftest import FUZZ_SUMMARY
+from tests.live import load_demo_data, scratch_database, serve
 
 FUZZ_MAX_EXAMPLES = int(os.environ.get("DIMING_FUZZ_EXAMPLES", "8"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -64,41 +55,20 @@ class Live:
     failures: dict[str, set[str]] = field(default_factory=dict)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Live]:
-    base = make_url(str(settings.db.database_url))
-    url = base.set(database=f"{base.database}_fuzz").render_as_string(hide_password=False)
-    recreate_database(url)
-    run_migrations(url)
+    url = scratch_database(settings, "fuzz")
     engine = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
     with Session(engine) as session:
-        load_demo(session)
-        load_demo_boundaries(session)
-        load_demo_places(session)
-        load_demo_facilities(session)
+        load_demo_data(session)
         auth.create_user(session, "fuzz-admin", "correct horse battery staple", ["admin"])
         token, _record, _user = auth.login(session, "fuzz-admin", "correct horse battery staple", 2)
         session.commit()
     engine.dispose()
     app = create_app(replace(settings, db=settings.db.model_copy(update={"database_url": url})))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the fuzz server did not start"
-        time.sleep(0.05)
-    state = Live(url=f"http://127.0.0.1:{port}", token=token)
-    yield state
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serve(app, lifespan="off", log_level="error") as base:
+        state = Live(url=base, token=token)
+        yield state
     app.state.engine.dispose()
     drop_database(url)
     summary = request.config.stash.setdefault(FUZZ_SUMMARY, [])
