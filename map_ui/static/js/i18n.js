@@ -441,6 +441,16 @@ const DICT = {
   },
 };
 
+/** Each screen may keep its own words in a module of its own (map_ui/static/js/i18n/*.js) and add them here. */
+export function extendDict(extra) {
+  for (const l of ["zh", "en"]) {
+    for (const [k, v] of Object.entries(extra[l] || {})) {
+      if (DICT[l][k] && typeof DICT[l][k] === "object" && typeof v === "object") Object.assign(DICT[l][k], v);
+      else DICT[l][k] = v;
+    }
+  }
+}
+
 let current = localStorage.getItem("diming.lang") === "en" ? "en" : "zh";
 const listeners = [];
 
