@@ -29,10 +29,13 @@ function theirValues(feature) {
  * Open the merge dialog. `base` = values when the officer opened the form, `mine` = the form, `current` =
  * the 412 body's feature (someone else's save), `etag` = its ETag. `save(body, etag)` PATCHes the merge.
  */
-export function openConflict({ base, mine, current, etag, save, reload }) {
+export function openConflict(opts) {
+  // Places by default; other records (boundary markers) pass their own fields, values, labels, display and who.
+  const { base, mine, current, etag, save, reload, fields = EDITABLE_KEYS, values = theirValues,
+    label = (k) => t(`fields.${k}`), display = show, lastSaved = placeLastSaved } = opts;
   const dialog = $("#conflict-dialog");
-  const theirs = theirValues(current);
-  const keys = [...EDITABLE_KEYS, ...("geometry" in mine ? ["geometry"] : [])];
+  const theirs = values(current);
+  const keys = [...fields, ...("geometry" in mine && !fields.includes("geometry") ? ["geometry"] : [])];
   const rows = keys.filter((k) => !same(mine[k], base[k]) || !same(theirs[k], base[k]));
   const who = el("span", { id: "conflict-who" }, t("conflict_someone"));
   const tbody = el("tbody");
@@ -44,11 +47,11 @@ export function openConflict({ base, mine, current, etag, save, reload }) {
     const name = `take-${k}`;
     const cls = iChanged && theyChanged && !agree ? "both" : iChanged ? "mine" : "theirs";
     tbody.append(el("tr", { class: `conflict-row ${cls}`, dataset: { field: k } },
-      el("th", { scope: "row" }, t(`fields.${k}`), cls === "both" ? el("small", { class: "warn" }, ` ${t("both_changed")}`) : null),
-      el("td", { class: "base" }, show(k, base[k])),
-      el("td", { class: "mine" }, show(k, mine[k])),
-      el("td", { class: "theirs" }, show(k, theirs[k])),
-      el("td", { class: "take" }, agree ? "=" : el("div", { role: "radiogroup", "aria-label": `${t("col_take")} ${t(`fields.${k}`)}` },
+      el("th", { scope: "row" }, label(k), cls === "both" ? el("small", { class: "warn" }, ` ${t("both_changed")}`) : null),
+      el("td", { class: "base" }, display(k, base[k])),
+      el("td", { class: "mine" }, display(k, mine[k])),
+      el("td", { class: "theirs" }, display(k, theirs[k])),
+      el("td", { class: "take" }, agree ? "=" : el("div", { role: "radiogroup", "aria-label": `${t("col_take")} ${label(k)}` },
         el("label", {}, el("input", { type: "radio", name, value: "mine", checked: take === "mine" }), " ", t("take_mine")),
         el("label", {}, el("input", { type: "radio", name, value: "theirs", checked: take === "theirs" }), " ", t("take_theirs")))),
     ));
@@ -87,7 +90,7 @@ export function openConflict({ base, mine, current, etag, save, reload }) {
         // Changed again meanwhile: merge against the newer version, keeping the officer's choices as "mine".
         dialog.close();
         const merged = { ...theirs, ...body };
-        openConflict({ base: theirs, mine: merged, current: e.body.current, etag: e.body.etag, save, reload });
+        openConflict({ ...opts, base: theirs, mine: merged, current: e.body.current, etag: e.body.etag });
         return;
       }
       error.textContent = `${t("save_failed")}: ${e instanceof ApiError ? e.text || msg(e.body) : e}`;
@@ -96,10 +99,14 @@ export function openConflict({ base, mine, current, etag, save, reload }) {
   dialog.replaceChildren(form);
   dialog.setAttribute("aria-labelledby", "conflict-title");
   dialog.showModal();
-  // Who saved the version we collided with: the last entry of the place's audit trail.
-  api(`/api/v1/places/${current.properties.id}/history`).then(({ data }) => {
-    const last = data.changes.filter((c) => c.table === "places").pop();
+  // Who saved the version we collided with: the last entry of the record's audit trail.
+  lastSaved(current).then((last) => {
     if (last) who.textContent = `${last.actor}（${last.at.slice(0, 19).replace("T", " ")}${last.reason ? `，${last.reason}` : ""}）`;
   }).catch(() => {});
   return dialog;
+}
+
+function placeLastSaved(current) {
+  return api(`/api/v1/places/${current.properties.id}/history`)
+    .then(({ data }) => data.changes.filter((c) => c.table === "places").pop());
 }
