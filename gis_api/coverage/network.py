@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from gis_api.coverage import engine
 from gis_api.coverage.layers import parse_global
 from gis_api.coverage.models import RoadNetwork
 from gis_api.errors import Conflict, InvalidInput, NotFound
@@ -53,7 +54,7 @@ def import_pbf(session: Session, path: Path, name: str, actor: str, network_type
     """Load the ``network_type`` graph of an OSM PBF: OSM nodes become vertices, ways split at junctions edges."""
     if network_type not in NETWORK_TYPES:
         raise InvalidInput(f"network_type must be one of {', '.join(NETWORK_TYPES)}",
-                           f"network_type 须为 {', '.join(NETWORK_TYPES)} 之一", field="network_type")
+                           f"路网类型须为 {', '.join(NETWORK_TYPES)} 之一", field="network_type")
     if not path.is_file():
         raise NotFound(f"no such file: {path}", f"文件不存在：{path}", field="path")
     import pyrosm
@@ -196,3 +197,35 @@ def summary(session: Session, net: RoadNetwork) -> dict[str, Any]:
 
 def networks(session: Session) -> list[dict[str, Any]]:
     return [summary(session, n) for n in session.scalars(select(RoadNetwork).order_by(RoadNetwork.id))]
+
+
+EDGES_SQL = """
+WITH hit AS (
+    SELECT e.id, e.name, e.highway, e.length_m, e.reverse_cost < 0 AS oneway, e.geom FROM road_edges e
+    WHERE e.network_id = :n
+      AND (CAST(:x1 AS float8) IS NULL OR e.geom && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4490))),
+page AS (SELECT * FROM hit ORDER BY id LIMIT :limit)
+SELECT json_build_object(
+    'type', 'FeatureCollection',
+    'numberMatched', (SELECT count(*) FROM hit),
+    'numberReturned', (SELECT count(*) FROM page),
+    'features', coalesce((SELECT json_agg(json_build_object(
+        'type', 'Feature', 'id', p.id,
+        'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN ST_Simplify(p.geom, :tol, true) ELSE p.geom END, 6, 0)::json,
+        'properties', json_build_object('id', p.id, 'name', p.name, 'highway', p.highway,
+                                        'length_m', round(p.length_m::numeric, 1), 'oneway', p.oneway))
+        ORDER BY p.id) FROM page p), '[]'::json))::text"""
+
+
+def edges_geojson(session: Session, network: str, bbox: tuple[float, float, float, float] | None, limit: int,
+                  simplify_m: float = 0.0) -> dict[str, Any]:
+    """The edges of a network (in ``bbox``, at most ``limit``) as GeoJSON built in PostGIS, so the map can show the
+    roads that network distances follow; ``numberMatched`` > ``numberReturned`` says the answer was cut."""
+    net = engine.resolve_network(session, network)
+    x1, y1, x2, y2 = bbox if bbox else (None, None, None, None)
+    # Degrees per metre at the equator: a tolerance that never removes more than ``simplify_m`` of detail.
+    params = {"n": net.id, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "limit": limit, "tol": simplify_m / 111_319.0}
+    fc: dict[str, Any] = json.loads(session.execute(text(EDGES_SQL), params).scalar_one())
+    fc["network"] = {"id": net.id, "name": net.name, "kind": net.kind, "source": net.source}
+    fc["truncated"] = fc["numberMatched"] > fc["numberReturned"]
+    return fc

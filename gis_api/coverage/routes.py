@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from gis_api import auth
 from gis_api.coverage import export, layers, network, rules, service
 from gis_api.coverage.config import PlanningSettings, presets
 from gis_api.coverage.schemas import CoverageQuery, CoverageRequest, DemandLayerIn, LineNetworkIn, SuggestRequest
-from gis_api.deps import AnalysisAccess, AsOf, CurrentUser, ReadAccess, SessionDep
+from gis_api.deps import AnalysisAccess, AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
+from gis_api.divisions.routes import _bbox
 from gis_api.openapi_doc import CSV, GEOJSON, HTML, media
 from gis_api.security_headers import document_csp
 
@@ -56,17 +58,37 @@ def coverage(
 @router.post("/accessibility", summary="2SFCA accessibility score per village", responses=media(GEOJSON, CSV, HTML))
 def accessibility(
     body: CoverageQuery, session: SessionDep, _user: AnalysisAccess,
-    format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+    format: Annotated[Literal["json", "geojson", "csv", "html"], Query()] = "json",
 ) -> Response:
     settings = PlanningSettings()
     result = service.accessibility(session, body, settings)
     scores = {v["code"]: float(v["score"]) for v in result["villages"]}
+    if format == "geojson":
+        return _out(_accessibility_geojson(session, result), format, "accessibility.geojson")
     if format == "csv":
         return _out(export.coverage_csv(session, export.as_of_of(result), scores), format, "accessibility.csv")
     if format == "html":
         page = export.summary_report(session, result, settings.county, "2SFCA 可达性 accessibility", scores=scores)
         return _out(page, format, "accessibility.html")
     return JSONResponse(result)
+
+
+def _accessibility_geojson(session: Session, result: dict[str, Any]) -> dict[str, Any]:
+    """The coverage features of the same computation (demand points and facilities, from its transaction-local
+    tables) with each village's 2SFCA score and each facility's supply ratio, for drawing on the map."""
+    fc = export.coverage_geojson(session, {"query": result["query"]})
+    villages = {v["code"]: v for v in result["villages"]}
+    ratios = {f["facility_id"]: f for f in result["facilities"]}
+    for f in fc["features"]:
+        p = f["properties"]
+        if p["layer"] == "demand" and p["code"] in villages:
+            v = villages[p["code"]]
+            p.update(score=v["score"], score_per_1000=v["score_per_1000"], facilities_in_reach=v["facilities_in_reach"])
+        elif p["layer"] == "facility" and p["facility_id"] in ratios:
+            p.update(ratio=ratios[p["facility_id"]]["ratio"],
+                     population_in_reach=ratios[p["facility_id"]]["population_in_reach"])
+    fc["properties"] = {k: v for k, v in result.items() if k not in ("villages", "facilities")}
+    return fc
 
 
 @router.post("/suggest", summary="Suggest new sites: MCLP (k sites) or LSCP (fewest sites for a share); planner",
@@ -100,6 +122,20 @@ def life_circles(_user: ReadAccess) -> dict[str, Any]:
 @router.get("/networks", summary="Imported road networks")
 def list_networks(session: SessionDep, _user: ReadAccess) -> list[dict[str, Any]]:
     return network.networks(session)
+
+
+@router.get("/networks/{name}/edges", summary="Edges of a road network as GeoJSON (bbox, bounded size)",
+            responses=media(GEOJSON))
+def network_edges(
+    name: Annotated[str, Path(max_length=200, description="network name or id")],
+    session: SessionDep, settings: SettingsDep, _user: ReadAccess,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    limit: Annotated[int, Query(ge=1, description="at most this many edges (capped by the server's max_limit)")]
+    = 5000,
+    simplify_m: Annotated[float, Query(ge=0, le=1000, description="simplification tolerance in metres")] = 0,
+) -> Response:
+    fc = network.edges_geojson(session, name, _bbox(bbox), min(limit, settings.server.max_limit), simplify_m)
+    return JSONResponse(fc, media_type=GEOJSON)
 
 
 @router.post("/networks", status_code=201, summary="Import a road network from a line layer (planner)")
