@@ -1,26 +1,34 @@
-"""The ``diming`` command: database, migrations, demo data, users, server (each with --help)."""
+"""The ``diming`` command: database, migrations, demo data, users, server (each with --help).
+
+Start-up is lazy: ``diming --help`` imports no framework (FastAPI, SQLAlchemy, pypinyin, GDAL) — only the
+area module of the command being run is imported, and it imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+if TYPE_CHECKING:
+    from gis_api.embedded_db import Cluster
+    from gis_api.settings import Settings
 
-from gis_api import auth
-from gis_api.db import database_url, make_engine, make_sessionmaker, transaction
-from gis_api.embedded_db import Cluster, EmbeddedDbError
-from gis_api.errors import DimingError
-from gis_api.settings import CHECKOUT, Settings, load_settings
-from gis_api.users_cli import credentials_file
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    SubParsers = argparse._SubParsersAction
 
 ADMIN = "admin"
 
 
 def _embedded(settings: Settings) -> Cluster | None:
+    from gis_api.embedded_db import Cluster
+
     return None if settings.db.database_url else Cluster.from_settings(settings.db)
 
 
@@ -60,6 +68,8 @@ def run_migrations(url: str, revision: str = "heads") -> None:
     from alembic import command
     from alembic.config import Config
 
+    from gis_api.settings import CHECKOUT
+
     cfg = Config(str(CHECKOUT / "alembic.ini"))
     cfg.attributes["url"] = url
     command.upgrade(cfg, revision)
@@ -67,6 +77,12 @@ def run_migrations(url: str, revision: str = "heads") -> None:
 
 def ensure_admin(settings: Settings) -> str | None:
     """Create the first admin with a generated password; return it once (else None)."""
+    from sqlalchemy import select
+
+    from gis_api import auth
+    from gis_api.db import database_url, make_engine, make_sessionmaker, transaction
+    from gis_api.users_cli import credentials_file
+
     factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
     with transaction(factory) as session:
         if session.scalar(select(auth.User.id).limit(1)) is not None:
@@ -83,6 +99,9 @@ def ensure_admin(settings: Settings) -> str | None:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from gis_api.db import database_url
+    from gis_api.users_cli import credentials_file
+
     cluster = _embedded(settings)
     if cluster is not None:
         cluster.up()
@@ -98,15 +117,21 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_load_demo(settings: Settings, _args: argparse.Namespace) -> int:
     from gis_api.boundaries.demo import load_demo_boundaries
+    from gis_api.db import database_url, make_engine, make_sessionmaker, transaction
     from gis_api.divisions.demo import load_demo
     from gis_api.facilities.demo import load_demo_facilities
     from gis_api.places.demo import load_demo_places
+    from gis_api.progress import phases
 
     factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
-    with transaction(factory) as session:
+    with phases("load demo", 4) as p, transaction(factory) as session:
+        p.step("divisions")
         report = load_demo(session)
+        p.step("boundaries")
         boundaries = load_demo_boundaries(session)
+        p.step("places")
         places = load_demo_places(session)
+        p.step("facilities")
         facilities = load_demo_facilities(session)
     created = ", ".join(f"{k} {v}" for k, v in report.created.items()) or "nothing new"
     print(f"demo divisions: created {created}; already present {report.skipped}; renamed {report.renamed}")
@@ -124,6 +149,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from gis_api.app import create_app
+    from gis_api.users_cli import credentials_file
 
     cluster = _embedded(settings)
     if cluster is not None:
@@ -140,6 +166,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_info(settings: Settings, _args: argparse.Namespace) -> int:
     """What make run prints before serving: where to go and where the first admin's password is (the
     password itself is printed once, by ``diming migrate`` when it creates the admin)."""
+    from gis_api.users_cli import credentials_file
+
     creds = credentials_file(settings)
     print(f"URL:   http://{settings.server.host}:{settings.server.port}/   (API docs: /docs)")
     if creds.exists():
@@ -149,56 +177,138 @@ def cmd_info(settings: Settings, _args: argparse.Namespace) -> int:
 
 # -- parser -------------------------------------------------------------------------------------------------
 
-Handler = Callable[[Settings, argparse.Namespace], int]
+Handler = Callable[["Settings", argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diming", description="Diming 地名: place names, divisions, boundaries")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("db", help="the embedded PostgreSQL/PostGIS cluster of this checkout")
-    p.add_argument("action", choices=["up", "down", "status", "psql"])
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="extra psql arguments")
+def _register_core(sub: SubParsers) -> None:
+    p = sub.add_parser("db", help="the embedded PostgreSQL/PostGIS cluster of this checkout",
+                       description="The cluster lives under DIMING_HOME (default /var/lib/diming/<checkout>) and "
+                                   "runs as the postgres user. Not used when DIMING_DATABASE_URL is set.")
+    dsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dsub.add_parser("up", help="initialise (first time) and start the cluster; create the database")
+    dsub.add_parser("down", help="stop the cluster (fast shutdown)")
+    dsub.add_parser("status", help="is it running, where are its data, socket and URL (exit 3 when stopped)")
+    q = dsub.add_parser("psql", help="open psql on the application database")
+    q.add_argument("extra", nargs=argparse.REMAINDER, help="further psql arguments, e.g. -c 'select 1'")
     p.set_defaults(handler=cmd_db)
 
     p = sub.add_parser("migrate", help="apply database migrations and create the first admin")
-    p.add_argument("--revision", default="heads")
+    p.add_argument("--revision", default="heads",
+                   help="alembic revision to upgrade to (default: heads, the newest); e.g. 0009")
     p.set_defaults(handler=cmd_migrate)
 
     p = sub.add_parser("load-demo", help="load the Feidong demo data (idempotent)")
     p.set_defaults(handler=cmd_load_demo)
 
     p = sub.add_parser("serve", help="serve the API and the map (DIMING_PORT sets the port)")
-    p.add_argument("--port", type=int, default=None)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--port", type=int, default=None, help="TCP port (default DIMING_PORT, else 8000)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn log level (default info)")
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("info", help="print the URL and where the admin credentials file is")
     p.set_defaults(handler=cmd_info)
 
-    for extra in _extensions():
-        extra(sub)
+
+@functools.cache
+def _area(spec: str) -> Callable[[SubParsers], None]:
+    """``"gis_api.places.cli:register"`` → the function, imported only when that command is used (one object
+    per spec, so an area that registers several commands is registered once)."""
+    module, _, name = spec.partition(":")
+
+    def register(sub: SubParsers) -> None:
+        getattr(importlib.import_module(module), name)(sub)
+
+    return register
+
+
+# name → (one-line help, the registrars that build it). The help is repeated here so that `diming --help`
+# needs no area module; tests/unit/test_cli.py checks it matches what the area registers.
+COMMANDS: dict[str, tuple[str, tuple[Callable[[SubParsers], None], ...]]] = {
+    "db": ("the embedded PostgreSQL/PostGIS cluster of this checkout", (_register_core,)),
+    "migrate": ("apply database migrations and create the first admin", (_register_core,)),
+    "load-demo": ("load the Feidong demo data (idempotent)", (_register_core,)),
+    "serve": ("serve the API and the map (DIMING_PORT sets the port)", (_register_core,)),
+    "info": ("print the URL and where the admin credentials file is", (_register_core,)),
+    "user": ("manage users; passwords are read from the terminal or stdin", (_area("gis_api.users_cli:register"),)),
+    "romanize": ("romanise names read one per line on stdin (GB/T 16159, RZ1–RZ9)",
+                 (_area("gis_api.places.cli:register"),)),
+    "check-name": ('大/洋/怪/重 checks: JSON objects {"name","category","division_code"} or bare names on stdin, one '
+                   "JSON result per line on stdout",
+                   (_area("gis_api.places.cli:register"),)),
+    "campaign": ("the non-standard name campaign: run the checks, export the list",
+                 (_area("gis_api.places.cli:register"),)),
+    "coverage": ("facility coverage, 2SFCA, site suggestion, the plan's rules, imports",
+                 (_area("gis_api.coverage.cli:register"),)),
+    "boundaries": ("boundary lines, topology, markers, 平安边界 report", (_area("gis_api.boundaries.cli:register"),)),
+    "import": ("import data files",
+               (_area("gis_api.io.cli:register"), _area("gis_api.boundaries.cli:register"))),
+    "export": ("export a collection to GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX or GPX",
+               (_area("gis_api.io.cli:register"),)),
+    "backup": ("verified logical backup (FILE), or a base backup for point-in-time recovery",
+               (_area("gis_api.backup_cli:register"),)),
+    "restore": ("restore a backup FILE into a new database and verify it, or recover the embedded cluster to a "
+                "point in time", (_area("gis_api.backup_cli:register"),)),
+}
+
+
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The parser with ``command`` fully built (``"*"``: every command; None: none, one-line stubs only)."""
+    parser = argparse.ArgumentParser(
+        prog="diming", description="Diming 地名: place names, divisions, boundaries",
+        epilog="Run 'diming COMMAND --help' for a command's options. Long work shows a progress bar on a "
+               "terminal (DIMING_PROGRESS=off|on overrides).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    done: list[Callable[[SubParsers], None]] = []
+    wanted = list(COMMANDS) if command == "*" else [command] if command in COMMANDS else []
+    for name in wanted:
+        for registrar in COMMANDS[name][1]:
+            if registrar not in done:
+                registrar(sub)
+                done.append(registrar)
+    for name, (text, _) in COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=text)
     return parser
 
 
-def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
-    """Subcommands of the domain areas (each area registers its own)."""
-    from gis_api.backup_cli import register as backup
-    from gis_api.boundaries.cli import register as boundaries
-    from gis_api.coverage.cli import register as coverage
-    from gis_api.io.cli import register as io
-    from gis_api.places.cli import register as places
-    from gis_api.users_cli import register as users
+def _command_of(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
 
-    return [users, places, coverage, boundaries, io, backup]
+
+# Long work without a bar of its own (import places and export draw per-row bars): a ticking line on a terminal.
+LONG_WORK = {
+    ("load-demo",): "loading the demo data", ("campaign", "run"): "checking every name in force",
+    ("boundaries", "derive"): "deriving boundary lines", ("boundaries", "load-demo"): "loading demo boundaries",
+    ("boundaries", "validate"): "checking topology", ("coverage", "run"): "computing coverage",
+    ("coverage", "access"): "computing 2SFCA accessibility", ("coverage", "suggest"): "solving for new sites",
+    ("coverage", "rules"): "checking the plan's rules", ("coverage", "load-demo"): "loading demo facilities",
+    ("import", "divisions"): "importing divisions", ("backup",): "backing up", ("restore",): "restoring",
+}
+
+
+def long_work(argv: Sequence[str]) -> str | None:
+    """The label of a long-running command line, e.g. ``["campaign", "run"]`` → "checking every name in force"."""
+    words = [a for a in argv if not a.startswith("-")]
+    return LONG_WORK.get(tuple(words[:2])) or LONG_WORK.get(tuple(words[:1]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_command_of(argv)).parse_args(argv)
+    from gis_api.embedded_db import EmbeddedDbError
+    from gis_api.errors import DimingError
+    from gis_api.progress import activity
+    from gis_api.settings import load_settings
+
     settings = load_settings()
     handler: Handler = args.handler
+    label = long_work(argv)
     try:
-        return handler(settings, args)
+        if label is None:
+            return handler(settings, args)
+        with activity(label):
+            return handler(settings, args)
     except DimingError as exc:
         print(json.dumps(exc.body(), ensure_ascii=False), file=sys.stderr)
         return 2

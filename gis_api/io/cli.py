@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gis_api import progress
 from gis_api.db import database_url, make_engine, make_sessionmaker
 from gis_api.divisions.routes import _bbox
 from gis_api.errors import InvalidInput
@@ -32,7 +33,7 @@ def cmd_import_places(settings: Settings, args: argparse.Namespace) -> int:
         encoding=args.encoding, layer=args.layer, crs=args.crs, category_code=args.category,
         lon_field=args.lon_field, lat_field=args.lat_field, wkt_field=args.wkt_field, source=args.source,
         valid_from=args.valid_from, engine=args.engine, key=getattr(args, "key", "id"), dry_run=args.dry_run,
-        progress=sys.stderr.isatty(),
+        progress=progress.enabled(),
     )
     factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
     session = factory()
@@ -65,7 +66,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     session = factory()
     try:
         data = service.export(session, c, fmt, as_of=args.as_of, bbox=bbox,
-                              progress=sys.stderr.isatty())
+                              progress=progress.enabled())
     finally:
         session.rollback()
         session.close()
@@ -93,33 +94,36 @@ def register(sub: SubParsers) -> None:
     p = _import_group(sub).add_parser(
         "places", help="import place names (GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX register, GPX); "
                        "all or nothing, with a per-row report")
-    p.add_argument("file")
+    p.add_argument("file", help="the file to import")
     p.add_argument("--format", choices=formats.FORMATS, help="default: from the file name")
     p.add_argument("--encoding", help="e.g. GBK for an old Shapefile or CSV")
     p.add_argument("--category", help="category code (or name) for rows without one, e.g. 242")
     p.add_argument("--crs", help="EPSG:n when the file does not say")
     p.add_argument("--layer", help="layer of a GeoPackage / GPX (default waypoints) / zipped Shapefile")
-    p.add_argument("--lon-field")
-    p.add_argument("--lat-field")
-    p.add_argument("--wkt-field")
-    p.add_argument("--valid-from", type=_date)
-    p.add_argument("--source", default="import")
-    p.add_argument("--engine", choices=["auto", "service", "bulk"], default="auto")
+    p.add_argument("--lon-field", help="CSV/XLSX column with the longitude")
+    p.add_argument("--lat-field", help="CSV/XLSX column with the latitude")
+    p.add_argument("--wkt-field", help="CSV/XLSX column with WKT geometry")
+    p.add_argument("--valid-from", type=_date, help="valid-time start of new rows (default today)")
+    p.add_argument("--source", default="import", help="source label stored with every row (default import)")
+    p.add_argument("--engine", choices=["auto", "service", "bulk"], default="auto",
+                   help="service: row by row through the service; bulk: set-based for large files; auto picks")
     p.add_argument("--key", choices=list(service.KEYS), default="id",
                    help="how rows match existing places: id (default; the exported id, rows without one are new), "
                         "name+division_code, none (every row is new)")
     p.add_argument("--dry-run", action="store_true",
                    help="check every row and print inserted/updated/unchanged/conflicts; write nothing")
-    p.add_argument("--actor", default="cli:import")
-    p.add_argument("--reason")
+    p.add_argument("--actor", default="cli:import", help="who is recorded in the audit log")
+    p.add_argument("--reason", help="why (recorded in the audit log; default: the file name)")
     p.set_defaults(handler=cmd_import_places)
 
     e = sub.add_parser("export", help="export a collection to GeoJSON, GeoPackage, zipped Shapefile, CSV, XLSX "
-                                      "or GPX")
+                                      "or GPX",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="collections:\n" + "\n".join(f"  {c.id:24} {c.title}" for c in all_collections()))
     e.add_argument("collection", help="collection id, e.g. places, townships")
     e.add_argument("output", help="file to write; the format follows the extension (.geojson .gpkg .zip .csv .xlsx "
                                   ".gpx)")
-    e.add_argument("--format", choices=list(formats.EXPORT_FORMATS))
+    e.add_argument("--format", choices=list(formats.EXPORT_FORMATS), help="default: from the output extension")
     e.add_argument("--as-of", type=_date, help="valid-time date (default today)")
     e.add_argument("--bbox", help="minlon,minlat,maxlon,maxlat")
     e.set_defaults(handler=cmd_export)
