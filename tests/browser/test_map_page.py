@@ -16,7 +16,8 @@ def test_map_draws_feidong_offline_and_stays_local(run: PageRun, live: Live) -> 
     page = run.page
     run.open()
     # Divisions: 10 counties and 20 townships as paths; 312 demo places loaded for the view.
-    page.wait_for_function("() => document.querySelector('#status').textContent === '已加载: 10 / 20 / 312'")
+    page.wait_for_function("() => document.querySelector('#status').textContent"
+                           " === '已显示：10 个县区、20 个乡镇、312 条地名'")
     assert page.locator("path.leaflet-interactive").count() >= 30
     assert page.locator(".marker-cluster").count() > 0  # place names clustered at county zoom
     # No base map: no tile layer at all, and the page says why Amap/Baidu tiles are not offered (GCJ-02).
@@ -99,7 +100,8 @@ def test_login_first_when_reads_need_a_login(run: PageRun, live: Live) -> None:
         page.fill("#login-password", PASSWORD)
         page.click("#login-submit")
         page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
-        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('已加载: 10 / 20 /')")
+        page.wait_for_function("() => document.querySelector('#status').textContent"
+                               ".startsWith('已显示：10 个县区、20 个乡镇、')")
         assert page.locator("path.leaflet-interactive").count() >= 30
         assert run.errors == []
         assert run.outside() == []

@@ -2,6 +2,7 @@
 /* global L */
 import { api, getToken } from "./api.js";
 import { t } from "./i18n.js";
+import { initLabels, labelLayer, setDivisionLabels } from "./labels.js";
 import { map, registerOverlay, viewBbox, overlayVisible } from "./map.js";
 import { state, on, has } from "./state.js";
 import { el, table, text } from "./ui.js";
@@ -50,6 +51,7 @@ export async function loadDivisions() {
       l.bindTooltip(text(`${f.properties.name}（${t("synthetic")}）`), { sticky: true });
     },
   }).addTo(township);
+  setDivisionLabels(counties, townships);
   counts = { ...counts, county: counties.numberReturned, township: townships.numberReturned };
   return counts;
 }
@@ -101,9 +103,11 @@ export function divisionCounts() {
 }
 
 export function initDivisions() {
+  initLabels();
   registerOverlay({ id: "county", label: "lyr_county", layer: county });
   registerOverlay({ id: "township", label: "lyr_township", layer: township });
   registerOverlay({ id: "village", label: "lyr_village", layer: village, visible: false, onToggle: () => loadVillages() });
+  registerOverlay({ id: "labels", label: "lyr_labels", layer: labelLayer, swatch: "labels" });
   on("view", () => { if (!has("ogc")) loadVillages().catch(console.error); });
   on("as_of", () => { if (has("ogc") && villageTiles) villageTiles.setUrl(tileUrl()); });
   on("as_of", () => loadDivisions().catch(console.error));

@@ -1,5 +1,6 @@
 // Boot: configuration, language, login, the map and its layers, then each role's screens.
 import "./leaflet-text.js"; // first: stored text in tooltips and popups is never parsed as HTML
+import "./i18n/map.js";
 import { api, ApiError } from "./api.js";
 import { initAuth, restoreSession, applyRoles } from "./auth.js";
 import { initDivisions, loadDivisions } from "./divisions.js";
@@ -43,7 +44,7 @@ async function loadConfig() {
 
 function status() {
   const n = (window.dimingCounts || {});
-  $("#status").textContent = `${t("loaded")}: ${n.county ?? "…"} / ${n.township ?? "…"} / ${placeStats.returned}`;
+  $("#status").textContent = t("status_counts", { county: n.county ?? "…", township: n.township ?? "…", places: placeStats.returned });
 }
 
 async function boot() {

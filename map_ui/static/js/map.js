@@ -85,6 +85,7 @@ export function showOverlay(id, visible = true) {
   else map.removeLayer(o.layer);
   if (o.onToggle) o.onToggle(visible);
   renderLayerList();
+  emit("overlays:changed", { id, visible });
 }
 
 export function renderLayerList() {

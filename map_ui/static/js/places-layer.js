@@ -101,7 +101,18 @@ function zoomClass() {
   map.getContainer().classList.toggle("labels-on", map.getZoom() >= LABEL_ZOOM);
 }
 
+/**
+ * While an analysis result is drawn (the planner emits "analysis" {active}), the cluster bubbles are hidden
+ * and single place markers dimmed, so they do not sit on top of the result; both come back when it is cleared.
+ */
+function analysisShown(e) {
+  const active = Boolean(e && e.active);
+  map.getContainer().classList.toggle("analysis-active", active);
+  map.getContainer().dataset.analysis = active ? "on" : "off";
+}
+
 export function initPlacesLayer() {
+  on("analysis", analysisShown);
   registerOverlay({ id: "places", label: "lyr_places", layer: cluster, onToggle: (v) => v && loadPlaces(true) });
   registerOverlay({ id: "place_lines", label: "lyr_place_lines", layer: lines });
   map.on("zoomend", zoomClass);
