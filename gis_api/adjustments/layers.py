@@ -48,7 +48,7 @@ def affected_places(session: Session, plan: Plan) -> list[dict[str, Any]]:
         return []
     rows = session.execute(text("""
         SELECT p.place_id, p.name, p.category_code, p.division_code, GeometryType(p.geom) AS gtype,
-               d.name AS division_name
+               d.name AS division_name, ST_X(ST_PointOnSurface(p.geom)) AS lon, ST_Y(ST_PointOnSurface(p.geom)) AS lat
         FROM places p
         LEFT JOIN divisions d ON d.code = p.division_code AND d.valid_from <= :on
              AND (d.valid_to IS NULL OR d.valid_to > :on)
@@ -65,6 +65,9 @@ def affected_places(session: Session, plan: Plan) -> list[dict[str, Any]]:
         item: dict[str, Any] = {
             "place_id": r["place_id"], "name": r["name"], "category_code": r["category_code"],
             "division_code": code, "new_division_code": code, "actions": [],
+            # where to mark it on the map (the impact report is drawn there)
+            "lon": round(float(r["lon"]), 7) if r["lon"] is not None else None,
+            "lat": round(float(r["lat"]), 7) if r["lat"] is not None else None,
         }
         if code in targets:
             item["new_division_code"] = targets[code]

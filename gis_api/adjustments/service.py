@@ -121,7 +121,8 @@ def _impact(session: Session, plan: Plan) -> dict[str, Any]:
         for v in t.villages:
             s = snaps[v]
             villages_moved.append({"code": v, "new_code": plan.recode.get(v), "name": s.name,
-                                   "population": s.population, "from": t.from_code, "to": t.to_code})
+                                   "population": s.population, "from": t.from_code, "to": t.to_code,
+                                   **_lonlat(session, s.geom)})
     transfers = []
     total_m2 = 0.0
     for t in plan.transfers:
@@ -131,6 +132,7 @@ def _impact(session: Session, plan: Plan) -> dict[str, Any]:
             "to": t.to_code,
             "to_name": snaps[t.to_code].name if t.to_code in snaps else new_by_code[t.to_code].name,
             "area": _fig(t.area_m2), "villages": len(t.villages), "population": t.population,
+            "geometry": _geojson(session, t.area, digits=7),  # the area that moves, for the map
         })
     divisions_before_after = []
     stitched = [c.code for c in plan.changes if plan.legal and not c.legal]
@@ -354,11 +356,21 @@ def withdraw(session: Session, adjustment_id: int, body: AdjustmentDecision, if_
     return _save(session, row, actor, body.reason)
 
 
-def _geojson(session: Session, hexg: str | None) -> dict[str, Any] | None:
+def _geojson(session: Session, hexg: str | None, digits: int = 15) -> dict[str, Any] | None:
     if hexg is None:
         return None
     return dict(json.loads(str(session.execute(
-        text("SELECT ST_AsGeoJSON(ST_GeomFromEWKB(decode(:g, 'hex')), 15, 0)"), {"g": hexg}).scalar_one())))
+        text("SELECT ST_AsGeoJSON(ST_GeomFromEWKB(decode(:g, 'hex')), :d, 0)"), {"g": hexg, "d": digits}
+    ).scalar_one())))
+
+
+def _lonlat(session: Session, hexg: str | None) -> dict[str, float]:
+    """Where to mark a division on the map (its point, or a point inside its area); nothing without a geometry."""
+    if hexg is None:
+        return {}
+    r = session.execute(text(
+        "SELECT ST_X(p), ST_Y(p) FROM ST_PointOnSurface(ST_GeomFromEWKB(decode(:g, 'hex'))) AS p"), {"g": hexg}).one()
+    return {"lon": round(float(r[0]), 7), "lat": round(float(r[1]), 7)}
 
 
 def apply(session: Session, adjustment_id: int, if_match: str | None, actor: str) -> Adjustment:

@@ -2,11 +2,12 @@
 /* global L */
 import { t, lang, onLang } from "./i18n.js";
 import { map } from "./map.js";
-import { saveEdit } from "./place-edit.js";
+import { saveEdit, baseValues } from "./place-edit.js";
 import { current } from "./place-panel.js";
 import { on, emit } from "./state.js";
 import { el, $, toast, showTab } from "./ui.js";
 import { ApiError } from "./api.js";
+import "./i18n/officer.js";
 
 const SHAPES = { point: "Marker", line: "Line", polygon: "Polygon" };
 const sketch = L.featureGroup().addTo(map);
@@ -20,7 +21,7 @@ export function startDraw(kind) {
   stopAll();
   showTab("place");
   document.body.dataset.drawing = kind;
-  $("#draw-status").textContent = t("draw_hint");
+  $("#draw-status").textContent = t(`draw_hint_${kind}`);
   map.pm.enableDraw(SHAPES[kind], { snappable: false, continueDrawing: false, markerStyle: { draggable: true } });
 }
 
@@ -35,6 +36,7 @@ function stopAll() {
 }
 
 function onCreate(e) {
+  if (!document.body.dataset.drawing) return; // a shape drawn by another screen (区划调整), not a new place
   const layer = e.layer;
   map.removeLayer(layer);
   sketch.clearLayers();
@@ -59,6 +61,9 @@ function startReshape(cur) {
   const ll = $("#reshape-lonlat");
   const isPoint = f.geometry.type === "Point";
   ll.closest(".row").hidden = !isPoint;
+  const hint = bar.querySelector(".hint");
+  hint.dataset.i18n = isPoint ? "geometry_edit_hint" : "reshape_hint_shape"; // kept on a language switch
+  hint.textContent = t(hint.dataset.i18n);
   if (isPoint) {
     ll.value = f.geometry.coordinates.map((x) => x.toFixed(6)).join(", ");
     layer.on("pm:dragend pm:edit drag", () => {
@@ -93,7 +98,8 @@ async function saveReshape(ev) {
   const p = current.feature.properties;
   try {
     const geometry = reshapedGeometry();
-    const base = {};
+    // The attributes as shown: a 412 then lists only what someone else changed, next to the new shape.
+    const base = baseValues(p);
     await saveEdit({ id: p.id, etag: current.etag, base, mine: base, extra: { mode: "correction", reason }, geometry });
     stopAll();
   } catch (e) {

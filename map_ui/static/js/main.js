@@ -2,6 +2,7 @@
 import "./leaflet-text.js"; // first: stored text in tooltips and popups is never parsed as HTML
 import "./i18n/map.js";
 import { api, ApiError } from "./api.js";
+import { initAdjustments } from "./adjustments.js";
 import { initAuth, restoreSession, applyRoles } from "./auth.js";
 import { initDivisions, loadDivisions } from "./divisions.js";
 import { initDraw } from "./draw.js";
@@ -75,6 +76,7 @@ async function boot() {
   initProposals();
   initPatrol();
   initPlanner();
+  initAdjustments();
   applyRoles();
   renderLayerList();
   on("user", () => applyRoles());

@@ -48,7 +48,8 @@ function readForm(form) {
   return out;
 }
 
-function baseValues(p) {
+/** The editable values a place has now: the merge dialog's "base" column. */
+export function baseValues(p) {
   const out = {};
   for (const [key] of EDITABLE) out[key] = key === "category_code" ? p.category_code || p.category : p[key];
   return out;
