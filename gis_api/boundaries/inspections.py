@@ -21,17 +21,55 @@ from gis_api.boundaries.models import (
     MarkerStatus,
 )
 from gis_api.boundaries.schemas import InspectionCreate, InspectionFiling, InspectionKind, IssueResolve
+from gis_api.boundaries.when import not_after_today
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.errors import Conflict, InvalidInput, NotFound
 
+RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 
-def _issue(line_id: str, kind: str, description: str, on: dt.date, *, marker_no: str | None = None,
-           risk: str = "medium", inspection_id: int | None = None) -> BoundaryIssue:
-    return BoundaryIssue(line_id=line_id, kind=kind, description=description, opened_on=on, marker_no=marker_no,
-                         risk=risk, inspection_id=inspection_id)
+
+def raise_issue(session: Session, line_id: str, kind: str, description: str, on: dt.date, *,
+                marker_no: str | None = None, risk: str = "medium", inspection_id: int | None = None,
+                patrol_id: int | None = None, distance_m: float | None = None, geom: str | None = None
+                ) -> BoundaryIssue:
+    """Open an issue, or update the open one of the same marker and problem (``kind``): each inspection or
+    patrol that finds a damaged marker again confirms the issue, it does not open another one. The update keeps
+    who opened it and when, and records when it was last reported, how often, the higher risk and the latest
+    description (and, for a displacement, the latest surveyed position)."""
+    if marker_no is not None:
+        open_id = session.scalar(select(BoundaryIssue.id).where(
+            BoundaryIssue.marker_no == marker_no, BoundaryIssue.kind == kind, BoundaryIssue.status == "open"))
+        if open_id is not None:
+            issue = ISSUE_GUARD.hold(session, open_id, missing=lambda: _no_issue(open_id))
+            issue.reports += 1
+            issue.last_reported_on = max(on, issue.last_reported_on or issue.opened_on)
+            issue.description = description
+            if RISK_ORDER[risk] > RISK_ORDER.get(issue.risk, 1):
+                issue.risk = risk
+            if distance_m is not None:
+                issue.distance_m = distance_m
+                issue.geom = geom
+                issue.patrol_id = patrol_id or issue.patrol_id
+            session.flush()
+            return issue
+    issue = BoundaryIssue(line_id=line_id, kind=kind, description=description, opened_on=on, marker_no=marker_no,
+                          risk=risk, inspection_id=inspection_id, patrol_id=patrol_id, distance_m=distance_m,
+                          geom=geom, last_reported_on=on)
+    session.add(issue)
+    session.flush()
+    return issue
+
+
+def _check_dates(body: InspectionCreate) -> None:
+    not_after_today(body.inspected_on, "inspected_on", "an inspection", "联检",
+                    plan_field="next_inspection_planned_on")
+    for i, s in enumerate(body.signatures):
+        not_after_today(s.signed_on, f"signatures.{i}.signed_on", "a signature", "签字")
+    not_after_today(body.filed_on, "filed_on", "a filing", "归档")
 
 
 def create(session: Session, body: InspectionCreate, actor: str) -> JointInspection:
+    _check_dates(body)
     if session.get(BoundaryLine, body.line_id) is None:
         raise InvalidInput(f"no boundary line {body.line_id}", f"不存在界线 {body.line_id}", field="line_id")
     # The inspection moves the line's cycle date and the markers' status from what it reads: both are locked
@@ -76,41 +114,43 @@ def create(session: Session, body: InspectionCreate, actor: str) -> JointInspect
         new_status: MarkerStatus | None = None
         if not f.present:
             new_status = MarkerStatus.missing
-            session.add(_issue(line.line_id, "marker_missing", f"界桩 {f.marker_no} 丢失", on,
-                               marker_no=f.marker_no, risk="high", inspection_id=row.id))
+            raise_issue(session, line.line_id, "marker_missing", f"界桩 {f.marker_no} 丢失", on,
+                        marker_no=f.marker_no, risk="high", inspection_id=row.id)
         else:
             if f.moved:
                 new_status = MarkerStatus.moved
-                session.add(_issue(line.line_id, "marker_moved", f"界桩 {f.marker_no} 移位", on,
-                                   marker_no=f.marker_no, risk="high", inspection_id=row.id))
+                raise_issue(session, line.line_id, "marker_moved", f"界桩 {f.marker_no} 移位", on,
+                            marker_no=f.marker_no, risk="high", inspection_id=row.id)
             if f.damaged:
                 new_status = new_status or MarkerStatus.damaged
-                session.add(_issue(line.line_id, "marker_damaged", f"界桩 {f.marker_no} 损坏", on,
-                                   marker_no=f.marker_no, inspection_id=row.id))
+                raise_issue(session, line.line_id, "marker_damaged", f"界桩 {f.marker_no} 损坏", on,
+                            marker_no=f.marker_no, inspection_id=row.id)
             if not f.legible:
-                session.add(_issue(line.line_id, "marker_illegible", f"界桩 {f.marker_no} 字迹不清", on,
-                                   marker_no=f.marker_no, risk="low", inspection_id=row.id))
+                raise_issue(session, line.line_id, "marker_illegible", f"界桩 {f.marker_no} 字迹不清", on,
+                            marker_no=f.marker_no, risk="low", inspection_id=row.id)
             if not f.cleared:
-                session.add(_issue(line.line_id, "marker_overgrown", f"界桩 {f.marker_no} 周边未清理", on,
-                                   marker_no=f.marker_no, risk="low", inspection_id=row.id))
+                raise_issue(session, line.line_id, "marker_overgrown", f"界桩 {f.marker_no} 周边未清理", on,
+                            marker_no=f.marker_no, risk="low", inspection_id=row.id)
             if new_status is None and marker.status in (MarkerStatus.damaged, MarkerStatus.missing):
                 new_status = MarkerStatus.intact  # found repaired
         if new_status is not None and marker.status != new_status.value:
             marker.status = new_status.value
     for d in body.disputes:
-        session.add(_issue(line.line_id, "dispute", d.description, on, risk=d.risk.value, inspection_id=row.id))
+        raise_issue(session, line.line_id, "dispute", d.description, on, risk=d.risk.value, inspection_id=row.id)
     for s in body.structures:
-        session.add(_issue(line.line_id, "structure", str(s.get("description") or s), on, inspection_id=row.id))
+        raise_issue(session, line.line_id, "structure", str(s.get("description") or s), on, inspection_id=row.id)
     for m in body.one_sided_markers:
-        session.add(_issue(line.line_id, "one_sided_marker", str(m.get("description") or m), on,
-                           inspection_id=row.id))
+        raise_issue(session, line.line_id, "one_sided_marker", str(m.get("description") or m), on,
+                    inspection_id=row.id)
     for c in body.feature_changes:
         if c.get("risk"):
-            session.add(_issue(line.line_id, "feature_change", str(c.get("description") or c), on,
-                               risk=str(c["risk"]) if c["risk"] in ("low", "medium", "high") else "medium",
-                               inspection_id=row.id))
+            raise_issue(session, line.line_id, "feature_change", str(c.get("description") or c), on,
+                        risk=str(c["risk"]) if c["risk"] in ("low", "medium", "high") else "medium",
+                        inspection_id=row.id)
     if body.kind is InspectionKind.periodic and (line.last_inspection_on is None or on > line.last_inspection_on):
         line.last_inspection_on = on  # the 5-year cycle restarts with a periodic joint inspection
+    if body.next_inspection_planned_on is not None:
+        line.next_inspection_planned_on = body.next_inspection_planned_on
     session.flush()
     session.refresh(row)
     return row
@@ -172,8 +212,15 @@ def file(session: Session, inspection_id: int, body: InspectionFiling, if_match:
     if row.filed_on is not None:
         raise Conflict(f"inspection {inspection_id} was filed on {row.filed_on}",
                        f"联检记录 {inspection_id} 已于 {row.filed_on} 归档", field="filed_on")
-    signatures = [s.model_dump(mode="json") for s in body.signatures] if body.signatures is not None else row.signatures
-    if {s["side"] for s in signatures} != {"left", "right"}:
+    not_after_today(body.filed_on, "filed_on", "a filing", "归档")
+    for i, s in enumerate(body.signatures or ()):
+        not_after_today(s.signed_on, f"signatures.{i}.signed_on", "a signature", "签字")
+    # Signatures already recorded (given at the inspection) count: one sent now adds a side or replaces the
+    # recorded signature of its side.
+    by_side = {s["side"]: s for s in row.signatures}
+    by_side.update((s.side, s.model_dump(mode="json")) for s in body.signatures or ())
+    signatures = [by_side[side] for side in sorted(by_side)]
+    if set(by_side) != {"left", "right"}:
         raise InvalidInput("filing needs the signatures of both sides", "归档须有双方签字", field="signatures",
                            rule="§5")
     audit.set_context(session, actor, body.reason)
@@ -191,6 +238,7 @@ def issue_dict(i: BoundaryIssue) -> dict[str, Any]:
         "risk": i.risk, "status": i.status, "opened_on": i.opened_on.isoformat(),
         "resolved_on": i.resolved_on.isoformat() if i.resolved_on else None, "resolution": i.resolution,
         "distance_m": i.distance_m, "inspection_id": i.inspection_id, "patrol_id": i.patrol_id,
+        "last_reported_on": i.last_reported_on.isoformat() if i.last_reported_on else None, "reports": i.reports,
         "version": i.version,
     }
 
@@ -216,6 +264,7 @@ def resolve_issue(session: Session, issue_id: int, body: IssueResolve, if_match:
     issue = ISSUE_GUARD.lock(session, issue_id, if_match, missing=lambda: _no_issue(issue_id))
     if issue.status == "resolved":
         raise Conflict(f"issue {issue_id} is already resolved", f"问题 {issue_id} 已解决", field="status")
+    not_after_today(body.resolved_on, "resolved_on", "a resolution", "问题解决")
     if body.resolved_on < issue.opened_on:
         raise InvalidInput("resolved_on is before the issue was opened", "解决日期早于问题登记日期",
                            field="resolved_on")

@@ -28,6 +28,7 @@ from gis_api.audit import service as audit
 from gis_api.boundaries.models import BoundaryLine, BoundaryLineVersion
 from gis_api.boundaries.schemas import LineUpdate
 from gis_api.boundaries.settings import BoundarySettings
+from gis_api.boundaries.when import not_after_today
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.models import Level
 from gis_api.errors import InvalidInput, NotFound
@@ -228,7 +229,8 @@ def derive(session: Session, level: Level, on: dt.date, actor: str, reason: str)
 LINES_SOURCE = """(
     SELECT v.id AS version_id, v.line_id, v.geom, v.length_m, v.valid_from, v.valid_to, v.version AS geom_version,
            l.level, l.left_code, l.right_code, l.line_no, l.name, l.agreement_ref, l.agreement_signed_on,
-           l.detail_map_ref, l.responsible_left, l.responsible_right, l.last_inspection_on, l.note,
+           l.detail_map_ref, l.responsible_left, l.responsible_right, l.last_inspection_on,
+           l.next_inspection_planned_on, l.note,
            l.version AS record_version,
            (SELECT min(v0.valid_from) FROM boundary_line_versions v0 WHERE v0.line_id = v.line_id) AS first_valid_from
     FROM boundary_line_versions v JOIN boundary_lines l ON l.line_id = v.line_id)"""
@@ -259,6 +261,7 @@ json_build_object(
         'detail_map_ref', b.detail_map_ref,
         'responsible_left', b.responsible_left, 'responsible_right', b.responsible_right,
         'last_inspection_on', b.last_inspection_on,
+        'next_inspection_planned_on', b.next_inspection_planned_on,
         'next_inspection_due', {DUE_SQL},
         'inspection_overdue', {DUE_SQL} < CAST(:as_of AS date),
         'markers', (SELECT count(*) FROM boundary_markers m WHERE m.line_id = b.line_id
@@ -363,6 +366,9 @@ def history(session: Session, line_id: str) -> dict[str, Any]:
 
 def update(session: Session, line_id: str, body: LineUpdate, if_match: str | None, actor: str,
            settings: BoundarySettings) -> BoundaryLine:
+    not_after_today(body.last_inspection_on, "last_inspection_on", "an inspection", "联检",
+                    plan_field="next_inspection_planned_on")
+    not_after_today(body.agreement_signed_on, "agreement_signed_on", "the signing of an agreement", "协议书签订")
     line = guard(settings).lock(session, line_id, if_match, missing=lambda: _no_line(line_id))
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
     if not changes:

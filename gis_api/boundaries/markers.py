@@ -16,6 +16,7 @@ from gis_api.audit import service as audit
 from gis_api.boundaries.models import MARKER_ID_PATTERN, BoundaryLine, BoundaryMarker
 from gis_api.boundaries.schemas import CoordSystem, MarkerChangeMode, MarkerCreate, MarkerUpdate
 from gis_api.boundaries.settings import BoundarySettings
+from gis_api.boundaries.when import not_after_today, photos_not_after_today
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.geo.gcj02 import gcj02_to_wgs84
@@ -108,6 +109,9 @@ def distance_to_line(session: Session, marker_id: int, as_of: dt.date) -> float 
 def create(session: Session, body: MarkerCreate, actor: str) -> BoundaryMarker:
     marker_no = body.marker_no.strip().upper()
     check_marker_no(marker_no)
+    not_after_today(body.surveyed_on, "surveyed_on", "a survey", "测量")
+    not_after_today(body.valid_from, "valid_from", "the erection of a marker", "界桩埋设")
+    photos_not_after_today(body.photos)
     line = _line_in_force(session, body.line_id, body.valid_from)
     if marker_no[:4] != line.line_no:
         raise InvalidInput(
@@ -205,6 +209,8 @@ def history(session: Session, marker_no: str) -> dict[str, Any]:
 
 
 def update(session: Session, marker_no: str, body: MarkerUpdate, if_match: str | None, actor: str) -> BoundaryMarker:
+    not_after_today(body.surveyed_on, "surveyed_on", "a survey", "测量")
+    photos_not_after_today(body.photos)
     row = GUARD.lock(session, marker_no, if_match, missing=lambda: _no_marker(marker_no))
     changes: dict[str, Any] = {}
     moving = body.lon is not None or body.lat is not None

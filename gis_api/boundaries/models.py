@@ -81,6 +81,8 @@ class BoundaryLine(Stamped, Base):
     responsible_left: Mapped[str | None] = mapped_column(Text)
     responsible_right: Mapped[str | None] = mapped_column(Text)
     last_inspection_on: Mapped[dt.date | None] = mapped_column(Date)  # last joint inspection (联检)
+    # A plan, not a record: the only boundary date that may lie after today (rule T1, domain.md).
+    next_inspection_planned_on: Mapped[dt.date | None] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text, nullable=False, server_default="derived")
 
@@ -250,6 +252,9 @@ class BoundaryIssue(Stamped, Base):
     geom: Mapped[Any | None] = mapped_column(Geometry(geometry_type="POINT", srid=SRID, spatial_index=False))
     inspection_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_inspections.id", ondelete="SET NULL"))
     patrol_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_patrols.id", ondelete="SET NULL"))
+    # The same open problem found again (another inspection, another patrol) updates the issue: when, how often.
+    last_reported_on: Mapped[dt.date | None] = mapped_column(Date)
+    reports: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
     __table_args__ = (
         CheckConstraint(
@@ -259,6 +264,9 @@ class BoundaryIssue(Stamped, Base):
         ),
         CheckConstraint("status IN ('open', 'resolved')", name="status_known"),
         CheckConstraint("risk IN ('low', 'medium', 'high')", name="risk_known"),
+        CheckConstraint("reports >= 1", name="reports_positive"),
         Index("ix_boundary_issues_line", "line_id", "status"),
+        Index("uq_boundary_issues_open_marker_kind", "marker_no", "kind", unique=True,
+              postgresql_where=text("status = 'open' AND marker_no IS NOT NULL")),
     )
 

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock
 from gis_api.audit import service as audit
-from gis_api.boundaries import gpx
-from gis_api.boundaries.models import BoundaryIssue, BoundaryLine, BoundaryMarker, Patrol
+from gis_api.boundaries import gpx, inspections
+from gis_api.boundaries.models import BoundaryLine, BoundaryMarker, Patrol
 from gis_api.boundaries.settings import BoundarySettings
+from gis_api.boundaries.when import not_after_today
 from gis_api.errors import InvalidInput, NotFound
 
 COVERAGE_SQL = """
@@ -45,7 +46,9 @@ def upload(session: Session, line_id: str, data: bytes, *, file_name: str | None
     if not parsed.parts:
         raise InvalidInput("the GPX file has no track of two or more points", "GPX 文件中没有至少两个点的轨迹",
                            field="file")
-    on = patrolled_on or (parsed.start.date() if parsed.start else clock.today())
+    # A track's time stamps are UTC: its day is the bureau's day (DIMING_TIMEZONE) of the first point.
+    on = patrolled_on or (parsed.start.astimezone(clock.zone()).date() if parsed.start else clock.today())
+    not_after_today(on, "patrolled_on", "a patrol", "巡查")
     buffer = buffer_m if buffer_m is not None else settings.patrol_buffer_m
     if buffer <= 0:
         raise InvalidInput("buffer_m must be positive", "缓冲距离须为正数", field="buffer_m")
@@ -88,15 +91,14 @@ def upload(session: Session, line_id: str, data: bytes, *, file_name: str | None
         ).scalar_one())
         item = {"marker_no": marker.marker_no, "distance_m": round(distance, 3), "surveyed": [w.lon, w.lat]}
         if distance > settings.marker_tolerance_m:
-            issue = BoundaryIssue(
-                line_id=marker.line_id, marker_no=marker.marker_no, kind="displacement",
-                description=(f"界桩 {marker.marker_no} 新测位置距登记位置 {distance:.2f} 米，超过容差 "
-                             f"{settings.marker_tolerance_m:g} 米"),
-                risk="high", opened_on=on, distance_m=distance, patrol_id=patrol.id,
+            # The same marker found displaced again updates its open issue (the latest position and distance).
+            issue = inspections.raise_issue(
+                session, marker.line_id, "displacement",
+                (f"界桩 {marker.marker_no} 新测位置距登记位置 {distance:.2f} 米，超过容差 "
+                 f"{settings.marker_tolerance_m:g} 米"),
+                on, marker_no=marker.marker_no, risk="high", distance_m=distance, patrol_id=patrol.id,
                 geom=f"SRID=4490;POINT({w.lon!r} {w.lat!r})",
             )
-            session.add(issue)
-            session.flush()
             alerts.append({**item, "issue_id": issue.id, "tolerance_m": settings.marker_tolerance_m})
         else:
             confirmed.append(item)

@@ -29,6 +29,8 @@ class LineUpdate(BaseModel):
     responsible_left: Short | None = Field(default=None, description="unit responsible on the left side")
     responsible_right: Short | None = Field(default=None, description="unit responsible on the right side")
     last_inspection_on: dt.date | None = Field(default=None, description="last joint inspection (from the archive)")
+    next_inspection_planned_on: dt.date | None = Field(
+        default=None, description="planned next joint inspection (a plan: the one date that may be in the future)")
     note: Text | None = None
 
 
@@ -134,7 +136,9 @@ class InspectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     line_id: Code
-    inspected_on: dt.date
+    inspected_on: dt.date = Field(description="the day it took place: not after today (rule T1)")
+    next_inspection_planned_on: dt.date | None = Field(
+        default=None, description="the next joint inspection agreed on (a plan, recorded on the line)")
     kind: InspectionKind = InspectionKind.periodic
     team_left: Team
     team_right: Team
