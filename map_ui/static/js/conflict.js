@@ -32,7 +32,7 @@ function theirValues(feature) {
 export function openConflict(opts) {
   // Places by default; other records (boundary markers) pass their own fields, values, labels, display and who.
   const { base, mine, current, etag, save, reload, fields = EDITABLE_KEYS, values = theirValues,
-    label = (k) => t(`fields.${k}`), display = show, lastSaved = placeLastSaved } = opts;
+    label = (k) => t(`fields.${k}`), display = show, lastSaved = placeLastSaved, title = t("conflict_title") } = opts;
   const dialog = $("#conflict-dialog");
   const theirs = values(current);
   const keys = [...fields, ...("geometry" in mine && !fields.includes("geometry") ? ["geometry"] : [])];
@@ -58,7 +58,7 @@ export function openConflict(opts) {
   }
   const error = el("p", { class: "error", role: "alert" });
   const form = el("form", { method: "dialog", id: "conflict-form" },
-    el("h2", { id: "conflict-title" }, t("conflict_title")),
+    el("h2", { id: "conflict-title" }, title),
     el("p", {}, ...t("conflict_intro", { etag: String(etag).replace(/"/g, "") }).split("{who}").flatMap((part, i) => (i ? [who, part] : [part]))),
     el("div", { class: "table-wrap" }, el("table", { class: "conflict" },
       el("thead", {}, el("tr", {}, ["col_field", "col_base", "col_mine", "col_theirs", "col_take"].map((c) => el("th", { scope: "col" }, t(c))))),

@@ -1,16 +1,27 @@
-// Patrol screen: pick a boundary line → its record, markers with status, inspection history and due date;
-// record a joint inspection (联检); upload a GPX track → share of the line covered and displaced markers.
+// Patrol screen: lines or markers in view → pick a line → its record, markers with status, open issues, inspection
+// history and due date; set a marker's status, move it, file an issue, record a joint inspection (联检); upload a
+// GPX track → share of the line covered and displaced markers. Edits go through If-Match and the merge dialog.
 /* global L */
 import { api, ApiError } from "./api.js";
-import { t, msg, onLang } from "./i18n.js";
+import { t, onLang } from "./i18n.js";
+import "./i18n/patrol.js";
 import { map, showOverlay } from "./map.js";
 import { MARKER_COLORS, loadBoundaries, loadMarkers } from "./overlays.js";
+import { issueForm } from "./patrol-issue.js";
+import { snapshot, restore } from "./patrol-keep.js";
+import { statusForm, moveForm, stopMove, forget } from "./patrol-marker.js";
+import { inView } from "./patrol-view.js";
 import { state, on, has, can } from "./state.js";
 import { el, $, fmt, pct, table, toast, put, showTab, today, text } from "./ui.js";
 
 const picked = L.featureGroup().addTo(map); // the chosen line, its markers, the uploaded track
 let level = "county";
+let listMode = "lines"; // the first screen lists "lines" or "markers"
+let viewOnly = true; // …only those in the map's current view
+let listed = { key: null, lines: [], markers: [] }; // what the first screen lists, per level and as_of
 let current = null; // {line, etag, markers, inspections, issues}
+let panel = null; // the edit open in the line view: {kind: "status" | "move" | "issue", marker}
+let lastPatrol = null; // the last GPX result shown, kept across re-renders
 
 function pane() {
   return $("#pane-patrol");
@@ -25,25 +36,75 @@ function dueText(p) {
   return p.inspection_overdue ? `${p.next_inspection_due}（${t("overdue")}）` : p.next_inspection_due;
 }
 
+async function fetchListed() {
+  const key = `${level}|${state.asOf}`;
+  if (listed.key === key) return listed;
+  const params = level === "county" ? { level: "county", code: "340122" } : { level: "township", parent: "340122" };
+  const [lines, markers] = await Promise.all([
+    api("/api/v1/boundaries", { params: { ...params, as_of: state.asOf } }),
+    has("markers") ? api("/api/v1/boundary-markers", { params: { as_of: state.asOf, limit: 5000 } }) : { data: { features: [] } },
+  ]);
+  listed = {
+    key,
+    lines: lines.data.features.sort((a, b) => String(a.properties.line_no).localeCompare(String(b.properties.line_no))),
+    markers: markers.data.features,
+  };
+  return listed;
+}
+
 export async function renderLines() {
   const box = pane();
   if (!has("boundaries")) { put(box, el("p", { class: "muted" }, t("patrol_unavailable"))); return; }
-  const params = level === "county" ? { level: "county", code: "340122" } : { level: "township", parent: "340122" };
-  const { data } = await api("/api/v1/boundaries", { params: { ...params, as_of: state.asOf } });
-  const lines = data.features.map((f) => f.properties).sort((a, b) => String(a.line_no).localeCompare(String(b.line_no)));
+  await fetchListed();
+  if (current) return; // a line was opened meanwhile
+  const radio = (name, value, now, label, set) => el("label", {}, el("input", { type: "radio", name, value, checked: value === now,
+    onchange: () => { set(value); renderLines().catch((e) => toast(String(e), "error")); } }), " ", label);
   put(box,
     el("h2", {}, t("patrol_pick")),
-    el("div", { class: "actions", role: "radiogroup", "aria-label": t("patrol_lines") },
-      ["county", "township"].map((lv) => el("label", {}, el("input", { type: "radio", name: "line-level", value: lv, checked: lv === level,
-        onchange: () => { level = lv; renderLines(); } }), " ", t(`line_level.${lv}`)))),
-    el("ul", { class: "items", id: "line-list" }, lines.map((p) => el("li", { dataset: { line: p.line_id }, class: current && current.line.properties.line_id === p.line_id ? "selected" : "" },
-      el("button", { type: "button", class: "link", onclick: () => openLine(p.line_id) }, `${p.line_no} ${p.name || p.line_id}`),
-      el("div", { class: "muted" }, `${p.left_name || p.left_code} | ${p.right_name || p.right_code || "—"} · ${km(p.length_m)} · ${t("patrol_markers")} ${p.markers}`),
-      el("div", { class: p.inspection_overdue ? "warn" : "muted" }, `${t("due")}: ${dueText(p)}`)))),
+    el("div", { class: "actions", role: "radiogroup", "aria-label": t("list_of") },
+      radio("list-mode", "lines", listMode, t("patrol_lines"), (v) => { listMode = v; }),
+      radio("list-mode", "markers", listMode, t("patrol_markers"), (v) => { listMode = v; })),
+    listMode === "lines" ? el("div", { class: "actions", role: "radiogroup", "aria-label": t("patrol_lines") },
+      ["county", "township"].map((lv) => radio("line-level", lv, level, t(`line_level.${lv}`), (v) => { level = v; }))) : null,
+    el("label", { class: "view-only" }, el("input", { type: "checkbox", id: "patrol-view-only", checked: viewOnly,
+      onchange: (e) => { viewOnly = e.target.checked; renderList(); } }), " ", t("view_only")),
+    el("p", { class: "muted", id: "patrol-count", "aria-live": "polite" }),
+    el("div", { id: "patrol-list" }),
   );
+  renderList();
 }
 
-export async function openLine(lineId, { zoom = true, until = null } = {}) {
+function lineItem(f) {
+  const p = f.properties;
+  return el("li", { dataset: { line: p.line_id } },
+    el("button", { type: "button", class: "link", onclick: () => openLine(p.line_id) }, `${p.line_no} ${p.name || p.line_id}`),
+    el("div", { class: "muted" }, `${p.left_name || p.left_code} | ${p.right_name || p.right_code || "—"} · ${km(p.length_m)} · ${t("patrol_markers")} ${p.markers}`),
+    el("div", { class: p.inspection_overdue ? "warn" : "muted" }, `${t("due")}: ${dueText(p)}`));
+}
+
+function markerItem(f) {
+  const p = f.properties;
+  return el("li", { dataset: { marker: p.marker_no, line: p.line_id } },
+    el("span", { class: "status-dot", style: `background:${MARKER_COLORS[p.status] || "#718096"}`, "aria-hidden": "true" }), " ",
+    el("button", { type: "button", class: "link", onclick: () => openLine(p.line_id, { marker: p.marker_no }) }, p.marker_no),
+    ` · ${t(`marker.${p.status}`)}`,
+    el("div", { class: "muted" }, `${t("marker_line")}: ${p.line_id}${p.distance_to_line_m === null ? "" : ` · ${t("to_line")} ${fmt(Number(p.distance_to_line_m))} m`}`));
+}
+
+/** The first screen's list, filtered by the view when asked: redrawn on every moveend, never refetched. */
+function renderList() {
+  const box = $("#patrol-list");
+  if (!box || current) return;
+  const all = listMode === "lines" ? listed.lines : listed.markers;
+  const shown = viewOnly ? all.filter((f) => inView(f.geometry)) : all;
+  $("#patrol-count").textContent = viewOnly ? t("in_view_count", { n: shown.length, total: all.length }) : t("all_count", { total: all.length });
+  put(box, shown.length
+    ? el("ul", { class: "items", id: listMode === "lines" ? "line-list" : "marker-list" }, shown.map(listMode === "lines" ? lineItem : markerItem))
+    : el("p", { class: "muted", id: listMode === "lines" ? "line-list" : "marker-list" }, t("none_in_view")));
+}
+
+export async function openLine(lineId, { zoom = true, until = null, marker = null } = {}) {
+  if (!current || current.line.properties.line_id !== lineId) { panel = null; stopMove(); forget(); }
   for (let i = 0; i < 8; i++) {
     const got = await fetchLine(lineId);
     if (!until || until(got) || i === 7) { current = got; break; }
@@ -52,6 +113,67 @@ export async function openLine(lineId, { zoom = true, until = null } = {}) {
   drawLine(zoom);
   renderLine();
   showTab("patrol");
+  if (marker) selectMarker(marker);
+}
+
+function selectMarker(no) {
+  pane().querySelectorAll("#marker-table tr.selected").forEach((r) => r.classList.remove("selected"));
+  const tr = pane().querySelector(`#marker-table tr[data-marker="${CSS.escape(no)}"]`);
+  if (tr) { tr.classList.add("selected"); tr.scrollIntoView({ block: "nearest" }); }
+}
+
+/** Open one of the line view's edits (status, move, issue) in the slot above the marker table. */
+function openPanel(kind, marker = null) {
+  stopMove();
+  forget(); // a fresh edit reads the marker (and its ETag) again
+  panel = { kind, marker };
+  renderPanel();
+  const slot = $("#patrol-edit");
+  const first = slot && slot.querySelector("select, input, textarea");
+  if (first) first.focus();
+  if (slot) slot.scrollIntoView({ block: "nearest" });
+}
+
+function closePanel() {
+  panel = null;
+  stopMove();
+  forget();
+  renderPanel();
+}
+
+// After a write, read the line again until it shows the write (the server commits just after it answers).
+async function afterMarkerSave(saved) {
+  const no = saved.properties.marker_no;
+  panel = null;
+  forget();
+  await openLine(current.line.properties.line_id, { zoom: false, marker: no, until: (cur) => cur.markers.some((f) => f.properties.marker_no === no
+    && f.properties.version >= saved.properties.version) });
+  loadMarkers().catch(() => {});
+  listed.key = null;
+}
+
+async function afterIssue(saved) {
+  toast(t("issue_saved"), "ok");
+  panel = null;
+  await openLine(current.line.properties.line_id, { zoom: false, until: (cur) => cur.inspections.some((i) => i.id === saved.id) });
+  loadMarkers().catch(() => {});
+  listed.key = null;
+}
+
+function renderPanel() {
+  const slot = $("#patrol-edit");
+  if (!slot || !current) return;
+  if (!panel) { slot.replaceChildren(); return; }
+  const { markers, line } = current;
+  if (panel.kind === "status") {
+    put(slot, statusForm({ markers, marker: panel.marker || (markers[0] && markers[0].properties.marker_no), onSaved: afterMarkerSave, onCancel: closePanel,
+      onPick: (no) => { panel.marker = no; } }));
+  } else if (panel.kind === "move") {
+    const f = markers.find((m) => m.properties.marker_no === panel.marker);
+    put(slot, f ? moveForm({ feature: f, onSaved: afterMarkerSave, onCancel: closePanel }) : null);
+  } else if (panel.kind === "issue") {
+    put(slot, issueForm({ line, markers, marker: panel.marker, onSaved: afterIssue, onCancel: closePanel }));
+  }
 }
 
 async function fetchLine(lineId) {
@@ -74,11 +196,20 @@ function drawLine(zoom) {
   if (zoom) map.fitBounds(geo.getBounds(), { padding: [30, 30] });
 }
 
+function openInspection() {
+  const d = $("#inspection-details");
+  if (!d) return;
+  d.open = true;
+  d.scrollIntoView({ block: "nearest" });
+  $("#insp-date").focus();
+}
+
 function renderLine() {
   const p = current.line.properties;
   const box = pane();
+  const edit = can("patrol");
   put(box,
-    el("button", { type: "button", onclick: () => { current = null; picked.clearLayers(); renderLines(); } }, "← ", t("patrol_lines")),
+    el("button", { type: "button", id: "patrol-back", onclick: () => { current = null; panel = null; stopMove(); picked.clearLayers(); renderLines(); } }, "← ", t("patrol_lines")),
     el("h2", { id: "line-title" }, `${p.line_no} ${p.name || p.line_id}`),
     el("p", { class: "badges" },
       el("span", { class: "badge" }, t(`line_level.${p.level}`)),
@@ -91,33 +222,47 @@ function renderLine() {
       [t("responsible"), [p.responsible_left, p.responsible_right].filter(Boolean).join(" | ")],
       [t("last_inspection"), p.last_inspection_on], [t("due"), dueText(p)],
     ]),
+    edit ? el("div", { class: "actions patrol-actions", role: "toolbar", "aria-label": t("act_actions") },
+      el("button", { type: "button", id: "btn-open-inspection", onclick: openInspection }, t("act_record_inspection")),
+      el("button", { type: "button", id: "btn-open-issue", onclick: () => openPanel("issue") }, t("act_file_issue")),
+      el("button", { type: "button", id: "btn-open-status", disabled: !current.markers.length, onclick: () => openPanel("status") }, t("act_set_status"))) : null,
+    el("div", { id: "patrol-edit", "aria-live": "polite" }),
     el("h3", {}, `${t("patrol_markers")} (${current.markers.length})`),
     el("table", { class: "grid", id: "marker-table" },
-      el("thead", {}, el("tr", {}, el("th", {}, "No."), el("th", {}, t("marker_status")), el("th", { class: "num" }, t("to_line")))),
+      el("thead", {}, el("tr", {}, el("th", {}, "No."), el("th", {}, t("marker_status")), el("th", { class: "num" }, t("to_line")),
+        edit ? el("th", {}, el("span", { class: "sr-only" }, t("act_actions"))) : null)),
       el("tbody", {}, current.markers.map((f) => {
         const m = f.properties;
         return el("tr", { dataset: { marker: m.marker_no } },
           el("td", {}, m.marker_no),
-          el("td", {}, el("span", { class: "status-dot", style: `background:${MARKER_COLORS[m.status] || "#718096"}`, "aria-hidden": "true" }), " ", t(`marker.${m.status}`)),
-          el("td", { class: "num" }, m.distance_to_line_m === null ? "—" : `${fmt(Number(m.distance_to_line_m))} m`));
+          el("td", { class: "status" }, el("span", { class: "status-dot", style: `background:${MARKER_COLORS[m.status] || "#718096"}`, "aria-hidden": "true" }), " ", t(`marker.${m.status}`)),
+          el("td", { class: "num" }, m.distance_to_line_m === null ? "—" : `${fmt(Number(m.distance_to_line_m))} m`),
+          edit ? el("td", { class: "row-actions" },
+            el("button", { type: "button", class: "act-status", "aria-label": `${m.marker_no} ${t("act_status")}`, onclick: () => openPanel("status", m.marker_no) }, t("act_status")),
+            el("button", { type: "button", class: "act-move", "aria-label": `${m.marker_no} ${t("act_move")}`, onclick: () => openPanel("move", m.marker_no) }, t("act_move")),
+            el("button", { type: "button", class: "act-issue", "aria-label": `${m.marker_no} ${t("act_file_issue")}`, title: t("act_file_issue"), onclick: () => openPanel("issue", m.marker_no) }, "!")) : null);
       }))),
-    current.issues.length ? el("details", { open: true }, el("summary", { class: "warn" }, `${t("open_issues")} (${current.issues.length})`),
-      el("ul", {}, current.issues.map((i) => el("li", {}, `${i.kind}${i.marker_no ? ` ${i.marker_no}` : ""}: ${i.description}`)))) : null,
+    el("details", { open: true, id: "open-issues" }, el("summary", { class: current.issues.length ? "warn" : "" }, `${t("open_issues")} (${current.issues.length})`),
+      current.issues.length ? el("ul", { id: "issue-list" }, current.issues.map((i) => el("li", { dataset: { kind: i.kind, marker: i.marker_no || "" } },
+        `${t(`issue_kind.${i.kind}`)}${i.marker_no ? ` ${i.marker_no}` : ""}: ${i.description}`,
+        el("span", { class: "muted" }, ` · ${t("opened_on")} ${i.opened_on} · ${t(`risk.${i.risk}`)}`)))) : el("p", { class: "muted", id: "issue-list" }, "—")),
     el("h3", {}, `${t("inspections")} (${current.inspections.length})`),
     current.inspections.length ? el("ol", { class: "versions", id: "inspection-list" }, current.inspections.map((i) => el("li", {},
       `${i.inspected_on} · ${t(`inspection_kind.${i.kind}`)} · ${t("findings")} ${i.findings}${i.filed_on ? ` · ${t("filed")} ${i.filed_on} ${i.filing_ref || ""}` : ""}`)))
       : el("p", { class: "muted", id: "inspection-list" }, "—"),
-    can("patrol") ? inspectionForm() : null,
-    can("patrol") && has("gpx") ? gpxForm() : null,
+    edit ? inspectionForm() : null,
+    edit && has("gpx") ? gpxForm() : null,
     el("div", { id: "gpx-result", "aria-live": "polite" }),
   );
+  renderPanel();
+  if (lastPatrol && lastPatrol.line_id === p.line_id) renderPatrolResult(lastPatrol.result);
 }
 
 function inspectionForm() {
   const p = current.line.properties;
   const form = el("form", { id: "inspection-form" },
     el("details", { id: "inspection-details" }, el("summary", {}, t("inspection_new")),
-      el("div", { class: "row" }, el("label", { for: "insp-date" }, t("inspection_date")), el("input", { id: "insp-date", name: "inspected_on", type: "date", value: today(), required: true })),
+      el("div", { class: "row" }, el("label", { for: "insp-date" }, t("inspection_date")), el("input", { id: "insp-date", name: "inspected_on", type: "date", value: today(), max: today(), required: true })),
       el("div", { class: "row" }, el("label", { for: "insp-kind" }, t("fields.kind")),
         el("select", { id: "insp-kind", name: "kind" }, ["periodic", "flood", "works", "other"].map((k) => el("option", { value: k }, t(`inspection_kind.${k}`))))),
       el("div", { class: "row" }, el("label", { for: "insp-left" }, `${t("team_a")} (${p.left_name || p.left_code})`), el("input", { id: "insp-left", name: "team_left", value: p.responsible_left || "", required: true })),
@@ -203,6 +348,13 @@ async function showPatrol(r) {
     L.circleMarker(at, { pane: "points", radius: 8, color: "#c53030", weight: 3, fillOpacity: 0 }).bindTooltip(text(`${a.marker_no} ${fmt(a.distance_m)} m`), { permanent: true, className: "displaced" }).addTo(picked);
     if (reg) L.polyline([L.latLng(reg.geometry.coordinates[1], reg.geometry.coordinates[0]), at], { pane: "lines", color: "#c53030", dashArray: "3 3" }).addTo(picked);
   }
+  lastPatrol = { line_id: current.line.properties.line_id, result: r };
+  renderPatrolResult(r);
+  $("#gpx-result").scrollIntoView({ block: "nearest" });
+  showOverlay("markers", true);
+}
+
+function renderPatrolResult(r) {
   const box = $("#gpx-result");
   put(box,
     el("h3", {}, t("gpx_upload")),
@@ -217,8 +369,6 @@ async function showPatrol(r) {
       : el("p", { class: "ok", id: "displaced" }, t("gpx_none_displaced")),
     (r.unknown_markers || []).length ? el("p", { class: "muted" }, `? ${r.unknown_markers.join("、")}`) : null,
   );
-  box.scrollIntoView({ block: "nearest" });
-  showOverlay("markers", true);
 }
 
 export function initPatrol() {
@@ -231,7 +381,15 @@ export function initPatrol() {
       table([[t("sides"), `${p.left_name || p.left_code} | ${p.right_name || p.right_code || "—"}`], [t("length"), km(p.length_m)],
         [t("patrol_markers"), p.markers], [t("last_inspection"), p.last_inspection_on], [t("due"), dueText(p)]]))).openOn(map);
   });
-  on("as_of", () => { if (current) openLine(current.line.properties.line_id, { zoom: false }).catch(() => {}); });
-  onLang(() => { if (current) renderLine(); else if (document.body.dataset.tab === "patrol") renderLines().catch(() => {}); });
-  return msg;
+  on("as_of", () => {
+    listed.key = null;
+    if (current) openLine(current.line.properties.line_id, { zoom: false }).catch(() => {});
+    else if (document.body.dataset.tab === "patrol") renderLines().catch(() => {});
+  });
+  // A language switch redraws the pane in the other language; half-filled forms keep what was typed.
+  onLang(() => {
+    const keep = snapshot(pane());
+    if (current) { renderLine(); restore(pane(), keep); } else if (document.body.dataset.tab === "patrol") renderLines().then(() => restore(pane(), keep)).catch(() => {});
+  });
+  map.on("moveend", () => { if (!current && viewOnly) renderList(); });
 }
