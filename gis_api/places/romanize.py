@@ -99,6 +99,7 @@ class _Data:
     ordinal_categories: frozenset[str]
     segment_min: int
     ethnic: tuple[str, ...]  # longest first
+    ethnic_before_minzu: tuple[str, ...]  # 鄂温克 (of 鄂温克族) in front of 民族乡; longest first
     ethnic_categories: frozenset[str]
 
 
@@ -136,13 +137,37 @@ def _load(data_dir: Path = DATA_DIR) -> _Data:
         ordinal_categories=frozenset(settings["rz5_ordinal_categories"]),
         segment_min=int(settings["segment_specific_min_chars"]),
         ethnic=tuple(sorted(settings["ethnic_designations"], key=len, reverse=True)),
+        ethnic_before_minzu=tuple(
+            sorted(
+                (e[:-1] for e in settings["ethnic_designations"] if e.endswith("族") and len(e) >= 3),
+                key=len,
+                reverse=True,
+            )
+        ),
         ethnic_categories=frozenset(settings["ethnic_absorb_categories"]),
     )
 
 
 def reload_data() -> None:
-    """Forget cached data files (after an officer edited them)."""
+    """Forget cached data files and every spelling derived from them (after an officer edited them)."""
     _load.cache_clear()
+    _segment_words.cache_clear()
+    _SYLLABLE_CACHE.clear()
+    _SPAN_CACHE.clear()
+    _romanize_cached.cache_clear()
+
+
+# Per-run caches (speed): a run of Han characters always gets the same syllables and reading spans until
+# the data files are reloaded. Bounded so that a bulk import of unique names cannot grow them without end.
+_CACHE_MAX = 200_000
+_SYLLABLE_CACHE: dict[str, tuple[str, ...]] = {}
+_SPAN_CACHE: dict[str, dict[int, tuple[int, tuple[str, ...]]]] = {}
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -169,6 +194,9 @@ def strip_tones(text: str) -> str:
 
 def _reading_spans(text: str, data: _Data) -> dict[int, tuple[int, tuple[str, ...]]]:
     """Non-overlapping RZ6 reading matches, longest first, left to right: start -> (end, syllables)."""
+    cached = _SPAN_CACHE.get(text)
+    if cached is not None:
+        return cached
     spans: dict[int, tuple[int, tuple[str, ...]]] = {}
     i = 0
     while i < len(text):
@@ -180,6 +208,7 @@ def _reading_spans(text: str, data: _Data) -> dict[int, tuple[int, tuple[str, ..
                 break
         else:
             i += 1
+    _remember(_SPAN_CACHE, text, spans)
     return spans
 
 
@@ -190,11 +219,15 @@ def _han_syllables(run: str, data: _Data) -> list[str]:
     then replaces the syllables of the characters it covers. pypinyin's global dictionaries are never
     modified, so nothing leaks between calls.
     """
+    cached = _SYLLABLE_CACHE.get(run)
+    if cached is not None:
+        return list(cached)
     result = [item[0] for item in pinyin(run, style=Style.TONE, errors="default")]
     if len(result) != len(run):  # characters unknown to pypinyin come back grouped: go one at a time
         result = [pinyin(ch, style=Style.TONE, errors="default")[0][0] for ch in run]
     for start, (end, syllables) in _reading_spans(run, data).items():
         result[start:end] = list(syllables)
+    _remember(_SYLLABLE_CACHE, run, tuple(result))
     return result
 
 
@@ -278,12 +311,14 @@ def _split(name: str, data: _Data, *, absorb_modifier: bool = True) -> _Split:
             and not _cuts_reading(specific, len(specific) - 1, data)
         ):
             modifier, specific = specific[-1], specific[:-1]
-        # Ethnic designations belong to the generic of a division / committee (牌坊回族满族乡).
+        # Ethnic designations belong to the generic of a division / committee (牌坊回族满族乡). In front of
+        # 民族乡 / 民族镇 the people's name comes without 族 (鄂温克民族乡 -> Ewenke Minzu Xiang).
         if generic.category in data.ethnic_categories:
+            names = data.ethnic_before_minzu + data.ethnic if word.startswith("民族") else data.ethnic
             found = True
             while found:
                 found = False
-                for eth in data.ethnic:
+                for eth in names:
                     if specific.endswith(eth) and len(specific) > len(eth):
                         ethnic.insert(0, eth)
                         specific = specific[: -len(eth)]
@@ -355,8 +390,14 @@ def _words_for_specific(specific: str, data: _Data) -> list[str]:
     if not specific:
         return []
     if len(specific) >= data.segment_min and all(is_han(c) for c in specific):
-        pieces = _merge_readings(_merge_single_chars(_segment(specific)), specific, data)
-        return [_join_word(_tokens(p, data)) for p in pieces]
+        pieces = _segment(specific)
+        # Split a 专名 into its dictionary words (合肥|循环|经济, 众兴|水库|大坝). One of which the word list knows
+        # at most one word among four or more unknown characters is a name of its own, typically a
+        # transliteration (卧|里|托|格拉|克), and is written as one word (issue 14).
+        words = sum(1 for p in pieces if len(p) > 1)
+        if words > 1 or len(pieces) - words < 4:
+            pieces = _merge_readings(_merge_single_chars(pieces), specific, data)
+            return [_join_word(_tokens(p, data)) for p in pieces]
     tokens = _tokens(specific, data)
     words: list[str] = []
     han: list[str] = []
@@ -490,6 +531,17 @@ def romanize(
     name = _clean(name)
     if not name:
         raise ValueError("empty name")
+    if not overrides:
+        return _romanize_cached(name, tones, kind)
+    return _romanize(name, tones=tones, kind=kind, overrides=overrides)
+
+
+@lru_cache(maxsize=65_536)
+def _romanize_cached(name: str, tones: bool, kind: str | None) -> Romanization:
+    return _romanize(name, tones=tones, kind=kind, overrides=None)
+
+
+def _romanize(name: str, *, tones: bool, kind: str | None, overrides: Mapping[str, str] | None) -> Romanization:
     data = _load()
     parts = _split(name, data)
     specific, tongming = parts.specific, parts.tongming
