@@ -394,8 +394,8 @@ def _words_for_specific(specific: str, data: _Data) -> list[str]:
         # Split a 专名 into its dictionary words (合肥|循环|经济, 众兴|水库|大坝). One of which the word list knows
         # at most one word among four or more unknown characters is a name of its own, typically a
         # transliteration (卧|里|托|格拉|克), and is written as one word (issue 14).
-        words = sum(1 for p in pieces if len(p) > 1)
-        if words > 1 or len(pieces) - words < 4:
+        known = sum(1 for p in pieces if len(p) > 1)
+        if known > 1 or len(pieces) - known < 4:
             pieces = _merge_readings(_merge_single_chars(pieces), specific, data)
             return [_join_word(_tokens(p, data)) for p in pieces]
     tokens = _tokens(specific, data)
