@@ -1,24 +1,29 @@
 """平安边界 report: per line and for the county — inspections due or overdue, open issues, markers by status.
 
 Figures come from one SQL statement; HTML is self-contained (inline CSS, no external asset) and CSV is
-UTF-8 with a BOM so spreadsheet programs open the Chinese headers correctly.
+UTF-8 with a BOM so spreadsheet programs open the Chinese headers correctly. Both are written for people in
+one language (Chinese by default, English on request): labels, not stored identifiers (``overdue``, ``True``).
+The report says when it was made, the date its data hold for, where the data come from (real or synthetic)
+and what its colours mean.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.boundaries.models import MARKER_STATUS_ZH, MarkerStatus
 from gis_api.boundaries.settings import BoundarySettings
 from gis_api.divisions.models import Level
 from gis_api.io import safe_cells
 
 STATUSES = [s.value for s in MarkerStatus]
+Lang = Literal["zh", "en"]
 
 REPORT_SQL = """
 WITH lines AS (
@@ -39,6 +44,13 @@ SELECT l.line_id, l.line_no, l.name, l.level, l.left_code, l.right_code,
           AND (d.valid_to IS NULL OR d.valid_to > :on)) AS left_name,
        (SELECT d.name FROM divisions d WHERE d.code = l.right_code AND d.valid_from <= :on
           AND (d.valid_to IS NULL OR d.valid_to > :on)) AS right_name,
+       (SELECT d.source FROM divisions d WHERE d.code = l.left_code AND d.valid_from <= :on
+          AND (d.valid_to IS NULL OR d.valid_to > :on)) AS left_source,
+       (SELECT d.source FROM divisions d WHERE d.code = l.right_code AND d.valid_from <= :on
+          AND (d.valid_to IS NULL OR d.valid_to > :on)) AS right_source,
+       (SELECT coalesce(array_agg(DISTINCT m.source ORDER BY m.source), '{}') FROM boundary_markers m
+          WHERE m.line_id = l.line_id AND m.valid_from <= :on AND (m.valid_to IS NULL OR m.valid_to > :on)
+       ) AS marker_sources,
        l.length_m, l.agreement_ref, l.responsible_left, l.responsible_right, l.last_inspection_on,
        (coalesce(l.last_inspection_on, l.agreement_signed_on, l.first_from)
           + make_interval(years => CAST(:interval AS int)))::date AS next_due,
@@ -100,6 +112,10 @@ def build(session: Session, settings: BoundarySettings, on: dt.date, *, level: L
             "last_patrol_coverage": round(float(r["last_patrol_coverage"]), 4)
             if r["last_patrol_coverage"] is not None else None,
             "safe": safe,
+            # The line is drawn from its two sides' outlines: synthetic when either of them is.
+            "line_source": "synthetic" if any(_synthetic(x) for x in (r["left_source"], r["right_source"]))
+            else "real",
+            "marker_sources": list(r["marker_sources"] or []),
         }
         lines.append(item)
         totals["lines"] += 1
@@ -114,11 +130,114 @@ def build(session: Session, settings: BoundarySettings, on: dt.date, *, level: L
         for k, n in item["issues_by_kind"].items():
             totals["issues_by_kind"][k] = totals["issues_by_kind"].get(k, 0) + int(n)
     return {
-        "title": "平安边界报告", "as_of": on.isoformat(), "level": level.value if level else None, "code": code,
+        "title": "平安边界报告", "as_of": on.isoformat(), "generated_on": clock.today().isoformat(),
+        "scope_names": _scope_names(session, on, code, parent),
+        "level": level.value if level else None, "code": code,
         "parent": parent, "inspection_interval_years": settings.inspection_interval_years,
         "marker_tolerance_m": settings.marker_tolerance_m, "totals": totals, "lines": lines,
         "overdue": [x["line_id"] for x in lines if x["inspection"] == "overdue"],
     }
+
+
+def _synthetic(source: Any) -> bool:
+    return "synthetic" in str(source or "").lower()
+
+
+def _scope_names(session: Session, on: dt.date, code: str | None, parent: str | None) -> dict[str, str]:
+    """Names of the report's division and parent, so the scope reads 肥东县（340122）, not code=340122."""
+    codes = [c for c in (code, parent) if c]
+    if not codes:
+        return {}
+    rows = session.execute(text(
+        "SELECT code, name FROM divisions WHERE code = ANY(:codes) AND valid_from <= :on "
+        "AND (valid_to IS NULL OR valid_to > :on)"), {"codes": codes, "on": on}).all()
+    return {str(c): str(n) for c, n in rows}
+
+
+# Words of the report, Chinese and English (labels of the stored identifiers included).
+WORDS: dict[str, dict[str, Any]] = {
+    "zh": {
+        "title": "平安边界报告", "generated": "报告日期", "as_of": "数据时点", "interval": "联检周期 {n} 年",
+        "tolerance": "界桩偏离容差 {n} 米", "never": "从未联检", "days": "{n} 天", "yes": "是", "no": "否",
+        "inspection": {"overdue": "已逾期", "due": "即将到期", "ok": "正常"},
+        "level": {"county": "县级", "township": "乡级", None: "各级"},
+        "scope_code": "涉及{name}（{code}）的{level}界线", "scope_parent": "{name}（{code}）下辖区划之间的{level}界线",
+        "scope_line": "界线 {line}", "scope_all": "全部{level}界线",
+        "cards": ["界线条数", "总长（千米）", "联检逾期", "即将到期", "未结问题", "偏离界线的界桩", "平安边界"],
+        "markers_by_status": "界桩状态",
+        "head": ["编号", "界线", "长度（千米）", "上次联检", "下次联检", "联检状态", "未结问题", "问题类型", "界桩",
+                 "偏离界桩", "最近巡查", "平安边界", "数据来源"],
+        "sources": "数据来源", "src_real": "真实", "src_synthetic": "合成（示意）",
+        "src_line": "线位：{v}", "src_markers": "界桩：{v}",
+        "src_note": "线位由两侧行政区域的轮廓派生：两侧轮廓都是真实数据时标“真实”，有一侧为合成示意时标“合成”；"
+                    "界桩按其登记的来源标注。标为合成的数据仅作演示，不可作为界线管理依据。",
+        "legend": "图例", "legend_rows": {"overdue": "联检已逾期", "due": "联检即将到期（{n} 天内）", "ok": "联检正常"},
+        "legend_safe": "平安边界：联检未逾期，且没有未结的高风险问题。",
+        "legend_outlier": "偏离界桩：距界线超过 {n} 米的界桩。",
+        "total": "合计", "lines_n": "{n} 条", "sep": "，",
+        "issue_kind": {
+            "dispute": "争议", "risk": "风险", "marker_damaged": "界桩损坏", "marker_missing": "界桩丢失",
+            "marker_moved": "界桩移位", "marker_illegible": "字迹不清", "marker_overgrown": "周边未清理",
+            "displacement": "位移", "structure": "跨界建筑物", "one_sided_marker": "单方界桩",
+            "feature_change": "地物变化", "other": "其他"},
+        "marker_status": dict(MARKER_STATUS_ZH.items()),
+    },
+    "en": {
+        "title": "Safe-boundary report", "generated": "Report date", "as_of": "Data as of",
+        "interval": "joint inspection every {n} years", "tolerance": "marker tolerance {n} m",
+        "never": "never inspected", "days": "{n} days", "yes": "yes", "no": "no",
+        "inspection": {"overdue": "overdue", "due": "due soon", "ok": "ok"},
+        "level": {"county": "county-level", "township": "township-level", None: "all"},
+        "scope_code": "{level} lines of {name} ({code})", "scope_parent": "{level} lines within {name} ({code})",
+        "scope_line": "line {line}", "scope_all": "all {level} lines",
+        "cards": ["lines", "length (km)", "inspection overdue", "due soon", "open issues", "markers off the line",
+                  "safe lines"],
+        "markers_by_status": "Markers by status",
+        "head": ["No.", "Line", "Length (km)", "Last inspection", "Next inspection", "Inspection", "Open issues",
+                 "Issue kinds", "Markers", "Off the line", "Last patrol", "Safe", "Source"],
+        "sources": "Sources", "src_real": "real", "src_synthetic": "synthetic (illustrative)",
+        "src_line": "line: {v}", "src_markers": "markers: {v}",
+        "src_note": "Lines are derived from the outlines on either side: real when both outlines are real data, "
+                    "synthetic when either is; markers carry the source they were recorded with. Synthetic data are "
+                    "for demonstration only, never a basis for boundary management.",
+        "legend": "Legend", "legend_rows": {"overdue": "inspection overdue", "due": "inspection due within {n} days",
+                                            "ok": "inspection ok"},
+        "legend_safe": "Safe line: inspection not overdue and no open high-risk issue.",
+        "legend_outlier": "Off the line: markers more than {n} m from the line.",
+        "total": "Total", "lines_n": "{n} lines", "sep": ", ",
+        "issue_kind": {
+            "dispute": "dispute", "risk": "risk", "marker_damaged": "marker damaged",
+            "marker_missing": "marker missing",
+            "marker_moved": "marker moved", "marker_illegible": "inscription illegible",
+            "marker_overgrown": "surroundings overgrown", "displacement": "displacement",
+            "structure": "structure across the line", "one_sided_marker": "one-sided marker",
+            "feature_change": "feature change", "other": "other"},
+        "marker_status": {s: s for s in STATUSES},
+    },
+}
+
+
+def _source_word(w: dict[str, Any], sources: list[str] | str) -> str:
+    items = [sources] if isinstance(sources, str) else sources
+    if not items:
+        return "—"
+    paren = "{}（{}）" if w is WORDS["zh"] else "{} ({})"
+    return str(w["sep"]).join(str(w["src_synthetic"]) if _synthetic(x) else
+                              (str(w["src_real"]) if x == "real" else paren.format(w["src_real"], x)) for x in items)
+
+
+def scope_text(rep: dict[str, Any], lang: Lang = "zh") -> str:
+    w = WORDS[lang]
+    level = str(w["level"].get(rep.get("level"), rep.get("level")))
+    names = rep.get("scope_names") or {}
+    if rep.get("line_id"):
+        return str(w["scope_line"].format(line=rep["line_id"]))
+    if rep.get("code"):
+        return str(w["scope_code"].format(name=names.get(rep["code"], rep["code"]), code=rep["code"], level=level))
+    if rep.get("parent"):
+        return str(w["scope_parent"].format(name=names.get(rep["parent"], rep["parent"]), code=rep["parent"],
+                                            level=level))
+    return str(w["scope_all"].format(level=level))
 
 
 CSV_COLUMNS = [
@@ -138,18 +257,37 @@ def _flat(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_csv(rep: dict[str, Any]) -> str:
-    """Chinese headings, then the keys, a row per line and the totals; line and division names that a
-    spreadsheet would run as formulas are escaped (``gis_api.io.safe_cells``)."""
+CSV_COLUMNS_EN = [
+    "line no.", "line id", "line", "left side", "right side", "length (km)", "last inspection", "next inspection",
+    "inspection", "days overdue", "open issues", "high-risk issues", *[f"markers {s}" for s in STATUSES],
+    "markers off the line", "last patrol", "safe line",
+]
+
+
+def _csv_cell(key: str, value: Any, w: dict[str, Any]) -> Any:
+    if isinstance(value, bool):
+        return w["yes"] if value else w["no"]
+    if key == "inspection":
+        return w["inspection"].get(value, value)
+    return value
+
+
+def to_csv(rep: dict[str, Any], lang: Lang = "zh") -> str:
+    """Headings in the reader's language, then the keys (for programs), a row per line and the totals, values as
+    words (是/否, 已逾期); line and division names that a spreadsheet would run as formulas are escaped
+    (``gis_api.io.safe_cells``)."""
+    w = WORDS[lang]
     t = rep["totals"]
+    states = w["sep"].join(f"{w['inspection'][k]} {t[k]}" for k in ("overdue", "due", "ok"))
     rows: list[list[Any]] = [
         [k for k, _zh in CSV_COLUMNS],
-        *([_flat(item).get(k) for k, _zh in CSV_COLUMNS] for item in rep["lines"]),
-        ["合计", "total", f"{t['lines']} lines", "", "", t["length_km"], "", "",
-         f"overdue {t['overdue']} / due {t['due']} / ok {t['ok']}", "", t["open_issues"], t["open_high_risk"],
-         *[t["markers"][s] for s in STATUSES], t["marker_outliers"], "", t["safe_lines"]],
+        *([_csv_cell(k, _flat(item).get(k), w) for k, _zh in CSV_COLUMNS] for item in rep["lines"]),
+        [w["total"], "", w["lines_n"].format(n=t["lines"]), "", "", t["length_km"], "", "", states, "",
+         t["open_issues"], t["open_high_risk"], *[t["markers"][s] for s in STATUSES], t["marker_outliers"], "",
+         f"{t['safe_lines']}/{t['lines']}"],
     ]
-    return safe_cells.csv_text([zh for _k, zh in CSV_COLUMNS], rows, lineterminator="\n")
+    head = [zh for _k, zh in CSV_COLUMNS] if lang == "zh" else CSV_COLUMNS_EN
+    return safe_cells.csv_text(head, rows, lineterminator="\n")
 
 
 _STYLE = """
@@ -160,43 +298,62 @@ th,td{border:1px solid #bbb;padding:4px 6px;text-align:left} th{background:#eef2
 td.n{text-align:right} .overdue{background:#fbe3e1} .due{background:#fff4d6} .ok{background:#e7f5e9}
 .card{display:inline-block;border:1px solid #ccc;border-radius:6px;padding:8px 14px;margin:0 8px 8px 0}
 .card b{display:block;font-size:20px}
+h2{font-size:16px;margin:12px 0 4px} .legend ul{list-style:none;padding:0;margin:0}
+.legend li{display:inline-flex;align-items:center;gap:6px;margin-right:18px}
+.legend .sw{display:inline-block;width:22px;height:14px;border:1px solid #bbb}
+.sw.overdue{background:#fbe3e1} .sw.due{background:#fff4d6} .sw.ok{background:#e7f5e9}
+td:nth-child(4),td:nth-child(5){white-space:nowrap} td.src{font-size:12px} td.src.synthetic{color:#a04000}
+@media print{body{margin:8mm} .card{padding:4px 8px} tr{break-inside:avoid}}
 """
 
 
-def to_html(rep: dict[str, Any]) -> str:
+def to_html(rep: dict[str, Any], lang: Lang = "zh", due_soon_days: int | None = None) -> str:
     e = html.escape
+    w = WORDS[lang]
     t = rep["totals"]
-    cards = [
-        ("界线 lines", t["lines"]), ("总长 km", t["length_km"]), ("联检逾期 overdue", t["overdue"]),
-        ("即将到期 due", t["due"]), ("未结问题 open issues", t["open_issues"]),
-        ("偏离界桩 outliers", t["marker_outliers"]), ("平安边界 safe lines", f"{t['safe_lines']}/{t['lines']}"),
-    ]
-    status_label = {"overdue": "逾期 overdue", "due": "到期 due", "ok": "正常 ok"}
+    cards = list(zip(w["cards"], [t["lines"], f"{t['length_km']:.3f}", t["overdue"], t["due"], t["open_issues"],
+                                  t["marker_outliers"], f"{t['safe_lines']}/{t['lines']}"], strict=True))
+    ms = w["marker_status"]
     rows = []
     for x in rep["lines"]:
-        markers = "，".join(f"{MARKER_STATUS_ZH[MarkerStatus(s)]} {n}" for s, n in x["markers"].items() if n) or "—"
-        issues = "，".join(f"{k} {n}" for k, n in x["issues_by_kind"].items()) or "—"
+        markers = w["sep"].join(f"{ms[s]} {n}" for s, n in x["markers"].items() if n) or "—"
+        issues = w["sep"].join(f"{w['issue_kind'].get(k, k)} {n}" for k, n in x["issues_by_kind"].items()) or "—"
+        state = w["inspection"][x["inspection"]]
+        if x["overdue_days"]:
+            state += f"（{w['days'].format(n=x['overdue_days'])}）" if lang == "zh" else \
+                f" ({w['days'].format(n=x['overdue_days'])})"
+        source = w["sep"].join([w["src_line"].format(v=_source_word(w, x.get("line_source", ""))),
+                                w["src_markers"].format(v=_source_word(w, x.get("marker_sources", [])))])
+        synthetic = x.get("line_source") == "synthetic" or any(_synthetic(m) for m in x.get("marker_sources", []))
         rows.append(
             f"<tr class=\"{x['inspection']}\"><td>{e(x['line_no'])}</td><td>{e(x['name'] or x['line_id'])}</td>"
-            f"<td class=n>{x['length_km']:.3f}</td><td>{e(x['last_inspection_on'] or '从未 never')}</td>"
-            f"<td>{e(x['next_inspection_due'])}</td><td>{status_label[x['inspection']]}"
-            f"{' (' + str(x['overdue_days']) + ' 天)' if x['overdue_days'] else ''}</td>"
+            f"<td class=n>{x['length_km']:.3f}</td><td>{e(x['last_inspection_on'] or w['never'])}</td>"
+            f"<td>{e(x['next_inspection_due'])}</td><td>{e(state)}</td>"
             f"<td class=n>{x['open_issues']}</td><td>{e(issues)}</td><td>{e(markers)}</td>"
             f"<td class=n>{x['marker_outliers']}</td><td>{e(x['last_patrol_on'] or '—')}</td>"
-            f"<td>{'是' if x['safe'] else '否'}</td></tr>"
+            f"<td>{w['yes'] if x['safe'] else w['no']}</td>"
+            f"<td class=\"src{' synthetic' if synthetic else ''}\">{e(source)}</td></tr>"
         )
-    marker_totals = "，".join(f"{MARKER_STATUS_ZH[MarkerStatus(s)]} {n}" for s, n in t["markers"].items())
-    scope = e(f"level={rep['level']} code={rep['code'] or ''} parent={rep['parent'] or ''}")
+    marker_totals = w["sep"].join(f"{ms[s]} {n}" for s, n in t["markers"].items())
+    soon = "" if due_soon_days is None else due_soon_days
+    legend = "".join(f'<li><span class="sw {k}"></span>{e(v.format(n=soon))}</li>'
+                     for k, v in w["legend_rows"].items())
+    head = "".join(f"<th>{e(h)}</th>" for h in w["head"])
     return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>平安边界报告 {e(rep['as_of'])}</title>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
+<title>{e(w['title'])} {e(rep['as_of'])}</title>
 <style>{_STYLE}</style></head><body>
-<h1>平安边界报告 <small>Safe-boundary report</small></h1>
-<div class="meta">截至 as of {e(rep['as_of'])} · {scope} · 联检周期 {rep['inspection_interval_years']} 年 ·
-界桩容差 {rep['marker_tolerance_m']:g} m</div>
+<h1>{e(w['title'])}</h1>
+<div class="meta">{e(scope_text(rep, lang))}<br>
+{e(w['generated'])} <b id="generated-on">{e(rep.get('generated_on') or clock.today().isoformat())}</b> ·
+{e(w['as_of'])} <b id="as-of">{e(rep['as_of'])}</b> · {e(w['interval'].format(n=rep['inspection_interval_years']))} ·
+{e(w['tolerance'].format(n=f"{rep['marker_tolerance_m']:g}"))}</div>
 <div>{''.join(f'<div class="card">{e(str(k))}<b>{e(str(v))}</b></div>' for k, v in cards)}</div>
-<p>界桩状态 markers by status: {e(marker_totals)}</p>
-<table><thead><tr><th>编号</th><th>界线</th><th>长度 km</th><th>上次联检</th><th>下次联检</th><th>联检状态</th>
-<th>未结问题</th><th>问题类型</th><th>界桩</th><th>偏离</th><th>最近巡查</th><th>平安</th></tr></thead>
+<p>{e(w['markers_by_status'])}{'：' if lang == 'zh' else ': '}{e(marker_totals)}</p>
+<table><thead><tr>{head}</tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
+<section class="legend"><h2>{e(w['legend'])}</h2><ul>{legend}</ul>
+<p>{e(w['legend_safe'])}</p><p>{e(w['legend_outlier'].format(n=f"{rep['marker_tolerance_m']:g}"))}</p></section>
+<section class="sources"><h2>{e(w['sources'])}</h2><p>{e(w['src_note'])}</p></section>
 </body></html>
 """

@@ -86,14 +86,16 @@ def safe_boundary_report(
     parent: str | None = None,
     line_id: str | None = None,
     format: Annotated[str, Query(pattern="^(html|csv|json)$")] = "html",
+    lang: Annotated[str, Query(pattern="^(zh|en)$", description="language of the HTML and CSV report")] = "zh",
 ) -> Response:
     rep = report.build(session, bsettings, as_of, level=level, code=code or None, parent=parent, line_id=line_id)
+    words: report.Lang = "en" if lang == "en" else "zh"
     if format == "csv":
-        return Response(report.to_csv(rep), media_type="text/csv; charset=utf-8",
+        return Response(report.to_csv(rep, words), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="safe-boundary-{as_of}.csv"'})
     if format == "json":
         return JSONResponse(rep)
-    return HTMLResponse(report.to_html(rep))
+    return HTMLResponse(report.to_html(rep, words, bsettings.due_soon_days))
 
 
 @router.get("/{line_id}", summary="One boundary line (the geometry in force on as_of) with its record",

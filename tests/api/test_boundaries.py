@@ -259,7 +259,7 @@ def test_safe_boundary_report_lists_overdue_inspections(client: TestClient, demo
     csv_text = client.get("/api/v1/boundaries/report", params={"format": "csv", "as_of": "2026-06-01"}).text
     rows = list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
     assert rows[0][0] == "界线编号" and rows[1][0] == "line_no" and len(rows) == 2 + 9 + 1
-    assert sum(1 for r in rows[2:-1] if r[8] == "overdue") == 4
+    assert sum(1 for r in rows[2:-1] if r[8] == "已逾期") == 4
     html = client.get("/api/v1/boundaries/report", params={"as_of": "2026-06-01"})
     assert html.headers["content-type"].startswith("text/html")
     page = html.text
