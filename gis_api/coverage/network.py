@@ -229,3 +229,27 @@ def edges_geojson(session: Session, network: str, bbox: tuple[float, float, floa
     fc["network"] = {"id": net.id, "name": net.name, "kind": net.kind, "source": net.source}
     fc["truncated"] = fc["numberMatched"] > fc["numberReturned"]
     return fc
+
+
+SNAP_SQL = """
+SELECT s.id, ss.snap_m, ST_AsGeoJSON(ST_MakeLine(s.geom, v.geom), 7, 0) AS line
+FROM pg_temp.cov_supply s
+JOIN pg_temp.cov_snap_cov_supply ss ON ss.id = s.id
+JOIN road_vertices v ON v.id = ss.vid"""
+
+
+def add_snaps(session: Session, fc: dict[str, Any], max_snap_m: float) -> dict[str, Any]:
+    """After a network computation (same transaction): each facility's distance to its nearest network vertex, and
+    a ``snap`` line feature per facility, so the map shows which facilities are off the network (farther than
+    ``max_snap_m``) and reach nobody along it — the usual reason network coverage falls far below the radius."""
+    snaps = {int(r.id): (float(r.snap_m), r.line) for r in session.execute(text(SNAP_SQL))}
+    for f in fc["features"]:
+        p = f["properties"]
+        if p.get("layer") == "facility" and p.get("facility_id") in snaps:
+            p["snap_m"] = round(snaps[p["facility_id"]][0], 1)
+            p["on_network"] = snaps[p["facility_id"]][0] <= max_snap_m
+    fc["features"].extend(
+        {"type": "Feature", "id": f"snap-{fid}", "geometry": json.loads(line),
+         "properties": {"layer": "snap", "facility_id": fid, "snap_m": round(d, 1), "on_network": d <= max_snap_m}}
+        for fid, (d, line) in sorted(snaps.items()))
+    return fc

@@ -45,7 +45,11 @@ def coverage(
     settings = PlanningSettings()
     result = service.coverage(session, body, settings)
     if format == "geojson":
-        return _out(export.coverage_geojson(session, result), format, "coverage.geojson")
+        fc = export.coverage_geojson(session, result)
+        distance = result["query"]["distance"]
+        if distance["mode"] == "network":  # which facilities reach the network at all
+            fc = network.add_snaps(session, fc, float(distance["max_snap_m"]))
+        return _out(fc, format, "coverage.geojson")
     if format == "csv":
         return _out(export.coverage_csv(session, export.as_of_of(result)), format, "coverage.csv")
     if format == "html":

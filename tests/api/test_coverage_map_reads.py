@@ -78,3 +78,30 @@ def test_accessibility_as_geojson(client: TestClient, planner: dict[str, str]) -
              for f in fc["features"] if f["properties"]["layer"] == "facility"}
     assert ratio[fx] == pytest.approx(1 / 300, abs=1e-9)
     assert fc["properties"]["population_weighted_mean_score"] == pytest.approx(30 / 6000, abs=1e-9)
+
+
+def test_network_coverage_geojson_says_which_facilities_are_off_the_network(
+        client: TestClient, planner: dict[str, str]) -> None:
+    """A facility 1,500 m from the nearest vertex (more than the 1,000 m snap limit) reaches nobody along the roads;
+    the GeoJSON says so and draws its snap line, while the one at A is on the network."""
+    _net(client, planner)
+    k = kind(client, planner, "t_snap_map")
+    on = facility(client, planner, k, 0, 0)
+    off = facility(client, planner, k, 0, -1500)
+    demand(client, planner, "snap-map", [("B", 0, 400, 10), ("C", 0, 700, 20)])
+    body = {"facility_kind": k, "network_m": 900, "network": "map-net", "demand": "snap-map"}
+    fc = client.post("/api/v1/coverage", params={"format": "geojson"}, json=body).json()
+    fac = {f["properties"]["facility_id"]: f["properties"] for f in fc["features"]
+           if f["properties"]["layer"] == "facility"}
+    assert fac[on]["on_network"] is True and fac[on]["snap_m"] == pytest.approx(0, abs=0.5)
+    assert fac[off]["on_network"] is False and fac[off]["snap_m"] == pytest.approx(1500, abs=1)
+    lines = {f["properties"]["facility_id"]: f for f in fc["features"] if f["properties"]["layer"] == "snap"}
+    assert lines[off]["geometry"]["coordinates"][0] == pytest.approx(lonlat(0, -1500), abs=1e-6)
+    assert lines[off]["geometry"]["coordinates"][1] == pytest.approx(lonlat(0, 0), abs=1e-6)
+    covered = {f["properties"]["code"]: f["properties"]["nearest_facility_id"] for f in fc["features"]
+               if f["properties"]["layer"] == "demand"}
+    assert covered == {"B": on, "C": on}
+    # A radius request has no snap features.
+    radius = client.post("/api/v1/coverage", params={"format": "geojson"},
+                         json={"facility_kind": k, "radius_m": 900, "demand": "snap-map"}).json()
+    assert not [f for f in radius["features"] if f["properties"]["layer"] == "snap"]

@@ -4,8 +4,9 @@
 import { api } from "./api.js";
 import { t, lang, onLang } from "./i18n.js";
 import { map, registerOverlay, viewBbox, overlayVisible } from "./map.js";
-import { state, on, emit, has } from "./state.js";
+import { state, on, emit, has, can } from "./state.js";
 import { el, table, fmt, text } from "./ui.js";
+import "./i18n/planner.js"; // the planner words of the popups' edit buttons
 
 export const layers = {
   boundaries: L.featureGroup(),
@@ -97,11 +98,14 @@ export async function loadFacilities() {
   L.geoJSON(data, {
     pointToLayer: (f, ll) => L.circleMarker(ll, {
       pane: "points", radius: 6, weight: 1.5, color: "#fff", fillColor: kindColor(f.properties.kind), fillOpacity: 0.95,
+      className: `facility k-${f.properties.kind} f-${f.properties.id}`,
     }),
     onEachFeature: (f, l) => {
       const p = f.properties;
       l.bindTooltip(text(`${p.name}（${kindName(p.kind)}）`));
-      l.bindPopup(() => el("div", {}, el("h3", {}, p.name), props(p, ["kind_name", "division_name", "capacity", "staff", "opened_on", "status", "source"])));
+      // Planners get an edit button (planner-edit.js opens the form with the facility's ETag).
+      l.bindPopup(() => el("div", {}, el("h3", {}, p.name), props(p, ["kind_name", "division_name", "capacity", "staff", "opened_on", "status", "source"]),
+        editButton("edit-facility", "edit_facility", () => emit("facility:edit", { id: p.id }))));
     },
   }).addTo(layers.facilities);
   renderKindFilter();
@@ -122,24 +126,33 @@ export async function loadCemeteries() {
   if (!overlayVisible("cemeteries")) return;
   const { data } = await api("/api/v1/cemeteries", { params: { as_of: state.asOf } });
   layers.cemeteries.clearLayers();
-  const parcelColors = { existing: "#4a5568", planned: "#d69e2e", approved: "#38a169" };
+  const parcelColors = { existing: "#4a5568", planned_extension: "#d69e2e", approved: "#38a169", rejected: "#c53030" };
   for (const f of data.features) {
     const p = f.properties;
     L.geoJSON({ type: "FeatureCollection", features: p.parcels || [] }, {
       pane: "divisions",
-      style: (pf) => ({ color: parcelColors[pf.properties.status] || "#4a5568", weight: 1.5, fillOpacity: 0.35, dashArray: pf.properties.status === "planned" ? "4 3" : null }),
+      style: (pf) => ({ color: parcelColors[pf.properties.status] || "#4a5568", weight: 1.5, fillOpacity: 0.35,
+        dashArray: pf.properties.status === "planned_extension" ? "4 3" : null, className: `parcel parcel-${pf.properties.id}` }),
       onEachFeature: (pf, l) => l.bindPopup(() => el("div", {}, el("h3", {}, `${p.name} · ${pf.properties.name || pf.properties.id}`),
-        table([["status", pf.properties.status], ["m²", pf.properties.area_m2], ["亩", pf.properties.area_mu], ["plots", pf.properties.plots_capacity]]))),
+        table([["status", pf.properties.status], ["m²", pf.properties.area_m2], ["亩", pf.properties.area_mu], ["plots", pf.properties.plots_capacity]]),
+        editButton("edit-parcel", "edit_parcel", () => emit("parcel:edit", { id: pf.properties.id, cemeteryId: p.id })))),
     }).addTo(layers.cemeteries);
     if (f.geometry) {
       L.geoJSON(f, {
-        pointToLayer: (_g, ll) => L.marker(ll, { pane: "points", icon: L.divIcon({ className: "cemetery-icon", html: text("墓"), iconSize: [18, 18] }), title: p.name }),
+        pointToLayer: (_g, ll) => L.marker(ll, { pane: "points", icon: L.divIcon({ className: `cemetery-icon cemetery-${p.id}`, html: text("墓"), iconSize: [18, 18] }), title: p.name }),
         onEachFeature: (_g, l) => l.bindPopup(() => el("div", {}, el("h3", {}, p.name),
           table([["type", p.cemetery_type], [t("fields.capacity"), p.capacity_plots], ["occupied", p.occupied_plots], ["eco", `${p.eco_burials ?? "—"} (${p.eco_share ?? "—"})`],
-            ["亩", fmt(p.area_mu_by_status)], ["served", (p.served_townships || []).map((x) => x.name).join("、")]]))),
+            ["亩", fmt(p.area_mu_by_status)], ["served", (p.served_townships || []).map((x) => x.name).join("、")]]),
+          editButton("edit-cemetery", "edit_cemetery", () => emit("cemetery:edit", { id: p.id })))),
       }).addTo(layers.cemeteries);
     }
   }
+}
+
+/** A popup's edit button, for planners only (the server checks the role again). */
+function editButton(cls, label, onclick) {
+  if (!can("plan")) return null;
+  return el("div", { class: "actions" }, el("button", { type: "button", class: cls, onclick: (e) => { map.closePopup(); onclick(e); } }, t(label)));
 }
 
 function renderLegend() {
