@@ -4,7 +4,8 @@ Rule IDs are those of domain.md section 3 (RZ1-RZ9). Word lists and readings liv
 ``gis_api/places/data/`` so officers can correct them without a code change:
 
 * ``generics.csv``          通名 table (longest match at the end of a name) with its spelling;
-* ``readings.csv``          RZ6 place-name readings layered over pypinyin's dictionary;
+* ``readings.csv``          RZ6 place-name readings layered over pypinyin's dictionary, each row citing its
+                            source (现代汉语词典, MCA division spellings, GeoNames tune split ...);
 * ``romanize_settings.json`` RZ2 modifiers, RZ3 kinds, ethnic designations.
 
 How a name is spelled:
@@ -13,7 +14,8 @@ How a name is spelled:
 * Generic compounds are written as separate capitalised *words*, as listed in ``generics.csv``:
   社区居民委员会 -> Shequ Jumin Weiyuanhui; 村民委员会 -> Cunmin Weiyuanhui; 民族乡 -> Minzu Xiang.
   An ethnic designation in front of the generic of a division or committee belongs to the generic and
-  each ethnic word is its own word: 牌坊回族满族乡 -> Paifang Huizu Manzu Xiang.
+  each ethnic word is its own word: 牌坊回族满族乡 -> Paifang Huizu Manzu Xiang. In front of 民族乡 the
+  people's name without 族 is part of the generic too: 得力其尔鄂温克民族乡 -> Deliqi'er Ewenke Minzu Xiang.
 * RZ2  a one-syllable modifier (data: ``rz2_modifiers``) in front of a one-syllable street generic joins
   the generic when at least two characters of 专名 remain: 景山后街 -> Jingshan Houjie (湖南路 -> Hunan Lu).
 * RZ3  natural villages/towns (``kind`` in ``rz3_natural_kinds``) are written as one word: 王村 -> Wangcun.
@@ -25,7 +27,12 @@ How a name is spelled:
 * RZ7  toneless by default; ``tones=True`` keeps the tone marks.
 * RZ9  an apostrophe before a non-initial syllable starting with a, o or e (Chang'an, Lu'an); ü is kept.
 * A 专名 of ``segment_specific_min_chars`` or more characters is split into words by forward maximum
-  matching over ``segment_words.txt`` (合肥循环经济 -> Hefei Xunhuan Jingji); shorter ones are one word.
+  matching over ``segment_words.txt`` (合肥循环经济 -> Hefei Xunhuan Jingji); shorter ones are one word, and so
+  is a long one of which the word list knows at most one word among 4+ unknown characters (a transliterated
+  name: 卧里托格拉克 -> Wolituogelake).
+
+Speed: spellings are cached per run of Han characters and per (name, tones, kind); ``reload_data()`` clears
+the caches. Accuracy against official spellings: ``scripts/bench/romanize_accuracy.py`` (issue 14).
 """
 
 from __future__ import annotations
@@ -186,6 +193,7 @@ def is_han(ch: str) -> bool:
     )
 
 
+@lru_cache(maxsize=16_384)
 def strip_tones(text: str) -> str:
     """Remove tone marks but keep ü (RZ7, RZ9): ``lǚ`` -> ``lü``, ``Xī'ān`` -> ``Xi'an``."""
     decomposed = unicodedata.normalize("NFD", text)
@@ -313,7 +321,8 @@ def _split(name: str, data: _Data, *, absorb_modifier: bool = True) -> _Split:
             modifier, specific = specific[-1], specific[:-1]
         # Ethnic designations belong to the generic of a division / committee (牌坊回族满族乡). In front of
         # 民族乡 / 民族镇 the people's name comes without 族 (鄂温克民族乡 -> Ewenke Minzu Xiang).
-        if generic.category in data.ethnic_categories:
+        # Every designation ends with 族 (民族, 回族 ...); only the 民族乡 case needs the 族-less names.
+        if generic.category in data.ethnic_categories and (specific.endswith("族") or word.startswith("民族")):
             names = data.ethnic_before_minzu + data.ethnic if word.startswith("民族") else data.ethnic
             found = True
             while found:

@@ -131,6 +131,13 @@ def test_no_apostrophe_across_words_or_before_consonants() -> None:
         ("行唐县", "Xingtang Xian"),
         ("曲阜市", "Qufu Shi"),
         ("涡阳县", "Guoyang Xian"),
+        ("漯河市", "Luohe Shi"),  # main: Tahe Shi
+        ("繁峙县", "Fanshi Xian"),  # main: Fanzhi Xian
+        ("中牟县", "Zhongmou Xian"),  # main: Zhongmu Xian
+        ("蚌山区", "Bengshan Qu"),  # main: Bangshan Qu
+        ("济南市", "Jinan Shi"),
+        ("盱眙县", "Xuyi Xian"),
+        ("建瓯市", "Jian'ou Shi"),
     ],
 )
 def test_place_name_readings_of_polyphonic_characters(name: str, expected: str) -> None:
