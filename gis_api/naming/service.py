@@ -227,6 +227,10 @@ def detail(session: Session, proposal_id: int, as_of: dt.date) -> tuple[dict[str
                             .order_by(ProposalStep.id)).all()
     body["documents"] = [document_json(d) for d in docs]
     body["steps"] = [_step_json(s) for s in steps]
+    # What the checks found at each step, and what changed since the step before (steps before this record
+    # was kept have none).
+    body["checks"] = [{"step": s.id, "from": s.from_stage, "to": s.to_stage, "date": _iso(s.on_date),
+                       **s.details["check"]} for s in steps if isinstance(s.details, dict) and "check" in s.details]
     return body, etag(p)
 
 
@@ -366,14 +370,28 @@ def _measured_attrs(session: Session, p: Proposal) -> dict[str, float] | None:
     return {k: float(v) for k, v in attrs.items()} or None
 
 
-def _run_checks(session: Session, p: Proposal, on: dt.date) -> None:
-    """大/洋/怪/重 review flags of the proposed name, stored on the proposal (they never block by themselves)."""
+def _flag_key(f: dict[str, Any]) -> tuple[str, str, str]:
+    return str(f.get("class")), str(f.get("rule")), str(f.get("reason"))
+
+
+def _run_checks(session: Session, p: Proposal, on: dt.date) -> dict[str, Any]:
+    """大/洋/怪/重 review flags of the proposed name, stored on the proposal (they never block by themselves).
+
+    Run at every step against the gazetteer as it stands when the step is recorded: every name in force on the
+    step's date *or later* counts (the name would be standard from a date on or after it, open-ended), so a
+    backdated step still sees a name registered today. Returns the step's check record: the flags, and which
+    appeared or disappeared since the previous step."""
+    before = {_flag_key(f): f for f in p.flags or []}
     result = checks.check(session, p.name, category=p.category_code, division_code=p.division_code,
-                          attrs=_measured_attrs(session, p), place_id=p.place_id, as_of=on)
+                          attrs=_measured_attrs(session, p), place_id=p.place_id, as_of=on, onward=True)
+    now = {_flag_key(f): f for f in result["flags"]}
     p.flags = list(result["flags"])
     p.exempted = list(result["exempted"])
     p.flags_scope = str(result["scope"])
     p.flags_checked_on = on
+    return {"as_of": on.isoformat(), "checked_on": clock.today().isoformat(), "scope": p.flags_scope,
+            "flags": p.flags, "appeared": [f for k, f in now.items() if k not in before],
+            "disappeared": [f for k, f in before.items() if k not in now]}
 
 
 def _protection_warning(session: Session, place_id: int, name: str) -> dict[str, Any] | None:
@@ -389,9 +407,8 @@ def _protection_warning(session: Session, place_id: int, name: str) -> dict[str,
 
 
 def _not_future(on: dt.date, field: str) -> None:
-    if on > clock.today():
-        raise InvalidInput(f"{field} {on} lies in the future; record a step once it has happened",
-                           f"{field} {on} 晚于今天；请在事项发生后再登记", field=field)
+    """T1: a step is recorded once it has happened (the comment start may be planned: it has its own field)."""
+    places.not_future(on, field, "date of the step", "办理日期")
 
 
 def _not_before(on: dt.date, earlier: dt.date | None, what: str, what_zh: str, field: str = "date") -> None:
@@ -440,9 +457,9 @@ def create(session: Session, body: ProposalCreate, actor: str, settings: NamingS
     p.warnings = warnings
     session.add(p)
     session.flush()
-    _run_checks(session, p, applied_on)
+    check = _run_checks(session, p, applied_on)
     _step(session, p, None, Stage.applied, applied_on, None, actor, body.reason or body.reasons,
-          {"flags": [f["class"] for f in p.flags], "warnings": [w["code"] for w in warnings]})
+          {"flags": [f["class"] for f in p.flags], "warnings": [w["code"] for w in warnings], "check": check})
     session.flush()
     session.refresh(p)
     return p
@@ -452,7 +469,7 @@ def _naming_proposal(session: Session, body: ProposalCreate, applied_on: dt.date
                      ) -> Proposal:
     if body.place_id is not None:
         raise InvalidInput("a naming proposal names a new entity; to rename a registered place use kind renaming",
-                           "命名申报用于新地理实体；已登记地名的更名请用 kind=renaming", field="place_id", rule="§1.3")
+                           "命名申报用于新地理实体；已登记地名的更名请提交更名申报", field="place_id", rule="§1.3")
     code = _required(body.category_code, "category_code", "the category of the entity", "地名类别", "§1.5")
     if session.get(PlaceCategory, code) is None:
         raise InvalidInput(f"unknown category_code {code!r} (see GET /api/v1/places/categories)",
@@ -462,8 +479,8 @@ def _naming_proposal(session: Session, body: ProposalCreate, applied_on: dt.date
     if geom is None and location is None:
         raise InvalidInput("a naming proposal needs the geometry or a location description (位置描述)",
                            "命名申报须提供几何位置或位置描述", field="location_description", rule="§1.3")
-    derived = places.derive_division(session, geom, applied_on) if geom is not None else None
-    division = places.resolve_division(session, body.division_code, derived, applied_on)
+    # The same rule as the gazetteer's: the entity lies in this county (G1).
+    division = places.locate(session, geom, body.division_code, applied_on, standard=False)
     if division is None:
         raise InvalidInput("division_code is required when the geometry does not lie in a division (所属政区, D3)",
                            "须填写所属政区代码（公告须载明所属政区）", field="division_code", rule="D3")
@@ -475,7 +492,7 @@ def _renaming_proposal(session: Session, body: ProposalCreate, today: dt.date, c
                        ) -> tuple[Proposal, dict[str, Any] | None]:
     if body.place_id is None:
         raise InvalidInput("a renaming proposal needs place_id (the place to rename)",
-                           "更名申报须填写 place_id（被更名的地名）", field="place_id", rule="§1.3")
+                           "更名申报须指明被更名的地名", field="place_id", rule="§1.3")
     if body.geometry is not None:
         raise InvalidInput("a renaming changes the name only; correct the geometry through the gazetteer",
                            "更名只改变名称；几何位置请在地名库中修改", field="geometry", rule="§1.3")
@@ -520,10 +537,11 @@ def add_document(session: Session, proposal_id: int, doc: DocumentIn, upload: Up
     if Stage(p.stage) in CLOSED_BEFORE_APPROVAL:
         raise Conflict(f"proposal {p.id} is {p.stage}; it takes no more documents",
                        f"申报 {p.id} 已{STAGE_ZH[Stage(p.stage)]}，不能再添加材料", field="id", code="closed")
+    places.not_future(doc.doc_date, "doc_date", "document date", "材料日期")
     handling = (doc.opinion_handling or "").strip() or None
     if doc.kind is DocKind.consultation and handling is None:
         raise InvalidInput("a 征求意见 report must say how the opinions were handled (opinion_handling)",
-                           "征求意见材料须说明意见处理情况（opinion_handling）", field="opinion_handling", rule="§1.3")
+                           "征求意见材料须说明意见处理情况", field="opinion_handling", rule="§1.3")
     if upload is not None:
         if len(upload.content) > settings.max_attachment_bytes:
             raise TooLarge(f"the file is {len(upload.content)} bytes; the limit is {settings.max_attachment_bytes}",
@@ -596,6 +614,8 @@ def advance(session: Session, proposal_id: int, body: Advance, if_match: str | N
     audit.set_context(session, actor, body.reason)
     step = {Stage.reviewed: _review, Stage.approved: _approve, Stage.filed: _file, Stage.announced: _announce}
     on, doc_no, details = step[expected](session, p, body, actor, today)
+    if "check" not in details:  # filing, notice: the checks run again all the same, and show what changed
+        details["check"] = _run_checks(session, p, on)
     p.stage = expected.value
     session.flush()
     _step(session, p, stage.value, expected, on, doc_no, actor, body.reason, details)
@@ -613,7 +633,7 @@ def _review(session: Session, p: Proposal, body: Advance, actor: str, today: dt.
     start = body.comment_start or p.comment_start
     if start is None:
         raise InvalidInput("when did the public comment (公示) start? give comment_start",
-                           "须填写公示开始日期（comment_start）", field="comment_start", rule="§1.3")
+                           "须填写公示开始日期", field="comment_start", rule="§1.3")
     _not_before(start, p.applied_on, "application", "申报日期", field="comment_start")
     review_from = start + dt.timedelta(days=p.comment_days)
     if on < review_from:
@@ -631,18 +651,19 @@ def _review(session: Session, p: Proposal, body: Advance, actor: str, today: dt.
     if p.category_code.startswith(DIVISION_PREFIX) or (authority is not None and authority.needs_risk_assessment):
         wanted.append(DocKind.risk)
     _missing(session, p, wanted, "§1.3")
-    _run_checks(session, p, on)
+    check = _run_checks(session, p, on)
     p.comment_start = start
     p.reviewed_on = on
     p.reviewed_by = actor
-    return on, body.doc_no, {"documents": [k.value for k in wanted], "flags": [f["class"] for f in p.flags]}
+    return on, body.doc_no, {"documents": [k.value for k in wanted], "flags": [f["class"] for f in p.flags],
+                             "check": check}
 
 
 def _approve(session: Session, p: Proposal, body: Advance, actor: str, today: dt.date
              ) -> tuple[dt.date, str | None, dict[str, Any]]:
     """批准 (§1.3 step 3): the stated authority must be the competent one; the name becomes standard."""
     if body.date is None:
-        raise InvalidInput("the approval date (批准时间) is required in date", "须填写批准时间（date）", field="date",
+        raise InvalidInput("the approval date (批准时间) is required in date", "须填写批准时间", field="date",
                            rule="D3")
     on = body.date
     _not_future(on, "date")
@@ -670,9 +691,9 @@ def _approve(session: Session, p: Proposal, body: Advance, actor: str, today: dt
     location = (body.location_description or "").strip() or p.location_description
     if not location:
         raise InvalidInput("the public notice needs a location description (location_description, 位置描述)",
-                           "公告须载明位置描述（location_description）", field="location_description", rule="D3")
+                           "公告须载明位置描述", field="location_description", rule="D3")
     p.location_description = location
-    _run_checks(session, p, on)
+    check = _run_checks(session, p, on)
     justification = (body.flags_justification or "").strip() or None
     if p.flags and justification is None:
         rules = sorted({str(f["rule"]) for f in p.flags})
@@ -680,7 +701,7 @@ def _approve(session: Session, p: Proposal, body: Advance, actor: str, today: dt
         raise InvalidInput(
             f"{p.name} has open review flags ({classes}: {'; '.join(str(f['reason']) for f in p.flags)}); "
             "approving it needs flags_justification",
-            f"“{p.name}”存在未处理的不规范地名标记（{classes}），批准须在 flags_justification 中说明理由",
+            f"“{p.name}”存在未处理的不规范地名标记（{classes}），批准须填写保留理由",
             field="flags_justification", rule=", ".join(rules), code="flags_need_justification",
             extra={"flags": p.flags},
         )
@@ -697,7 +718,8 @@ def _approve(session: Session, p: Proposal, body: Advance, actor: str, today: dt
     p.approval_doc_no = doc_no
     p.approved_by = actor
     p.flags_justification = justification
-    return on, doc_no, {"authority": stated, "place_id": place_id, "flags": [f["class"] for f in p.flags]}
+    return on, doc_no, {"authority": stated, "place_id": place_id, "flags": [f["class"] for f in p.flags],
+                        "check": check}
 
 
 def _create_place(session: Session, p: Proposal, on: dt.date, doc_no: str, authority: str, actor: str, reason: str
@@ -730,7 +752,7 @@ def _rename_place(session: Session, p: Proposal, on: dt.date, actor: str, reason
     if p.romanized:
         change["romanized"] = p.romanized
     row, _flags = places.update(session, p.place_id, PlaceUpdate(**change), places.etag(current.id, current.version),
-                                actor)
+                                actor, via_proposal=p.id)
     return row.place_id
 
 
@@ -791,12 +813,13 @@ def close(session: Session, p: Proposal, to: Stage, body: Close, actor: str) -> 
     _not_future(on, "date")
     _not_before(on, p.applied_on, "application", "申报日期")
     audit.set_context(session, actor, body.reason)
+    check = _run_checks(session, p, on)
     p.stage = to.value
     p.closed_on = on
     p.closed_by = actor
     p.closed_reason = body.reason
     session.flush()
-    _step(session, p, stage.value, to, on, None, actor, body.reason)
+    _step(session, p, stage.value, to, on, None, actor, body.reason, {"check": check})
     session.flush()
     session.refresh(p)
     return p

@@ -331,6 +331,14 @@ WHERE t.division_code IS NOT NULL
 ORDER BY t.row_no
 LIMIT :max_errors"""
 
+# This county's gazetteer holds its own names (G1), each in a division (§1.5), as places.service.locate says.
+_CHECK_COUNTY = """
+SELECT t.row_no, t.geom IS NOT NULL AS located, t.division_code FROM _place_import_located t
+WHERE CASE WHEN t.geom IS NOT NULL THEN t.derived_division IS NULL OR t.derived_division NOT LIKE :county || '%'
+           ELSE t.division_code IS NULL OR t.division_code NOT LIKE :county || '%' END
+ORDER BY t.row_no
+LIMIT :max_errors"""
+
 _INSERT = """
 WITH ins AS (
     INSERT INTO places (place_id, name, zhuanming, tongming, romanized, romanized_by, tongming_romanized,
@@ -488,6 +496,17 @@ def import_places(
                     f"in {row.derived_division} ({row.derived_name})",
                     f"所填行政区 {row.division_code}（{row.stated_name}）与位置不符：该地名位于 "
                     f"{row.derived_division}（{row.derived_name}）"))
+        from gis_api.places.service import gazetteer_settings  # here: worker processes need not load it
+
+        county = gazetteer_settings().county
+        for row in session.execute(text(_CHECK_COUNTY), {"county": county, "max_errors": max_errors}):
+            where = "the location" if row.located else f"division_code {row.division_code}"
+            report.errors.append(RowError(
+                row.row_no, "geometry" if row.located else "division_code",
+                f"{where} lies outside county {county} (G1: this gazetteer holds the county's own names; §1.5: a "
+                "standard name needs its division)",
+                f"{'该位置' if row.located else f'行政区 {row.division_code} '}不在本县（{county}）行政区域内"
+                "（G1：本地名库只登记本县地名；§1.5：标准地名须有所在行政区）"))
     lap("check")
     if report.errors:
         session.execute(text("DROP TABLE pg_temp._place_import_located, pg_temp._place_import"))

@@ -26,27 +26,31 @@ from gis_api.places.models import FlagStatus, NameFlag, Place, PlaceCategory
 from gis_api.places.romanize import split_name
 
 SCOPE_PREFIX = {"national": 0, "province": 2, "county": 6, "township": 9}
-SCOPE_LABEL = {"national": "全国 national", "province": "本省 province", "county": "本县 county",
-               "township": "本乡镇（建成区） township"}
+# (Chinese, English): each message names the scope in its own language.
+SCOPE_LABEL = {"national": ("全国", "the country"), "province": ("本省", "the province"),
+               "county": ("本县", "the county"), "township": ("本乡镇（建成区）", "the township (built-up area)")}
 
 
-def _scope(cat: PlaceCategory | None, division_code: str | None) -> tuple[str, str]:
-    """(prefix of division codes in the N7 scope, label)."""
+def _scope(cat: PlaceCategory | None, division_code: str | None) -> tuple[str, tuple[str, str]]:
+    """(prefix of division codes in the N7 scope, (Chinese label, English label))."""
     scope = cat.dup_scope if cat else "county"
     n = SCOPE_PREFIX.get(scope, 6)
     if n and not division_code:
-        return "", "全部已登记地名 all registered names"
+        return "", ("全部已登记地名", "all registered names")
     prefix = (division_code or "")[:n]
-    return prefix, f"{SCOPE_LABEL.get(scope, scope)} {prefix}".strip()
+    zh, en = SCOPE_LABEL.get(scope, (scope, scope))
+    return prefix, (f"{zh} {prefix}".strip(), f"{en} {prefix}".strip())
 
 
 def duplicate_candidates(
-    session: Session, name: str, scope_kind: int | None, prefix: str, as_of: dt.date, own_place_id: int | None
+    session: Session, name: str, scope_kind: int | None, prefix: str, as_of: dt.date, own_place_id: int | None,
+    onward: bool = False,
 ) -> list[tuple[object, str]]:
     """Names in force in the same N7 scope sharing a duplicate key with ``name`` (index lookups).
 
     Without a category the kind of entity is unknown, so only names with the same 通名 are compared
-    (a 店埠镇 does not clash with the 店埠河)."""
+    (a 店埠镇 does not clash with the 店埠河). ``onward``: names in force on ``as_of`` or at any time after it
+    (for a name that would be standard from ``as_of`` on, open-ended)."""
     key = namecheck.duplicate_key(name)
     if not key.specific:
         return []
@@ -58,13 +62,14 @@ def duplicate_candidates(
               AND (CAST(:sk AS int) IS NULL OR p.scope_kind = :sk)
               AND (CAST(:tm AS text) IS NULL OR p.tongming = :tm)
               AND p.division_code LIKE :prefix || '%'
-              AND p.valid_from <= :as_of AND (p.valid_to IS NULL OR p.valid_to > :as_of)
+              AND (:onward OR p.valid_from <= :as_of) AND (p.valid_to IS NULL OR p.valid_to > :as_of)
               AND p.place_id IS DISTINCT FROM CAST(:own AS bigint)
             ORDER BY p.place_id LIMIT 50"""),
         {"s": key.specific, "p": key.pinyin, "d": key.dialect, "sk": scope_kind, "tm": same_generic, "prefix": prefix,
-         "as_of": as_of, "own": own_place_id},
+         "as_of": as_of, "own": own_place_id, "onward": onward},
     ).all()
-    return [(int(r[0]), str(r[1])) for r in rows]
+    # One entry per place (a place renamed and back has several versions in force after ``as_of``).
+    return list(dict.fromkeys((int(r[0]), str(r[1])) for r in rows))
 
 
 def _officer_exemptions(session: Session, place_id: int | None, name: str) -> dict[tuple[str, str], str]:
@@ -88,8 +93,10 @@ def check(
     attrs: dict[str, float] | None = None,
     place_id: int | None = None,
     as_of: dt.date | None = None,
+    onward: bool = False,
 ) -> dict[str, Any]:
-    """The officer's check while typing a name: flags with rule and reason, and what was exempted."""
+    """The officer's check while typing a name: flags with rule and reason, and what was exempted.
+    ``onward``: compare with the names in force on ``as_of`` or later (see ``duplicate_candidates``)."""
     name = name.strip()
     if not name:
         raise InvalidInput("name must not be empty", "名称不能为空", field="name", rule="N0")
@@ -98,7 +105,7 @@ def check(
         raise InvalidInput(f"unknown category {category!r}", f"未知的地名类别 {category!r}", field="category")
     prefix, label = _scope(cat, division_code)
     existing = duplicate_candidates(
-        session, name, cat.scope_kind if cat else None, prefix, as_of or clock.today(), place_id
+        session, name, cat.scope_kind if cat else None, prefix, as_of or clock.today(), place_id, onward
     )
     result = namecheck.check_name_detailed(
         name, category=cat.name_zh if cat else None, attrs=attrs, existing=existing, scope_label=label,
@@ -113,7 +120,8 @@ def check(
             flags.append(f.to_dict())
         else:
             exempted.append({**f.to_dict(), "exemption": {"term": name, "justification": why, "source": "officer"}})
-    return {"name": name, "flags": flags, "exempted": exempted, "scope": label}
+    return {"name": name, "flags": flags, "exempted": exempted, "scope": label[0], "scope_zh": label[0],
+            "scope_en": label[1]}
 
 
 def _measured_attrs(session: Session, row_id: int) -> dict[str, float] | None:
@@ -205,7 +213,7 @@ def decide(session: Session, flag_id: int, status: FlagStatus, note: str | None,
     (from the campaign list, the place's ``flags`` or GET /names/flags/{id})."""
     row = FLAG_GUARD.lock(session, flag_id, if_match, missing=lambda: _no_flag(flag_id))
     if status is FlagStatus.exempted and not (note and note.strip()):
-        raise InvalidInput("an exemption needs a justification in note", "豁免须在 note 中说明理由", field="note",
+        raise InvalidInput("an exemption needs a justification in note", "豁免须在说明中写明理由", field="note",
                            rule="§2")
     audit.set_context(session, actor, note)
     row.status = status.value

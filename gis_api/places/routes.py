@@ -62,7 +62,7 @@ def search_places(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
     if radius_m is not None and near is None:
-        raise InvalidInput("radius_m needs near=lon,lat", "使用 radius_m 时须同时提供 near=经度,纬度", field="near")
+        raise InvalidInput("radius_m needs near=lon,lat", "按半径搜索时须同时提供中心点（经度,纬度）", field="near")
     query = search.SearchQuery(
         q=q, near=search.parse_near(near) if near else None, radius_m=radius_m, within=within, category=category,
         as_of=as_of, limit=limit,
@@ -199,9 +199,11 @@ class CampaignRun(BaseModel):
 
 
 @router.post("/names/campaign/run", tags=["names"], summary="Check every name in force; keep new flags (officer)")
-def campaign_run(body: CampaignRun, session: SessionDep, user: CurrentUser, as_of: AsOf) -> dict[str, Any]:
+def campaign_run(session: SessionDep, user: CurrentUser, as_of: AsOf, body: CampaignRun | None = None
+                 ) -> dict[str, Any]:
     auth.require(user, *EDITORS)
-    return checks.run_campaign(session, user.username, as_of, body.within)
+    # No body means all defaults (the whole gazetteer), as the README shows the call.
+    return checks.run_campaign(session, user.username, as_of, body.within if body else None)
 
 
 @router.get("/names/campaign", tags=["names"], summary="The rectification list (JSON, CSV or XLSX)",

@@ -6,10 +6,23 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis_api.divisions.schemas import ChangeMode
 from gis_api.limits import Code, LongText, Name, Romanized, Short, Text
 from gis_api.places.models import PlaceStatus, VariantKind
+
+
+class GazetteerSettings(BaseSettings):
+    """``DIMING_GAZETTEER_*``: whose gazetteer this is. A county's gazetteer holds its own names (domain.md G1)."""
+
+    model_config = SettingsConfigDict(env_prefix="DIMING_GAZETTEER_", extra="ignore")
+
+    county: str = Field(default="340122", pattern=r"^\d{6}$",
+                        description="GB/T 2260 code of the county whose names this gazetteer holds")
+    typo_max_edits: int = Field(default=1, ge=0, le=5, description=(
+        "R2: characters a confirmed correction of a standard name may change (per 3 characters of the name; "
+        "a same-sounding spelling also counts as a typo)"))
 
 
 class RegisterFields(BaseModel):
@@ -73,6 +86,9 @@ class PlaceUpdate(RegisterFields):
     status: PlaceStatus | None = None
     romanized: Romanized | None = None
     source: Short | None = None
+    confirmed_by: Short | None = Field(default=None, description=(
+        "R2: the reviewer (a user other than the editor) who confirmed that a correction of a standard name "
+        "fixes a typo of the registered form; recorded in the audit trail"))
 
 
 class PlaceRetire(BaseModel):

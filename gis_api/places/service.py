@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from geoalchemy2 import WKBElement
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from gis_api import clock, geojson_sql
+from gis_api import auth, clock, geojson_sql
 from gis_api.audit import service as audit
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.schemas import ChangeMode
@@ -27,6 +28,7 @@ from gis_api.places.models import (
     PLACE_ID_SEQ,
     Place,
     PlaceCategory,
+    PlaceStatus,
     PlaceVariant,
     ProtectionListing,
     VariantKind,
@@ -34,6 +36,7 @@ from gis_api.places.models import (
 from gis_api.places.romanize import romanize
 from gis_api.places.schemas import (
     REGISTER_FIELDS,
+    GazetteerSettings,
     PlaceCreate,
     PlaceRetire,
     PlaceUpdate,
@@ -265,21 +268,23 @@ def _division_name(session: Session, code: str, as_of: dt.date) -> str | None:
     ).scalar()
 
 
-def derive_division(session: Session, geom: WKBElement, as_of: dt.date) -> str | None:
+def derive_division(session: Session, geom: WKBElement, as_of: dt.date, within: str | None = None) -> str | None:
     """所在(跨)行政区: the smallest division that covers the geometry (a road across two townships lies in
-    the county); when none covers it, the township (else county) holding most of it."""
+    the county); when none covers it, the township (else county) holding most of it. ``within``: only
+    divisions whose code starts with it (this county's, G1)."""
     return session.execute(
         text("""
             WITH g AS (SELECT ST_GeomFromEWKB(:g) AS g)
             SELECT d.code FROM divisions d, g
             WHERE d.level IN ('township', 'county') AND ST_Intersects(d.geom, g.g)
               AND d.valid_from <= :as_of AND (d.valid_to IS NULL OR d.valid_to > :as_of)
+              AND (CAST(:within AS text) IS NULL OR d.code LIKE :within || '%')
             ORDER BY ST_Covers(d.geom, g.g) DESC, d.level = 'township' DESC,
                      CASE ST_Dimension(g.g) WHEN 0 THEN 0
                           WHEN 1 THEN -ST_Length(ST_Intersection(d.geom, g.g))
                           ELSE -ST_Area(ST_Intersection(d.geom, g.g)) END
             LIMIT 1"""),
-        {"g": bytes(geom.data), "as_of": as_of},
+        {"g": bytes(geom.data), "as_of": as_of, "within": within},
     ).scalar()
 
 
@@ -304,6 +309,160 @@ def resolve_division(session: Session, stated: str | None, derived: str | None, 
     return derived
 
 
+# -- the law of the register (domain.md T1, G1, §1.5, R2) ---------------------------------------------------
+
+@lru_cache(maxsize=1)
+def gazetteer_settings() -> GazetteerSettings:
+    return GazetteerSettings()
+
+
+def not_future(on: dt.date | None, field: str, what: str = "date", what_zh: str = "日期") -> None:
+    """T1: a record of something that happened (registration, naming, approval, filing, notice …) is not dated
+    after today in the bureau's time zone; planned changes have their own field (valid_from, effective_date)."""
+    today = clock.today()
+    if on is not None and on > today:
+        raise InvalidInput(
+            f"{field} {on} lies after today ({today}): the {what} records something that has happened; a planned "
+            "change is stated by its effective date (valid_from / effective_date)",
+            f"{what_zh}（{field}）{on} 晚于今天（{today}）：已发生的事项不能登记将来的日期；计划中的变更请填写生效日期",
+            field=field, rule="T1",
+        )
+
+
+PAST_DATES = {"registered_on": ("registration date", "登记时间"), "named_on": ("naming date", "命名时间")}
+PAST_YEARS = {"established_year": ("year established", "设立年份"), "abolished_year": ("year abolished", "废止年份")}
+
+
+def _past_events(values: dict[str, Any], row: Place | None = None) -> None:
+    """T1 for the register fields that record past events; a value sent back unchanged is not re-judged."""
+    year = clock.today().year
+    for key, (what, what_zh) in PAST_DATES.items():
+        value = values.get(key)
+        if value is not None and (row is None or getattr(row, key) != value):
+            not_future(value, key, what, what_zh)
+    for key, (what, what_zh) in PAST_YEARS.items():
+        value = values.get(key)
+        if value is not None and value > year and (row is None or getattr(row, key) != value):
+            raise InvalidInput(
+                f"{key} {value} lies after this year ({year}): the {what} records something that has happened; "
+                "a planned abolition is recorded by retiring the place on its effective date",
+                f"{what_zh}（{key}）{value} 晚于今年（{year}）：已发生的事项不能登记将来的年份", field=key, rule="T1",
+            )
+
+
+def _outside_county(session: Session, county: str, on: dt.date, field: str, what: str, what_zh: str
+                    ) -> InvalidInput:
+    name = _division_name(session, county, on) or county
+    return InvalidInput(
+        f"{what} lies outside county {county} ({name}) as its divisions stand on {on}: this gazetteer holds the "
+        "county's own names; a neighbour's names come in only as read-only reference data with their source",
+        f"{what_zh}不在{name}（{county}）{on} 时的行政区域内：本地名库只登记本县地名，"
+        "邻县地名只作为注明来源的只读参考资料",
+        field=field, rule="G1", code="outside_county", extra={"county": county},
+    )
+
+
+def locate(session: Session, geom: WKBElement | None, stated: str | None, on: dt.date, *, standard: bool,
+           fallback: str | None = None) -> str | None:
+    """所在(跨)行政区 of a name of this county's gazetteer (G1, §1.5): derived from the geometry among the county's
+    divisions in force on ``on`` (a geometry entirely outside is refused), checked against the stated code;
+    never null for a standard name. ``fallback``: the division kept when there is no geometry (an edit)."""
+    county = gazetteer_settings().county
+    derived = fallback
+    if geom is not None:
+        derived = derive_division(session, geom, on, within=county)
+        if derived is None:
+            raise _outside_county(session, county, on, "geometry", "the geometry", "该地理实体")
+    division = resolve_division(session, stated, derived, on)
+    in_county(session, division, on, standard=standard)
+    return division
+
+
+def in_county(session: Session, division: str | None, on: dt.date, *, standard: bool) -> None:
+    """G1: the division is this county or lies in it; §1.5: a standard name has one."""
+    county = gazetteer_settings().county
+    if division is None:
+        if standard:
+            raise InvalidInput(
+                "a standard name needs its division (division_code, 所在(跨)行政区, a mandatory field of the "
+                "register): give a geometry inside the county or the division code",
+                "标准地名须有所在（跨）行政区（普查登记必填项）：请提供县内的几何位置或行政区代码",
+                field="division_code", rule="§1.5",
+            )
+        return
+    if not division.startswith(county):
+        raise _outside_county(session, county, on, "division_code", f"division {division}", f"行政区 {division} ")
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance of two short names (characters inserted, removed or replaced)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def is_typo(old: str, new: str) -> bool:
+    """A slip of the registered form, not a new name: a few characters (the setting, per 3 characters of the
+    name) or the same reading (an input-method slip: 清风路 for 青枫路)."""
+    allowed = gazetteer_settings().typo_max_edits * max(1, len(old) // 3)
+    if _edits(old, new) <= allowed:
+        return True
+    return len(old) == len(new) and romanize(old).romanized.lower() == romanize(new).romanized.lower()
+
+
+def procedure_of(session: Session, place_id: int, name: str) -> int | None:
+    """The approved naming or renaming proposal that made ``name`` the standard name of the place, if any."""
+    found = session.execute(
+        text("SELECT id FROM proposals WHERE place_id = :pid AND name = :name "
+             "AND stage IN ('approved', 'filed', 'announced') ORDER BY id DESC LIMIT 1"),
+        {"pid": place_id, "name": name},
+    ).scalar()
+    return int(found) if found is not None else None
+
+
+def _guard_procedure_name(session: Session, row: Place, new_name: str, body: PlaceUpdate, actor: str,
+                          via_proposal: int | None) -> str | None:
+    """R2: a standard name that came out of the naming procedure changes only through a renaming proposal.
+
+    A correction may fix a typo of the registered form when a reviewer other than the editor confirms it
+    (``confirmed_by``); returns the audit note then. ``via_proposal``: the approved renaming doing the change."""
+    if via_proposal is not None or row.status != PlaceStatus.standard.value:
+        return None
+    proposal = procedure_of(session, row.place_id, row.name)
+    if proposal is None:
+        return None
+    procedure = (
+        f"{row.name} is a standard name approved by naming proposal {proposal}; a new name needs a renaming "
+        f"proposal (POST /api/v1/proposals with kind renaming and place_id {row.place_id}: 申报 → 论证 → 批准 → "
+        "备案 → 公告)")
+    procedure_zh = (f"“{row.name}”是经命名申报 {proposal} 批准的标准地名，更名须提出更名申报（kind=renaming，"
+                    f"place_id={row.place_id}），经申报、论证、批准、备案、公告程序办理")
+    if body.mode is not ChangeMode.correction:
+        raise Conflict(procedure, procedure_zh, field="name", rule="R2", code="needs_renaming_procedure",
+                       extra={"proposal_id": proposal})
+    if not is_typo(row.name, new_name):
+        raise Conflict(f"{row.name} → {new_name} is not a typo of the registered form. {procedure}",
+                       f"“{row.name}”改为“{new_name}”不是书写错误的更正。{procedure_zh}", field="name", rule="R2",
+                       code="needs_renaming_procedure", extra={"proposal_id": proposal})
+    reviewer = (body.confirmed_by or "").strip()
+    if not reviewer:
+        raise Conflict(
+            f"correcting the standard name {row.name} to {new_name} needs a reviewer's confirmation that it fixes "
+            f"a typo (confirmed_by); otherwise {procedure}",
+            f"更正标准地名“{row.name}”为“{new_name}”须经审核人确认系书写错误（填写确认人）；否则{procedure_zh}",
+            field="name", rule="R2", code="needs_renaming_procedure", extra={"proposal_id": proposal})
+    user = auth.find_user(session, reviewer)
+    if reviewer == actor or user is None or not user.active or not user.has_any((auth.Role.reviewer,)):
+        raise InvalidInput(
+            f"confirmed_by must name an active reviewer other than the editor ({actor}), not {reviewer!r}",
+            f"确认人须为编辑人（{actor}）以外的在职审核人，而不是 {reviewer!r}", field="confirmed_by", rule="R2")
+    return (f"R2 typo correction of the standard name {row.name} → {new_name} (naming proposal {proposal}), "
+            f"confirmed by reviewer {reviewer} / 标准地名书写错误更正，经审核人 {reviewer} 确认")
+
+
 def _parse_geometry(geometry: dict[str, Any] | None) -> WKBElement | None:
     return parse_geojson(geometry, allowed=GEOMETRY_TYPES) if geometry else None
 
@@ -315,9 +474,10 @@ def create(session: Session, body: PlaceCreate, actor: str) -> tuple[Place, list
     name = _check_name(body.name)
     cat = _category(session, body.category_code)
     valid_from = body.valid_from or clock.today()
+    _past_events({k: getattr(body, k) for k in REGISTER_FIELDS})
     geom = _parse_geometry(body.geometry)
-    derived = derive_division(session, geom, valid_from) if geom is not None else None
-    division = resolve_division(session, body.division_code, derived, valid_from)
+    division = locate(session, geom, body.division_code, valid_from,
+                      standard=body.status is PlaceStatus.standard)
     audit.set_context(session, actor, body.reason)
     place_id = int(session.execute(PLACE_ID_SEQ.next_value()).scalar_one())
     fields = derived_fields(name, cat.code, body.romanized)
@@ -350,22 +510,27 @@ def _guard_protected_rename(session: Session, row: Place, new_name: str) -> None
 
 
 def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | None, actor: str, *,
-           echoed: bool = False) -> tuple[Place, list[dict[str, Any]]]:
+           echoed: bool = False, via_proposal: int | None = None) -> tuple[Place, list[dict[str, Any]]]:
     """Correct the version in force today, or record a legal change from ``effective_date``.
 
     ``echoed``: the body is a GIS client's copy of the feature it read (OGC PUT/PATCH); a derived spelling or
-    division sent back unchanged is then not an officer's override. It is compared with the locked version."""
+    division sent back unchanged is then not an officer's override. It is compared with the locked version.
+    ``via_proposal``: the approved renaming proposal making this change (the only way a standard name that came
+    out of the procedure is renamed, R2)."""
     today = clock.today()
     row = GUARD.lock(session, place_id, if_match, where=_in_force(today), missing=lambda: _not_found(place_id, today))
     if echoed:
         body = _without_echoes(body, row)
     sent = body.model_fields_set
     changes: dict[str, Any] = {k: getattr(body, k) for k in REGISTER_FIELDS if k in sent}
+    _past_events(changes, row)
     name = _check_name(body.name) if body.name is not None else row.name
     category = _category(session, body.category_code) if body.category_code else _category(session, row.category_code)
     renamed = name != row.name
+    confirmed = None
     if renamed:
         _guard_protected_rename(session, row, name)
+        confirmed = _guard_procedure_name(session, row, name, body, actor, via_proposal)
     if renamed or body.category_code or "romanized" in sent:
         override = body.romanized if "romanized" in sent else (row.romanized if row.romanized_by != "auto" else None)
         if renamed and "romanized" not in sent:
@@ -380,14 +545,19 @@ def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | N
     geom_changed = body.geometry is not None
     if geom_changed:
         changes["geom"] = _parse_geometry(body.geometry)
+    status = changes.get("status", row.status)
     if geom_changed or body.division_code:
         geom = changes.get("geom", row.geom)
         on = body.effective_date or today
-        derived = derive_division(session, geom, on) if isinstance(geom, WKBElement) else row.division_code
-        changes["division_code"] = resolve_division(session, body.division_code, derived, on)
+        changes["division_code"] = locate(session, geom if isinstance(geom, WKBElement) else None,
+                                          body.division_code, on, standard=status == PlaceStatus.standard.value,
+                                          fallback=row.division_code)
+    elif "status" in changes:
+        in_county(session, row.division_code, body.effective_date or today,
+                  standard=status == PlaceStatus.standard.value)
     if not changes:
         raise InvalidInput("nothing to change", "没有需要修改的内容", field="body")
-    audit.set_context(session, actor, body.reason)
+    audit.set_context(session, actor, f"{body.reason} [{confirmed}]" if confirmed else body.reason)
 
     if body.mode is ChangeMode.correction:
         for key, value in changes.items():
@@ -539,6 +709,9 @@ def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: s
     listing = PROTECTION_GUARD.lock_for_put(session, place_id, if_match, if_none_match,
                                             missing=lambda: _not_listed(place_id))
     GUARD.hold(session, place_id, where=_in_force(today), missing=lambda: _not_found(place_id, today))
+    not_future(body.listed_on, "listed_on", "listing date", "列入名录日期")
+    not_future(body.measures_recorded_on, "measures_recorded_on", "date the measures were recorded",
+               "登记保护措施日期")
     if body.measures_recorded_on and not body.measures:
         raise InvalidInput("measures_recorded_on needs the measures", "登记保护措施日期时须填写保护措施",
                            field="measures")

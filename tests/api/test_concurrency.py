@@ -124,7 +124,7 @@ def _ok(r: httpx.Response, status: int = 200) -> httpx.Response:
 
 
 def _place(live: Live, **over: Any) -> tuple[int, str]:
-    body = {"name": "并发路", "category_code": "251", "reason": "test", "source": "test", "valid_from": "2020-01-01",
+    body = {"name": "并发路", "category_code": "251", "reason": "test", "source": "test", "valid_from": "2021-01-01",
             "geometry": {"type": "LineString", "coordinates": [DIANBU, [DIANBU[0] + 0.004, DIANBU[1]]]}, **over}
     with live.client("officer") as c:
         r = _ok(c.post("/api/v1/places", json=body), 201)
@@ -236,8 +236,8 @@ def test_place_registered_today_is_withdrawn_by_ogc_delete_and_rest_retire(live:
         assert r.json()["withdrawn"] is True
         assert c.get(f"/api/v1/places/{pid2}").status_code == 404
         # A retirement dated on the first day of a version that began in the past is still refused.
-        pid3, tag3 = _place(live, valid_from="2020-01-01")
-        r = c.post(f"/api/v1/places/{pid3}/retire", json={"effective_date": "2020-01-01", "reason": "x"},
+        pid3, tag3 = _place(live, valid_from="2021-01-01")
+        r = c.post(f"/api/v1/places/{pid3}/retire", json={"effective_date": "2021-01-01", "reason": "x"},
                    headers={"If-Match": tag3})
         assert r.status_code == 422 and r.json()["field"] == "effective_date"
 

@@ -125,14 +125,14 @@ def test_put_replaces_and_ignores_read_only_values(
 
 def test_delete_retires_on_a_date(ogc: TestClient, login: Callable[..., dict[str, str]], session: Session) -> None:
     officer = login("officer")
-    created = ogc.post(ITEMS, json=feature(valid_from="2020-05-01"), headers=officer)
+    created = ogc.post(ITEMS, json=feature(valid_from="2021-05-01"), headers=officer)
     pid, etag = created.json()["id"], created.headers["etag"]
     assert ogc.delete(f"{ITEMS}/{pid}", headers=officer).status_code == 428
     assert ogc.delete(f"{ITEMS}/{pid}", headers={**officer, "If-Match": '"p1.v99"'}).status_code == 412
     r = ogc.delete(f"{ITEMS}/{pid}", headers={**officer, "If-Match": etag, "Diming-Reason": quote("地名废止")})
     assert r.status_code == 204
     assert ogc.get(f"{ITEMS}/{pid}").status_code == 404
-    assert ogc.get(f"{ITEMS}/{pid}?datetime=2021-01-01").status_code == 200  # history stays
+    assert ogc.get(f"{ITEMS}/{pid}?datetime=2022-01-01").status_code == 200  # history stays
     valid_to = session.scalar(text("SELECT valid_to FROM places WHERE place_id = :p"), {"p": pid})
     assert valid_to == clock.today()
     assert audit_rows(session, pid)[-1].reason == "地名废止"
