@@ -99,6 +99,7 @@ class _Data:
     generics: dict[str, Generic]
     generic_lengths: tuple[int, ...]
     readings: dict[str, tuple[str, ...]]
+    whole_names: dict[str, tuple[str, ...]]  # 单县 -> (shàn, xiàn): readings of whole names
     reading_lengths: tuple[int, ...]
     modifiers: frozenset[str]
     rz2_min_specific: int
@@ -128,15 +129,23 @@ def _load(data_dir: Path = DATA_DIR) -> _Data:
         row["generic"]: Generic(row["generic"], row["pinyin"], row["category"])
         for row in _read_csv(data_dir / "generics.csv")
     }
-    readings = {row["word"]: tuple(row["pinyin"].split()) for row in _read_csv(data_dir / "readings.csv")}
-    for word, syllables in readings.items():
+    all_readings = {row["word"]: tuple(row["pinyin"].split()) for row in _read_csv(data_dir / "readings.csv")}
+    for word, syllables in all_readings.items():
         if len(syllables) != len(word):
             raise ValueError(f"readings.csv: {word!r} has {len(word)} characters but {len(syllables)} syllables")
+    # A row whose word ends with a division generic (单县 shàn xiàn) is the reading of that whole name only:
+    # its 专名 is read so in that name alone (单 is dān elsewhere), and it must not stop split_name.
+    division_generics = [g for g, row in generics.items() if row.category == "admin"]
+    whole_names = {
+        w: syl for w, syl in all_readings.items() if any(w.endswith(g) and len(w) > len(g) for g in division_generics)
+    }
+    readings = {w: syl for w, syl in all_readings.items() if w not in whole_names}
     settings: dict[str, Any] = json.loads((data_dir / "romanize_settings.json").read_text(encoding="utf-8"))
     return _Data(
         generics=generics,
         generic_lengths=tuple(sorted({len(g) for g in generics}, reverse=True)),
         readings=readings,
+        whole_names=whole_names,
         reading_lengths=tuple(sorted({len(w) for w in readings}, reverse=True)),
         modifiers=frozenset(settings["rz2_modifiers"]),
         rz2_min_specific=int(settings["rz2_min_specific_chars"]),
@@ -517,6 +526,9 @@ def _romanize_split(name: str, parts: _Split, data: _Data, kind: str | None) -> 
         if ordinal is not None:
             # RZ5: ordinal street numbers in digits (经五路 -> Jing 5 Lu).
             spec_words = [*_words_for_specific(ordinal[0], data), str(ordinal[1])]
+        elif name in data.whole_names and parts.specific and parts.tongming:
+            # RZ6 reading of this whole name (单县 -> Shan Xian): the 专名 takes the first syllables.
+            spec_words = [_join_word(list(data.whole_names[name][: len(parts.specific)]))]
         else:
             spec_words = _words_for_specific(parts.specific, data)
     gen_words = _generic_words(parts, data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -47,6 +48,15 @@ def test_one_syllable_modifiers_of_a_street_are_split_alike(name: str, expected:
 def test_old_and_ancient_street_share_their_zhuanming() -> None:
     assert split_name("店埠古街")[0] == split_name("店埠老街")[0] == "店埠"
     assert romanize("店埠古街").zhuanming_roman == romanize("店埠老街").zhuanming_roman == "Dianbu"
+
+
+def test_every_rz2_modifier_leaves_the_same_zhuanming() -> None:
+    settings = json.loads((DATA_DIR / "romanize_settings.json").read_text(encoding="utf-8"))
+    for modifier in settings["rz2_modifiers"]:
+        for generic in ("街", "路"):
+            r = romanize(f"店埠{modifier}{generic}")
+            assert (r.zhuanming, r.zhuanming_roman) == ("店埠", "Dianbu"), (modifier, generic, r)
+            assert r.tongming_roman.lower().endswith("jie" if generic == "街" else "lu")
 
 
 def test_people_name_in_front_of_minzu_xiang_belongs_to_the_generic() -> None:
@@ -144,6 +154,13 @@ def test_place_name_readings_of_polyphonic_characters(name: str, expected: str) 
     assert romanize(name).romanized == expected
 
 
+def test_whole_name_readings_hold_for_that_name_only() -> None:
+    assert romanize("单县").romanized == "Shan Xian"  # main: Dan Xian
+    assert romanize("浚县").romanized == "Xun Xian"  # main: Jun Xian
+    assert split_name("单县") == ("单", "县")
+    assert romanize("单桥村").zhuanming_roman == "Danqiao"  # 单 is dān elsewhere
+
+
 def test_natural_village_readings() -> None:
     assert romanize("十里堡", kind="natural_village").romanized == "Shilipu"
     assert romanize("瓦窑堡", kind="natural_village").romanized == "Wayaobu"
@@ -171,9 +188,10 @@ def test_every_reading_names_a_known_source_and_fits_its_word() -> None:
         assert row["source"], row
         assert set(row["source"].split()) <= legend, row
         assert len(row["pinyin"].split()) == len(row["word"]), row
-        # a word that ends with a division generic would stop split_name from ever cutting it off
-        if len(row["word"]) > 1:
-            assert not any(row["word"].endswith(g) for g in generics if len(g) < len(row["word"])), row
+        # a word that ends with a division generic is a whole-name reading (单县): it must still split
+        if any(row["word"].endswith(g) for g in generics if len(g) < len(row["word"])):
+            r = romanize(row["word"])
+            assert r.tongming and r.zhuanming + r.tongming == row["word"], row
 
 
 def test_cache_is_invalidated_by_reload_and_bypassed_by_overrides() -> None:
