@@ -41,7 +41,7 @@ import csv
 import json
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,14 @@ class _Data:
     ethnic: tuple[str, ...]  # longest first
     ethnic_before_minzu: tuple[str, ...]  # 鄂温克 (of 鄂温克族) in front of 民族乡; longest first
     ethnic_categories: frozenset[str]
+    regional: dict[str, dict[str, tuple[str, ...]]]  # province code -> readings that hold there only
+    default_region: str  # province of this gazetteer (romanize_settings.json)
+    # Per-run caches (speed): a run of Han characters always gets the same syllables and reading spans
+    # with one reading table; a new table (reload, another region) starts with empty caches.
+    syllable_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    span_cache: dict[str, dict[int, tuple[int, tuple[str, ...]]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -129,10 +137,18 @@ def _load(data_dir: Path = DATA_DIR) -> _Data:
         row["generic"]: Generic(row["generic"], row["pinyin"], row["category"])
         for row in _read_csv(data_dir / "generics.csv")
     }
-    all_readings = {row["word"]: tuple(row["pinyin"].split()) for row in _read_csv(data_dir / "readings.csv")}
-    for word, syllables in all_readings.items():
+    all_readings: dict[str, tuple[str, ...]] = {}
+    regional: dict[str, dict[str, tuple[str, ...]]] = {}
+    for row in _read_csv(data_dir / "readings.csv"):
+        word, syllables = row["word"], tuple(row["pinyin"].split())
         if len(syllables) != len(word):
             raise ValueError(f"readings.csv: {word!r} has {len(word)} characters but {len(syllables)} syllables")
+        regions = row.get("regions", "").split()
+        if regions:  # a reading that holds in these provinces only (圩 wéi in Anhui)
+            for region in regions:
+                regional.setdefault(region, {})[word] = syllables
+        else:
+            all_readings[word] = syllables
     # A row whose word ends with a division generic (单县 shàn xiàn) is the reading of that whole name only:
     # its 专名 is read so in that name alone (单 is dān elsewhere), and it must not stop split_name.
     division_generics = [g for g, row in generics.items() if row.category == "admin"]
@@ -161,23 +177,42 @@ def _load(data_dir: Path = DATA_DIR) -> _Data:
             )
         ),
         ethnic_categories=frozenset(settings["ethnic_absorb_categories"]),
+        regional=regional,
+        default_region=str(settings["default_region"]),
+    )
+
+
+@lru_cache(maxsize=64)
+def _data_for(region: str | None = None) -> _Data:
+    """The data with the readings of a province (GB/T 2260 code or its first two digits) layered on top.
+
+    ``None`` is this gazetteer's own province (``default_region`` in romanize_settings.json).
+    """
+    base = _load()
+    province = (region or base.default_region)[:2]
+    extra = base.regional.get(province)
+    if not extra:
+        return base
+    readings = {**base.readings, **extra}
+    return replace(
+        base,
+        readings=readings,
+        reading_lengths=tuple(sorted({len(w) for w in readings}, reverse=True)),
+        syllable_cache={},
+        span_cache={},
     )
 
 
 def reload_data() -> None:
     """Forget cached data files and every spelling derived from them (after an officer edited them)."""
     _load.cache_clear()
+    _data_for.cache_clear()
     _segment_words.cache_clear()
-    _SYLLABLE_CACHE.clear()
-    _SPAN_CACHE.clear()
     _romanize_cached.cache_clear()
 
 
-# Per-run caches (speed): a run of Han characters always gets the same syllables and reading spans until
-# the data files are reloaded. Bounded so that a bulk import of unique names cannot grow them without end.
+# The per-run caches are bounded so that a bulk import of unique names cannot grow them without end.
 _CACHE_MAX = 200_000
-_SYLLABLE_CACHE: dict[str, tuple[str, ...]] = {}
-_SPAN_CACHE: dict[str, dict[int, tuple[int, tuple[str, ...]]]] = {}
 
 
 def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
@@ -211,7 +246,7 @@ def strip_tones(text: str) -> str:
 
 def _reading_spans(text: str, data: _Data) -> dict[int, tuple[int, tuple[str, ...]]]:
     """Non-overlapping RZ6 reading matches, longest first, left to right: start -> (end, syllables)."""
-    cached = _SPAN_CACHE.get(text)
+    cached = data.span_cache.get(text)
     if cached is not None:
         return cached
     spans: dict[int, tuple[int, tuple[str, ...]]] = {}
@@ -225,7 +260,7 @@ def _reading_spans(text: str, data: _Data) -> dict[int, tuple[int, tuple[str, ..
                 break
         else:
             i += 1
-    _remember(_SPAN_CACHE, text, spans)
+    _remember(data.span_cache, text, spans)
     return spans
 
 
@@ -236,7 +271,7 @@ def _han_syllables(run: str, data: _Data) -> list[str]:
     then replaces the syllables of the characters it covers. pypinyin's global dictionaries are never
     modified, so nothing leaks between calls.
     """
-    cached = _SYLLABLE_CACHE.get(run)
+    cached = data.syllable_cache.get(run)
     if cached is not None:
         return list(cached)
     result = [item[0] for item in pinyin(run, style=Style.TONE, errors="default")]
@@ -244,7 +279,7 @@ def _han_syllables(run: str, data: _Data) -> list[str]:
         result = [pinyin(ch, style=Style.TONE, errors="default")[0][0] for ch in run]
     for start, (end, syllables) in _reading_spans(run, data).items():
         result[start:end] = list(syllables)
-    _remember(_SYLLABLE_CACHE, run, tuple(result))
+    _remember(data.syllable_cache, run, tuple(result))
     return result
 
 
@@ -269,9 +304,9 @@ def _tokens(text: str, data: _Data) -> list[str]:
     return out
 
 
-def pinyin_syllables(text: str, *, tones: bool = False) -> list[str]:
+def pinyin_syllables(text: str, *, tones: bool = False, region: str | None = None) -> list[str]:
     """Syllables of ``text`` with the RZ6 readings applied (lower case; toneless unless ``tones``)."""
-    data = _load()
+    data = _data_for(region)
     syllables = _tokens(text, data)
     return syllables if tones else [strip_tones(s) for s in syllables]
 
@@ -365,7 +400,7 @@ def split_name(name: str, *, join_modifier: bool = True) -> tuple[str, str]:
     ('长安', '街')
     """
     name = _clean(name)
-    parts = _split(name, _load(), absorb_modifier=join_modifier)
+    parts = _split(name, _data_for(None), absorb_modifier=join_modifier)
     return parts.specific, parts.tongming
 
 
@@ -543,27 +578,33 @@ def romanize(
     tones: bool = False,
     kind: str | None = None,
     overrides: Mapping[str, str] | None = None,
+    region: str | None = None,
 ) -> Romanization:
     """Romanise a standard place name (RZ1-RZ9).
 
     ``kind`` selects RZ3 (e.g. ``"natural_village"``). ``overrides`` maps a whole name (or just its 专名)
-    to an officer's spelling, which is returned as written (RZ6: "the correction wins").
+    to an officer's spelling, which is returned as written (RZ6: "the correction wins"). ``region`` is the
+    GB/T 2260 code of the place's division (or its province): readings that differ by province (圩 wéi in
+    Anhui, xū in the south) follow it; by default, this gazetteer's province.
     """
     name = _clean(name)
     if not name:
         raise ValueError("empty name")
+    province = region[:2] if region else None
     if not overrides:
-        return _romanize_cached(name, tones, kind)
-    return _romanize(name, tones=tones, kind=kind, overrides=overrides)
+        return _romanize_cached(name, tones, kind, province)
+    return _romanize(name, tones=tones, kind=kind, overrides=overrides, region=province)
 
 
 @lru_cache(maxsize=65_536)
-def _romanize_cached(name: str, tones: bool, kind: str | None) -> Romanization:
-    return _romanize(name, tones=tones, kind=kind, overrides=None)
+def _romanize_cached(name: str, tones: bool, kind: str | None, region: str | None) -> Romanization:
+    return _romanize(name, tones=tones, kind=kind, overrides=None, region=region)
 
 
-def _romanize(name: str, *, tones: bool, kind: str | None, overrides: Mapping[str, str] | None) -> Romanization:
-    data = _load()
+def _romanize(
+    name: str, *, tones: bool, kind: str | None, overrides: Mapping[str, str] | None, region: str | None
+) -> Romanization:
+    data = _data_for(region)
     parts = _split(name, data)
     specific, tongming = parts.specific, parts.tongming
     if overrides and name in overrides:

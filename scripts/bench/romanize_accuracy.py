@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.util
+import inspect
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,7 @@ import types
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,13 @@ DATA = ROOT / "scripts" / "bench" / "data" / "geonames_cn_official.tsv"
 BASELINE_REV = "5cb01e5"
 _ROMANIZE_FILES = ("romanize.py",)
 _TONE_COMBINING = frozenset({"\u0300", "\u0301", "\u0304", "\u030c"})
+# GeoNames admin1 code -> GB/T 2260 province code (passed as ``region`` to a romaniser that takes one).
+GEONAMES_PROVINCE = {
+    "01": "34", "02": "33", "03": "36", "04": "32", "05": "22", "06": "63", "07": "35", "08": "23",
+    "09": "41", "10": "13", "11": "43", "12": "42", "13": "65", "14": "54", "15": "62", "16": "45",
+    "18": "52", "19": "21", "20": "15", "21": "64", "22": "11", "23": "31", "24": "14", "25": "37",
+    "26": "61", "28": "12", "29": "53", "30": "44", "31": "46", "32": "51", "33": "50",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -152,12 +160,21 @@ def reading_consistent(stem: str, ref: str) -> bool:
 
 
 def ours_for(mod: types.ModuleType, row: Row) -> tuple[str, str]:
-    """(our 专名 spelling, our 通名 spelling) for a row, normalised."""
+    """(our 专名 spelling, our 通名 spelling) for a row, normalised.
+
+    A romaniser that takes ``region`` (the place's province) is given it; main before issue 14 had none.
+    """
+    extra = {"region": GEONAMES_PROVINCE[row.admin1]} if _takes_region(mod) and row.admin1 in GEONAMES_PROVINCE else {}
     if row.full != row.stem:
-        r = mod.romanize(row.full)
+        r = mod.romanize(row.full, **extra)
         return normalise(r.zhuanming_roman), normalise(r.tongming_roman)
-    r = mod.romanize(row.stem, kind="natural_village")
+    r = mod.romanize(row.stem, kind="natural_village", **extra)
     return normalise(r.romanized), ""
+
+
+@lru_cache(maxsize=8)
+def _takes_region(mod: types.ModuleType) -> bool:
+    return "region" in inspect.signature(mod.romanize).parameters
 
 
 def reference_for(row: Row, our_generic: str) -> str:

@@ -161,6 +161,15 @@ def test_whole_name_readings_hold_for_that_name_only() -> None:
     assert romanize("单桥村").zhuanming_roman == "Danqiao"  # 单 is dān elsewhere
 
 
+def test_regional_reading_follows_the_province() -> None:
+    # 圩 is wéi in Anhui (this gazetteer's province, the default) and xū in the south (XH7; GeoNames).
+    assert romanize("张圩社区").romanized == "Zhangwei Shequ"
+    assert romanize("桥圩镇", region="45").romanized == "Qiaoxu Zhen"  # Guangxi; main had no xū at all
+    assert romanize("桥圩镇", region="450802").romanized == "Qiaoxu Zhen"  # a county code works too
+    assert romanize("桥圩镇", region="340122").romanized == "Qiaowei Zhen"
+    assert romanize("桥圩镇").romanized == "Qiaowei Zhen"
+
+
 def test_natural_village_readings() -> None:
     assert romanize("十里堡", kind="natural_village").romanized == "Shilipu"
     assert romanize("瓦窑堡", kind="natural_village").romanized == "Wayaobu"
