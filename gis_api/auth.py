@@ -509,7 +509,7 @@ def require(user: User | None, *roles: Role) -> User:
         raise Forbidden(
             f"this needs the role {wanted}; {user.username} has {', '.join(user.roles)}",
             f"此操作需要{wanted_zh}角色",
-            code="role_required",
+            code="role_required", rule="role_required",
         )
     return user
 

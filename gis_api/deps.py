@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from gis_api import auth, clock, limits
+from gis_api import auth, clock, limits, route_roles
 from gis_api.errors import Unauthorized
 from gis_api.settings import Settings
 
@@ -49,11 +49,33 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def optional_user(
-    session: SessionDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, session: SessionDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> auth.User | None:
     if creds is None or creds.scheme.lower() != "bearer":
+        permission_first(request, None)
         return None
-    return auth.authenticate(session, creds.credentials)
+    user = auth.authenticate(session, creds.credentials)
+    permission_first(request, user)
+    return user
+
+
+def permission_first(request: Request, user: auth.User | None) -> None:
+    """403 before the body is validated when the route's handler would refuse this user's roles anyway.
+
+    Dependencies are solved before FastAPI reports body errors, and every route that knows its user depends on
+    ``optional_user``: the role check the handler starts with (``auth.require``, read by ``route_roles``) runs
+    here first, so a viewer's invalid PATCH is refused for the role, not answered with the fields it may not
+    write. The handler still makes its own check (and the finer ones that depend on the body)."""
+    route = request.scope.get("route")
+    endpoint = getattr(route, "endpoint", None)
+    if endpoint is None:
+        return
+    required = route_roles.required_roles(endpoint)
+    if required is None or not required.roles:
+        return
+    if user is None and not required.first:
+        return  # the handler may answer something else first (a read-only OGC collection: 405 to anyone)
+    auth.require(user, *required.roles)  # 401 without a login, 403 without the role
 
 
 OptionalUser = Annotated[auth.User | None, Depends(optional_user)]
