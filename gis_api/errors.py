@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -154,6 +155,83 @@ def _loc_to_field(loc: Any) -> str:
     return ".".join(parts) or "request"
 
 
+# Chinese text of a pydantic error type ({label} is the field's Chinese label; the rest from the error's ctx).
+# Pydantic's own msg is English only; these are the types the API's models and parameters can raise.
+VALIDATION_ZH: dict[str, str] = {
+    "missing": "缺少必填项：{label}",
+    "string_too_short": "{label}至少须有 {min_length} 个字符",
+    "string_too_long": "{label}不能超过 {max_length} 个字符",
+    "too_short": "{label}至少须有 {min_length} 项",
+    "too_long": "{label}不能超过 {max_length} 项",
+    "string_type": "{label}须为文本",
+    "string_pattern_mismatch": "{label}的格式不符合要求",
+    "string_unicode": "{label}须为有效的文本",
+    "int_type": "{label}须为整数",
+    "int_parsing": "{label}须为整数",
+    "int_from_float": "{label}须为整数，不能有小数",
+    "float_type": "{label}须为数字",
+    "float_parsing": "{label}须为数字",
+    "decimal_parsing": "{label}须为数字",
+    "finite_number": "{label}须为有限的数字",
+    "bool_type": "{label}须为是或否",
+    "bool_parsing": "{label}须为是或否",
+    "date_type": "{label}须为日期（年-月-日）",
+    "date_parsing": "{label}须为日期（年-月-日）",
+    "date_from_datetime_parsing": "{label}须为日期（年-月-日）",
+    "date_from_datetime_inexact": "{label}须为日期，不能含时刻",
+    "datetime_type": "{label}须为日期时间",
+    "datetime_parsing": "{label}须为日期时间",
+    "datetime_from_date_parsing": "{label}须为日期时间",
+    "time_parsing": "{label}须为时刻",
+    "greater_than": "{label}须大于 {gt}",
+    "greater_than_equal": "{label}须不小于 {ge}",
+    "less_than": "{label}须小于 {lt}",
+    "less_than_equal": "{label}须不大于 {le}",
+    "multiple_of": "{label}须为 {multiple_of} 的倍数",
+    "literal_error": "{label}须为以下值之一：{expected}",
+    "enum": "{label}须为以下值之一：{expected}",
+    "extra_forbidden": "不认识的字段：{label}",
+    "dict_type": "{label}须为对象",
+    "model_type": "{label}须为对象",
+    "model_attributes_type": "{label}须为对象",
+    "list_type": "{label}须为数组",
+    "tuple_type": "{label}须为数组",
+    "set_type": "{label}须为数组",
+    "json_type": "{label}须为 JSON 文本",
+    "json_invalid": "{label}不是有效的 JSON",
+    "uuid_parsing": "{label}格式不正确",
+    "url_parsing": "{label}须为有效的链接",
+    "url_scheme": "{label}的链接协议不受支持",
+    "value_error": "{label}取值无效",
+    "assertion_error": "{label}取值无效",
+    "union_tag_invalid": "{label}的类型不受支持",
+    "union_tag_not_found": "{label}缺少类型标识",
+    "none_required": "{label}须为空",
+    "bytes_too_long": "{label}过长",
+    "bytes_too_short": "{label}过短",
+}
+
+
+def _ctx_text(value: Any) -> str:
+    # ctx values are numbers or the expected values ("'a' or 'b'"); they are codes, not words to translate.
+    return str(value).replace(" or ", "、").replace("'", "")
+
+
+def validation_message_zh(error: Mapping[str, Any]) -> str:
+    """The Chinese message of one pydantic error: the field's Chinese label and what is wrong with it."""
+    from gis_api.labels import field_label
+
+    names = [str(p) for p in error.get("loc", ()) if isinstance(p, str) and p not in ("body", "query", "path",
+                                                                                      "header", "form")]
+    label = field_label(names[-1]) if names else "请求"
+    template = VALIDATION_ZH.get(str(error.get("type")), "{label}无效")
+    ctx = {k: _ctx_text(v) for k, v in (error.get("ctx") or {}).items()}
+    try:
+        return template.format(label=label, **ctx)
+    except (KeyError, IndexError):
+        return f"{label}无效"
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DimingError)
     async def _diming(_req: Request, exc: DimingError) -> JSONResponse:
@@ -168,11 +246,13 @@ def install_handlers(app: FastAPI) -> None:
         field = _loc_to_field(first.get("loc", ()))
         body = InvalidInput(
             f"{field}: {first.get('msg', 'invalid')}",
-            f"字段 {field} 无效：{first.get('msg', '')}",
+            validation_message_zh(first),
             field=field,
+            rule=str(first.get("type") or "") or None,
         ).body()
         body["errors"] = [
-            {"field": _loc_to_field(e.get("loc", ())), "message": e.get("msg", "")} for e in errors
+            {"field": _loc_to_field(e.get("loc", ())), "message": e.get("msg", ""),
+             "message_zh": validation_message_zh(e)} for e in errors
         ]
         return JSONResponse(body, status_code=422)
 
@@ -194,7 +274,8 @@ def install_handlers(app: FastAPI) -> None:
         column = getattr(diag, "column_name", None)
         if getattr(exc.orig, "pgcode", None) == "23502" and column:  # not_null_violation: a required value
             return error_response(InvalidInput(f"{column} is required (it cannot be null or left out)",
-                                               f"{column} 为必填项，不能为空或省略", field=column, rule="required"))
+                                               f"{_label(column)}为必填项，不能为空或省略", field=column,
+                                               rule="required"))
         if constraint and constraint.endswith("_len"):  # a text-length bound (migration 0008): the field's fault
             from gis_api.limits import length_error
 
@@ -204,7 +285,7 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(
             Conflict(
                 f"the change violates database constraint {constraint or ''}".strip(),
-                f"修改违反数据库约束 {constraint or ''}".strip(),
+                "修改与已有数据冲突（违反数据库约束），未保存",
                 field=constraint,
             )
         )
@@ -221,7 +302,8 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(timeout_error(request_class, seconds, retry))
         if pgcode.startswith("22") or pgcode.startswith("XX"):  # data exceptions, e.g. bad geometry text
             first_line = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
-            return error_response(InvalidInput(first_line, f"数据无效：{first_line}", code="invalid_value"))
+            return error_response(InvalidInput(first_line, "数据无效：数据库不接受该值（如几何或日期格式有误）",
+                                               code="invalid_value"))
         known = database_error(exc)
         if known is not None:
             log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
@@ -270,7 +352,8 @@ def _malformed_json(doc: Any, error: dict[str, Any]) -> InvalidInput:
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         where = f" at line {line}, column {col}"
-    return InvalidInput(f"malformed JSON{where}: {what}", f"JSON 格式错误{where.replace(' at ', '，位置 ')}：{what}",
+    where_zh = f"（第 {line} 行第 {col} 列）" if where else ""
+    return InvalidInput(f"malformed JSON{where}: {what}", f"请求体不是有效的 JSON{where_zh}",
                         field="body", rule="json_syntax", code="malformed_json")
 
 
@@ -310,10 +393,23 @@ def _find_bad_text(node: Any, path: str) -> tuple[str, str] | None:
 _JSON_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
+_LOCATION_ZH = {"the URL": "网址", "query parameter": "查询参数", "body field": "请求字段", "form field": "表单字段"}
+
+
+def _label(name: str) -> str:
+    """The Chinese label of a field path's last name (``spec.new.code`` → 代码)."""
+    from gis_api.labels import field_label
+
+    last = re.split(r"[.\[\]]", name.strip("[]."))
+    words = [w for w in last if w and not w.isdigit()]
+    return field_label(words[-1]) if words else "请求"
+
+
 def _nul_error(where: str, location: str, problem: str) -> InvalidInput:
     return InvalidInput(
         f"{location} {where}: contains {problem}, which text cannot hold",
-        f"{location} {where} 含有无法保存的字符（{'NUL' if 'NUL' in problem else '不成对的代理项'}）",
+        f"{_LOCATION_ZH.get(location, location)}“{_label(where)}”含有无法保存的字符"
+        f"（{'NUL' if 'NUL' in problem else '不成对的代理项'}）",
         field=where, rule="no_nul_characters", code="invalid_character",
     )
 

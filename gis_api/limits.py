@@ -194,7 +194,8 @@ def length_error(constraint: str) -> InvalidInput | None:
     for table, cols in COLUMN_LIMITS.items():
         for column, n in cols.items():
             if constraint_name(table, column) == constraint:
-                return InvalidInput(f"{column} is longer than {n:,} characters", f"{column} 超过 {n:,} 个字符",
+                return InvalidInput(f"{column} is longer than {n:,} characters",
+                                    f"{_label_zh(column)}超过 {n:,} 个字符",
                                     field=column, rule=constraint, code="too_long", extra={"limit": n})
     return None
 
@@ -303,7 +304,7 @@ def check_zip(path: Path, limits: LimitSettings, *, field: str = "file") -> list
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
     except zipfile.BadZipFile as exc:
-        raise InvalidInput(f"{field} is not a valid zip archive: {exc}", f"{field} 不是有效的 zip 压缩包",
+        raise InvalidInput(f"{field} is not a valid zip archive: {exc}", f"{_label_zh(field)}不是有效的 zip 压缩包",
                            field=field) from None
     if len(infos) > limits.archive_max_members:
         raise too_large(f"the archive's member count ({len(infos):,})", f"压缩包文件数（{len(infos):,}）",
@@ -367,7 +368,8 @@ _DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "P
 
 
 def _bad(field: str, why: str, why_zh: str) -> InvalidInput:
-    return InvalidInput(f"{field} is not valid GeoJSON: {why}", f"{field} 不是有效的 GeoJSON：{why_zh}", field=field)
+    return InvalidInput(f"{field} is not valid GeoJSON: {why}", f"{_label_zh(field)}不是有效的 GeoJSON：{why_zh}",
+                        field=field)
 
 
 def _count_positions(coords: Any, depth: int, field: str, budget: int) -> int:
@@ -377,7 +379,7 @@ def _count_positions(coords: Any, depth: int, field: str, budget: int) -> int:
             raise _bad(field, "a position must be [lon, lat]", "坐标须为 [经度, 纬度]")
         return 1
     if not isinstance(coords, list | tuple):
-        raise _bad(field, "coordinates must be nested arrays", "coordinates 须为嵌套数组")
+        raise _bad(field, "coordinates must be nested arrays", "坐标须为嵌套数组")
     if depth == 1:
         return len(coords)  # the positions themselves are checked by shapely; counting is what must be cheap
     n = 0
@@ -386,6 +388,17 @@ def _count_positions(coords: Any, depth: int, field: str, budget: int) -> int:
         if n > budget:
             return n
     return n
+
+
+def _label_zh(field: str) -> str:
+    from gis_api.labels import field_label
+
+    return field_label(field.split(".")[-1])
+
+
+def _ring_no(where: str) -> str:
+    """"[0][2]" (polygon 0, ring 2) as people count: "1-3"."""
+    return "-".join(str(int(n) + 1) for n in re.findall(r"\d+", where)) or "1"
 
 
 def _check_rings(coords: Any, depth: int, field: str, path: str) -> None:
@@ -397,7 +410,8 @@ def _check_rings(coords: Any, depth: int, field: str, path: str) -> None:
                 raise InvalidInput(
                     f"{field}: ring coordinates{where} is not closed (first point {list(ring[0])} ≠ last point "
                     f"{list(ring[-1])}); repeat the first point at the end",
-                    f"{field}：环 coordinates{where} 未闭合（首点 {list(ring[0])} ≠ 末点 {list(ring[-1])}），"
+                    f"{_label_zh(field)}：第 {_ring_no(where)} 个环未闭合"
+                    f"（首点 {list(ring[0])} ≠ 末点 {list(ring[-1])}），"
                     "请在末尾重复首点", field=f"{field}.coordinates{where}", rule="closed ring")
         return
     for p, poly in enumerate(coords):
@@ -417,7 +431,7 @@ def check_geojson_geometry(geometry: Any, *, field: str = "geometry", max_vertic
             raise _bad(field, "geometry collections nested too deep", "几何集合嵌套过深")
         parts = geometry.get("geometries")
         if not isinstance(parts, list):
-            raise _bad(field, "geometries must be an array", "geometries 须为数组")
+            raise _bad(field, "geometries must be an array", "几何集合须为数组")
         n = 0
         for i, part in enumerate(parts):
             n += check_geojson_geometry(part, field=f"{field}.geometries[{i}]", max_vertices=limit - n,
@@ -430,7 +444,8 @@ def check_geojson_geometry(geometry: Any, *, field: str = "geometry", max_vertic
     if n > limit:
         env = f"DIMING_LIMIT_{setting.upper()}"
         raise InvalidInput(
-            f"{field} has more than {limit:,} vertices ({env})", f"{field} 的顶点数超过上限 {limit:,}（{env}）",
+            f"{field} has more than {limit:,} vertices ({env})",
+            f"{_label_zh(field)}的顶点数超过上限 {limit:,}（{env}）",
             field=field, rule=env, code="too_many_vertices", extra={"limit": limit})
     if kind in ("Polygon", "MultiPolygon"):
         _check_rings(coords, _DEPTH[str(kind)], field, "")

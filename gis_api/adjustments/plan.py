@@ -452,7 +452,7 @@ def _merge(p: Planner) -> None:
     codes = s.codes or []
     if len(codes) < (1 if s.into else 2) or len(set(codes)) != len(codes):
         raise _bad("a merge needs two or more distinct divisions (or one and `into`)",
-                   "合并须有两个以上不同的区划（或一个区划并指定 into）", "codes")
+                   "合并须有两个以上不同的区划（或一个区划并指定并入的区划）", "codes")
     absorbed = [p.snap(c, "codes") for c in codes]
     levels = {a.level for a in absorbed}
     parents = {a.parent_code for a in absorbed}
@@ -461,7 +461,7 @@ def _merge(p: Planner) -> None:
     level = absorbed[0].level
     if s.into:
         if s.into in codes:
-            raise _bad("`into` must not be one of the merged codes", "into 不能是被合并的区划之一", "into")
+            raise _bad("`into` must not be one of the merged codes", "并入的区划不能是被合并的区划之一", "into")
         target = p.snap(s.into, "into")
         if target.level != level or target.parent_code != absorbed[0].parent_code:
             raise _bad(f"{s.into} is not a sibling of the merged divisions", f"{s.into} 与被合并区划不同级或不同上级",
@@ -470,7 +470,7 @@ def _merge(p: Planner) -> None:
         return
     if s.new is None:
         raise _bad("a merge needs `new` (the new division) or `into` (an existing one)",
-                   "合并须填写 new（新设区划）或 into（并入的现有区划）", "new")
+                   "合并须填写新设区划或并入的现有区划", "new")
     parent = s.new.parent_code or absorbed[0].parent_code
     p.check_new_code(s.new.code, level, parent, "new.code")
     p.check_kind(level, s.new.kind, "new.kind")
@@ -490,7 +490,7 @@ def _abolish(p: Planner) -> None:
         return
     if has_content:
         raise _bad(f"{div.code} has an area or subordinate divisions; name the division that takes them (`into`)",
-                   f"{div.code} 有行政区域或下级区划，须指定承接的区划（into）", "into")
+                   f"{div.code} 有行政区域或下级区划，须指定承接的区划", "into")
     p.plan.retires.append(div.code)
     p.plan.levels.add(div.level)
 
@@ -498,11 +498,11 @@ def _abolish(p: Planner) -> None:
 def _establish(p: Planner) -> None:
     s = p.spec
     if s.new is None:
-        raise _bad("establishing needs `new`", "设立须填写 new", "new")
+        raise _bad("establishing needs `new`", "设立须填写新设区划", "new")
     level_guess = {6: Level.county, 9: Level.township, 12: Level.village}.get(len(s.new.code))
     if level_guess is None or not s.new.parent_code:
         raise _bad("new.code must be 6, 9 or 12 digits and new.parent_code is required",
-                   "new.code 须为6、9或12位，且须填写 new.parent_code", "new.code")
+                   "新设区划的代码须为6、9或12位，且须填写其上级代码", "new.code")
     level = level_guess
     parent = p.parent_in_force(s.new.parent_code, "new.parent_code")
     if PARENT_LEVEL.get(level) is not parent.level:
@@ -554,7 +554,7 @@ def _reparent(p: Planner) -> None:
     s = p.spec
     codes = s.codes or ([s.code] if s.code else [])
     if not codes or len(set(codes)) != len(codes):
-        raise _bad("reparent needs the divisions (codes)", "隶属关系变更须列出区划（codes）", "codes")
+        raise _bad("reparent needs the divisions (codes)", "隶属关系变更须列出区划代码", "codes")
     new_parent = p.snap(s.new_parent, "new_parent")
     first = p.snap(codes[0], "codes")
     if first.level is Level.village:
@@ -587,7 +587,7 @@ def _boundary_change(p: Planner) -> None:
     receiver = p.snap(s.to_code, "to_code")
     if giver.level != receiver.level or giver.code == receiver.code:
         raise _bad("from_code and to_code must be two divisions of one level",
-                   "from_code 与 to_code 须为同级的两个区划",
+                   "原区划与目标区划须为同级的两个区划",
                    "to_code")
     if giver.geom is None or giver.dim != 2:
         raise _bad(f"{giver.code} has no polygon", f"{giver.code} 没有面状范围", "from_code")
@@ -606,7 +606,7 @@ def _boundary_change(p: Planner) -> None:
         area = p.voronoi_area(giver, villages)
     else:
         raise _bad("give the area that moves or the villages that move with their area",
-                   "须给出调整的区域范围（area）或随区域调整的村（居）（villages）", "area")
+                   "须给出调整的区域范围或随区域调整的村（居）", "area")
     p.transfer(giver, receiver, area, villages)
 
 

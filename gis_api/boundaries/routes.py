@@ -219,7 +219,7 @@ async def upload_patrol(
     try:
         on = dt.date.fromisoformat(patrolled_on) if patrolled_on else None
     except ValueError:
-        raise InvalidInput("patrolled_on must be YYYY-MM-DD", "巡查日期格式须为 YYYY-MM-DD",
+        raise InvalidInput("patrolled_on must be YYYY-MM-DD", "巡查日期格式须为 年-月-日（如 2026-05-01）",
                            field="patrolled_on") from None
     data = await file.read()
     if len(data) > 20 * 1024 * 1024:

@@ -69,7 +69,7 @@ def demand_layer(session: Session, demand: str) -> DemandLayer:
         names = [n for (n,) in session.query(DemandLayer.name).order_by(DemandLayer.name)]
         raise InvalidInput(
             f"demand must be 'villages' or an imported demand layer ({', '.join(names) or 'none imported'})",
-            f"demand 须为 villages 或已导入的需求图层（{'、'.join(names) or '尚无'}）", field="demand",
+            f"需求图层须为村（居）或已导入的需求图层（{'、'.join(names) or '尚无'}）", field="demand",
         )
     return layer
 
@@ -155,7 +155,7 @@ def load_candidates(session: Session, candidates: str, as_of: dt.date, within: s
                    NULL::text AS name, ST_Transform(c, 4490) AS geom
             FROM cells, area WHERE ST_Covers(area.g, c)"""
     else:
-        raise InvalidInput("candidates must be villages, demand or grid", "候选点须为 villages、demand 或 grid",
+        raise InvalidInput("candidates must be villages, demand or grid", "候选点须为村（居）、需求点或网格",
                            field="candidates")
     _temp(session, "cov_cand", sql, params)
     return count(session, "cov_cand")

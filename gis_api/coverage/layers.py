@@ -48,7 +48,8 @@ def import_layer(session: Session, name: str, fc: dict[str, Any], weight_propert
                  weight_label: str | None = None, replace: bool = False) -> dict[str, Any]:
     name = name.strip()
     if not name or name == "villages":
-        raise InvalidInput("a demand layer needs a name other than 'villages'", "需求图层名称不能为空或 villages",
+        raise InvalidInput("a demand layer needs a name other than 'villages'",
+                           "需求图层名称不能为空，也不能与内置的村（居）图层同名",
                            field="name")
     if fc.get("type") != "FeatureCollection" or not isinstance(fc.get("features"), list):
         raise InvalidInput("features must be a GeoJSON FeatureCollection", "须为 GeoJSON FeatureCollection",

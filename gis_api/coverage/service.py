@@ -50,7 +50,7 @@ def distance_of(session: Session, q: CoverageQuery, settings: PlanningSettings) 
     if len(given) != 1:
         raise InvalidInput(
             "give exactly one of radius_m, network_m or preset" + (f" (got {', '.join(given)})" if given else ""),
-            "须且只须提供 radius_m、network_m 或 preset 之一", field="radius_m", rule="§6",
+            "须且只须提供直线半径、路网距离或生活圈预设之一", field="radius_m", rule="§6",
         )
     if q.preset is not None:
         table = presets(settings)
@@ -248,9 +248,9 @@ def suggest(session: Session, req: SuggestRequest, settings: PlanningSettings) -
     """Choose new sites among candidates with the existing facilities fixed: MCLP (k sites, most population
     newly covered) or LSCP (fewest sites reaching ``target_share``); ranked by the population each adds."""
     if req.method == "mclp" and req.k is None:
-        raise InvalidInput("MCLP needs k, the number of new sites", "最大覆盖模型须提供新增站点数 k", field="k")
+        raise InvalidInput("MCLP needs k, the number of new sites", "最大覆盖模型须提供新增站点数", field="k")
     if req.method == "lscp" and req.target_share is None:
-        raise InvalidInput("LSCP needs target_share (0–1]", "集合覆盖模型须提供目标覆盖率 target_share",
+        raise InvalidInput("LSCP needs target_share (0–1]", "集合覆盖模型须提供目标覆盖率",
                            field="target_share")
     prep = prepare(session, req, settings)
     n_cand = engine.load_candidates(session, req.candidates, prep.as_of, req.within, req.grid_m, settings.county)

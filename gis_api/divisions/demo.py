@@ -83,7 +83,7 @@ def load_demo(session: Session, data_dir: Path | None = None) -> LoadReport:
             population=population,
             source=str(props.get("source") or r["source"]),
             valid_from=VINTAGE_2021,
-            reason="Feidong demo load (data/boundaries)",
+            reason="载入肥东演示区划（data/boundaries）",
         )
         row = service.create(session, body, ACTOR)
         report.created[level.value] = report.created.get(level.value, 0) + 1
@@ -96,7 +96,7 @@ def load_demo(session: Session, data_dir: Path | None = None) -> LoadReport:
                     mode=ChangeMode.legal,
                     effective_date=VINTAGE_2023,
                     name=r["name"],
-                    reason="renamed between the NBS 2021 and 2023 vintages (nominal date)",
+                    reason="国家统计局 2021 与 2023 年版之间的更名（名义日期）",
                 ),
                 service.etag(row.id, row.version),
                 ACTOR,

@@ -159,7 +159,7 @@ def import_divisions(
         if srid_opt is None:
             raise InvalidInput(
                 "the file does not say its coordinate system; give --crs EPSG:n (or --gcj02)",
-                "文件未注明坐标系，请用 --crs EPSG:n（或 --gcj02）指定", field="crs", rule="§7")
+                "文件未注明坐标系，请用 --crs 指定（如 --crs EPSG:4490，或 --gcj02）", field="crs", rule="§7")
         srid = srid_opt
         report.crs = f"EPSG:{srid}" + (" → EPSG:4490" if srid not in SAME_AS_4490 else "")
     errors = report.errors

@@ -31,7 +31,7 @@ def _bbox(raw: str | None) -> tuple[float, float, float, float] | None:
         parts = ()
     if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
         raise InvalidInput(
-            "bbox must be minlon,minlat,maxlon,maxlat", "bbox 须为 最小经度,最小纬度,最大经度,最大纬度", field="bbox"
+            "bbox must be minlon,minlat,maxlon,maxlat", "范围框须为 最小经度,最小纬度,最大经度,最大纬度", field="bbox"
         )
     return (parts[0], parts[1], parts[2], parts[3])
 

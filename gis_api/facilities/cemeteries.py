@@ -378,7 +378,7 @@ def update_parcel(session: Session, parcel_id: int, body: ParcelUpdate, if_match
         changes["status"] = body.status.value
     if body.status is ParcelStatus.approved and body.mode is ChangeMode.correction and row.status != "approved":
         raise InvalidInput("an approval is a legal change: send mode 'legal' with effective_date",
-                           "批准属于法定变更：请使用 mode=legal 并填写生效日期", field="mode", rule="§6")
+                           "批准属于法定变更：请选择法定变更并填写生效日期", field="mode", rule="§6")
     becomes_approved = changes.get("status", row.status) == ParcelStatus.approved.value
     if becomes_approved and ("status" in changes or "geom" in changes):
         geom = changes.get("geom", row.geom)
@@ -469,7 +469,7 @@ def import_constraint_features(session: Session, layer_id: str, body: Constraint
     an import and a PATCH never interleave, and a replacement based on a stale read gets 412."""
     fc = body.features
     if fc.get("type") != "FeatureCollection" or not isinstance(fc.get("features"), list):
-        raise InvalidInput("features must be a GeoJSON FeatureCollection", "features 须为 GeoJSON FeatureCollection",
+        raise InvalidInput("features must be a GeoJSON FeatureCollection", "要素须为 GeoJSON 要素集合",
                            field="features")
     rows = []
     for i, feat in enumerate(fc["features"]):

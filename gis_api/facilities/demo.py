@@ -32,7 +32,7 @@ from gis_api.facilities.models import CemeteryType, FacilityStatus, ParcelStatus
 from gis_api.facilities.schemas import CemeteryCreate, ConstraintFeaturesIn, FacilityCreate, ParcelIn
 
 ACTOR = "system:load-demo"
-REASON = "Feidong demo facilities load (synthetic)"
+REASON = "载入肥东演示设施（合成数据）"
 SOURCE = "synthetic"
 COUNTY = "340122"
 SEAT = "340122100"  # 店埠镇

@@ -14,7 +14,7 @@ import io
 import json
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -347,9 +347,10 @@ def write_ogr(records: list[Record], names: list[str], types: Mapping[str, str],
         return buf.getvalue()
 
 
-def write_csv(records: list[Record], names: list[str]) -> bytes:
+def write_csv(records: list[Record], names: list[str], heading: Callable[[str], str] | None = None) -> bytes:
     """CSV in UTF-8 with a BOM (Excel opens it right): lon/lat for points, WKT for other geometry. Text that a
-    spreadsheet would run as a formula is escaped (``safe_cells``)."""
+    spreadsheet would run as a formula is escaped (``safe_cells``). ``heading`` turns a column name into the
+    heading people read (labelled exports, ``gis_api.labels``); the import reads either back."""
     points = all(r.geometry is None or r.geometry.geom_type == "Point" for r in records)
 
     def rows() -> Iterator[list[Any]]:
@@ -363,7 +364,8 @@ def write_csv(records: list[Record], names: list[str]) -> bytes:
                 vals.append(shapely.to_wkt(r.geometry, rounding_precision=7) if r.geometry is not None else None)
             yield vals
 
-    return safe_cells.csv_text([*names, *(["lon", "lat"] if points else ["wkt"])], rows()).encode("utf-8")
+    columns = [*names, *(["lon", "lat"] if points else ["wkt"])]
+    return safe_cells.csv_text([heading(n) for n in columns] if heading else columns, rows()).encode("utf-8")
 
 
 def write_xlsx(header: list[str], rows: Iterable[list[Any]], title: str) -> bytes:

@@ -7,10 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from gis_api import auth, limits
+from gis_api import auth, labels, limits
 from gis_api.deps import ImportUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.routes import _bbox
 from gis_api.errors import NotFound
@@ -82,12 +82,17 @@ def export_collection(
                                    description="the same as format (OGC style)")] = None,
     as_of: Annotated[dt.date | None, Query(description="valid-time date; default today")] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    accept_language: Annotated[str | None, Header(
+        description="CSV and XLSX: with this header, headings, enumerations and booleans are labelled in its "
+                    "language (Chinese unless English is preferred); without it, field names and stored values")
+                               ] = None,
 ) -> Response:
     c = get(collection_id)
     if c is None:
         raise NotFound(f"no collection {collection_id!r}", f"不存在数据集 {collection_id!r}", field="collection_id")
     format = f or format
-    data = service.export(session, c, format, as_of=as_of, bbox=_bbox(bbox))
+    lang = labels.language(accept_language) if accept_language and accept_language.strip() else None
+    data = service.export(session, c, format, as_of=as_of, bbox=_bbox(bbox), lang=lang)
     filename = f"{c.id}.{formats.EXTENSION[format]}"
     return Response(data, media_type=formats.MEDIA[format],
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

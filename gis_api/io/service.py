@@ -38,7 +38,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from gis_api import clock
+from gis_api import clock, labels
 from gis_api.errors import DimingError, InvalidInput, PreconditionFailed
 from gis_api.geo.echo import single_part
 from gis_api.io import formats
@@ -70,6 +70,7 @@ REGISTER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("经度", "lon"), ("纬度", "lat"), ("状态", "status"), ("版本行号", "row_id"), ("记录版本", "version"),
 )
 HEADING = {h: f for h, f in REGISTER_COLUMNS}
+STATUS_COLUMN = [f for _h, f in REGISTER_COLUMNS].index("status")
 VARIANT_FIELDS = {"short_name": "简称", "alias": "别名", "map_name": "图上名称"}
 # The key and version of an exported row (its ETag is places.service.etag(row_id, version)).
 META = {"id", "place_id", "row_id", "version"}
@@ -162,7 +163,8 @@ def _normalise(rec: Record, opts: ImportOptions, categories: dict[str, str],
         k = str(key).strip()
         if short and k in short:
             k = short[k]
-        k = HEADING.get(k, ALIASES.get(k, ALIASES.get(k.lower(), k)))
+        k = HEADING.get(k, ALIASES.get(k, ALIASES.get(k.lower(), labels.field_from_label(k) or k)))
+        value = labels.from_label(k, value)  # a labelled export's 标准地名 → standard
         if isinstance(value, dt.datetime):
             value = value.date()
         if isinstance(value, str) and not value.strip():
@@ -345,7 +347,7 @@ def _matches(session: Session, rows: list[Row], opts: ImportOptions, rep: Report
             except (TypeError, ValueError):
                 _err(rep, r.rec.row, "id", f"id {r.meta['id']!r} is not a place id; import a file from elsewhere "
                      "with key=none (every row new) or key=name+division_code",
-                     f"代码 {r.meta['id']!r} 不是地名编号；外来文件请按 key=none 或 key=name+division_code 导入")
+                     f"代码 {r.meta['id']!r} 不是地名编号；外来文件请选择“全部新建”或“按名称和所在行政区匹配”方式导入")
         live = set(session.scalars(text(
             "SELECT place_id FROM places WHERE place_id = ANY(:ids) AND valid_from <= :d "
             "AND (valid_to IS NULL OR valid_to > :d)"), {"ids": sorted(set(ids.values())), "d": today}))
@@ -355,7 +357,7 @@ def _matches(session: Session, rows: list[Row], opts: ImportOptions, rep: Report
             else:
                 _err(rep, rows[i].rec.row, "id", f"no place {pid} in force today; leave the id empty to register a "
                      "new place (or import with key=none)", f"今日不存在编号为 {pid} 的地名；新登记的地名请将代码留空"
-                     "（或按 key=none 导入）")
+                     "（或选择“全部新建”方式导入）")
     elif opts.key == "name+division_code":
         wanted = {(r.data.get("name"), r.data.get("division_code")) for r in rows}
         hits: dict[tuple[str, str], list[int]] = {}
@@ -445,7 +447,7 @@ def _apply(session: Session, r: Row, place: Place, variants: set[tuple[str, str]
     if file_etag is None:
         _err(rep, row, "version", f"place {place.place_id} differs from the file, which carries no row_id and "
              "version: export the places again, edit that file and import it",
-             f"文件未包含版本（row_id、version），不能修改地名 {place.place_id}；请重新导出后编辑再导入")
+             f"文件未包含版本（版本行号、记录版本），不能修改地名 {place.place_id}；请重新导出后编辑再导入")
         return
     try:
         body = PlaceUpdate.model_validate({**changes, "reason": opts.reason})
@@ -548,7 +550,11 @@ def _features(session: Session, c: Collection, tf: query.TimeFilter, bbox: tuple
 
 
 def export(session: Session, c: Collection, fmt: str, *, as_of: dt.date | None = None,
-           bbox: tuple[float, float, float, float] | None = None, progress: bool = False) -> bytes:
+           bbox: tuple[float, float, float, float] | None = None, progress: bool = False,
+           lang: labels.Lang | None = None) -> bytes:
+    """``lang``: a table for people (CSV, XLSX) in that language — labelled headings, enumerations and booleans
+    as words (gis_api/labels.py); None: field names and stored values, for programs. The GIS formats (GeoJSON,
+    GeoPackage, Shapefile, GPX) always carry field names and stored values: GIS clients and re-imports read them."""
     tf = query.TimeFilter(as_of=as_of or clock.today())
     if fmt == "geojson":
         parts = [b'{"type":"FeatureCollection","name":', orjson.dumps(c.id), b',"features":[']
@@ -557,7 +563,7 @@ def export(session: Session, c: Collection, fmt: str, *, as_of: dt.date | None =
         parts.append(b"]}")
         return b"".join(parts)
     if fmt == "xlsx" and c.table == "places":
-        return _register_xlsx(session, c, tf, bbox, progress)
+        return _register_xlsx(session, c, tf, bbox, progress, lang)
     records = []
     for i, f in enumerate(_features(session, c, tf, bbox, progress), start=1):
         doc = orjson.loads(f)
@@ -568,14 +574,18 @@ def export(session: Session, c: Collection, fmt: str, *, as_of: dt.date | None =
     types["id"] = c.id_type
     if fmt in ("gpkg", "shp"):
         return formats.write_ogr(records, names, types, fmt, c.id)
+    if lang and fmt in ("csv", "xlsx"):
+        for r in records:
+            r.props = {k: labels.cell(k, v, lang, c.id) for k, v in r.props.items()}
     if fmt == "csv":
-        return formats.write_csv(records, names)
+        return formats.write_csv(records, names, (lambda n: labels.field_label(n, lang)) if lang else None)
     if fmt == "gpx":
         return _gpx(records, names, types)
     if fmt == "xlsx":
         rows = ([r.props.get(n) for n in names] + [shapely.to_wkt(r.geometry, rounding_precision=7)
                                                    if r.geometry is not None else None] for r in records)
-        return formats.write_xlsx([*names, "wkt"], rows, c.id)
+        header = [*names, "wkt"]
+        return formats.write_xlsx([labels.field_label(n, lang) for n in header] if lang else header, rows, c.id)
     raise InvalidInput(f"cannot export {fmt}; use {', '.join(formats.EXPORT_FORMATS)}", f"不支持导出为 {fmt}",
                        field="format")
 
@@ -627,14 +637,18 @@ ORDER BY p.place_id
 
 
 def _register_xlsx(session: Session, c: Collection, tf: query.TimeFilter,
-                   bbox: tuple[float, float, float, float] | None, progress: bool) -> bytes:
+                   bbox: tuple[float, float, float, float] | None, progress: bool,
+                   lang: labels.Lang | None = None) -> bytes:
     """The census register of place names (domain.md §1.5) with its Chinese headings, one place per row."""
     x1, y1, x2, y2 = bbox if bbox else (None, None, None, None)
     result = session.execute(text(REGISTER_SQL), {"as_of": tf.as_of, "x1": x1, "y1": y1, "x2": x2, "y2": y2})
 
     def rows() -> Iterator[list[Any]]:
         for r in tqdm(result, desc="export register", unit=" places", disable=not progress):
-            yield [float(v) if hasattr(v, "as_tuple") else v for v in r]
+            row = [float(v) if hasattr(v, "as_tuple") else v for v in r]
+            if lang:  # the register's headings are the census form's; its status reads as a word
+                row[STATUS_COLUMN] = labels.cell("status", row[STATUS_COLUMN], lang)
+            yield row
 
     return formats.write_xlsx([h for h, _f in REGISTER_COLUMNS], rows(), "地名登记表")
 

@@ -21,7 +21,7 @@ from gis_api.places import service
 from gis_api.places.schemas import PlaceCreate, ProtectionIn
 
 ACTOR = "system:load-demo"
-REASON = "Feidong demo gazetteer load"
+REASON = "载入肥东演示地名录"
 VALID_FROM = dt.date(2021, 1, 1)
 DIVISION_CATEGORY = {"县": "211", "镇": "212", "乡": "212", "民族乡": "212", "街道": "212", "开发区": "231",
                      "居委会": "221", "村委会": "222"}
@@ -43,18 +43,18 @@ F = Feature
 SYNTHETIC: tuple[Feature, ...] = (
     # 陆地水系
     F("南淝河", "111", "line", (("340122100", -6, 3), ("340122100", 0, 0), ("340122200", 0, -2),
-                                ("340122202", 0, 3)), note="real river name"),
+                                ("340122202", 0, 3)), note="真实河流名称"),
     F("店埠河", "111", "line", (("340122204", 0, 4), ("340122204", 0, 0), ("340122100", 3, 2),
-                                ("340122100", 1, -3)), note="real river name"),
+                                ("340122100", 1, -3)), note="真实河流名称"),
     F("滁河", "111", "line", (("340122102", 0, 0), ("340122105", 0, 0), ("340122106", 0, 0)),
-      note="real river name; its source is in Feidong"),
+      note="真实河流名称，发源于肥东"),
     F("荷花塘", "113", "polygon", (("340122110", 1, 1),), radius_m=120),
     F("店埠河干渠", "119", "line", (("340122100", 2, -1), ("340122401", -1, 0))),
     # 陆地地形
-    F("浮槎山", "121", "point", (("340122105", -2, 1),), note="real hill name"),
-    F("四顶山", "121", "point", (("340122104", 1, -2),), note="real hill name"),
+    F("浮槎山", "121", "point", (("340122105", -2, 1),), note="真实山名"),
+    F("四顶山", "121", "point", (("340122104", 1, -2),), note="真实山名"),
     F("龙泉山", "121", "point", (("340122103", 1, 1),)),
-    F("武陵岗", "122", "point", (("340122100", 2, 2),), note="site of the planned cemetery extension"),
+    F("武陵岗", "122", "point", (("340122100", 2, 2),), note="公墓规划扩建地点"),
     F("草庙畈", "123", "polygon", (("340122108", 0, 1),), radius_m=600),
     # 居民点 (natural villages, RZ3)
     F("王村", "242", "point", (("340122109", 1, 0),)),
@@ -65,33 +65,33 @@ SYNTHETIC: tuple[Feature, ...] = (
     # 交通运输设施
     F("龙泉路", "251", "line", (("340122100", -2, 0), ("340122100", 2, 0))),
     F("经五路", "251", "line", (("340122100", 1, -2), ("340122100", 1, 2))),
-    F("沿河路", "251", "line", (("340122100", -1, 1.5), ("340122100", 1, 1.5)), note="two 沿河路 in one town (重)"),
-    F("沿河路", "251", "line", (("340122100", -1, -1.5), ("340122100", 1, -1.5)), note="two 沿河路 in one town (重)"),
-    F("沿河路", "251", "line", (("340122101", -1, 0), ("340122101", 1, 0)), note="same name, another town"),
+    F("沿河路", "251", "line", (("340122100", -1, 1.5), ("340122100", 1, 1.5)), note="同一镇内两条沿河路（重）"),
+    F("沿河路", "251", "line", (("340122100", -1, -1.5), ("340122100", 1, -1.5)), note="同一镇内两条沿河路（重）"),
+    F("沿河路", "251", "line", (("340122101", -1, 0), ("340122101", 1, 0)), note="同名，位于另一乡镇"),
     F("店埠河大桥", "252", "point", (("340122100", 2, 1),)),
     F("合宁铁路肥东段", "253", "line", (("340122100", -5, -1), ("340122401", 0, 0), ("340122205", 3, 0))),
-    F("肥东站", "254", "point", (("340122401", 0, 0.5),), note="real station name"),
+    F("肥东站", "254", "point", (("340122401", 0, 0.5),), note="真实车站名称"),
     # 水利电力通信设施
-    F("众兴水库", "261", "polygon", (("340122200", 0, 1),), radius_m=900, note="real reservoir name"),
+    F("众兴水库", "261", "polygon", (("340122200", 0, 1),), radius_m=900, note="真实水库名称"),
     F("众兴水库大坝", "262", "line", (("340122200", -0.8, 0.2), ("340122200", 0.8, 0.2))),
     F("白龙光伏电站", "263", "point", (("340122109", 2, -1),)),
     # 纪念地旅游景点
-    F("渡江战役总前委旧址", "271", "point", (("340122101", 1, 1),), note="real memorial site name"),
+    F("渡江战役总前委旧址", "271", "point", (("340122101", 1, 1),), note="真实纪念地名称"),
     F("包公园", "272", "polygon", (("340122110", 0, 0),), radius_m=300),
-    F("长临河古镇", "273", "polygon", (("340122104", 0, 0),), radius_m=700, note="real scenic area name"),
+    F("长临河古镇", "273", "polygon", (("340122104", 0, 0),), radius_m=700, note="真实景区名称"),
     F("撮镇古城遗址", "274", "point", (("340122101", -1, -1),)),
     # 建筑物 — deliberately non-standard names for the campaign (大、洋、怪)
-    F("维也纳花园", "281", "polygon", (("340122100", -1, -1),), radius_m=150, note="non-standard (洋) demo"),
-    F("宇宙城", "281", "polygon", (("340122401", 1, -1),), radius_m=120, note="non-standard (大) demo"),
-    F("皇庭世家", "281", "polygon", (("340122100", 1.5, 1),), radius_m=100, note="non-standard (怪) demo"),
-    F("99大厦", "282", "point", (("340122100", 0.5, -0.5),), note="non-standard (怪) demo"),
+    F("维也纳花园", "281", "polygon", (("340122100", -1, -1),), radius_m=150, note="不规范地名示例（洋）"),
+    F("宇宙城", "281", "polygon", (("340122401", 1, -1),), radius_m=120, note="不规范地名示例（大）"),
+    F("皇庭世家", "281", "polygon", (("340122100", 1.5, 1),), radius_m=100, note="不规范地名示例（怪）"),
+    F("99大厦", "282", "point", (("340122100", 0.5, -0.5),), note="不规范地名示例（怪）"),
     F("东方广场", "283", "polygon", (("340122100", -0.5, 0.5),), radius_m=40,
-      note="a 广场 far below 10,000 m² of land (大) demo"),
+      note="不规范地名示例（大）：“广场”占地远小于 10,000 平方米"),
     F("龙泉花园", "281", "polygon", (("340122101", 1, -1),), radius_m=150),
     # 单位
-    F("肥东县第一中学", "291", "point", (("340122100", -0.5, -1),), note="real school name"),
-    F("肥东县人民医院", "292", "point", (("340122100", 0.7, 0.3),), note="real hospital name"),
-    F("肥东县民政局", "293", "point", (("340122100", 0.2, 0.2),), note="real office name"),
+    F("肥东县第一中学", "291", "point", (("340122100", -0.5, -1),), note="真实学校名称"),
+    F("肥东县人民医院", "292", "point", (("340122100", 0.7, 0.3),), note="真实医院名称"),
+    F("肥东县民政局", "293", "point", (("340122100", 0.2, 0.2),), note="真实机关名称"),
 )
 
 PROTECTED = (
@@ -143,7 +143,7 @@ def load_demo_places(session: Session) -> dict[str, int]:
             name=name, category_code=category, geometry=json.loads(geom) if geom else None, division_code=code,
             source="NBS 2023 (name, code)" + ("" if level == "county" else "; synthetic location"),
             valid_from=VALID_FROM, reason=REASON, registering_unit="肥东县民政局",
-            remarks=f"division {code}; geometry source: {source}",
+            remarks=f"所在区划 {code}；几何来源：{'合成示意' if source == 'synthetic' else source}",
         )
         service.create(session, body, ACTOR)
         created += 1
@@ -151,7 +151,7 @@ def load_demo_places(session: Session) -> dict[str, int]:
     for f in SYNTHETIC:
         body = PlaceCreate(
             name=f.name, category_code=f.category, geometry=_geometry(session, f, anchors), source="synthetic",
-            valid_from=VALID_FROM, reason=REASON, remarks=f"synthetic demo feature. {f.note}".strip(),
+            valid_from=VALID_FROM, reason=REASON, remarks=f"合成示例要素。{f.note}".strip(),
             coord_method="图解", coord_precision_m=50.0,
         )
         service.create(session, body, ACTOR)
@@ -161,6 +161,6 @@ def load_demo_places(session: Session) -> dict[str, int]:
                                    {"n": name}).scalar_one()
         service.set_protection(session, int(place_id), ProtectionIn(
             category=category, listed_on=dt.date(2023, 12, 1), measures=measures, measures_recorded_on=recorded_on,
-            note="synthetic demo listing", reason=REASON,
+            note="合成示例名录", reason=REASON,
         ), ACTOR, if_match=None, if_none_match="*")
     return {"created": created}

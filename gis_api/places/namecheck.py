@@ -212,6 +212,10 @@ def load_config(data_dir: Path = DATA_DIR) -> NameCheckConfig:
 # 大 (N2)
 
 
+# The size attributes of §2.1 as people read them (the N2 message names them).
+_ATTR_ZH = {"land_area_m2": "占地面积（平方米）", "floor_area_m2": "建筑面积（平方米）", "storeys": "层数"}
+
+
 def _fmt(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -233,12 +237,15 @@ def _size_flags(name: str, category: str | None, attrs: Mapping[str, float], cfg
                 continue
             need = (" or " if mode == "any" else " and ").join(f"{k} >= {_fmt(limits[k])}" for k in limits)
             have = ", ".join(f"{k} = {_fmt(v)}" for k, v in known.items())
+            need_zh = ("或" if mode == "any" else "且").join(f"{_ATTR_ZH.get(k, k)}不少于 {_fmt(limits[k])}"
+                                                           for k in limits)
+            have_zh = "，".join(f"{_ATTR_ZH.get(k, k)} {_fmt(v)}" for k, v in known.items())
             out.append(
                 Flag(
                     "大",
                     "N2",
                     f"N2: generic '{generic}' needs {need}; this entity has {have}",
-                    f"N2 名不副实：通名“{generic}”要求 {need}，实际 {have}",
+                    f"N2 名不副实：通名“{generic}”要求{need_zh}，实际{have_zh}",
                     f"{generic}: {have}",
                     generic,
                 )
@@ -504,7 +511,7 @@ def duplicate_scope(kind: str, config: NameCheckConfig | None = None) -> str:
 def _check_duplicates(
     name: str,
     existing: Iterable[tuple[object, str]],
-    scope_label: str | None,
+    scope_label: str | tuple[str, str] | None,
     own_id: object | None,
     cfg: NameCheckConfig,
 ) -> list[Flag]:
@@ -525,8 +532,10 @@ def _check_duplicates(
             homophone.append(label)
         elif key.dialect and other_key.dialect == key.dialect:
             dialect.append(label)
-    where = f" within {scope_label}" if scope_label else " within the same scope"
-    where_zh = f"在{scope_label}内" if scope_label else "在同一范围内"
+    # A label may come as (Chinese, English): the scope is named in each message's own language.
+    label_zh, label_en = scope_label if isinstance(scope_label, tuple) else (scope_label, scope_label)
+    where = f" within {label_en}" if label_en else " within the same scope"
+    where_zh = f"在{label_zh}内" if label_zh else "在同一范围内"
     out: list[Flag] = []
     if same:
         out.append(
@@ -583,7 +592,7 @@ def check_name_detailed(
     category: str | None = None,
     attrs: Mapping[str, float] | None = None,
     existing: Iterable[tuple[object, str]] = (),
-    scope_label: str | None = None,
+    scope_label: str | tuple[str, str] | None = None,
     config: NameCheckConfig | None = None,
     exemptions: Iterable[Exemption] | Mapping[str, str] | None = None,
     own_id: object | None = None,
@@ -623,7 +632,7 @@ def check_name(
     category: str | None = None,
     attrs: Mapping[str, float] | None = None,
     existing: Iterable[tuple[object, str]] = (),
-    scope_label: str | None = None,
+    scope_label: str | tuple[str, str] | None = None,
     config: NameCheckConfig | None = None,
     exemptions: Iterable[Exemption] | Mapping[str, str] | None = None,
     own_id: object | None = None,

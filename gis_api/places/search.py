@@ -88,12 +88,12 @@ def parse_near(value: str) -> tuple[float, float]:
     parts = [p.strip() for p in value.split(",")]
     if len(parts) != 2:
         raise _invalid("near", f"near must be 'lon,lat', got {value!r}",
-                       f"near 须为“经度,纬度”格式，收到 {value!r}")
+                       f"中心点须为“经度,纬度”格式，收到 {value!r}")
     try:
         lon, lat = float(parts[0]), float(parts[1])
     except ValueError:
         raise _invalid("near", f"near must be two numbers 'lon,lat', got {value!r}",
-                       f"near 须为两个数字“经度,纬度”，收到 {value!r}") from None
+                       f"中心点须为两个数字“经度,纬度”，收到 {value!r}") from None
     _check_point(lon, lat)
     return lon, lat
 
@@ -102,7 +102,7 @@ def _check_point(lon: float, lat: float) -> None:
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise _invalid("near", f"near is out of range: longitude {lon} must be in [-180, 180] and latitude "
                        f"{lat} in [-90, 90] (lon,lat order)",
-                       f"near 超出范围：经度 {lon} 须在 [-180, 180]、纬度 {lat} 须在 [-90, 90]（顺序为经度,纬度）")
+                       f"中心点超出范围：经度 {lon} 须在 [-180, 180]、纬度 {lat} 须在 [-90, 90]（顺序为经度,纬度）")
 
 
 def within_prefix(code: str) -> str:
@@ -110,7 +110,7 @@ def within_prefix(code: str) -> str:
     code = code.strip()
     if not _CODE.match(code) or len(code) not in (2, 4, 6, 9, 12):
         raise _invalid("within", f"within must be a division code of 2, 4, 6, 9 or 12 digits, got {code!r}",
-                       f"within 须为 2、4、6、9 或 12 位行政区划代码，收到 {code!r}")
+                       f"行政区范围须为 2、4、6、9 或 12 位行政区划代码，收到 {code!r}")
     if len(code) == 6:
         if code.endswith("0000"):
             return code[:2]
@@ -193,13 +193,13 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
     if not qf:
         raise _invalid("q", f"q {raw!r} has nothing to search for", f"查询词 {raw!r} 没有可检索的内容")
     if not 1 <= query.limit <= MAX_LIMIT:
-        raise _invalid("limit", f"limit must be between 1 and {MAX_LIMIT}", f"limit 须在 1 到 {MAX_LIMIT} 之间")
+        raise _invalid("limit", f"limit must be between 1 and {MAX_LIMIT}", f"条数上限须在 1 到 {MAX_LIMIT} 之间")
     if query.radius_m is not None:
         if query.near is None:
-            raise _invalid("near", "radius_m needs near=lon,lat", "使用 radius_m 时须同时提供 near=经度,纬度")
+            raise _invalid("near", "radius_m needs near=lon,lat", "按半径搜索时须同时提供中心点（经度,纬度）")
         if not (math.isfinite(query.radius_m) and 0 < query.radius_m <= MAX_RADIUS_M):
             raise _invalid("radius_m", f"radius_m must be > 0 and at most {MAX_RADIUS_M:.0f} m",
-                           f"radius_m 须大于 0 且不超过 {MAX_RADIUS_M:.0f} 米")
+                           f"半径须大于 0 且不超过 {MAX_RADIUS_M:.0f} 米")
     if query.near is not None:
         _check_point(*query.near)
 

@@ -1,5 +1,5 @@
 // The one way the page talks to the server: same origin only, bearer token from the login.
-import { lang } from "./i18n.js";
+import { lang, fieldLabel } from "./i18n.js";
 
 const KEY = "diming.token";
 let token = sessionStorage.getItem(KEY);
@@ -25,7 +25,9 @@ export class ApiError extends Error {
   // The server's message in the page's language, with the field at fault.
   get text() {
     const msg = (lang() === "zh" ? this.body.message_zh : this.body.message) || this.message;
-    return this.body.field ? `${msg} [${this.body.field}]` : msg;
+    // In Chinese the field is named by its label (an identifier would leak English); no label, no bracket.
+    const field = lang() === "zh" ? fieldLabel(this.body.field) : this.body.field;
+    return field && !msg.includes(field) ? `${msg} [${field}]` : msg;
   }
 }
 
@@ -36,6 +38,7 @@ export class ApiError extends Error {
 export async function api(path, opts = {}) {
   const headers = new Headers(opts.headers || {});
   if (token) headers.set("Authorization", `Bearer ${token}`);
+  if (!headers.has("Accept-Language")) headers.set("Accept-Language", lang() === "zh" ? "zh-CN,zh;q=0.9" : "en");
   if (opts.ifMatch) headers.set("If-Match", opts.ifMatch);
   let body;
   if (opts.form instanceof FormData) {

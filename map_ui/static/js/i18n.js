@@ -193,7 +193,7 @@ const DICT = {
     uncovered: "未覆盖的村（居）",
     suggested: "建议选址",
     by_township: "按乡镇",
-    export_report: "导出报告（folium）",
+    export_report: "导出报告（网页地图）",
     export_csv: "导出 CSV",
     planner_unavailable: "设施与覆盖分析接口尚未提供。",
     population: "人口",
@@ -217,11 +217,44 @@ const DICT = {
       source: "数据来源", valid_from: "生效日期", valid_to: "失效日期", version: "版本", romanized_by: "拼写人",
       category_code: "类别代码", geometry: "几何", code: "代码", level: "级别", kind: "类型", parent_code: "上级代码",
       area_km2: "面积（km²）", population: "人口", scope_kind: "地名范围", capacity: "容量", staff: "人员",
-      opened_on: "启用日期",
+      opened_on: "启用日期", place_id: "代码", row_id: "版本行号", tongming_romanized_by: "通名拼写人",
+      coord_precision: "坐标精度", created_at: "创建时间", updated_at: "修改时间", reason: "修改原因", actor: "修改人",
+      category_name: "类别", division_name: "所在（跨）行政区名称", dup_scope: "重名范围", valid: "有效",
     },
     status: { standard: "标准地名", pending: "待审批", non_standard: "不规范地名", historic: "历史地名" },
     flag_status: { open: "待处理", renamed: "已更名", exempted: "已豁免", retired: "已废止" },
     usage_values: { "现今": "现今", "历史": "历史" },
+    // h7: everything the place panel, proposals and errors show, in one language at a time
+    version_n: "第 {v} 版",
+    extent_point: "东经 {x}，北纬 {y}",
+    extent_box: "东经 {w}–{e}，北纬 {s}–{n}",
+    romanized_by_auto: "自动拼写",
+    source_terms: { "NBS 2023 (name, code)": "国家统计局 2023 年（名称、代码）", "synthetic location": "位置为合成示意",
+      "synthetic outline": "轮廓为合成示意", synthetic: "合成示意", import: "导入", demo: "演示数据", "; ": "；" },
+    audit_table: { places: "地名", place_variants: "简称别名", place_protection: "文化保护", name_flags: "审查标记",
+      naming_proposals: "申报", proposal_documents: "申报材料" },
+    audit_action: { INSERT: "新建", UPDATE: "修改", DELETE: "删除" },
+    location_description: "位置描述",
+    applied: "申报",
+    comment_period: "公示期",
+    days_n: "{n} 天",
+    approved_on: "批准日期",
+    filing_d1: "D1 备案",
+    notice_d2: "D2 公告",
+    documents: "申报材料",
+    steps: "办理步骤",
+    notice_html: "公告（网页）",
+    notice_docx: "公告（Word 文档）",
+    add_document: "添加材料",
+    doc_title: "标题",
+    opinion_handling: "意见处理情况",
+    doc_file: "文件",
+    flags_justification: "保留理由（存在审查标记时）",
+    comment_start: "公示开始日期",
+    filed_with: "备案机关",
+    doc_kind: { "申请书": "申请书", "综合评估": "综合评估", "专家论证": "专家论证", "征求意见": "征求意见", "风险评估": "风险评估",
+      "民政部门意见": "民政部门意见", "批复": "批复", "备案": "备案", "公告": "公告", "其他": "其他" },
+    not_found_field: "字段",
   },
   en: {
     title: "Place names · Divisions · Boundaries",
@@ -410,7 +443,7 @@ const DICT = {
     uncovered: "Uncovered villages",
     suggested: "Suggested sites",
     by_township: "By township",
-    export_report: "Export report (folium)",
+    export_report: "Export report (web map)",
     export_csv: "Export CSV",
     planner_unavailable: "The facilities and coverage APIs are not available yet.",
     population: "Population",
@@ -434,10 +467,43 @@ const DICT = {
       valid_to: "Valid to", version: "Version", romanized_by: "Spelled by", category_code: "Category code",
       geometry: "Geometry", code: "Code", level: "Level", kind: "Kind", parent_code: "Parent", area_km2: "Area (km²)",
       population: "Population", scope_kind: "Scope", capacity: "Capacity", staff: "Staff", opened_on: "Opened on",
+      place_id: "Code", row_id: "Row id", tongming_romanized_by: "Generic spelled by", coord_precision: "Precision",
+      created_at: "Created at", updated_at: "Updated at", reason: "Reason", actor: "Changed by", category_name: "Category",
+      division_name: "Division name", dup_scope: "Duplicate scope", valid: "Valid",
     },
     status: { standard: "standard", pending: "pending", non_standard: "non-standard", historic: "historic" },
     flag_status: { open: "open", renamed: "renamed", exempted: "exempted", retired: "retired" },
     usage_values: { "现今": "current", "历史": "historic" },
+    version_n: "v{v}",
+    extent_point: "{x} E, {y} N",
+    extent_box: "{w}–{e} E, {s}–{n} N",
+    romanized_by_auto: "automatic",
+    source_terms: {},
+    audit_table: { places: "place", place_variants: "variant", place_protection: "protection", name_flags: "review flag",
+      naming_proposals: "proposal", proposal_documents: "proposal document" },
+    audit_action: { INSERT: "created", UPDATE: "changed", DELETE: "deleted" },
+    location_description: "Location",
+    applied: "Applied",
+    comment_period: "Public comment",
+    days_n: "{n} days",
+    approved_on: "Approved on",
+    filing_d1: "D1 filing",
+    notice_d2: "D2 notice",
+    documents: "Documents",
+    steps: "Steps",
+    notice_html: "Notice (web page)",
+    notice_docx: "Notice (Word document)",
+    add_document: "Add a document",
+    doc_title: "Title",
+    opinion_handling: "How opinions were handled",
+    doc_file: "File",
+    flags_justification: "Justification despite open flags",
+    comment_start: "Comment period starts",
+    filed_with: "Filed with",
+    doc_kind: { "申请书": "application", "综合评估": "overall assessment", "专家论证": "expert review", "征求意见": "public consultation",
+      "风险评估": "risk assessment", "民政部门意见": "civil-affairs opinion", "批复": "approval", "备案": "filing", "公告": "notice",
+      "其他": "other" },
+    not_found_field: "field",
   },
 };
 
@@ -485,6 +551,23 @@ export function applyI18n(root = document) {
   root.querySelectorAll("[data-i18n-placeholder]").forEach((n) => { n.placeholder = t(n.dataset.i18nPlaceholder); });
   root.querySelectorAll("[data-i18n-title]").forEach((n) => { n.title = t(n.dataset.i18nTitle); });
   root.querySelectorAll("[data-i18n-label]").forEach((n) => { n.setAttribute("aria-label", t(n.dataset.i18nLabel)); });
+}
+
+/** A field's label, or null when the dictionary has none (an identifier is never shown instead). */
+export function fieldLabel(name) {
+  if (!name) return null;
+  const last = String(name).split(/[.[\]]/).filter((w) => w && !/^\d+$/.test(w)).pop();
+  const v = last && DICT[current].fields[last];
+  return typeof v === "string" ? v : null;
+}
+
+/** A data vocabulary term (a source note) in the current language: known phrases replaced, the rest kept. */
+export function term(text) {
+  if (text === null || text === undefined) return text;
+  let s = String(text);
+  const terms = Object.entries(DICT[current].source_terms || {}).sort((a, b) => b[0].length - a[0].length);
+  for (const [from, to] of terms) s = s.split(from).join(to);
+  return s;
 }
 
 /** The server's bilingual message in the current language. */

@@ -1,7 +1,7 @@
 // One place's panel: every register field, variants, cultural protection, review flags and history.
 /* global L */
 import { api, ApiError } from "./api.js";
-import { t, msg, onLang } from "./i18n.js";
+import { t, msg, onLang, term } from "./i18n.js";
 import { highlight } from "./places-layer.js";
 import { zoomTo } from "./map.js";
 import { VIEW_ORDER } from "./place-fields.js";
@@ -41,12 +41,17 @@ function extent(geometry) {
   const b = L.geoJSON(geometry).getBounds();
   if (!b.isValid()) return null;
   const f = (x) => x.toFixed(5);
-  if (geometry.type === "Point") return `${f(b.getWest())}, ${f(b.getSouth())}`;
-  return `${f(b.getWest())}–${f(b.getEast())} E, ${f(b.getSouth())}–${f(b.getNorth())} N`;
+  if (geometry.type === "Point") return t("extent_point", { x: f(b.getWest()), y: f(b.getSouth()) });
+  return t("extent_box", { w: f(b.getWest()), e: f(b.getEast()), s: f(b.getSouth()), n: f(b.getNorth()) });
 }
 
 function value(p, key) {
+  // 代码 is the place's own number (stable across versions), never the row id of one version.
+  if (key === "id") return String(p.place_id ?? p.id);  // a code: no thousands separator
   if (key === "status") return t(`status.${p.status}`);
+  if (key === "romanized_by") return p.romanized_by === "auto" ? t("romanized_by_auto") : p.romanized_by;
+  if (key === "source" || key === "remarks" || key === "sources") return term(p[key]);
+  if (key === "version") return p.version ? t("version_n", { v: p.version }) : null;
   if (key === "category") return `${p.category_name || ""} (${p.category})`;
   if (key === "division_code") return p.division_code ? `${current.divisionName || ""} ${p.division_code}`.trim() : null;
   if (key === "usage" && p.usage) return t(`usage_values.${p.usage}`);
@@ -73,11 +78,18 @@ function protection(p) {
   ]);
 }
 
+/** A review flag's rule and reason: the reason already starts with the rule ("N5 崇洋：…"), so it is not repeated. */
+export function flagText(f) {
+  const reason = msg(f, "reason_zh", "reason");
+  return reason.startsWith(f.rule) ? [el("b", {}, f.rule), reason.slice(f.rule.length).replace(/^[:：]/, "")]
+    : [el("b", {}, f.rule), " ", reason];
+}
+
 function flags(p) {
   if (!p.flags || !p.flags.length) return el("p", { class: "muted" }, t("no_flags"));
   return el("ul", { class: "flags" }, p.flags.map((f) => el("li", { class: `flag st-${f.status}` },
-    el("span", { class: `cls cls-${f.class}` }, f.class), " ", el("b", {}, f.rule), " ",
-    msg(f, "reason_zh", "reason"), " ", el("small", {}, `[${t(`flag_status.${f.status}`)}]`),
+    el("span", { class: `cls cls-${f.class}` }, f.class), " ", ...flagText(f), " ",
+    el("small", {}, `[${t(`flag_status.${f.status}`)}]`),
     f.outcome_note ? el("small", { class: "muted" }, ` ${f.outcome_note}`) : "")));
 }
 
@@ -93,7 +105,8 @@ function changeRow(c) {
   });
   return el("li", {},
     el("div", {}, el("time", { datetime: c.at }, c.at.slice(0, 19).replace("T", " ")), " · ", c.actor, " · ",
-      el("span", { class: "tag" }, `${c.table} ${c.action}`), c.version ? ` v${c.version}` : ""),
+      el("span", { class: "tag" }, `${t(`audit_table.${c.table}`)} ${t(`audit_action.${c.action}`)}`),
+      c.version ? ` ${t("version_n", { v: c.version })}` : ""),
     c.reason ? el("div", { class: "muted" }, c.reason) : null,
     ...detail);
 }
@@ -105,7 +118,7 @@ async function loadHistory(box, id) {
     box.replaceChildren(
       el("h4", {}, t("versions")),
       el("ol", { class: "versions" }, data.versions.map((v) => el("li", {},
-        el("b", {}, v.name), ` ${v.romanized || ""} · ${t(`status.${v.status}`)} · ${v.valid_from} – ${v.valid_to || "…"} · v${v.version}`))),
+        el("b", {}, v.name), ` ${v.romanized || ""} · ${t(`status.${v.status}`)} · ${v.valid_from} – ${v.valid_to || "…"} · ${t("version_n", { v: v.version })}`))),
       el("h4", {}, t("changes")),
       el("ol", { class: "changes", reversed: true }, [...data.changes].reverse().map(changeRow)),
     );
@@ -116,6 +129,8 @@ async function loadHistory(box, id) {
 
 export function renderPlace() {
   const pane = $("#place-view");
+  // A re-render (language switch, login) keeps which sections the user opened or closed.
+  const opened = new Map([...pane.querySelectorAll("details[id]")].map((d) => [d.id, d.open]));
   const f = current.feature;
   if (!f) {
     pane.replaceChildren(el("p", { class: "muted" }, t("place_none")));
@@ -132,7 +147,7 @@ export function renderPlace() {
     el("p", { class: "badges" },
       el("span", { class: `badge st-${p.status}` }, t(`status.${p.status}`)),
       el("span", { class: "badge" }, `${p.category_name || ""} ${p.category}`),
-      el("span", { class: "badge" }, `v${p.version}`),
+      el("span", { class: "badge" }, t("version_n", { v: p.version })),
       String(p.source || "").includes("synthetic") ? el("span", { class: "badge synthetic" }, t("synthetic")) : null),
     el("div", { class: "actions", dataset: { can: "edit_place" }, hidden: !can("edit_place") },
       el("button", { type: "button", id: "btn-edit", onclick: () => emit("place:edit", current) }, t("edit")),
@@ -145,6 +160,10 @@ export function renderPlace() {
     el("details", { open: true, id: "sec-flags" }, el("summary", {}, t("sec_flags")), flags(p)),
     histDetails,
   );
+  if (current.shownId === p.id) {
+    for (const d of pane.querySelectorAll("details[id]")) if (opened.has(d.id)) d.open = opened.get(d.id);
+  }
+  current.shownId = p.id;
   emit("place:rendered", current);
 }
 

@@ -1,16 +1,29 @@
 // Naming and renaming proposals (domain.md §1.3): the list with stages and D1/D2 deadlines, one proposal's
 // documents and steps, the next step for the user's role, and a new proposal (from the place panel too).
 import { api, ApiError } from "./api.js";
-import { t, msg, onLang } from "./i18n.js";
+import { t, msg, onLang, lang } from "./i18n.js";
 import { loadCategories } from "./place-edit.js";
 import { zoomTo } from "./map.js";
 import { state, on, has, can } from "./state.js";
-import { el, $, debounce, table, toast, showTab, download, put } from "./ui.js";
+import { flagText } from "./place-panel.js";
+import { el, $, debounce, table, toast, showTab, download, put, keepForms } from "./ui.js";
 
 const STEP_ROLE = { reviewed: "propose", approved: "review", filed: "propose", announced: "propose", rejected: "review", withdrawn: "propose" };
 const DOC_KINDS = ["申请书", "综合评估", "专家论证", "征求意见", "风险评估", "民政部门意见", "批复", "备案", "公告", "其他"];
 let filter = { stage: "", overdue: false };
 let open = null; // {data, etag}
+let newForm = null; // the new-proposal form on screen: {kind, place}
+let categoryNames = new Map(); // category code -> {name_zh, name_en}
+
+async function categoryName(code) {
+  if (!code) return null;
+  if (!categoryNames.size) {
+    try { categoryNames = new Map((await loadCategories()).map((c) => [c.code, c])); } catch { /* code only */ }
+  }
+  const c = categoryNames.get(code);
+  if (!c) return code;
+  return `${(lang() === "en" && c.name_en) || c.name_zh} ${code}`;
+}
 
 function pane() {
   return $("#pane-proposals");
@@ -30,6 +43,7 @@ function overdueNote(p) {
 
 export async function renderList() {
   open = null;
+  newForm = null;
   const box = pane();
   if (!has("proposals")) { box.replaceChildren(el("p", { class: "muted" }, t("proposals_unavailable"))); return; }
   const head = el("div", {},
@@ -61,7 +75,9 @@ export async function renderList() {
 export async function openProposal(id, known = null) {
   const { data, etag } = known || await api(`/api/v1/proposals/${id}`, { params: { as_of: state.asOf } });
   open = { data, etag };
+  newForm = null;
   const p = data;
+  const category = await categoryName(p.category_code);
   if (p.geometry) zoomTo(p.geometry);
   const box = pane();
   const next = (p.next_stages || []).filter((s) => can(STEP_ROLE[s]));
@@ -70,25 +86,25 @@ export async function openProposal(id, known = null) {
     el("h2", {}, `#${p.id} ${p.old_name ? `${p.old_name} → ` : ""}${p.name}`, " ", el("small", { class: "py" }, p.romanized || "")),
     el("p", { class: "badges" }, stageBadge(p), el("span", { class: "badge" }, t(`proposal_kind.${p.kind}`)), overdueNote(p)),
     table([
-      [t("fields.category"), p.category_code], [t("division"), `${p.division_name || ""} ${p.division_code || ""}`],
+      [t("fields.category"), category], [t("division"), `${p.division_name || ""} ${p.division_code || ""}`],
       [t("reasons"), p.reasons], [t("applicant"), p.applicant], [t("fields.meaning"), p.meaning],
-      ["位置描述 / location", p.location_description], ["申报 / applied", `${p.applied_on} ${p.applied_by}`],
-      ["公示 / comment", p.comment && p.comment.start ? `${p.comment.start} – ${p.comment.end} (${p.comment.days})` : null],
-      [t("authority"), p.approval_authority], [t("doc_no"), p.approval_doc_no], ["批准 / approved", p.approved_on],
-      ["D1 备案 / filed", p.filed_on || (p.deadlines && p.deadlines.filing_due ? `≤ ${p.deadlines.filing_due}` : null)],
-      ["D2 公告 / notice", p.announced_on || (p.deadlines && p.deadlines.notice_due ? `≤ ${p.deadlines.notice_due}` : null)],
+      [t("location_description"), p.location_description], [t("applied"), `${p.applied_on} ${p.applied_by}`],
+      [t("comment_period"), p.comment && p.comment.start ? `${p.comment.start} – ${p.comment.end}（${t("days_n", { n: p.comment.days })}）` : null],
+      [t("authority"), p.approval_authority], [t("doc_no"), p.approval_doc_no], [t("approved_on"), p.approved_on],
+      [t("filing_d1"), p.filed_on || (p.deadlines && p.deadlines.filing_due ? `≤ ${p.deadlines.filing_due}` : null)],
+      [t("notice_d2"), p.announced_on || (p.deadlines && p.deadlines.notice_due ? `≤ ${p.deadlines.notice_due}` : null)],
     ]),
-    p.flags && p.flags.length ? el("ul", { class: "flags" }, p.flags.map((f) => el("li", {}, el("span", { class: `cls cls-${f.class}` }, f.class), " ", f.rule, " ", msg(f, "reason_zh", "reason")))) : null,
+    p.flags && p.flags.length ? el("ul", { class: "flags" }, p.flags.map((f) => el("li", {}, el("span", { class: `cls cls-${f.class}` }, f.class), " ", ...flagText(f)))) : null,
     (p.warnings || []).length ? el("ul", { class: "warn" }, p.warnings.map((w) => el("li", {}, msg(w) || w.code))) : null,
-    el("h3", {}, "材料 / Documents"),
-    el("ul", { class: "items" }, (p.documents || []).map((d) => el("li", {}, `${d.kind} · ${d.title}${d.doc_no ? ` · ${d.doc_no}` : ""}`,
+    el("h3", {}, t("documents")),
+    el("ul", { class: "items" }, (p.documents || []).map((d) => el("li", {}, `${t(`doc_kind.${d.kind}`)} · ${d.title}${d.doc_no ? ` · ${d.doc_no}` : ""}`,
       d.file_url ? el("button", { type: "button", class: "link", onclick: () => download(d.file_url, null, d.file_name) }, ` ⬇ ${d.file_name}`) : null))),
     can("propose") ? documentForm(p.id) : null,
-    el("h3", {}, "步骤 / Steps"),
+    el("h3", {}, t("steps")),
     el("ol", { class: "versions" }, (p.steps || []).map((s) => el("li", {}, `${s.date} ${t(`stage.${s.to}`)} · ${s.actor}${s.doc_no ? ` · ${s.doc_no}` : ""} · ${s.reason}`))),
     ["approved", "filed", "announced"].includes(p.stage) ? el("p", {},
-      el("a", { href: `/api/v1/proposals/${p.id}/notice.html`, target: "_blank", rel: "noopener" }, "公告 HTML"), " · ",
-      el("button", { type: "button", class: "link", onclick: () => download(`/api/v1/proposals/${p.id}/notice.docx`, null, `notice-${p.id}.docx`) }, "DOCX")) : null,
+      el("a", { href: `/api/v1/proposals/${p.id}/notice.html`, target: "_blank", rel: "noopener" }, t("notice_html")), " · ",
+      el("button", { type: "button", class: "link", onclick: () => download(`/api/v1/proposals/${p.id}/notice.docx`, null, `notice-${p.id}.docx`) }, t("notice_docx"))) : null,
     next.length ? advanceForm(p, next) : null,
   );
   showTab("proposals");
@@ -102,9 +118,9 @@ function advanceForm(p, next) {
     el("div", { class: "row" }, el("label", { for: "adv-date" }, t("date")), el("input", { id: "adv-date", name: "date", type: "date" })),
     el("div", { class: "row" }, el("label", { for: "adv-doc" }, t("doc_no")), el("input", { id: "adv-doc", name: "doc_no" })),
     el("div", { class: "row only-approved" }, el("label", { for: "adv-auth" }, t("authority")), el("input", { id: "adv-auth", name: "authority" })),
-    el("div", { class: "row only-approved" }, el("label", { for: "adv-just" }, "flags_justification"), el("input", { id: "adv-just", name: "flags_justification" })),
-    el("div", { class: "row only-reviewed" }, el("label", { for: "adv-cs" }, "公示开始 / comment start"), el("input", { id: "adv-cs", name: "comment_start", type: "date" })),
-    el("div", { class: "row only-filed" }, el("label", { for: "adv-fw" }, "备案机关 / filed with"), el("input", { id: "adv-fw", name: "filed_with" })),
+    el("div", { class: "row only-approved" }, el("label", { for: "adv-just" }, t("flags_justification")), el("input", { id: "adv-just", name: "flags_justification" })),
+    el("div", { class: "row only-reviewed" }, el("label", { for: "adv-cs" }, t("comment_start")), el("input", { id: "adv-cs", name: "comment_start", type: "date" })),
+    el("div", { class: "row only-filed" }, el("label", { for: "adv-fw" }, t("filed_with")), el("input", { id: "adv-fw", name: "filed_with" })),
     el("div", { class: "row" }, el("label", { for: "adv-reason" }, t("reason")), el("input", { id: "adv-reason", name: "reason", required: true })),
     el("p", { class: "error", role: "alert" }),
     el("div", { class: "actions" }, el("button", { type: "submit", class: "primary" }, t("submit"))));
@@ -143,13 +159,13 @@ function advanceForm(p, next) {
 
 function documentForm(id) {
   const form = el("form", { class: "doc-form", id: "doc-form" },
-    el("details", {}, el("summary", {}, "+ 材料 / document"),
-      el("div", { class: "row" }, el("label", { for: "doc-kind" }, t("fields.kind")), el("select", { id: "doc-kind", name: "kind" }, DOC_KINDS.map((k) => el("option", { value: k }, k)))),
-      el("div", { class: "row" }, el("label", { for: "doc-title" }, "标题 / title"), el("input", { id: "doc-title", name: "title", required: true })),
+    el("details", {}, el("summary", {}, `+ ${t("add_document")}`),
+      el("div", { class: "row" }, el("label", { for: "doc-kind" }, t("fields.kind")), el("select", { id: "doc-kind", name: "kind" }, DOC_KINDS.map((k) => el("option", { value: k }, t(`doc_kind.${k}`))))),
+      el("div", { class: "row" }, el("label", { for: "doc-title" }, t("doc_title")), el("input", { id: "doc-title", name: "title", required: true })),
       el("div", { class: "row" }, el("label", { for: "doc-no" }, t("doc_no")), el("input", { id: "doc-no", name: "doc_no" })),
       el("div", { class: "row" }, el("label", { for: "doc-date" }, t("date")), el("input", { id: "doc-date", name: "doc_date", type: "date" })),
-      el("div", { class: "row" }, el("label", { for: "doc-handling" }, "意见处理 / handling"), el("input", { id: "doc-handling", name: "opinion_handling" })),
-      el("div", { class: "row" }, el("label", { for: "doc-file" }, "文件 / file"), el("input", { id: "doc-file", name: "file", type: "file" })),
+      el("div", { class: "row" }, el("label", { for: "doc-handling" }, t("opinion_handling")), el("input", { id: "doc-handling", name: "opinion_handling" })),
+      el("div", { class: "row" }, el("label", { for: "doc-file" }, t("doc_file")), el("input", { id: "doc-file", name: "file", type: "file" })),
       el("p", { class: "error", role: "alert" }),
       el("button", { type: "submit" }, t("submit"))));
   form.addEventListener("submit", async (ev) => {
@@ -169,6 +185,8 @@ function documentForm(id) {
 /** New proposal: naming (a new entity) or renaming (prefilled from the place on screen). */
 export async function openNewForm({ kind, place }) {
   const cats = await loadCategories();
+  open = null;
+  newForm = { kind, place };
   const p = place ? place.feature.properties : null;
   const form = el("form", { id: "proposal-form", class: "place-form" },
     el("h2", {}, `${t("proposal_new")} · ${t(`proposal_kind.${kind}`)}`),
@@ -176,9 +194,9 @@ export async function openNewForm({ kind, place }) {
     el("div", { class: "row" }, el("label", { for: "pr-name" }, t("fields.name")), el("input", { id: "pr-name", name: "name", required: true })),
     el("section", { class: "checks", "aria-live": "polite" }, el("h3", {}, t("checks")), el("div", { class: "name-checks" })),
     kind === "naming" ? el("div", { class: "row" }, el("label", { for: "pr-cat" }, t("fields.category")),
-      el("select", { id: "pr-cat", name: "category_code" }, el("option", { value: "" }, t("choose_category")), cats.map((c) => el("option", { value: c.code }, `${c.code} ${c.name_zh}`)))) : null,
+      el("select", { id: "pr-cat", name: "category_code" }, el("option", { value: "" }, t("choose_category")), cats.map((c) => el("option", { value: c.code }, `${c.code} ${(lang() === "en" && c.name_en) || c.name_zh}`)))) : null,
     kind === "naming" ? el("div", { class: "row" }, el("label", { for: "pr-div" }, t("division")), el("input", { id: "pr-div", name: "division_code", value: "340122" })) : null,
-    el("div", { class: "row" }, el("label", { for: "pr-loc" }, "位置描述 / location"), el("input", { id: "pr-loc", name: "location_description" })),
+    el("div", { class: "row" }, el("label", { for: "pr-loc" }, t("location_description")), el("input", { id: "pr-loc", name: "location_description" })),
     el("div", { class: "row" }, el("label", { for: "pr-meaning" }, t("fields.meaning")), el("textarea", { id: "pr-meaning", name: "meaning", rows: 2 })),
     el("div", { class: "row" }, el("label", { for: "pr-reasons" }, t("reasons")), el("textarea", { id: "pr-reasons", name: "reasons", rows: 2, required: true })),
     el("div", { class: "row" }, el("label", { for: "pr-applicant" }, t("applicant")), el("input", { id: "pr-applicant", name: "applicant" })),
@@ -194,7 +212,7 @@ export async function openNewForm({ kind, place }) {
         name, category: (form.elements.namedItem("category_code") || {}).value || (p && p.category_code) || undefined,
         division_code: p ? p.division_code : undefined, place_id: p ? p.id : undefined } });
       checks.replaceChildren(data.flags.length
-        ? el("ul", { class: "flags" }, data.flags.map((f) => el("li", {}, el("span", { class: `cls cls-${f.class}` }, f.class), " ", f.rule, " ", msg(f, "reason_zh", "reason"))))
+        ? el("ul", { class: "flags" }, data.flags.map((f) => el("li", {}, el("span", { class: `cls cls-${f.class}` }, f.class), " ", ...flagText(f))))
         : el("p", { class: "ok" }, t("checks_ok")));
     } catch (e) { checks.replaceChildren(el("p", { class: "error" }, e instanceof ApiError ? e.text : String(e))); }
   }, 300);
@@ -239,7 +257,13 @@ export function initProposals() {
   on("proposal:rename", (cur) => openNewForm({ kind: "renaming", place: cur }));
   on("user", () => { if (document.body.dataset.tab === "proposals") renderList(); });
   const tab = $("#tab-proposals");
-  tab.addEventListener("click", () => { if (!open) renderList(); });
-  onLang(() => { if (open) openProposal(open.data.id); else renderList(); });
+  tab.addEventListener("click", () => { if (!open && !newForm) renderList(); });
+  // A language switch redraws the screen in place: the proposal on screen as it was read (no second read),
+  // the new-proposal form, and whatever the user had typed into any form (keepForms).
+  onLang(() => keepForms(pane(), () => {
+    if (open) return openProposal(open.data.id, open);
+    if (newForm) return openNewForm(newForm);
+    return renderList();
+  }));
   renderList();
 }

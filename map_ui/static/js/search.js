@@ -1,6 +1,6 @@
 // The search box: Chinese, full pinyin or initials, results while typing (debounced), keyboard friendly.
 import { api } from "./api.js";
-import { t } from "./i18n.js";
+import { t, onLang } from "./i18n.js";
 import { state, emit } from "./state.js";
 import { el, $, debounce } from "./ui.js";
 
@@ -81,4 +81,8 @@ export function initSearch() {
     else if (e.key === "Escape") close(input, list);
   });
   input.addEventListener("blur", () => setTimeout(() => close(input, list), 150));
+  // A language switch keeps the query and the results on screen (only their words change).
+  onLang(() => { if (!list.hidden) render(input, list, { features: results }); });
+  // Back in the box (e.g. after the language button took the focus), the last results show again.
+  input.addEventListener("focus", () => { if (input.value.trim() && results.length && list.hidden) render(input, list, { features: results }); });
 }

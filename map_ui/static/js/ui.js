@@ -119,3 +119,31 @@ export function add(node, ...children) {
   node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   return node;
 }
+
+/**
+ * Redraw `root` with `render()` (sync or async) and keep what the user had entered: the value of every control
+ * with an id, checkboxes, which <details> were open, and the focus. A language switch must not cost a half-typed
+ * form. Restored controls get an "input"/"change" event so live checks and dependent fields follow.
+ */
+export async function keepForms(root, render) {
+  const controls = (node) => [...node.querySelectorAll("input[id], select[id], textarea[id]")].filter((n) => n.type !== "file");
+  const saved = new Map(controls(root).map((n) => [n.id, n.type === "checkbox" || n.type === "radio" ? n.checked : n.value]));
+  const detailKey = (d, i) => d.id || `${(d.parentElement && d.parentElement.closest("[id]") || root).id}#${i}`;
+  const opened = new Map([...root.querySelectorAll("details")].map((d, i) => [detailKey(d, i), d.open]));
+  const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement.id : null;
+  await render();
+  [...root.querySelectorAll("details")].forEach((d, i) => { const k = detailKey(d, i); if (opened.has(k)) d.open = opened.get(k); });
+  for (const n of controls(root)) {
+    if (!saved.has(n.id)) continue;
+    const v = saved.get(n.id);
+    if (n.type === "checkbox" || n.type === "radio") {
+      if (n.checked === v) continue;
+      n.checked = v;
+    } else {
+      if (n.value === v) continue;
+      n.value = v;
+    }
+    n.dispatchEvent(new Event(n.tagName === "SELECT" || n.type === "checkbox" || n.type === "radio" ? "change" : "input", { bubbles: true }));
+  }
+  if (focused) { const n = document.getElementById(focused); if (n) n.focus(); }
+}

@@ -1,0 +1,452 @@
+"""One language at a time (issue 13): every screen in Chinese shows no English, and a language switch keeps what
+the user was doing.
+
+The screen walk logs in as each role with the interface in Chinese, opens every tab, panel and dialog, and collects
+what a person sees: ``innerText`` of the page plus every visible ``title``, ``aria-label``, ``placeholder`` and
+``alt``. The texts of romanised names (``.py``, the register's 罗马字母拼写 rows) are taken out first — pinyin is
+part of a Chinese name — then every Latin-letter token must be one of:
+
+* a code or a rule ID: letters with digits (``N5``, ``D1``, ``RZ6``, ``CGCS2000``, ``GCJ-02``, ``BD-09``, ``GB/T``);
+* a name in ``ALLOWED`` below, each with the reason it has no Chinese form;
+* a login name (the demo's users are pinyin surnames; the audit trail's ``system:load-demo`` is an account name);
+* a capitalised pinyin word (a romanised name outside the marked elements, e.g. a flag's evidence).
+
+Anything else — ``open``, ``True``, ``flags_justification``, ``location``, ``county`` — fails the test and is printed
+with the text around it. Screens owned by other work in progress (place edit: h6, patrol: h5, planner: h4, the map
+controls) are checked by their own tests below, marked xfail until they land.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import USERS, Live, PageRun
+
+# Latin tokens with no Chinese form, and why.
+ALLOWED = {
+    "English": "the language switch names the other language in that language",
+    "Diming": "the product's name in the header (地名 Diming)",
+    "WMTS": "OGC standard named in the base-map note (天地图 WMTS matrix set)",
+    "w": "Tianditu's WMTS matrix-set id, quoted in the base-map note",
+    "vec": "Tianditu layer id (矢量 vec + cva), as its documentation names it",
+    "cva": "Tianditu layer id",
+    "img": "Tianditu layer id (影像 img + cia)",
+    "cia": "Tianditu layer id",
+    "DIMING_TIANDITU_KEY": "environment variable an administrator sets (base-map note)",
+    "GPX": "file format name (no Chinese name)",
+    "CSV": "file format name",
+    "XLSX": "file format name",
+    "GeoJSON": "file format name",
+    "JSON": "file format name",
+    "Word": "the Word document format, as Chinese users call it (Word 文档)",
+    "m": "unit (metre)",
+    "km": "unit (kilometre)",
+    "Leaflet": "map library attribution (its licence asks for it)",
+    "dianbu": "the search box's example of a full-pinyin query (店埠 / dianbu / dbz)",
+    "dbz": "the search box's example of an initials query",
+}
+SYSTEM_ACCOUNTS = {"system:load-demo"}
+LOGINS = set(USERS) | {"admin"}
+
+_PINYIN = re.compile(
+    r"(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+    r"(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|van|ai|ei|ao|ou|an|en|er|in|un|ia|ie|iu|ua|uo|ui|ue|ve|"
+    r"a|o|e|i|u|v))+")
+_TOKEN = re.compile(r"[A-Za-z\u00C0-\u024F][A-Za-z0-9\u00C0-\u024F_:/\-]*")
+
+
+def _plain(word: str) -> str:
+    """Tone marks off (Dōngfāng → Dongfang), ü as v."""
+    decomposed = unicodedata.normalize("NFD", word.replace("ü", "v").replace("Ü", "V"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def offending(text: str) -> list[str]:
+    """Latin tokens of ``text`` that are English words or identifiers, each with 30 characters of context."""
+    bad = []
+    for m in _TOKEN.finditer(text):
+        token = m.group(0).rstrip(":/-")
+        if not token or token in ALLOWED or token in LOGINS or token in SYSTEM_ACCOUNTS:
+            continue
+        if re.search(r"\d", token) and "_" not in token:  # N5, D1, RZ6, CGCS2000, GCJ-02, v3…
+            continue
+        if token in ("GB/T",):
+            continue
+        plain = _plain(token)
+        if plain[:1].isupper() and "_" not in plain and _PINYIN.fullmatch(plain.lower()):
+            continue  # a romanised name (Dianbu, Laojie)
+        bad.append(f"{token!r} in …{text[max(0, m.start() - 30):m.end() + 30]!r}…")
+    return bad
+
+
+# Visible text of the page (or of `root`), romanised names taken out, plus the attributes people see or hear.
+_COLLECT = """
+(sel) => {
+  const root = sel ? document.querySelector(sel) : document.body;
+  if (!root) return "";
+  const visible = (n) => !!(n.offsetWidth || n.offsetHeight || n.getClientRects().length);
+  let text = root.innerText;
+  const roman = [...root.querySelectorAll('.py, tr[data-field="romanized"] td, tr[data-field="tongming_romanized"] td')]
+    .map((n) => n.innerText.trim()).filter(Boolean).sort((a, b) => b.length - a.length);
+  for (const r of roman) text = text.split(r).join(" ");
+  const attrs = [];
+  for (const n of root.querySelectorAll("[title], [aria-label], [placeholder], [alt]")) {
+    if (!visible(n)) continue;
+    for (const a of ["title", "aria-label", "placeholder", "alt"]) if (n.getAttribute(a)) attrs.push(n.getAttribute(a));
+  }
+  return text + "\\n" + attrs.join("\\n") + "\\n" + document.title;
+}
+"""
+
+
+class Walk:
+    """Collects the text of each screen visited; ``check`` fails with every offending token and where it was."""
+
+    def __init__(self, run: PageRun) -> None:
+        self.run = run
+        self.seen: dict[str, str] = {}
+
+    def grab(self, screen: str, sel: str | None = "body") -> None:
+        self.run.page.wait_for_timeout(150)  # let the last render settle
+        self.seen[screen] = self.run.page.evaluate(_COLLECT, None if sel == "body" else sel)
+
+    def problems(self) -> dict[str, list[str]]:
+        return {k: v for k, v in ((s, offending(t)) for s, t in self.seen.items()) if v}
+
+    def check(self) -> None:
+        found = self.problems()
+        assert not found, "English or identifiers on Chinese screens:\n" + "\n".join(
+            f"[{screen}] {item}" for screen, items in found.items() for item in items)
+
+
+def _chinese(run: PageRun) -> None:
+    run.page.add_init_script("localStorage.setItem('diming.lang', 'zh')")
+    run.open()
+    assert run.page.get_attribute("html", "lang") == "zh-CN"
+
+
+def _open_place(run: PageRun, query: str, name: str) -> None:
+    page = run.page
+    page.fill("#search", query)
+    page.wait_for_selector(f'#search-results li[role="option"]:has-text("{name}")')
+    page.click(f'#search-results li[role="option"]:has-text("{name}") >> nth=0')
+    page.wait_for_selector(f"#place-title:has-text('{name}')")
+    page.wait_for_timeout(300)
+
+
+def _history(run: PageRun) -> None:
+    page = run.page
+    page.click("#sec-history summary")
+    page.wait_for_selector("#sec-history ol.changes li")
+
+
+def test_offending_tells_english_from_codes_and_pinyin() -> None:
+    """The checker itself: it must catch what the issue lists and pass what it allows."""
+    leaks = ["字段 reason 无效：Field required", "在本县 county 340122内", "要求 storeys >= 8", "状态 open",
+             "True", "overdue 4 / due 0 / ok 5", "拼写人 auto", "flags_justification", "位置描述 / location",
+             "level=county code=340122 parent=", "places UPDATE"]
+    for text in leaks:
+        assert offending(text), text
+    fine = ["N5 崇洋：含外国地名“维也纳”", "店埠老街 Dianbu Laojie", "第 3 版", "CGCS2000", "GCJ-02 / BD-09",
+            "D1 备案 ≤ 2026-01-01", "wang（地名工作人员）", "system:load-demo", "Dōngfāng Guǎngchǎng", "300 m",
+            "English", "GB/T 16159"]
+    for text in fine:
+        assert not offending(text), (text, offending(text))
+
+
+@pytest.fixture
+def flagged_proposal(live: Live) -> Iterator[dict[str, Any]]:
+    """A renaming proposal to a name with an open 洋 flag, so the detail screen shows flags and the steps."""
+    if not live.has("/api/v1/proposals"):
+        pytest.skip("the proposals API is not wired into the app")
+    with live.client("wang") as c:
+        found = c.get("/api/v1/places/search", params={"q": "龙泉花园", "limit": 1}).json()["features"]
+        place_id = found[0]["properties"]["id"]
+        earlier = c.get("/api/v1/proposals", params={"place_id": place_id}).json()["items"]
+        if earlier:  # the live server's database lives for the session: one open proposal per place
+            yield earlier[0]
+            return
+        r = c.post("/api/v1/proposals", json={
+            "kind": "renaming", "place_id": place_id, "name": "曼哈顿花园", "reasons": "测试：界面语言",
+            "applicant": "撮镇镇人民政府", "location_description": "撮镇镇东侧"})
+        assert r.status_code == 201, r.text
+        yield r.json()
+
+
+def test_chinese_only_layers_search_place_panel(run: PageRun, live: Live) -> None:
+    """Anonymous and officer: the layer list, search results, and the place panel of flagged places with their
+    history — no English, no identifiers; 代码 is the place's number, 拼写人 and 数据来源 are words."""
+    page = run.page
+    _chinese(run)
+    walk = Walk(run)
+    walk.grab("layers", "#pane-layers")
+    walk.grab("header", "header")
+    page.click("#tab-place")
+    walk.grab("place (empty)", "#pane-place")
+    page.click("#login-btn")
+    page.wait_for_selector("#login-dialog[open]")
+    walk.grab("login dialog", "#login-dialog")
+    page.click("#login-cancel")
+    run.login("wang")
+    walk.grab("header (officer)", "header")
+    page.fill("#search", "dianbu")
+    page.wait_for_selector('#search-results li[role="option"]')
+    walk.grab("search results", "#search-results")
+    for query, name in (("dblj", "店埠老街"), ("东方广场", "东方广场"), ("维也纳", "维也纳花园"), ("沿河路", "沿河路")):
+        _open_place(run, query, name)
+        _history(run)
+        walk.grab(f"place {name}", "#pane-place")
+    # 代码 is the place's own number (the one the search and the URLs use), not a version's row id.
+    shown = page.inner_text("#sec-register tr[data-field=id] td")
+    with live.client() as c:
+        feature = c.get("/api/v1/places/search", params={"q": "沿河路", "limit": 1}).json()["features"][0]
+        detail = c.get(f"/api/v1/places/{feature['properties']['id']}").json()
+    assert shown.strip() in {str(detail["properties"]["id"])}, (shown, detail["properties"]["id"])
+    assert "拼写人" in page.inner_text("#sec-register")
+    assert run.errors == []
+    walk.check()
+
+
+def test_chinese_only_proposals(run: PageRun, live: Live, flagged_proposal: dict[str, Any]) -> None:
+    """Officer and reviewer: the proposal list, a proposal with an open flag and its forms, the new-proposal form
+    with live checks — the category is named, no bilingual or identifier labels, no doubled rule code."""
+    page = run.page
+    _chinese(run)
+    run.login("wang")
+    walk = Walk(run)
+    page.click("#tab-proposals")
+    page.wait_for_selector(f'#proposal-list li[data-id="{flagged_proposal["id"]}"]')
+    walk.grab("proposal list", "#pane-proposals")
+    page.click(f'#proposal-list li[data-id="{flagged_proposal["id"]}"] button')
+    page.wait_for_selector("#pane-proposals h2:has-text('曼哈顿花园')")
+    page.click("#doc-form summary")
+    walk.grab("proposal detail (officer)", "#pane-proposals")
+    text = page.inner_text("#pane-proposals")
+    assert "N5 N5" not in text and "N5" in text
+    assert "花园" in text or "居住区" in text or "建筑物" in text  # the category by its name, not just 281
+    page.click("#btn-proposals-back")
+    page.click("#btn-new-proposal")
+    page.wait_for_selector("#proposal-form")
+    page.fill("#pr-name", "维也纳小区")
+    page.wait_for_selector("#proposal-form .cls-洋")
+    walk.grab("new proposal (checks)", "#pane-proposals")
+    # A rejected submission shows the server's error in Chinese, naming the field by its label.
+    page.fill("#pr-reasons", " ")
+    page.evaluate("() => document.querySelector('#pr-reasons').removeAttribute('required')")
+    page.click("#proposal-form button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#proposal-form .error').textContent.length > 0")
+    walk.grab("new proposal (error)", "#pane-proposals")
+    page.click("#login-btn")  # log out
+    run.login("qian")
+    page.click("#tab-proposals")
+    page.wait_for_selector(f'#proposal-list li[data-id="{flagged_proposal["id"]}"]')
+    page.click(f'#proposal-list li[data-id="{flagged_proposal["id"]}"] button')
+    page.wait_for_selector("#advance-form")
+    if page.locator("#adv-to option[value=approved]").count():
+        page.select_option("#adv-to", "approved")
+    walk.grab("proposal detail (reviewer)", "#pane-proposals")
+    assert run.errors == []
+    walk.check()
+
+
+def test_chinese_only_errors_and_exports_follow_the_interface(live: Live) -> None:
+    """What the page asks in Chinese comes back in Chinese: a validation error and a CSV export."""
+    with live.client("wang") as c:
+        r = c.post("/api/v1/proposals", json={"kind": "naming", "name": "测试"},
+                   headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+        assert r.status_code == 422
+        assert not offending(r.json()["message_zh"]), r.json()
+
+
+@pytest.mark.xfail(reason="place edit form (place-edit.js) is h6's; switch on when it lands", strict=False)
+def test_chinese_only_place_edit(run: PageRun, live: Live) -> None:
+    page = run.page
+    _chinese(run)
+    run.login("wang")
+    _open_place(run, "dblj", "店埠老街")
+    page.click("#btn-edit")
+    page.wait_for_selector("#place-form")
+    page.fill("#f-name", "曼哈顿老街")
+    page.wait_for_selector(".name-checks .cls-洋")
+    walk = Walk(run)
+    walk.grab("place edit", "#pane-place")
+    walk.check()
+
+
+@pytest.mark.xfail(reason="patrol tab (patrol.js) is h5's; switch on when it lands", strict=False)
+def test_chinese_only_patrol(run: PageRun, live: Live) -> None:
+    page = run.page
+    _chinese(run)
+    run.login("zhao")
+    page.click("#tab-patrol")
+    page.wait_for_timeout(1500)
+    walk = Walk(run)
+    walk.grab("patrol", "#pane-patrol")
+    first = page.locator("#pane-patrol button.link").first
+    if first.count():
+        first.click()
+        page.wait_for_timeout(1500)
+        walk.grab("patrol line", "#pane-patrol")
+    walk.check()
+
+
+@pytest.mark.xfail(reason="planner tab (planner.js, overlays.js) is h4's; switch on when it lands", strict=False)
+def test_chinese_only_planner(run: PageRun, live: Live) -> None:
+    page = run.page
+    _chinese(run)
+    run.login("sun")
+    page.click("#tab-planner")
+    page.wait_for_timeout(1500)
+    walk = Walk(run)
+    walk.grab("planner", "#pane-planner")
+    walk.check()
+
+
+@pytest.mark.xfail(reason="Leaflet's zoom buttons and the map's popups (map.js, places-layer.js, divisions.js) "
+                          "belong to the map's owner; switch on when their titles come from i18n", strict=False)
+def test_chinese_only_map_controls(run: PageRun, live: Live) -> None:
+    _chinese(run)
+    walk = Walk(run)
+    walk.grab("map", "#map")
+    walk.check()
+
+
+# -- a language switch keeps what the user was doing ------------------------------------------------------------
+
+def _switch(run: PageRun, to: str) -> None:
+    page = run.page
+    page.click("#lang")
+    page.wait_for_function("(l) => document.documentElement.lang === l", arg="en" if to == "en" else "zh-CN")
+    page.wait_for_timeout(400)
+
+
+def _values(run: PageRun, ids: list[str]) -> dict[str, Any]:
+    return run.page.evaluate(
+        "(ids) => Object.fromEntries(ids.map((id) => { const n = document.getElementById(id);"
+        " return [id, n ? (n.type === 'checkbox' ? n.checked : n.value) : null]; }))", ids)
+
+
+def test_language_switch_keeps_layers_search_and_place_panel(run: PageRun, live: Live) -> None:
+    page = run.page
+    _chinese(run)
+    run.login("wang")
+    # Layers: a layer switched off stays off.
+    layer = page.locator("#layer-list label[data-layer] input[type=checkbox]:checked").first.evaluate(
+        "(n) => n.closest('label').dataset.layer")
+    page.uncheck(f'#layer-list label[data-layer="{layer}"] input')
+    _switch(run, "en")
+    assert not page.is_checked(f'#layer-list label[data-layer="{layer}"] input')
+    assert "Layers" in page.inner_text("#tab-layers")
+    # Search: the query and the results stay.
+    _switch(run, "zh")
+    page.fill("#search", "dianbu")
+    page.wait_for_selector('#search-results li[role="option"]:has-text("店埠镇")')
+    _switch(run, "en")
+    assert page.input_value("#search") == "dianbu"
+    page.focus("#search")  # the language button took the focus and closed the list; back in the box it shows again
+    assert page.is_visible('#search-results li[role="option"]:has-text("店埠镇")')
+    assert "results" in page.inner_text("#search-count")
+    # Place panel: the same place, the history still open, now in English.
+    page.keyboard.press("Escape")
+    _switch(run, "zh")
+    _open_place(run, "dblj", "店埠老街")
+    _history(run)
+    page.evaluate("() => { document.getElementById('sec-variants').open = false; }")
+    _switch(run, "en")
+    page.wait_for_selector("#sec-history ol.changes li")
+    assert "店埠老街" in page.inner_text("#place-title")
+    assert page.evaluate("() => document.getElementById('sec-history').open")
+    assert not page.evaluate("() => document.getElementById('sec-variants').open")
+    assert "Standard name" in page.inner_text("#sec-register")
+    assert run.errors == []
+
+
+def test_language_switch_keeps_proposal_forms(run: PageRun, live: Live, flagged_proposal: dict[str, Any]) -> None:
+    page = run.page
+    _chinese(run)
+    run.login("wang")
+    # A half-filled new proposal: every field survives, the name checks run again in the new language.
+    page.click("#tab-proposals")
+    page.click("#btn-new-proposal")
+    page.wait_for_selector("#proposal-form")
+    typed = {"pr-name": "维也纳小区", "pr-loc": "店埠镇北侧", "pr-meaning": "因小区得名", "pr-reasons": "新建小区命名",
+             "pr-applicant": "店埠镇人民政府"}
+    for k, v in typed.items():
+        page.fill(f"#{k}", v)
+    page.select_option("#pr-cat", index=2)
+    cat = page.input_value("#pr-cat")
+    page.wait_for_selector("#proposal-form .cls-洋")
+    _switch(run, "en")
+    assert _values(run, [*typed, "pr-cat"]) == {**typed, "pr-cat": cat}
+    assert "Reasons" in page.inner_text("#proposal-form")
+    page.wait_for_selector("#proposal-form .cls-洋")
+    _switch(run, "zh")
+    assert _values(run, [*typed, "pr-cat"]) == {**typed, "pr-cat": cat}
+    # A half-filled document form and step form on a proposal.
+    page.click("#proposal-form button[type=button]")  # cancel → list
+    page.click(f'#proposal-list li[data-id="{flagged_proposal["id"]}"] button')
+    page.wait_for_selector("#doc-form")
+    page.click("#doc-form summary")
+    page.fill("#doc-title", "更名申请书")
+    page.fill("#doc-no", "东民〔2026〕1号")
+    filled = {"doc-title": "更名申请书", "doc-no": "东民〔2026〕1号"}
+    if page.locator("#advance-form").count():
+        page.fill("#adv-reason", "材料齐全")
+        filled["adv-reason"] = "材料齐全"
+    _switch(run, "en")
+    assert page.evaluate("() => document.querySelector('#doc-form details').open")
+    assert _values(run, list(filled)) == filled
+    assert "Documents" in page.inner_text("#pane-proposals")
+    assert run.errors == []
+
+
+@pytest.mark.xfail(reason="the place edit form (place-edit.js) is h6's; switch on when it keeps its values",
+                   strict=False)
+def test_language_switch_keeps_place_edit(run: PageRun, live: Live) -> None:
+    page = run.page
+    _chinese(run)
+    run.login("wang")
+    _open_place(run, "dblj", "店埠老街")
+    page.click("#btn-edit")
+    page.wait_for_selector("#place-form")
+    page.fill("#f-remarks", "语言切换测试")
+    page.fill("#f-reason", "核对")
+    _switch(run, "en")
+    assert _values(run, ["f-remarks", "f-reason"]) == {"f-remarks": "语言切换测试", "f-reason": "核对"}
+
+
+@pytest.mark.xfail(reason="patrol tab (patrol.js) is h5's; switch on when it lands", strict=False)
+def test_language_switch_keeps_patrol_form(run: PageRun, live: Live) -> None:
+    page = run.page
+    _chinese(run)
+    run.login("zhao")
+    page.click("#tab-patrol")
+    page.wait_for_timeout(1500)
+    page.locator("#pane-patrol button.link").first.click()
+    page.wait_for_timeout(1500)
+    fields = page.locator("#pane-patrol input[id]:not([type=checkbox]):not([type=file]):not([type=date])")
+    assert fields.count(), "no text field on the patrol tab"
+    ident = fields.first.get_attribute("id")
+    page.fill(f"#{ident}", "语言切换测试")
+    _switch(run, "en")
+    assert _values(run, [str(ident)]) == {ident: "语言切换测试"}
+
+
+@pytest.mark.xfail(reason="planner tab (planner.js) is h4's; switch on when it lands", strict=False)
+def test_language_switch_keeps_planner_form(run: PageRun, live: Live) -> None:
+    page = run.page
+    _chinese(run)
+    run.login("sun")
+    page.click("#tab-planner")
+    page.wait_for_timeout(1500)
+    fields = page.locator("#pane-planner input[type=number][id]")
+    assert fields.count(), "no number field on the planner tab"
+    ident = fields.first.get_attribute("id")
+    page.fill(f"#{ident}", "777")
+    _switch(run, "en")
+    assert _values(run, [str(ident)]) == {ident: "777"}
