@@ -62,8 +62,8 @@ if [ "$(cat map_ui/node_modules/.diming-stamp 2>/dev/null)" != "$lockstamp" ]; t
   echo "$lockstamp" > map_ui/node_modules/.diming-stamp
 fi
 V=map_ui/static/vendor NM=map_ui/node_modules
-rm -rf $V/leaflet $V/swagger-ui $V/markercluster $V/geoman $V/vectorgrid
-mkdir -p $V/swagger-ui $V/markercluster $V/geoman $V/vectorgrid
+rm -rf $V/leaflet $V/swagger-ui $V/markercluster $V/geoman $V/vectorgrid $V/flatpickr
+mkdir -p $V/swagger-ui $V/markercluster $V/geoman $V/vectorgrid $V/flatpickr
 cp -r $NM/leaflet/dist $V/leaflet
 cp $NM/swagger-ui-dist/swagger-ui-bundle.js $NM/swagger-ui-dist/swagger-ui.css $V/swagger-ui/
 cp $NM/leaflet.markercluster/dist/leaflet.markercluster.js $NM/leaflet.markercluster/dist/MarkerCluster.css \
@@ -71,6 +71,7 @@ cp $NM/leaflet.markercluster/dist/leaflet.markercluster.js $NM/leaflet.markerclu
 cp $NM/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js \
    $NM/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css $V/geoman/
 cp $NM/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js $V/vectorgrid/
+cp $NM/flatpickr/dist/flatpickr.min.js $NM/flatpickr/dist/flatpickr.min.css $NM/flatpickr/dist/l10n/zh.js $V/flatpickr/
 
 # -- 4. database, migrations, demo -----------------------------------------------------------------------
 .venv/bin/diming db up

@@ -233,6 +233,7 @@ _PRINT_CSS = """
 .legend{list-style:none;padding:0;margin:4px 0}.legend li{display:flex;align-items:center;gap:6px;margin:2px 0}
 .legend .sw{display:inline-block;width:14px;height:12px;border:1px solid #555}
 .legend .dot{display:inline-block;width:10px;height:10px;border-radius:50%}
+.leaflet-control-scale-line+.leaflet-control-scale-line{display:none}
 @media print{.leaflet-control-layers,.leaflet-control-zoom{display:none}}
 """
 

@@ -4,11 +4,13 @@ status line is in words; date fields follow the page's language."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.browser.conftest import Live, PageRun
+from tests.browser.conftest import ARTIFACTS, Live, PageRun
 
 BOXES = """() => [...document.querySelectorAll('.map-labels .map-label')].map((n) => {
   const r = n.getBoundingClientRect();
@@ -107,4 +109,144 @@ def test_clusters_step_aside_for_an_analysis_and_status_in_words(run: PageRun) -
     page.click("#lang")
     assert page.inner_text("#status").startswith("Showing 10 counties, 20 townships, ")
     page.click("#lang")
+    assert run.errors == []
+
+
+FRAME = """() => {
+  const m = window[Object.keys(window).find((k) => /^map_[0-9a-f]+$/.test(k))];
+  const size = m.getSize();
+  const [[s, w], [n, e]] = %s;
+  const a = m.latLngToContainerPoint([n, w]);
+  const b = m.latLngToContainerPoint([s, e]);
+  return {inside: m.getBounds().contains([[s, w], [n, e]]),
+          fill: Math.max((b.x - a.x) / size.x, (b.y - a.y) / size.y), zoom: m.getZoom()};
+}"""
+
+
+def _county_box(live: Live) -> list[list[float]]:
+    r = httpx.get(f"{live.url}/api/v1/divisions/340122", timeout=30)
+    r.raise_for_status()
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(c: Any) -> None:
+        if isinstance(c[0], (int, float)):
+            xs.append(c[0])
+            ys.append(c[1])
+        else:
+            for x in c:
+                walk(x)
+
+    body = r.json()
+    walk((body.get("geometry") or body["features"][0]["geometry"])["coordinates"])
+    return [[min(ys), min(xs)], [max(ys), max(xs)]]
+
+
+def test_reports_frame_the_county_and_print(browser: Any, live: Live, tmp_path: Any) -> None:
+    """The coverage reports open framed on the county (it fills most of the map, whole), and all three reports
+    are screenshotted as a reader sees them."""
+    if not live.has("/api/v1/coverage"):
+        pytest.skip("the coverage API is not wired into the app")
+    box = _county_box(live)
+    with live.client("sun") as c:
+        cov = c.post("/api/v1/coverage", params={"format": "html"},
+                     json={"facility_kind": "township_social_work_station", "radius_m": 3000})
+        sug = c.post("/api/v1/coverage/suggest", params={"format": "html"},
+                     json={"facility_kind": "township_social_work_station", "radius_m": 3000, "k": 2})
+        bnd = c.get("/api/v1/boundaries/report")
+    assert cov.status_code == sug.status_code == bnd.status_code == 200
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        outside: list[str] = []
+        page.on("request", lambda req: outside.append(req.url) if req.url.startswith("http") else None)
+        for name, resp in (("coverage", cov), ("suggest", sug)):
+            path = tmp_path / f"{name}.html"
+            path.write_text(resp.text, encoding="utf-8")
+            page.goto(path.as_uri())
+            page.wait_for_function("() => Object.keys(window).some((k) => /^map_[0-9a-f]+$/.test(k))")
+            page.wait_for_timeout(300)
+            frame = page.evaluate(FRAME % json.dumps(box))
+            # Whole county in the frame, and filling it: ≥ 85 % of the width or height (it was about 40 %).
+            assert frame["inside"] and frame["fill"] >= 0.85, frame
+            page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"), full_page=True)
+        page.goto(f"{live.url}/api/v1/boundaries/report")
+        assert page.inner_text("h1") == "平安边界报告"
+        page.screenshot(path=str(ARTIFACTS / "report-boundary.png"), full_page=True)
+        assert errors == []
+        assert [u for u in outside if not u.startswith(live.url)] == []
+    finally:
+        context.close()
+
+
+ZH_MONTHS = ["一月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "十一月", "十二月"]
+EN_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December"]
+
+
+def _calendar(page: Any) -> dict[str, Any]:
+    return dict(page.evaluate("""() => {
+      const c = [...document.querySelectorAll('.flatpickr-calendar.open')].pop();
+      if (!c) return {};
+      const month = c.querySelector('.flatpickr-monthDropdown-months');
+      return {month: month.options[month.selectedIndex].textContent.trim(),
+              weekdays: [...c.querySelectorAll('.flatpickr-weekday')].map((n) => n.textContent.trim()).join(' ')};
+    }"""))
+
+
+def test_date_fields_follow_the_page_language(run: PageRun) -> None:
+    """Chromium runs with --lang=zh-CN, but the page must not depend on it: date fields are text fields with the
+    ISO value and a calendar in the page's language, in Chinese and in English."""
+    page = run.page
+    run.open()
+    as_of = page.locator("#as-of")
+    today = as_of.input_value()
+    assert as_of.get_attribute("type") == "text" and as_of.get_attribute("data-date") == "iso"
+    assert len(today) == 10 and today[4] == today[7] == "-"
+    assert as_of.get_attribute("placeholder") == "年-月-日"
+    as_of.click()
+    page.wait_for_selector(".flatpickr-calendar.open")
+    cal = _calendar(page)
+    assert cal["month"] == ZH_MONTHS[int(today[5:7]) - 1] and "周一" in cal["weekdays"], cal
+    run.shot("labels-date-zh")
+    # Picking a day sets the ISO date and the page redraws for it (the as_of event).
+    with page.expect_request(lambda r: "/api/v1/divisions" in r.url and f"as_of={today[:8]}01" in r.url):
+        page.click(".flatpickr-calendar.open .flatpickr-day:not(.prevMonthDay):not(.nextMonthDay) >> text='1'")
+    assert as_of.input_value() == f"{today[:8]}01"
+    # Typed as year-month-day works too.
+    as_of.fill(today)
+    as_of.press("Enter")
+    page.keyboard.press("Escape")
+    assert as_of.input_value() == today
+
+    # A date field that a screen adds later is handled the same way.
+    page.evaluate("() => { const i = document.createElement('input'); i.type = 'date'; i.id = 'late-date';"
+                  " i.value = '2024-05-01'; document.getElementById('pane-layers').append(i); }")
+    page.wait_for_selector("#late-date[data-date=iso]")
+    assert page.input_value("#late-date") == "2024-05-01"
+
+    page.click("#lang")
+    assert as_of.get_attribute("placeholder") == "yyyy-mm-dd"
+    as_of.click()
+    page.wait_for_selector(".flatpickr-calendar.open")
+    cal = _calendar(page)
+    assert cal["month"] == EN_MONTHS[int(today[5:7]) - 1] and "Mon" in cal["weekdays"], cal
+    run.shot("labels-date-en")
+    page.keyboard.press("Escape")
+    page.click("#lang")
+    assert run.errors == []
+
+
+def test_login_keeps_the_view_and_the_county_button_resets_it(run: PageRun) -> None:
+    page = run.page
+    run.open()
+    first = page.evaluate("() => window.dimingMap.getZoom()")
+    page.evaluate("() => window.dimingMap.setView([31.8864, 117.4571], 14, {animate: false})")
+    run.login("zhao")
+    assert page.evaluate("() => window.dimingMap.getZoom()") == 14  # the login keeps the view
+    page.click("#map-home")
+    page.wait_for_function(f"() => window.dimingMap.getZoom() === {first}")
+    assert page.inner_text("#map-home") == "全县"
     assert run.errors == []

@@ -4,6 +4,7 @@ import "./i18n/map.js";
 import { api, ApiError } from "./api.js";
 import { initAdjustments } from "./adjustments.js";
 import { initAuth, restoreSession, applyRoles } from "./auth.js";
+import { initDateInputs } from "./date-input.js";
 import { initDivisions, loadDivisions } from "./divisions.js";
 import { initDraw } from "./draw.js";
 import { t, applyI18n, setLang, lang, onLang } from "./i18n.js";
@@ -51,6 +52,7 @@ function status() {
 async function boot() {
   window.dimingMap = map; // for people debugging in the console, and for the browser tests
   applyI18n();
+  initDateInputs(); // before any screen draws a date field
   $("#lang").addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
   const asOf = $("#as-of");
   asOf.value = state.asOf;

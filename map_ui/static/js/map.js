@@ -1,6 +1,7 @@
 // The Leaflet map, its base maps (none, or Tianditu when a key is configured) and the layer list.
 /* global L */
 import { t, onLang } from "./i18n.js";
+import "./i18n/map.js";
 import { state, on, emit } from "./state.js";
 import { el, debounce, put } from "./ui.js";
 
@@ -15,6 +16,30 @@ export const map = L.map("map", {
   // Geoman's own toolbar stays hidden; the side panel has labelled buttons for drawing.
 }).fitBounds(FEIDONG_BOUNDS);
 L.control.scale({ imperial: false }).addTo(map);
+
+// A login keeps the view the user has (they may have zoomed to where they are about to work); the view goes
+// back to the whole county only when asked, with this button under the zoom buttons.
+const HomeControl = L.Control.extend({
+  options: { position: "topleft" },
+  onAdd() {
+    const box = L.DomUtil.create("div", "leaflet-bar home-control");
+    const a = L.DomUtil.create("a", "", box);
+    a.href = "#";
+    a.id = "map-home";
+    a.setAttribute("role", "button");
+    const label = () => {
+      a.textContent = t("map_home");
+      a.title = t("map_home_hint");
+      a.setAttribute("aria-label", t("map_home_hint"));
+    };
+    label();
+    onLang(label);
+    L.DomEvent.disableClickPropagation(box);
+    L.DomEvent.on(a, "click", (e) => { L.DomEvent.preventDefault(e); map.fitBounds(FEIDONG_BOUNDS); });
+    return box;
+  },
+});
+new HomeControl().addTo(map);
 
 // Panes keep the order readable: polygons under coverage under lines under points.
 for (const [name, z] of [["divisions", 350], ["coverage", 380], ["lines", 420], ["points", 610]]) {

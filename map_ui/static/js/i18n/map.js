@@ -8,6 +8,8 @@ export const WORDS = {
     status_loading: "正在加载区划和地名…",
     date_placeholder: "年-月-日",
     date_hint: "日期：点击选择，或按 年-月-日 输入（如 2024-05-01）",
+    map_home: "全县",
+    map_home_hint: "回到全县视图",
   },
   en: {
     lyr_labels: "Division names (counties, townships; villages when zoomed in)",
@@ -15,6 +17,8 @@ export const WORDS = {
     status_loading: "Loading divisions and place names…",
     date_placeholder: "yyyy-mm-dd",
     date_hint: "Date: pick one, or type year-month-day (e.g. 2024-05-01)",
+    map_home: "County",
+    map_home_hint: "Back to the whole county",
   },
 };
 
