@@ -52,7 +52,7 @@ def places(session: Session) -> dict[str, Any]:
                            valid_from=VALID_FROM)
     assert report.ok, report.errors
     old = import_places(session, [PlaceRow("老街口", "251", lon=dianbu[0], lat=dianbu[1])], actor="test",
-                        reason="search fixtures", source="test-search", valid_from=dt.date(2020, 1, 1))
+                        reason="search fixtures", source="test-search", valid_from=dt.date(2021, 1, 1))
     assert old.ok, old.errors
     session.execute(text("UPDATE places SET valid_to = :d WHERE name = '老街口' AND source = 'test-search'"),
                     {"d": dt.date(2023, 12, 31)})
