@@ -22,7 +22,9 @@ How a name is spelled:
 * RZ4  only the last generic is split off, so an absorbed generic stays in the 专名: 景德镇市 -> Jingdezhen Shi.
 * RZ5  numbers are spelled (五一广场 -> Wuyi Guangchang) except an ordinal at the end of a street's 专名,
   which is written in digits as a separate word (经五路 -> Jing 5 Lu).
-* RZ6  readings from ``readings.csv`` win over pypinyin inside any name that contains them; an officer's
+* RZ6  readings from ``readings.csv`` win over pypinyin inside any name that contains them (a row ending
+  with a division generic, 单县, holds for that whole name only; a row with ``regions`` holds in those
+  provinces only: ``romanize(..., region=...)``, default ``default_region``); an officer's
   ``overrides`` mapping (whole name, or 专名 alone) wins over everything.
 * RZ7  toneless by default; ``tones=True`` keeps the tone marks.
 * RZ9  an apostrophe before a non-initial syllable starting with a, o or e (Chang'an, Lu'an); ü is kept.
