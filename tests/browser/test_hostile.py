@@ -309,6 +309,7 @@ def test_hostile_names_stay_text_everywhere(run: PageRun, live: Live, tmp_path: 
 
     # The boundary line in the patrol panel: name, sides, markers, inspections, open issues.
     page.click("#tab-patrol")
+    page.uncheck("#patrol-view-only")  # the list follows the view, zoomed to the place above: list every line
     page.click(f'#line-list li[data-line="{s.line}"] button')
     page.wait_for_selector(f"#line-title:has-text('{needle('line')}')")
     patrol = page.inner_text("#pane-patrol")
