@@ -176,7 +176,9 @@ export function initOverlays() {
   registerOverlay({ id: "facilities", label: "lyr_facilities", layer: layers.facilities, available: Boolean(f.facilities), visible: false,
     onToggle: (v) => { document.getElementById("facility-kinds").hidden = !v; if (v) loadFacilities(); } });
   registerOverlay({ id: "cemeteries", label: "lyr_cemeteries", layer: layers.cemeteries, available: Boolean(f.cemeteries), onToggle: (v) => v && loadCemeteries() });
-  registerOverlay({ id: "coverage", label: "lyr_coverage", layer: layers.coverage, available: Boolean(f.coverage) });
+  // Hiding the analysis result from the layer list is like clearing it for the other layers (clusters come back).
+  registerOverlay({ id: "coverage", label: "lyr_coverage", layer: layers.coverage, available: Boolean(f.coverage),
+    onToggle: (v) => emit("analysis", { active: v && layers.coverage.getLayers().length > 0 }) });
   const safe = (fn) => () => fn().catch((e) => console.warn(e));
   on("view", () => { if (has("facilities")) safe(loadFacilities)(); });
   const whole = () => {
