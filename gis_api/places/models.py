@@ -185,6 +185,7 @@ class PlaceVariant(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('简称', '别名', '曾用名', '历史名', '图上名称')", name="kind_known"),
         Index("ix_place_variants_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        Index("ix_place_variants_name_prefix", "name", postgresql_ops={"name": "text_pattern_ops"}),  # search
     )
 
 

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 
 from gis_api.errors import InvalidInput
 from gis_api.places.romanize import is_han, split_name
-from gis_api.places.searchkeys import query_form, search_keys
+from gis_api.places.searchkeys import look_alikes, query_form, search_keys
 
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 50
@@ -257,6 +257,8 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
         query.radius_m is not None and query.radius_m <= LOCAL_RADIUS_M)
     branches = [_Branch(EXACT, "p.search_keys @> ARRAY[CAST(:qf AS text)]", check=":qf = ANY(p.search_keys)")]
     if han:
+        # Former names and other variants (曾用名, 别名 …) are names officers still type: exact and prefix.
+        branches.append(_Branch(EXACT, _variant_in("v.name = :q"), check=_variant_exists("v.name = :q")))
         params["q_prefix"] = _like_escape(q) + "%"
         params["q_grams"] = _bigrams(q)
         substring = "p.grams @> CAST(:q_grams AS text[])"
@@ -268,6 +270,8 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
         share = min((gram_frequencies(session).get(g, 0.0) for g in params["q_grams"]), default=0.0)
         branches += [
             _Branch(PREFIX, "p.name LIKE :q_prefix", walk="p.name", check="left(p.name, :q_len) = :q"),
+            _Branch(PREFIX, _variant_in("v.name LIKE :q_prefix"),
+                    check=_variant_exists("left(v.name, :q_len) = :q")),
             _Branch(SUBSTRING, substring, walk="p.name", check="strpos(p.name, :q) > 0",
                     common=share >= WALK_MIN_SHARE),
         ]
@@ -281,6 +285,19 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
                 params["sound"], params["sound_len"] = sound, len(sound)
                 branches.append(_Branch(FUZZY, "p.pinyin LIKE :sound_prefix", near=False, walk="p.pinyin",
                                         check="left(p.pinyin, :sound_len) = :sound"))
+        # One character typed for a look-alike or same-sounding one (店阜 for 店埠): every such variant of the
+        # query and of its 专名, looked up among the exact keys (GIN) and the variants' names (btree).
+        alikes = look_alikes(q, specific) if sum(1 for c in q if is_han(c)) >= 2 else []
+        if alikes:
+            params["look_alikes"] = alikes
+            any_alike = "ANY(CAST(:look_alikes AS text[]))"
+            branches += [
+                _Branch(FUZZY, "p.search_keys && (SELECT CAST(:look_alikes AS text[]))", near=False,
+                        check=f"EXISTS (SELECT 1 FROM unnest(p.search_keys) k WHERE k = {any_alike})"),
+                _Branch(FUZZY, _variant_in(f"v.name = {any_alike}"), near=False,
+                        check=_variant_exists(f"v.name = {any_alike}")),
+            ]
+        if sum(1 for c in specific if is_han(c)) >= 2:
             params["q_specific"] = specific
             branches.append(_Branch(FUZZY, "p.name %> :q_specific", near=False, fallback=True,
                                     check=f"word_similarity(:q_specific, p.name) >= {_WORD_THRESHOLD}"))
@@ -381,20 +398,23 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
             ctes.append(f"b{i} AS MATERIALIZED (SELECT id, tier FROM a{i} LIMIT :cap)")
     union = " UNION ALL ".join(f"SELECT id, tier FROM b{i}" for i in range(len(branches)))
 
+    matched = _matched_sql(han, "look_alikes" in params)
+    # Within a tier the place's own name comes before a variant's, and a direct hit before a tolerated character.
+    first = "(m.matched ->> 'kind') <> 'name', m.matched ? 'via'"
     if query.near is not None:
         distance = f"ST_Distance(p.geom::geography, {point}::geography)"
-        rank = "c.tier, s.dist NULLS LAST, s.sim DESC, char_length(p.name), p.place_id"
+        rank = f"c.tier, {first}, s.dist NULLS LAST, s.sim DESC, char_length(p.name), p.place_id"
         distance_prop = ", 'distance_m', round(r.dist::numeric, 1)"
     else:
         distance = "CAST(NULL AS float8)"
-        rank = "c.tier, s.sim DESC, char_length(p.name), p.place_id"
+        rank = f"c.tier, {first}, s.sim DESC, char_length(p.name), p.place_id"
         distance_prop = ""
     sql = f"""
 WITH {', '.join(ctes)},
 cand AS (SELECT id, min(tier) AS tier FROM ({union}) u GROUP BY id),
 ranked AS (
     SELECT p.id, p.place_id, p.name, p.romanized, p.category_code, p.division_code, p.status, p.geom,
-           c.tier, s.sim, s.dist,
+           c.tier, s.sim, s.dist, m.matched,
            row_number() OVER (ORDER BY {rank}) AS rn
     FROM cand c
     JOIN places p ON p.id = c.id
@@ -403,6 +423,7 @@ ranked AS (
                         (SELECT max(similarity(k, :qf)) FROM unnest(p.search_keys) k)) AS sim,
                {distance} AS dist
     ) s
+    CROSS JOIN LATERAL (SELECT {matched} AS matched) m
     ORDER BY rn
     LIMIT :limit
 )
@@ -424,6 +445,7 @@ SELECT json_build_object(
                                   WHERE d.code = r.division_code AND d.valid_from <= :as_of
                                     AND (d.valid_to IS NULL OR d.valid_to > :as_of) LIMIT 1),
                 'match', (ARRAY['exact', 'prefix', 'substring', 'fuzzy'])[r.tier + 1],
+                'matched', r.matched,
                 'score', round(((3 - r.tier) * 0.25 + 0.25 * r.sim)::numeric, 4){distance_prop}
             )
         ) ORDER BY r.rn)
@@ -431,6 +453,43 @@ SELECT json_build_object(
     ), '[]'::json)
 )::text"""
     return sql, params
+
+
+def _variant_in(condition: str) -> str:
+    """Places one of whose variants (place_variants: 曾用名, 别名 …) meets ``condition`` (on ``v``)."""
+    return f"p.place_id IN (SELECT v.place_id FROM place_variants v WHERE {condition})"
+
+
+def _variant_exists(condition: str) -> str:
+    """The same test row by row (local searches): the variants of one place, by its place_id index."""
+    return f"EXISTS (SELECT 1 FROM place_variants v WHERE v.place_id = p.place_id AND {condition})"
+
+
+# place_variants.kind (Chinese, domain.md §1.4/1.5) as the API names it in ``matched.kind``.
+VARIANT_KINDS = {"曾用名": "former_name", "别名": "alias", "简称": "short_name", "历史名": "historic_name",
+                 "图上名称": "map_name"}
+
+
+def _matched_sql(han: bool, alikes: bool) -> str:
+    """What a result matched, as jsonb ``{kind, text[, via, read_as]}``: its own name (``kind: name``), a variant
+    (``former_name``, ``alias`` …, ``text`` the variant), and ``via: confusable`` when a look-alike or
+    same-sounding character was read as the one typed (``read_as``: the key it matched)."""
+    own = "jsonb_build_object('kind', 'name', 'text', p.name)"
+    if not han:
+        return own
+    kind = "CASE v.kind " + " ".join(f"WHEN '{zh}' THEN '{en}'" for zh, en in VARIANT_KINDS.items()) + \
+        " ELSE 'variant' END"
+    alike = "v.name = ANY(CAST(:look_alikes AS text[]))" if alikes else "false"
+    keys = ("(SELECT jsonb_build_object('kind', 'name', 'text', p.name, 'via', 'confusable', 'read_as', k) "
+            "FROM unnest(p.search_keys) k WHERE k = ANY(CAST(:look_alikes AS text[])) "
+            "ORDER BY char_length(k) DESC LIMIT 1)") if alikes else "NULL"
+    return f"""coalesce(
+        CASE WHEN strpos(p.name, :q) > 0 OR :qf = ANY(p.search_keys) THEN {own} END,
+        (SELECT jsonb_strip_nulls(jsonb_build_object('kind', {kind}, 'text', v.name, 'via',
+                CASE WHEN strpos(v.name, :q) > 0 THEN NULL ELSE 'confusable' END))
+         FROM place_variants v WHERE v.place_id = p.place_id AND (strpos(v.name, :q) > 0 OR {alike})
+         ORDER BY v.name = :q DESC, strpos(v.name, :q) > 0 DESC, v.id LIMIT 1),
+        {keys}, {own})"""
 
 
 def _envelope(near: tuple[float, float], radius_m: float) -> dict[str, float]:

@@ -6,8 +6,10 @@ substring, or the name without its generic (…社区居民委员会). ``ü`` is
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
 from gis_api.places.romanize import is_han, pinyin_syllables, split_name
 
@@ -43,3 +45,40 @@ def search_keys(name: str) -> SearchKeys:
     zm_py, zm_ini = _ascii_pinyin(pinyin_syllables(zhuanming)) if zhuanming else ("", "")
     keys = {query_form(k) for k in (name, zhuanming, py, ini, zm_py, zm_ini) if k}
     return SearchKeys(keys=sorted(keys), pinyin=py, initials=ini, grams=grams(name))
+
+
+# -- look-alike and same-sounding characters (issue 14) ---------------------------------------------------------
+
+CONFUSABLES = Path(__file__).resolve().parent / "data" / "confusables.tsv"
+LOOK_ALIKE_MAX_CHARS = 8  # longer queries are not typed one character wrong; they are pasted
+LOOK_ALIKE_MAX = 400  # variants per query: each is a GIN (or btree) lookup
+
+
+@functools.cache
+def confusables() -> dict[str, str]:
+    """Character → the characters an officer may have meant instead (look-alike 形近 or same-sounding 同音), from
+    data/confusables.tsv (built by scripts/build_confusables.py; sources in its header)."""
+    out: dict[str, set[str]] = {}
+    for line in CONFUSABLES.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        kind, key, chars = line.split("\t")
+        if kind == "shape":
+            out.setdefault(key, set()).update(chars)
+        elif kind == "sound":
+            for c in chars:
+                out.setdefault(c, set()).update(x for x in chars if x != c)
+    return {k: "".join(sorted(v)) for k, v in out.items()}
+
+
+def look_alikes(*texts: str) -> list[str]:
+    """Every text with one character replaced by a look-alike or same-sounding one (店阜 → 店埠, 店部 …)."""
+    table = confusables()
+    out: set[str] = set()
+    for t in texts:
+        if not t or len(t) > LOOK_ALIKE_MAX_CHARS:
+            continue
+        for i, c in enumerate(t):
+            out.update(t[:i] + alt + t[i + 1:] for alt in table.get(c, ""))
+    out.difference_update(texts)
+    return sorted(out)[:LOOK_ALIKE_MAX]
