@@ -180,3 +180,75 @@ def test_adjustment_tab_only_for_its_roles(run: PageRun) -> None:
     page.wait_for_selector("#adj-refresh")
     assert page.locator("#adj-new").count() == 0
     assert run.errors == []
+
+
+def test_adjustment_area_reshaped_with_a_concurrent_edit_then_withdrawn(run: PageRun, live: Live, browser_db: Session,
+                                                                        retry: Callable[..., Any]) -> None:
+    page = run.page
+    giver, receiver, corners = _area_to_draw(browser_db)
+    ring = [[lon, lat] for lat, lon in corners] + [[corners[0][1], corners[0][0]]]
+    with live.client("li") as li:
+        r = li.post("/api/v1/adjustments", json={
+            "kind": "boundary_change", "title": "测试：范围待修改", "reason": "便于管理",
+            "effective_date": (clock.today() + dt.timedelta(days=30)).isoformat(),
+            "spec": {"from_code": giver, "to_code": receiver, "area": {"type": "Polygon", "coordinates": [ring]}}})
+        assert r.status_code == 201, r.text
+        before = r.json()
+    aid = before["id"]
+    run.open()
+    run.login("wang")
+    page.click("#tab-adjustments")
+    page.click(f"#adj-list tr[data-id='{aid}'] button.adj-open")
+    page.wait_for_selector("#adj-status[data-status=draft]")
+    page.click("#adj-edit-area")
+    handles = page.locator("#map .marker-icon:not(.marker-icon-middle)")
+    handles.first.wait_for()
+    assert handles.count() == 4  # the four corners of the stored area, ready to drag
+    box = handles.nth(2).bounding_box()
+    assert box
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 20, y - 20, steps=5)
+    page.mouse.move(x + 40, y - 40, steps=5)
+    page.mouse.up()
+    page.wait_for_timeout(200)
+    page.fill("#adj-area-reason", "按实地踏勘扩大范围")
+    run.shot("adjustment-area-edit")
+
+    # Meanwhile li retitles the proposal.
+    with live.client("li") as li:
+        r = li.get(f"/api/v1/adjustments/{aid}")
+        r2 = li.patch(f"/api/v1/adjustments/{aid}", headers={"If-Match": r.headers["ETag"]},
+                      json={"title": "测试：范围待修改（李）", "reason": "改标题"})
+        assert r2.status_code == 200, r2.text
+    page.click("#adj-area-save")
+    page.wait_for_selector("#conflict-dialog[open]")
+    rows = {r.get_attribute("data-field"): r for r in page.query_selector_all("#conflict-dialog tr.conflict-row")}
+    assert set(rows) == {"area", "title"}
+    assert rows["area"].query_selector('input[value="mine"]').is_checked()
+    assert rows["title"].query_selector('input[value="theirs"]').is_checked()
+    page.click("#btn-merge-save")
+    page.wait_for_selector("#conflict-dialog", state="hidden")
+    with live.client() as anon:
+        after = retry(lambda: (x := anon.get(f"/api/v1/adjustments/{aid}").json())["version"] == 3 and x)
+    assert after, "the reshaped area was not committed"
+    assert after["title"] == "测试：范围待修改（李）"  # li's title kept
+    new_ring = after["spec"]["area"]["coordinates"][0]
+    if after["spec"]["area"]["type"] == "MultiPolygon":
+        new_ring = new_ring[0]
+    assert len(new_ring) == 5
+    # One corner moved by the drag (40 px ≈ 0.002° here), the others stayed where they were.
+    shift = sorted(min(abs(x - a) + abs(y - b) for a, b in ring) for x, y in new_ring[:4])
+    assert shift[-1] > 5e-4 and shift[0] < 1e-5, (shift, new_ring, ring)
+    assert after["impact"]["area_moved"]["m2"] != before["impact"]["area_moved"]["m2"]  # recomputed
+    page.wait_for_selector("#adj-detail-title:has-text('（李）')")
+    assert str(after["impact"]["area_moved"]["km2"]) in page.inner_text("#adj-impact tr[data-key=area_moved]")
+
+    page.click("#adj-withdraw")
+    page.wait_for_selector("#adj-status[data-status=withdrawn]")
+    with live.client() as anon:
+        assert retry(lambda: anon.get(f"/api/v1/adjustments/{aid}").json()["status"] == "withdrawn")
+    assert page.locator("#adj-edit-area").count() == 0 and page.locator("#adj-submit").count() == 0
+    assert run.errors == []
+    assert run.outside() == []

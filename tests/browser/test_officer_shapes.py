@@ -167,8 +167,10 @@ def test_vertex_edit_with_a_concurrent_save(run: PageRun, live: Live, retry: Cal
     assert after["properties"]["version"] == 2
     assert after["geometry"] == their_geometry
 
-    # Again, now keeping the officer's shape and li's remark: both survive in version 3.
-    page.wait_for_selector("#place-title:has-text('银杏苑')")
+    # Again, now keeping the officer's shape and li's remark: both survive in version 4.
+    # (the panel shows li's version 2 again before the officer starts over from it)
+    page.wait_for_function("() => /(^|\\D)2(\\D|$)/.test((document.querySelector("
+                           "'#sec-register tr[data-field=version] td') || {}).textContent || '')")
     page.click("#btn-move")
     page.wait_for_selector("#reshape-bar:not([hidden])")
     _drag_first_vertex(page, -30, 20)

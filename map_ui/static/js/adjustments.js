@@ -277,6 +277,9 @@ function actionsSection(a) {
   if (a.status === "approved" && mine) {
     buttons.push(el("button", { type: "button", class: "primary", id: "adj-apply", onclick: () => act("apply", undefined, "applied") }, t("adj_apply")));
   }
+  if (["draft", "submitted"].includes(a.status) && mine && a.spec && a.spec.area) {
+    buttons.push(el("button", { type: "button", id: "adj-edit-area", onclick: () => startAreaEdit(a) }, t("adj_edit_area")));
+  }
   if (["draft", "submitted", "approved"].includes(a.status) && mine) {
     buttons.push(el("button", { type: "button", id: "adj-withdraw", onclick: () => act("withdraw", { reason: t("adj_reason_withdraw") }, "withdrawn") }, t("adj_withdraw")));
   }
@@ -301,7 +304,70 @@ function actionsSection(a) {
       }), "approved");
     });
   }
-  return el("div", { class: "adj-actions" }, decide, buttons.length ? el("div", { class: "actions" }, buttons) : null, error);
+  return el("div", { class: "adj-actions" }, decide, buttons.length ? el("div", { class: "actions" }, buttons) : null,
+    el("form", { id: "adj-area-bar", class: "adj-area-bar", hidden: true, novalidate: true }), error);
+}
+
+function showGeometry(v) {
+  if (!v) return "—";
+  const b = L.geoJSON(v).getBounds();
+  if (!b.isValid()) return v.type;
+  const c = b.getCenter();
+  return `${v.type} ${c.lng.toFixed(5)}, ${c.lat.toFixed(5)}`;
+}
+
+/** Reshape the area of a draft or submitted proposal on the map; saving recomputes the impact (PATCH, If-Match). */
+function startAreaEdit(a) {
+  stopDrawing();
+  sketch.clearLayers();
+  const layer = L.geoJSON(a.spec.area, { style: { color: "#c53030", weight: 3, dashArray: "6 4", fillOpacity: 0.1 } }).getLayers()[0];
+  layer.addTo(sketch);
+  layer.pm.enable({ allowSelfIntersection: false });
+  const bar = $("#adj-area-bar");
+  const reason = el("input", { id: "adj-area-reason" });
+  const error = el("p", { class: "error", role: "alert", id: "adj-area-error" });
+  put(bar,
+    el("p", { class: "hint" }, t("adj_edit_hint")),
+    row("adj-area-reason", t("reason"), reason), error,
+    el("div", { class: "actions" },
+      el("button", { type: "submit", class: "primary", id: "adj-area-save" }, t("adj_save_area")),
+      el("button", { type: "button", id: "adj-area-cancel", onclick: () => { sketch.clearLayers(); bar.hidden = true; } }, t("cancel"))));
+  bar.hidden = false;
+  bar.onsubmit = async (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    const why = reason.value.trim();
+    if (!why) { error.textContent = t("reason_required"); reason.focus(); return; }
+    const area = layer.toGeoJSON().geometry;
+    const patch = (spec, etag) => api(`/api/v1/adjustments/${a.id}`, { method: "PATCH", json: { spec, reason: why }, ifMatch: etag });
+    try {
+      const r = await patch({ ...a.spec, area }, shown.etag);
+      toast(t("adj_area_saved"), "ok");
+      showAdjustment(r.data, r.etag);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 412 && e.body.current) {
+        const fields = [...CONFLICT_FIELDS, "area"];
+        const values = (x) => ({ ...pick(x), area: (x.spec || {}).area ?? null });
+        const base = values(a);
+        openConflict({
+          base, mine: { ...base, area }, current: e.body.current, etag: e.body.etag, fields, values,
+          title: t("adj_conflict_title"), label: (k) => label("adj_fields", k),
+          display: (k, v) => (k === "area" ? showGeometry(v) : k === "status" && v ? label("adj_status", v) : fmt(v)),
+          lastSaved: (cur) => api(`/api/v1/adjustments/${cur.id}/history`).then(({ data: h }) => h.changes.pop()),
+          save: async (merged, newEtag) => {
+            if (Object.keys(merged).some((k) => k !== "area")) throw new Error(t("adj_conflict_readonly"));
+            const r = await patch({ ...e.body.current.spec, area: merged.area }, newEtag);
+            toast(t("adj_area_saved"), "ok");
+            showAdjustment(r.data, r.etag);
+          },
+          reload: () => openAdjustment(a.id),
+        });
+        return;
+      }
+      error.textContent = `${t("save_failed")}: ${e instanceof ApiError ? e.text : e}`;
+    }
+  };
+  reason.focus();
 }
 
 function clean(o) {

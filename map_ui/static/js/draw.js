@@ -108,6 +108,9 @@ async function saveReshape(ev) {
 }
 
 export function initDraw() {
+  // Vertex handles above the place labels and markers ("points" pane, 610): a label must not hide a vertex.
+  map.createPane("pm-edit").style.zIndex = "640";
+  map.pm.setGlobalOptions({ panes: { vertexPane: "pm-edit", layerPane: "overlayPane", markerPane: "markerPane" } });
   map.on("pm:create", onCreate);
   setGeomanLang();
   onLang(setGeomanLang);
