@@ -33,7 +33,7 @@ from gis_api.places.models import (
     ProtectionListing,
     VariantKind,
 )
-from gis_api.places.romanize import romanize
+from gis_api.places.romanize import romanize, split_name
 from gis_api.places.schemas import (
     REGISTER_FIELDS,
     GazetteerSettings,
@@ -407,10 +407,12 @@ def _edits(a: str, b: str) -> int:
 def is_typo(old: str, new: str) -> bool:
     """A slip of the registered form, not a new name: a few characters (the setting, per 3 characters of the
     name) or the same reading (an input-method slip: 清风路 for 青枫路)."""
-    allowed = gazetteer_settings().typo_max_edits * max(1, len(old) // 3)
-    if _edits(old, new) <= allowed:
+    if len(old) == len(new) and romanize(old).romanized.lower() == romanize(new).romanized.lower():
         return True
-    return len(old) == len(new) and romanize(old).romanized.lower() == romanize(new).romanized.lower()
+    generics = split_name(old)[1], split_name(new)[1]
+    if all(generics) and generics[0] != generics[1]:  # another generic (青枫路 → 青枫街) is another name
+        return False
+    return _edits(old, new) <= gazetteer_settings().typo_max_edits * max(1, len(old) // 3)
 
 
 def procedure_of(session: Session, place_id: int, name: str) -> int | None:

@@ -189,6 +189,7 @@ def test_procedure_name_changes_only_through_a_renaming(client: TestClient, logi
     _error(patch(name="青枫路", confirmed_by="zhao"), 422, "confirmed_by", "R2")  # a viewer cannot confirm
     _error(patch(name="青枫路", confirmed_by="nobody"), 422, "confirmed_by", "R2")
     _error(patch(name="人民路", confirmed_by="li"), 409, "name", "R2")  # not a typo: a new name
+    _error(patch(name="青峰街", confirmed_by="li"), 409, "name", "R2")  # another generic: another name
     assert patch(remarks="路牌已安装").status_code == 200  # other fields are corrected as before
 
     r = patch(name="青枫路", confirmed_by="li", reason="批复文件为“青枫路”，录入错字")
@@ -254,3 +255,11 @@ def test_checks_run_again_at_every_step_and_show_what_changed(client: TestClient
     assert r.status_code == 200, r.text
     assert r.json()["steps"][-1]["details"]["check"]["flags"] == []
     assert client.get(f"{URL}/{pid}").headers["ETag"] == _etag(client, pid)
+
+
+def test_what_counts_as_a_typo() -> None:
+    """R2: a slip of a character or of the input method is a typo; another generic or another name is not."""
+    from gis_api.places.service import is_typo
+
+    assert is_typo("青峰路", "青枫路") and is_typo("青枫路", "清风路") and is_typo("店埠河大桥", "店埠河大挢")
+    assert not is_typo("青枫路", "人民路") and not is_typo("青枫路", "青枫街")
