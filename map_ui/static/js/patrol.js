@@ -82,13 +82,18 @@ function lineItem(f) {
     el("div", { class: p.inspection_overdue ? "warn" : "muted" }, `${t("due")}: ${dueText(p)}`));
 }
 
+function lineName(id) {
+  const line = listed.lines.find((f) => f.properties.line_id === id);
+  return line ? `${line.properties.line_no} ${line.properties.name || id}` : id;
+}
+
 function markerItem(f) {
   const p = f.properties;
   return el("li", { dataset: { marker: p.marker_no, line: p.line_id } },
     el("span", { class: "status-dot", style: `background:${MARKER_COLORS[p.status] || "#718096"}`, "aria-hidden": "true" }), " ",
     el("button", { type: "button", class: "link", onclick: () => openLine(p.line_id, { marker: p.marker_no }) }, p.marker_no),
     ` · ${t(`marker.${p.status}`)}`,
-    el("div", { class: "muted" }, `${t("marker_line")}: ${p.line_id}${p.distance_to_line_m === null ? "" : ` · ${t("to_line")} ${fmt(Number(p.distance_to_line_m))} m`}`));
+    el("div", { class: "muted" }, `${t("marker_line")}: ${lineName(p.line_id)}${p.distance_to_line_m === null ? "" : ` · ${t("to_line")} ${fmt(Number(p.distance_to_line_m))} m`}`));
 }
 
 /** The first screen's list, filtered by the view when asked: redrawn on every moveend, never refetched. */
@@ -191,7 +196,10 @@ function drawLine(zoom) {
   const geo = L.geoJSON(current.line, { pane: "lines", style: { color: "#d69e2e", weight: 7, opacity: 0.55 }, interactive: false }).addTo(picked);
   L.geoJSON({ type: "FeatureCollection", features: current.markers }, {
     pointToLayer: (f, ll) => L.circleMarker(ll, { pane: "points", radius: 7, weight: 2, color: "#1a202c", fillColor: MARKER_COLORS[f.properties.status] || "#718096", fillOpacity: 1 }),
-    onEachFeature: (f, l) => l.bindTooltip(text(`${f.properties.marker_no} · ${t(`marker.${f.properties.status}`)}`), { permanent: map.getZoom() >= 13 }),
+    onEachFeature: (f, l) => {
+      l.bindTooltip(text(`${f.properties.marker_no} · ${t(`marker.${f.properties.status}`)}`), { permanent: map.getZoom() >= 13 });
+      l.on("click", () => selectMarker(f.properties.marker_no)); // its row in the table, with the row's actions
+    },
   }).addTo(picked);
   if (zoom) map.fitBounds(geo.getBounds(), { padding: [30, 30] });
 }
