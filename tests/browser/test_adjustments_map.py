@@ -115,6 +115,10 @@ def test_adjustment_drawn_on_the_map_submitted_and_approved(run: PageRun, live: 
         assert v["name"] in report
     assert _drawn(page, "#f6ad55") == len(impact["transfers"]) >= 1  # the area that moves
     run.shot("adjustment-impact")
+    page.click("#tab-layers")
+    assert _drawn(page, "#f6ad55") == 0  # the impact drawing belongs to its tab
+    page.click("#tab-adjustments")
+    assert _drawn(page, "#f6ad55") == len(impact["transfers"])
 
     # The officer submits; a reviewer's approval form is not theirs.
     assert page.locator("#adj-decide").count() == 0
@@ -179,6 +183,11 @@ def test_adjustment_tab_only_for_its_roles(run: PageRun) -> None:
     page.click("#tab-adjustments")
     page.wait_for_selector("#adj-refresh")
     assert page.locator("#adj-new").count() == 0
+    page.click("#lang")  # every word of the tab comes from the dictionary
+    page.wait_for_selector("#tab-adjustments:text-is('Adjustments')")
+    page.wait_for_selector("#pane-adjustments h2:text-is('Division adjustments')")
+    assert page.inner_text("#adj-refresh") == "Refresh"
+    run.shot("adjustment-list-en")
     assert run.errors == []
 
 

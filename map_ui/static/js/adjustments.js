@@ -439,6 +439,12 @@ export function showAdjustment(a, etag) {
 }
 
 export function initAdjustments() {
+  // The impact drawing belongs to this tab: off the map while another tab is shown, back when it returns.
+  new MutationObserver(() => {
+    const here = document.body.dataset.tab === "adjustments";
+    if (here && !map.hasLayer(impactLayer)) impactLayer.addTo(map);
+    if (!here && map.hasLayer(impactLayer)) { map.removeLayer(impactLayer); stopDrawing(); }
+  }).observe(document.body, { attributes: true, attributeFilter: ["data-tab"] });
   map.on("pm:create", onCreate);
   map.on("pm:drawend", () => { drawing = false; });
   const tab = $("#tab-adjustments");
