@@ -22,6 +22,8 @@ from gis_api.deps import OptionalUser, SessionDep, SettingsDep
 from gis_api.divisions.routes import router as divisions_router
 from gis_api.errors import install_handlers
 from gis_api.facilities.routes import router as facilities_router
+from gis_api.field.routes import pages as field_pages
+from gis_api.field.routes import router as field_router
 from gis_api.io.routes import router as io_router
 from gis_api.limits import BodyLimitMiddleware
 from gis_api.naming.routes import router as naming_router
@@ -63,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(coverage_router)
     app.include_router(naming_router)
     app.include_router(ui_config_router)
+    app.include_router(field_router)
+    app.include_router(field_pages)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Service and database status")
     def health(session: SessionDep, user: OptionalUser, current: SettingsDep) -> dict[str, Any]:

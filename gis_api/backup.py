@@ -1,9 +1,10 @@
 """Backups a county can rely on: verified logical backups and point-in-time recovery.
 
 Logical backup (``diming backup FILE`` / ``diming restore FILE``)
-    FILE is one tar archive (mode 0600: it holds password hashes) with two members:
+    FILE is one tar archive (mode 0600: it holds password hashes) with these members:
 
     - ``database.dump``: ``pg_dump --format=custom`` of the application database;
+    - ``attachments/…``: the attachment files of the dumped rows (gis_api/field/archive.py, checked on restore);
     - ``manifest.json``: when and from what it was taken (server, PostGIS, extensions, alembic revision,
       pg_dump version), the dump's size and SHA-256, the database-level settings, and for every table its
       row count and a content checksum.
@@ -51,6 +52,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from gis_api.db import database_url, make_engine
 from gis_api.embedded_db import DB_NAME_RE, Cluster, EmbeddedDbError, find_bindir, restore_command
+from gis_api.field import archive as field_archive
 from gis_api.settings import DatabaseSettings
 
 FORMAT = "diming-backup/1"
@@ -263,6 +265,7 @@ def create_backup(settings: DatabaseSettings, target: Path) -> dict[str, Any]:
                 try:
                     facts = _server_facts(conn)
                     tables = table_checksums(conn)
+                    attachments = field_archive.listing(conn)  # the files of this snapshot's rows
                 finally:
                     _out, err = dump_proc.communicate()
             if dump_proc.returncode != 0:
@@ -277,6 +280,7 @@ def create_backup(settings: DatabaseSettings, target: Path) -> dict[str, Any]:
             "dump": {"member": DUMP_MEMBER, "bytes": dump.stat().st_size, "sha256": _sha256(dump)},
             "tables": tables,
             "total_rows": sum(t["rows"] for t in tables.values()),
+            "attachments": field_archive.manifest_entry(attachments),
         }
         manifest_path = Path(tmp) / MANIFEST_MEMBER
         manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n")
@@ -286,6 +290,7 @@ def create_backup(settings: DatabaseSettings, target: Path) -> dict[str, Any]:
             with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 tar.add(manifest_path, arcname=MANIFEST_MEMBER)  # first, so a reader finds it quickly
                 tar.add(dump, arcname=DUMP_MEMBER)
+                field_archive.add_to_tar(tar, manifest["attachments"])
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(partial, target)  # never a half-written backup under the final name
@@ -424,6 +429,7 @@ def restore_backup(settings: DatabaseSettings, path: Path, into: str | None = No
             if re.fullmatch(r"[a-z_.]+", key):
                 admin.execute(text(f'ALTER DATABASE "{name}" SET {key} = :v'), {"v": value})
     result = verify_database(server, name, manifest)
+    result.mismatches += field_archive.restore(path, manifest)  # attachment files, checked by their hashes
     if result.ok and replace:
         result.replaced = swap_in(server, name, live)
     result.seconds = round(time.monotonic() - started, 2)

@@ -64,6 +64,13 @@ class LimitSettings(BaseSettings):
         default=4, ge=1,  # the planner screen sends two at once; more would only queue on a small server
         description="analyses running at once without a planner/admin login (then 429)")
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After of 429 and of 503 after a timeout")
+    # In the field (gis_api/field, docs/field.md).
+    attachment_bytes: int = Field(
+        default=20 * MiB, ge=1024, description="largest attachment (photo, scanned form, PDF)")
+    field_package_lines: int = Field(default=200, ge=1, description="most boundary lines in one work package")
+    field_package_tiles: int = Field(default=20_000, ge=1, description="most tile URLs listed in one work package")
+    field_sync_changes: int = Field(default=200, ge=1, description="most changes in one field sync request")
+    field_track_points: int = Field(default=50_000, ge=2, description="most points in one recorded patrol track")
 
 
 @functools.cache
@@ -143,6 +150,10 @@ COLUMN_LIMITS: dict[str, dict[str, int]] = {
     "boundary_markers": {"marker_no": 64, "line_id": 64, "type_letter": 64, "survey_method": 200,
                          "coord_source": 64, "material": 200, "status": 64, "note": 4000, "source": 200},
     "boundary_patrols": {"line_id": 64, "patrolled_by": 64, "file_name": 255},
+    "field_attachment_links": {"sha256": 64, "target_kind": 64, "target_key": 64, "caption": 4000,
+                               "linked_by": 64},
+    "field_attachments": {"sha256": 64, "content_type": 200, "uploaded_by": 64},
+    "field_changes": {"change_id": 64, "username": 64, "kind": 64, "digest": 64, "device": 64},
     "cemeteries": {"cemetery_type": 64, "approval_authority": 200, "approval_doc": 255, "remarks": 4000,
                    "source": 200},
     "cemetery_parcels": {"name": 100, "status": 64, "approval_doc": 255, "remarks": 4000, "source": 200},
@@ -204,7 +215,7 @@ def length_error(constraint: str) -> InvalidInput | None:
 
 # Routes that take a multipart file, and routes that take a whole JSON layer: they get the larger limits, and only
 # when the request carries a bearer token (a cheap filter before authentication runs; the route still checks it).
-UPLOAD_PATHS = re.compile(r"^/api/v1/(imports/|boundary-patrols|proposals/[^/]+/documents)")
+UPLOAD_PATHS = re.compile(r"^/api/v1/(imports/|boundary-patrols|proposals/[^/]+/documents|field/(attachments|sync)$)")
 LAYER_PATHS = re.compile(r"^/api/v1/(coverage/(networks|demand-layers)|constraint-layers/[^/]+/features)$")
 
 Scope = MutableMapping[str, Any]

@@ -26,6 +26,7 @@ from gis_api.facilities.models import (
     Facility,
     FacilityKind,
 )
+from gis_api.field.models import FieldAttachment, FieldAttachmentLink, FieldChange
 from gis_api.limits import COLUMN_LIMITS, constraint_name
 from gis_api.naming.models import ApprovalAuthority, Proposal, ProposalDocument, ProposalFile, ProposalStep
 from gis_api.places.models import NameFlag, Place, PlaceCategory, PlaceVariant, ProtectionListing
@@ -52,6 +53,9 @@ __all__ = [
     "DivisionSeat",
     "Facility",
     "FacilityKind",
+    "FieldAttachment",
+    "FieldAttachmentLink",
+    "FieldChange",
     "InspectionFinding",
     "JointInspection",
     "NameFlag",

@@ -20,6 +20,7 @@ from gis_api import clock
 from gis_api.boundaries.models import MARKER_STATUS_ZH, MarkerStatus
 from gis_api.boundaries.settings import BoundarySettings
 from gis_api.divisions.models import Level
+from gis_api.field import attachments as field_attachments
 from gis_api.io import safe_cells
 
 STATUSES = [s.value for s in MarkerStatus]
@@ -136,6 +137,7 @@ def build(session: Session, settings: BoundarySettings, on: dt.date, *, level: L
         "parent": parent, "inspection_interval_years": settings.inspection_interval_years,
         "marker_tolerance_m": settings.marker_tolerance_m, "totals": totals, "lines": lines,
         "overdue": [x["line_id"] for x in lines if x["inspection"] == "overdue"],
+        "marker_photos": field_attachments.marker_photos(session, [x["line_id"] for x in lines]),
     }
 
 
@@ -354,6 +356,7 @@ def to_html(rep: dict[str, Any], lang: Lang = "zh", due_soon_days: int | None = 
 <tbody>{''.join(rows)}</tbody></table>
 <section class="legend"><h2>{e(w['legend'])}</h2><ul>{legend}</ul>
 <p>{e(w['legend_safe'])}</p><p>{e(w['legend_outlier'].format(n=f"{rep['marker_tolerance_m']:g}"))}</p></section>
+{field_attachments.report_section(rep, lang)}
 <section class="sources"><h2>{e(w['sources'])}</h2><p>{e(w['src_note'])}</p></section>
 </body></html>
 """
