@@ -242,7 +242,10 @@ def install_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("request",), "msg": "invalid request"}
         if first.get("type") == "json_invalid":
-            return error_response(_malformed_json(exc.body, first))
+            from gis_api.deps import permission_before_parsing  # deps imports this module
+
+            denied = await permission_before_parsing(_req)  # the body is parsed before dependencies run
+            return error_response(denied or _malformed_json(exc.body, first))
         field = _loc_to_field(first.get("loc", ()))
         body = InvalidInput(
             f"{field}: {first.get('msg', 'invalid')}",

@@ -81,3 +81,14 @@ def test_the_right_role_still_gets_the_validation_error(client: TestClient, logi
     assert planner.status_code == 403
     officer_derive = client.post("/api/v1/boundaries/derive", headers=login("officer"))
     assert officer_derive.status_code == 422 and officer_derive.json()["field"] == "level"
+
+
+def test_a_body_that_is_not_json_is_refused_for_the_role_first(client: TestClient, login: Login) -> None:
+    bad = b'{"reason": "x", "status": '
+    headers = {"Content-Type": "application/json", "If-Match": '"m1.v1"'}
+    viewer = client.patch("/api/v1/boundary-markers/0013001Q", content=bad, headers={**headers, **login("viewer")})
+    assert viewer.status_code == 403 and viewer.json()["rule"] == "role_required"
+    anonymous = client.patch("/api/v1/boundary-markers/0013001Q", content=bad, headers=headers)
+    assert anonymous.status_code == 401
+    patrol = client.patch("/api/v1/boundary-markers/0013001Q", content=bad, headers={**headers, **login("patrol")})
+    assert patrol.status_code == 422 and patrol.json()["code"] == "malformed_json"
