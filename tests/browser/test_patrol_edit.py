@@ -243,6 +243,12 @@ def test_issue_from_line_view(run: PageRun, live: Live) -> None:
     page.wait_for_selector(f'#issue-list li[data-kind="marker_damaged"][data-marker="{no}"]')
     page.wait_for_selector(f'#marker-table tr[data-marker="{no}"] td.status:has-text("损坏")')
     assert page.query_selector("#issue-form") is None
+    # Found again: the open issue is reported once more, not doubled.
+    page.click(f'#marker-table tr[data-marker="{no}"] button.act-issue')
+    page.fill("#is-description", "桩顶缺角，裂缝扩大")
+    page.click("#btn-issue")
+    page.wait_for_selector(f'#issue-list li[data-kind="marker_damaged"][data-marker="{no}"]:has-text("已报告 2 次")')
+    assert page.locator(f'#issue-list li[data-kind="marker_damaged"][data-marker="{no}"]').count() == 1
 
     # A dispute for the whole line, from the toolbar: it needs a description.
     page.click("#btn-open-issue")
@@ -259,8 +265,9 @@ def test_issue_from_line_view(run: PageRun, live: Live) -> None:
         recorded = c.get("/api/v1/boundary-inspections", params={"line_id": line_id}).json()
     damaged = [i for i in issues if i["kind"] == "marker_damaged" and i["marker_no"] == no]
     disputes = [i for i in issues if i["kind"] == "dispute" and "养殖棚" in i["description"]]
-    assert len(damaged) == 1 and len(disputes) == 1 and disputes[0]["risk"] == "high"
-    assert len(recorded) == before + 2 and {r["kind"] for r in recorded[:2]} == {"other"}
+    assert len(damaged) == 1 and damaged[0]["reports"] == 2
+    assert len(disputes) == 1 and disputes[0]["risk"] == "high"
+    assert len(recorded) == before + 3 and {r["kind"] for r in recorded[:3]} == {"other"}
     assert _marker(live, no)["properties"]["status"] == "damaged"
     page.locator("#open-issues").scroll_into_view_if_needed()
     run.shot("patrol-issue-filed")

@@ -253,7 +253,8 @@ function renderLine() {
     el("details", { open: true, id: "open-issues" }, el("summary", { class: current.issues.length ? "warn" : "" }, `${t("open_issues")} (${current.issues.length})`),
       current.issues.length ? el("ul", { id: "issue-list" }, current.issues.map((i) => el("li", { dataset: { kind: i.kind, marker: i.marker_no || "" } },
         `${t(`issue_kind.${i.kind}`)}${i.marker_no ? ` ${i.marker_no}` : ""}: ${i.description}`,
-        el("span", { class: "muted" }, ` · ${t("opened_on")} ${i.opened_on} · ${t(`risk.${i.risk}`)}`)))) : el("p", { class: "muted", id: "issue-list" }, "—")),
+        el("span", { class: "muted" }, ` · ${t("opened_on")} ${i.opened_on} · ${t(`risk.${i.risk}`)}`,
+          i.reports > 1 ? ` · ${t("reported_times", { n: i.reports, on: i.last_reported_on || "" })}` : "")))) : el("p", { class: "muted", id: "issue-list" }, "—")),
     el("h3", {}, `${t("inspections")} (${current.inspections.length})`),
     current.inspections.length ? el("ol", { class: "versions", id: "inspection-list" }, current.inspections.map((i) => el("li", {},
       `${i.inspected_on} · ${t(`inspection_kind.${i.kind}`)} · ${t("findings")} ${i.findings}${i.filed_on ? ` · ${t("filed")} ${i.filed_on} ${i.filing_ref || ""}` : ""}`)))

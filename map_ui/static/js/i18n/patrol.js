@@ -56,6 +56,7 @@ export const PATROL_WORDS = {
       feature_change: "地物变化", displacement: "位移",
     },
     opened_on: "登记于",
+    reported_times: "已报告 {n} 次，最近 {on}",
     mfields: {
       status: "状态", note: "备注", geometry: "位置", survey_method: "测量方法", precision_m: "精度（米）",
       surveyed_on: "测量日期", material: "材质",
@@ -116,6 +117,7 @@ export const PATROL_WORDS = {
       displacement: "displacement",
     },
     opened_on: "opened",
+    reported_times: "reported {n} times, last on {on}",
     mfields: {
       status: "Status", note: "Note", geometry: "Position", survey_method: "Survey method", precision_m: "Precision (m)",
       surveyed_on: "Surveyed on", material: "Material",
