@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from gis_api import clock
 from gis_api.boundaries.schemas import Photo
 from gis_api.errors import InvalidInput
+from gis_api.labels import field_label
 
 RULE = "T1"
 
@@ -26,11 +27,12 @@ def not_after_today(value: dt.date | None, field: str, what: str, what_zh: str, 
     if value <= today:
         return
     plan = f"; a planned date goes in {plan_field}" if plan_field else ""
-    plan_zh = f"；计划日期请填写 {plan_field}" if plan_field else ""
+    plan_zh = f"；计划日期请填写“{field_label(plan_field)}”" if plan_field else ""
     raise InvalidInput(
         f"{field} {value} is after today ({today}, {clock.zone().key}): {what} records something that has "
         f"happened, so it cannot be dated in the future{plan}",
-        f"{field} {value} 晚于今天（{today}）：{what_zh}记录的是已经发生的事，日期不能在将来{plan_zh}",
+        f"{field_label(field.rsplit('.', 1)[-1])} {value} 晚于今天（{today}）：{what_zh}记录的是已经发生的事，"
+        f"日期不能在将来{plan_zh}",
         field=field, rule=RULE,
     )
 
