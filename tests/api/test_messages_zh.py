@@ -51,7 +51,7 @@ MESSAGE_CALLS = {"InvalidInput", "NotFound", "Conflict", "Forbidden", "Unauthori
                  "BadRequest", "NotAcceptable", "DimingError", "too_large", "_bad", "_err", "err", "_nul_error",
                  "Flag", "ImportError_", "RowError"}
 ZH_KEYS = {"message_zh", "reason_zh", "why_zh", "what_zh"}
-_TOKEN = re.compile(r"-{0,2}[A-Za-z][A-Za-z0-9_\-./]*")
+_TOKEN = re.compile(r"-{0,2}[A-Za-z0-9][A-Za-z0-9_\-./]*")  # 0003001Q is one token (a code)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -60,8 +60,8 @@ def english_in(text: str) -> list[str]:
     bad = []
     for m in _TOKEN.finditer(text):
         tok = m.group(0).rstrip(".-/")
-        if (not tok or tok in ALLOWED or tok.startswith("--") or re.search(r"\d", tok) or "/" in tok
-                or re.fullmatch(r"[A-Z][A-Z0-9_]*", tok) or re.fullmatch(r"_[A-Z][A-Z0-9_]*", tok)
+        if (not re.search(r"[A-Za-z]", tok) or tok in ALLOWED or tok.startswith("--") or re.search(r"\d", tok)
+                or "/" in tok or re.fullmatch(r"[A-Z][A-Z0-9_]*", tok) or re.fullmatch(r"_[A-Z][A-Z0-9_]*", tok)
                 or re.fullmatch(r"\w+\.\w+", tok)):
             continue
         bad.append(tok)

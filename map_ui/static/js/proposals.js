@@ -72,13 +72,13 @@ export async function renderList() {
 }
 
 /** Show one proposal; `known` = the answer of a write ({data, etag}), shown as is rather than read again. */
-export async function openProposal(id, known = null) {
+export async function openProposal(id, known = null, { zoom = true } = {}) {
   const { data, etag } = known || await api(`/api/v1/proposals/${id}`, { params: { as_of: state.asOf } });
   open = { data, etag };
   newForm = null;
   const p = data;
   const category = await categoryName(p.category_code);
-  if (p.geometry) zoomTo(p.geometry);
+  if (p.geometry && zoom) zoomTo(p.geometry);
   const box = pane();
   const next = (p.next_stages || []).filter((s) => can(STEP_ROLE[s]));
   put(box,
@@ -261,7 +261,7 @@ export function initProposals() {
   // A language switch redraws the screen in place: the proposal on screen as it was read (no second read),
   // the new-proposal form, and whatever the user had typed into any form (keepForms).
   onLang(() => keepForms(pane(), () => {
-    if (open) return openProposal(open.data.id, open);
+    if (open) return openProposal(open.data.id, open, { zoom: false });  // the map stays where the user left it
     if (newForm) return openNewForm(newForm);
     return renderList();
   }));
