@@ -109,6 +109,21 @@ def test_clusters_step_aside_for_an_analysis_and_status_in_words(run: PageRun) -
     page.click("#lang")
     assert page.inner_text("#status").startswith("Showing 10 counties, 20 townships, ")
     page.click("#lang")
+
+    # The same through the planner's own screen: a coverage result hides them, clearing it brings them back.
+    run.login("sun")
+    page.evaluate("() => window.dimingMap.fitBounds([[31.62, 117.22], [32.18, 117.88]], {animate: false})")
+    page.wait_for_selector(".marker-cluster", state="visible")
+    page.click("#tab-planner")
+    page.select_option("#cov-kind", "township_social_work_station")
+    page.fill("#cov-meters", "3000")
+    page.click("#btn-coverage")
+    page.wait_for_selector("#coverage-share")
+    page.wait_for_function("() => document.getElementById('map').dataset.analysis === 'on'")
+    assert page.locator(".marker-cluster").count() > 0 and page.locator(".marker-cluster:visible").count() == 0
+    run.shot("labels-analysis-planner")
+    page.click("#btn-clear-analysis")
+    page.wait_for_selector(".marker-cluster", state="visible")
     assert run.errors == []
 
 
@@ -229,6 +244,7 @@ def test_date_fields_follow_the_page_language(run: PageRun) -> None:
 
     page.click("#lang")
     assert as_of.get_attribute("placeholder") == "yyyy-mm-dd"
+    assert as_of.input_value() == today and page.input_value("#late-date") == "2024-05-01"  # values kept
     as_of.click()
     page.wait_for_selector(".flatpickr-calendar.open")
     cal = _calendar(page)
@@ -236,6 +252,7 @@ def test_date_fields_follow_the_page_language(run: PageRun) -> None:
     run.shot("labels-date-en")
     page.keyboard.press("Escape")
     page.click("#lang")
+    assert as_of.input_value() == today
     assert run.errors == []
 
 

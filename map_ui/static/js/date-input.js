@@ -15,6 +15,13 @@ function locale() {
   return lang() === "zh" && window.flatpickr && flatpickr.l10ns.zh ? flatpickr.l10ns.zh : "default";
 }
 
+/** flatpickr's selection from the field's value (which screens may have set without telling flatpickr). */
+function sync(fp) {
+  const v = fp.input.value;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) fp.setDate(v, false);
+  else if (!v) fp.clear(false);
+}
+
 function label(input) {
   input.placeholder = t("date_placeholder");
   input.title = t("date_hint");
@@ -40,6 +47,8 @@ export function enhanceDate(input) {
     ariaDateFormat: lang() === "zh" ? "Y年n月j日" : "F j, Y",
     minDate: min || null,
     maxDate: max || null,
+    // Screens set .value themselves (today, a record's date): the calendar opens on what the field holds.
+    onOpen: (_dates, _text, fp) => sync(fp),
   });
   fields.add(input);
 }
@@ -59,8 +68,10 @@ export function initDateInputs() {
     for (const input of fields) {
       if (!input.isConnected) { fields.delete(input); continue; }
       label(input);
-      input._flatpickr.set("locale", locale());
-      input._flatpickr.set("ariaDateFormat", lang() === "zh" ? "Y年n月j日" : "F j, Y");
+      const fp = input._flatpickr;
+      sync(fp); // set() rewrites the field from flatpickr's selection: make that the field's value first
+      fp.set("locale", locale());
+      fp.set("ariaDateFormat", lang() === "zh" ? "Y年n月j日" : "F j, Y");
     }
   });
 }
