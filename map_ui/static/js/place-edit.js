@@ -6,6 +6,7 @@ import { CORE_FIELDS, REGISTER_FIELDS, STATUSES, EDITABLE, same, parseInput } fr
 import { current, openPlace, showPlace } from "./place-panel.js";
 import { state, on, emit } from "./state.js";
 import { el, $, debounce, toast, showTab, put, add } from "./ui.js";
+import "./i18n/naming_law.js";
 
 let categories = null;
 
@@ -126,7 +127,10 @@ export async function openForm({ mode, feature, etag, geometry }) {
       el("label", {}, el("input", { type: "radio", name: "mode", value: "correction", checked: true }), " ", t("mode_correction")),
       el("label", {}, el("input", { type: "radio", name: "mode", value: "legal" }), " ", t("mode_legal")),
       el("div", { class: "row" }, el("label", { for: "f-effective" }, t("effective_date")),
-        el("input", { id: "f-effective", name: "effective_date", type: "date" }))) : null,
+        el("input", { id: "f-effective", name: "effective_date", type: "date" })),
+      el("div", { class: "row" }, el("label", { for: "f-confirmed-by" }, t("confirmed_by")),
+        el("input", { id: "f-confirmed-by", name: "confirmed_by", autocomplete: "off", "aria-describedby": "f-confirmed-by-hint" })),
+      el("p", { class: "hint", id: "f-confirmed-by-hint" }, t("confirmed_by_hint"))) : null,
     mode === "new" && geometry && geometry.type === "Point" ? el("div", { class: "row" },
       el("label", { for: "f-lonlat" }, `${t("fields.geometry")} (lon, lat)`),
       el("input", { id: "f-lonlat", name: "lonlat", value: geometry.coordinates.map((x) => x.toFixed(6)).join(", ") })) : null,
@@ -150,6 +154,8 @@ export async function openForm({ mode, feature, etag, geometry }) {
         const extra = { mode: form.elements.namedItem("mode").value, reason };
         const eff = form.elements.namedItem("effective_date").value;
         if (extra.mode === "legal" && eff) extra.effective_date = eff;
+        const confirmedBy = form.elements.namedItem("confirmed_by").value.trim();
+        if (confirmedBy) extra.confirmed_by = confirmedBy; // R2: a reviewer confirmed a typo of a standard name
         await saveEdit({ id: p.id, etag, base, mine, extra, geometry });
       } else {
         let geom = geometry;
