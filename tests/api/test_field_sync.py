@@ -3,6 +3,7 @@ queue — applied once, replayed without new rows, conflicts reported instead of
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -118,8 +120,9 @@ def _point_on_line(session: Session, line_id: str, fraction: float) -> tuple[flo
     return float(row[0]), float(row[1])
 
 
-def _batch(session: Session, doc: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """A queue recorded offline: a damaged marker, a displaced one (12 m east), a walked stretch, an issue."""
+def _batch(session: Session, doc: dict[str, Any], photo_sha: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A queue recorded offline: a damaged marker (with a photo), a displaced one (12 m east), a walked stretch,
+    an issue."""
     markers = [f for f in doc["markers"]["features"] if f["properties"]["status"] == "intact"]
     damaged, displaced = markers[0], markers[1]
     line_id = damaged["properties"]["line_id"]
@@ -132,7 +135,8 @@ def _batch(session: Session, doc: dict[str, Any]) -> tuple[list[dict[str, Any]],
     changes = [
         {"change_id": _cid(), "kind": "marker_visit", "base_etag": damaged["properties"]["etag"],
          "recorded_at": "2026-05-01T09:00:00+08:00",
-         "data": {"marker_no": damaged["id"], "status": "damaged", "note": "桩体断裂"}},
+         "data": {"marker_no": damaged["id"], "status": "damaged", "note": "桩体断裂",
+                  "attachments": [{"sha256": photo_sha, "caption": "断裂处"}]}},
         {"change_id": _cid(), "kind": "marker_visit", "base_etag": displaced["properties"]["etag"],
          "data": {"marker_no": displaced["id"], "measured": {"lon": east, "lat": north, "accuracy_m": 3}}},
         {"change_id": _cid(), "kind": "patrol", "data": {"line_id": line_id, "track": track}},
@@ -147,8 +151,13 @@ def test_a_batch_applies_once_and_a_replay_changes_nothing(client: TestClient, d
                                                            session: Session) -> None:
     patrol = login("patrol", username="patrol_team_1")
     doc = _package(client, patrol, code="340122", level="county", zooms=[8, 8])
-    changes, ctx = _batch(session, doc)
     before = _counts(session)
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 80, 40)).save(buf, "JPEG")
+    up = client.post("/api/v1/field/attachments", files={"file": ("p.jpg", buf.getvalue(), "image/jpeg")},
+                     headers=patrol)
+    assert up.status_code == 201, up.text
+    changes, ctx = _batch(session, doc, up.json()["sha256"])
     r = client.post("/api/v1/field/sync", json={"device": "phone-1", "changes": changes}, headers=patrol)
     assert r.status_code == 200, r.text
     out = r.json()
@@ -180,9 +189,12 @@ def test_a_batch_applies_once_and_a_replay_changes_nothing(client: TestClient, d
     after = _counts(session)
     grew = {t: after[t] - before[t] for t in COUNTED}
     assert grew["boundary_patrols"] == 1 and grew["field_changes"] == 4
+    assert grew["field_attachments"] == 1 and grew["field_attachment_links"] == 1 and visit["attachments"]
     assert grew["boundary_issues"] == 3  # damaged, displacement, risk
 
-    # The same queue again (the phone lost the answer): same results, nothing written.
+    # The same queue again (the phone lost the answer), the photo uploaded again: same results, nothing written.
+    assert client.post("/api/v1/field/attachments", files={"file": ("p.jpg", buf.getvalue(), "image/jpeg")},
+                       headers=patrol).status_code == 200
     again = client.post("/api/v1/field/sync", json={"device": "phone-1", "changes": changes}, headers=patrol).json()
     assert [x["status"] for x in again["results"]] == ["applied"] * 4 and again["replayed"] == 4
     assert again["applied"] == 0
