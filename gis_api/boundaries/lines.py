@@ -237,7 +237,11 @@ LINES_SOURCE = """(
 
 AS_OF_B = "b.valid_from <= :as_of AND (b.valid_to IS NULL OR b.valid_to > :as_of)"
 
-DUE_SQL = ("(coalesce(b.last_inspection_on, b.agreement_signed_on, b.first_valid_from) "
+# The last joint inspection as of :as_of — one recorded for a later date had not happened yet then (T1).
+LAST_SQL = ("CASE WHEN b.last_inspection_on <= CAST(:as_of AS date) THEN b.last_inspection_on "
+            "ELSE (SELECT max(i.inspected_on) FROM boundary_inspections i WHERE i.line_id = b.line_id "
+            "AND i.kind = 'periodic' AND i.inspected_on <= CAST(:as_of AS date)) END")
+DUE_SQL = (f"(coalesce({LAST_SQL}, b.agreement_signed_on, b.first_valid_from) "
            "+ make_interval(years => CAST(:interval AS int)))::date")
 
 FEATURE_SQL = f"""
@@ -260,7 +264,7 @@ json_build_object(
         'agreement_ref', b.agreement_ref, 'agreement_signed_on', b.agreement_signed_on,
         'detail_map_ref', b.detail_map_ref,
         'responsible_left', b.responsible_left, 'responsible_right', b.responsible_right,
-        'last_inspection_on', b.last_inspection_on,
+        'last_inspection_on', {LAST_SQL},
         'next_inspection_planned_on', b.next_inspection_planned_on,
         'next_inspection_due', {DUE_SQL},
         'inspection_overdue', {DUE_SQL} < CAST(:as_of AS date),

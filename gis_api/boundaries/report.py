@@ -29,7 +29,11 @@ Lang = Literal["zh", "en"]
 REPORT_SQL = """
 WITH lines AS (
     SELECT l.*, v.length_m, v.geom,
-           (SELECT min(v0.valid_from) FROM boundary_line_versions v0 WHERE v0.line_id = l.line_id) AS first_from
+           (SELECT min(v0.valid_from) FROM boundary_line_versions v0 WHERE v0.line_id = l.line_id) AS first_from,
+           -- the last joint inspection as of the report date: one recorded later had not happened yet (T1)
+           CASE WHEN l.last_inspection_on <= :on THEN l.last_inspection_on
+                ELSE (SELECT max(i.inspected_on) FROM boundary_inspections i WHERE i.line_id = l.line_id
+                        AND i.kind = 'periodic' AND i.inspected_on <= :on) END AS last_on
     FROM boundary_lines l
     JOIN boundary_line_versions v ON v.line_id = l.line_id AND v.valid_from <= :on
          AND (v.valid_to IS NULL OR v.valid_to > :on)
@@ -52,8 +56,8 @@ SELECT l.line_id, l.line_no, l.name, l.level, l.left_code, l.right_code,
        (SELECT coalesce(array_agg(DISTINCT m.source ORDER BY m.source), '{}') FROM boundary_markers m
           WHERE m.line_id = l.line_id AND m.valid_from <= :on AND (m.valid_to IS NULL OR m.valid_to > :on)
        ) AS marker_sources,
-       l.length_m, l.agreement_ref, l.responsible_left, l.responsible_right, l.last_inspection_on,
-       (coalesce(l.last_inspection_on, l.agreement_signed_on, l.first_from)
+       l.length_m, l.agreement_ref, l.responsible_left, l.responsible_right, l.last_on AS last_inspection_on,
+       (coalesce(l.last_on, l.agreement_signed_on, l.first_from)
           + make_interval(years => CAST(:interval AS int)))::date AS next_due,
        (SELECT count(*) FROM boundary_issues i WHERE i.line_id = l.line_id AND i.status = 'open'
           AND i.opened_on <= :on) AS open_issues,

@@ -226,3 +226,17 @@ def test_filing_counts_the_signatures_already_recorded(client: TestClient, demo:
     assert r.status_code == 200, r.text
     sides = {s["side"]: s["name"] for s in r.json()["signatures"]}
     assert sides == {"left": "王", "right": "陈"} and r.json()["filed_on"] == "2026-04-20"
+
+
+def test_an_inspection_counts_only_from_its_date(client: TestClient, demo: dict[str, Any], login: Login) -> None:
+    """As of a date before an inspection, the line and the report do not show it (it had not happened yet)."""
+    h = login("patrol")
+    assert client.post("/api/v1/boundary-inspections", headers=h, json=_inspection("2026-04-10")).status_code == 201
+    assert _line(client)["last_inspection_on"] == "2026-04-10"
+    before = client.get(f"/api/v1/boundaries/{LINE}", params={"as_of": "2025-06-01"}).json()["properties"]
+    assert before["last_inspection_on"] is None or before["last_inspection_on"] < "2025-06-01"
+    assert before["next_inspection_due"] != "2031-04-10"
+    report = client.get("/api/v1/boundaries/report", params={"format": "json", "as_of": "2025-06-01"}).json()
+    row = next(x for x in report["lines"] if x["line_id"] == LINE)
+    assert row["last_inspection_on"] == before["last_inspection_on"]
+    assert row["next_inspection_due"] == before["next_inspection_due"]
