@@ -399,4 +399,29 @@ def test_cemetery_parcel_create_and_edit_with_a_conflict(run: PageRun, live: Liv
     assert final["plots_capacity"] == 350 and final["remarks"] == "林地边界待核"
     assert final["area_m2"] == pp["area_m2"]  # the shape was not sent again
     assert [x["properties"]["id"] for x in cem["parcels"]] == [pid]
+
+    # The cemetery's burial facts, then its location (a cemetery is a facility: the facility form moves it).
+    page.click("#parcel-saved button")
+    page.wait_for_selector(f"#cemetery-form[data-id='{cid}']")
+    page.fill("#cemf-occupied_plots", "120")
+    page.fill("#cemf-eco_burials", "80")
+    page.fill("#cemf-reason", "年度核查")
+    page.click("#cemf-save")
+    page.wait_for_function("() => document.querySelector('#cemf-occupied_plots')?.defaultValue === '120'")
+    with live.client() as c:
+        cem = c.get(f"/api/v1/cemeteries/{cid}").json()
+    assert cem["properties"]["occupied_plots"] == 120
+    assert cem["properties"]["eco_share"] == pytest.approx(80 / 120, abs=1e-4)
+    page.click("#cemf-move")
+    page.wait_for_selector(f"#facility-form[data-id='{cid}']")
+    _drag(run, ".planner-pin", -70, 30)
+    moved = [float(x) for x in page.input_value("#fac-lonlat").split(",")]
+    page.fill("#fac-reason", "入口位置更正")
+    page.click("#fac-save")
+    page.wait_for_selector("#facility-saved")
+    with live.client() as c:
+        cem2 = c.get(f"/api/v1/cemeteries/{cid}").json()
+    assert cem2["geometry"]["coordinates"] == pytest.approx(moved, abs=2e-6)
+    assert cem2["geometry"]["coordinates"] != pytest.approx(cem["geometry"]["coordinates"], abs=1e-5)
+    assert cem2["properties"]["occupied_plots"] == 120
     assert run.errors == []
