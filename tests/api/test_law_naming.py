@@ -144,6 +144,14 @@ def test_place_outside_the_county_is_refused(client: TestClient, login: Login, s
     _error(r, 422, "geometry", "G1")
     n = session.execute(text("SELECT count(*) FROM places WHERE division_code IS NULL AND status = 'standard'"))
     assert n.scalar_one() == 0
+    # A naming proposal for an entity outside the county is refused by the same rule.
+    r = client.post(URL, json={"kind": "naming", "name": "京郊路", "category_code": "251", "reasons": "x",
+                               "geometry": {"type": "LineString", "coordinates": [BEIJING, [116.41, 39.9]]}},
+                    headers=h)
+    _error(r, 422, "geometry", "G1")
+    _error(client.post(URL, json={"kind": "naming", "name": "京郊路", "category_code": "251", "reasons": "x",
+                                  "location_description": "邻县", "division_code": "340121"}, headers=h),
+           422, "division_code", "G1")
 
 
 def test_import_and_ogc_apply_the_county_rule(app_factory: Callable[..., TestClient], login: Login,
