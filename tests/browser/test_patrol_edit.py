@@ -107,6 +107,12 @@ def test_marker_move_by_drag(run: PageRun, live: Live, retry: Callable[..., Any]
     assert f"{shown:.2f} m" in page.inner_text("#mm-distance")
     page.fill("#mm-reason", "GNSS复测：坐标更正")
     run.shot("patrol-marker-drag")
+    # A relocation needs both sides and the agreement (domain.md §5): refused, the form says why, nothing saved.
+    page.check('#marker-move-form input[name="mode"][value="relocation"]')
+    page.click("#btn-marker-move")
+    page.wait_for_selector("#marker-move-form .error:has-text('双方在场')")
+    assert _marker(live, no)["properties"]["version"] == before["properties"]["version"]
+    page.check('#marker-move-form input[name="mode"][value="correction"]')
     page.click("#btn-marker-move")
     page.wait_for_selector("#marker-move-form", state="detached")
     page.wait_for_selector(".leaflet-marker-icon.patrol-drag", state="detached")
