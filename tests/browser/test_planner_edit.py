@@ -139,6 +139,7 @@ def test_language_switch_keeps_the_planner_form_and_result(run: PageRun, live: L
     assert kinds[ELDERLY]["name_en"] in h3 and "3,000 m" in h3, h3
     assert _share(page.inner_text("#coverage-share")) == pytest.approx(api["share_covered"], abs=0.0006)
     assert page.locator("path.demand.uncovered").count() == len(api["uncovered"])
+    assert "5-minute life circle 300 m" in page.inner_text("#coverage-form .presets")
     run.shot("planner-language-en")
     # 2SFCA run in English, then back to Chinese: still 2SFCA, the same kind and distance, the same points.
     _run(run, "2sfca")

@@ -60,6 +60,12 @@ function restore(form, s) {
   if (v("show_network")) v("show_network").checked = s.showNetwork;
 }
 
+/** A life-circle preset's name in the page's language (the server gives the Chinese one). */
+function presetName(id, p) {
+  const name = t(`preset_label.${id}`);
+  return name !== id ? name : p.label_zh || id;
+}
+
 async function renderForm() {
   const box = pane();
   const keep = snapshot($("#coverage-form"));
@@ -90,7 +96,7 @@ async function renderForm() {
       el("p", { id: "network-note", class: "note" }),
       el("div", { class: "presets", role: "group", "aria-label": t("preset") }, `${t("preset")}: `,
         Object.entries(presets).map(([id, p]) => el("button", { type: "button", dataset: { preset: id },
-          onclick: () => { form.elements.namedItem("meters").value = p.radius_m; } }, `${p.label_zh || id} ${p.radius_m} m`)))),
+          onclick: () => { form.elements.namedItem("meters").value = p.radius_m; } }, `${presetName(id, p)} ${p.radius_m} m`)))),
     el("label", {}, el("input", { type: "checkbox", name: "planned" }), " ", t("include_planned")),
     el("p", { class: "error", role: "alert", id: "coverage-error" }),
     el("div", { class: "actions" },
