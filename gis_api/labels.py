@@ -49,6 +49,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "cemetery_id": ("公墓编号", "cemetery"),
     "cemetery_type": ("公墓类型", "cemetery type"),
     "census_class": ("普查大类", "census class"),
+    "changes": ("待同步的修改", "changes"),
     "class": ("标记类别", "flag class"),
     "cleared": ("已清理", "cleared"),
     "client_id": ("客户端编号", "client id"),
@@ -57,6 +58,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "code_property": ("代码属性", "code property"),
     "codes": ("区划代码", "division codes"),
     "collection_id": ("数据集", "collection"),
+    "collections": ("图层", "collections"),
     "comment_start": ("公示开始日期", "comment period start"),
     "coord_method": ("测量方法", "coordinate method"),
     "coord_precision_m": ("坐标精度（米）", "coordinate precision (m)"),
@@ -72,6 +74,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "demand": ("需求图层", "demand layer"),
     "description": ("地理实体描述", "description"),
     "detail_map_ref": ("界线详图", "detail map"),
+    "device": ("设备", "device"),
     "directed": ("有向路网", "directed network"),
     "disputes": ("争议与风险", "disputes and risks"),
     "division_code": ("所在（跨）行政区", "division"),
@@ -135,6 +138,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "level": ("级别", "level"),
     "limit": ("条数上限", "limit"),
     "line_id": ("界线编号", "boundary line"),
+    "line_ids": ("界线编号列表", "boundary lines"),
     "lines": ("界线", "lines"),
     "listed_on": ("列入日期", "listed on"),
     "location_description": ("位置描述", "location description"),
@@ -142,6 +146,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "lon_field": ("经度字段", "longitude column"),
     "marker_no": ("界桩编号", "marker no."),
     "material": ("材质", "material"),
+    "max_tiles": ("瓦片数上限", "tile limit"),
     "meaning": ("地名含义", "meaning"),
     "measures": ("保护措施", "protective measures"),
     "measures_recorded_on": ("措施登记日期", "measures recorded on"),
@@ -271,6 +276,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "zhuanming": ("专名", "specific part"),
     "kind_name": ("类型名称", "kind name"),
     "wkt": ("几何", "geometry"),
+    "zooms": ("缩放级别范围", "zoom levels"),
 }
 
 # enumeration -> stored value -> (Chinese, English)

@@ -98,7 +98,7 @@ def _marker_visit(session: Session, change: Change, user: str, bsettings: Bounda
         if not change.base_etag:
             raise PreconditionRequired(
                 "a marker's state is changed on the version it was based on: give base_etag",
-                "修改界桩状态须给出所依据的版本（base_etag）", field="base_etag")
+                "修改界桩状态须给出所依据的版本标签", field="base_etag")
         body = MarkerUpdate(reason=f"巡查记录（离线同步 {change.change_id}）",
                             status=visit.status.value if visit.status else None, note=visit.note)
         try:
