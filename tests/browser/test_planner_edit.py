@@ -276,6 +276,16 @@ def test_facility_create_move_edit_with_a_conflict(run: PageRun, live: Live) -> 
     page.select_option("#fac-kind", "elderly_care_station")
     page.fill("#fac-lonlat", f"{POINT[0]}, {POINT[1]}")
     page.dispatch_event("#fac-lonlat", "change")
+    # A language switch with the form open: what was typed stays, the labels and choices change language.
+    page.click("#lang")
+    page.wait_for_selector("label[for='fac-name']:has-text('Name')")
+    assert page.input_value("#fac-name") == "东湖社区养老服务站（测试）"
+    assert page.input_value("#fac-kind") == "elderly_care_station"
+    assert page.locator("#fac-status option:checked").inner_text() == "open"
+    assert page.locator("#fac-kind option:checked").inner_text() == "elderly-care station"
+    page.click("#lang")
+    page.wait_for_selector("label[for='fac-name']:has-text('名称')")
+    assert page.input_value("#fac-lonlat") == f"{POINT[0]}, {POINT[1]}"
     page.fill("#fac-reason", "新建站点")
     page.click("#fac-save")
     page.wait_for_selector("#facility-saved")

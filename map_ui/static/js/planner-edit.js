@@ -7,7 +7,7 @@
 /* global L */
 import { api, ApiError } from "./api.js";
 import { openConflict } from "./conflict.js";
-import { t } from "./i18n.js";
+import { t, onLang, applyI18n } from "./i18n.js";
 import "./i18n/planner.js";
 import { map, showOverlay } from "./map.js";
 import { loadFacilities, loadCemeteries, loadFacilityKinds, kindName } from "./overlays.js";
@@ -32,8 +32,12 @@ const PARCEL_FIELDS = [["name", "text"], ["status", "parcel_status"], ["plots_ca
   ["remarks", "textarea"]];
 
 // -- form pieces -----------------------------------------------------------------------------------------------
+function labelKey(key) {
+  return key === "name" ? "fac_name" : `fields.${key}`;
+}
+
 function label(key) {
-  return key === "name" ? t("fac_name") : t(`fields.${key}`);
+  return t(labelKey(key));
 }
 
 function display(key, v) {
@@ -48,11 +52,13 @@ function display(key, v) {
   return fmt(v);
 }
 
+// [value, i18n key or null, text]: options with a key follow a language switch (data-i18n, see onLang below).
 function options(kind, kinds) {
-  if (kind === "kind") return kinds.map((k) => [k.id, kindName(k.id)]);
-  if (kind === "facility_status") return FACILITY_STATUSES.map((s) => [s, t(`facility_status.${s}`)]);
-  if (kind === "parcel_status") return PARCEL_STATUSES.map((s) => [s, t(`parcel_status.${s}`)]);
-  if (kind === "cemetery_type") return CEMETERY_TYPES.map((s) => [s, t(`cemetery_type.${s}`)]);
+  if (kind === "kind") return kinds.map((k) => [k.id, null, kindName(k.id)]);
+  const of = (list, group) => list.map((s) => [s, `${group}.${s}`, t(`${group}.${s}`)]);
+  if (kind === "facility_status") return of(FACILITY_STATUSES, "facility_status");
+  if (kind === "parcel_status") return of(PARCEL_STATUSES, "parcel_status");
+  if (kind === "cemetery_type") return of(CEMETERY_TYPES, "cemetery_type");
   return null;
 }
 
@@ -60,11 +66,13 @@ function control(prefix, key, kind, value, kinds = []) {
   const id = `${prefix}-${key}`;
   const opts = options(kind, kinds);
   let input;
-  if (opts) input = el("select", { id, name: key }, opts.map(([v, txt]) => el("option", { value: v, selected: v === value }, txt)));
+  if (opts) {
+    input = el("select", { id, name: key }, opts.map(([v, i18n, txt]) => el("option", { value: v, selected: v === value, dataset: i18n ? { i18n } : {} }, txt)));
+  }
   else if (kind === "textarea") input = el("textarea", { id, name: key, rows: 2 }, value ?? "");
   else input = el("input", { id, name: key, type: kind === "int" ? "number" : kind === "date" ? "date" : "text",
     step: kind === "int" ? "1" : null, min: kind === "int" ? "0" : null, value: value ?? "" });
-  return el("div", { class: "row" }, el("label", { for: id }, label(key)), input);
+  return el("div", { class: "row" }, el("label", { for: id, dataset: { i18n: labelKey(key) } }, label(key)), input);
 }
 
 function read(form, fields) {
@@ -86,14 +94,14 @@ function valuesOf(fields) {
 }
 
 function reasonRow(prefix) {
-  return el("div", { class: "row" }, el("label", { for: `${prefix}-reason` }, t("reason")),
+  return el("div", { class: "row" }, el("label", { for: `${prefix}-reason`, dataset: { i18n: "reason" } }, t("reason")),
     el("input", { id: `${prefix}-reason`, name: "reason", required: true }));
 }
 
 function actions(prefix, extra = []) {
   return el("div", { class: "actions" },
-    el("button", { type: "submit", class: "primary", id: `${prefix}-save` }, t("save")),
-    el("button", { type: "button", id: `${prefix}-cancel`, onclick: () => closeEditor() }, t("cancel")), ...extra);
+    el("button", { type: "submit", class: "primary", id: `${prefix}-save`, dataset: { i18n: "save" } }, t("save")),
+    el("button", { type: "button", id: `${prefix}-cancel`, dataset: { i18n: "cancel" }, onclick: () => closeEditor() }, t("cancel")), ...extra);
 }
 
 function errorText(e) {
@@ -202,8 +210,8 @@ export async function openFacility(id) {
   const form = el("form", { id: "facility-form", class: "planner-form", novalidate: true, dataset: { id: id || "" } },
     el("h3", {}, id ? t("facility_edit_title", { name: p.name }) : t("facility_new_title")),
     FACILITY_FIELDS.map(([k, kind]) => control("fac", k, kind, p[k], kinds)),
-    el("div", { class: "row" }, el("label", { for: "fac-lonlat" }, t("location")), el("input", { id: "fac-lonlat", name: "lonlat" })),
-    el("p", { class: "hint" }, t("location_hint")),
+    el("div", { class: "row" }, el("label", { for: "fac-lonlat", dataset: { i18n: "location" } }, t("location")), el("input", { id: "fac-lonlat", name: "lonlat" })),
+    el("p", { class: "hint", dataset: { i18n: "location_hint" } }, t("location_hint")),
     reasonRow("fac"), error, actions("fac"));
   show(form);
   document.body.dataset.plannerEditing = "facility";
@@ -256,8 +264,8 @@ export async function openNewCemetery() {
     control("cem", "name", "text", ""),
     control("cem", "cemetery_type", "cemetery_type", "public"),
     BURIAL_FIELDS.slice(0, 3).map(([k, kind]) => control("cem", k, kind, null)),
-    el("div", { class: "row" }, el("label", { for: "cem-lonlat" }, t("location")), el("input", { id: "cem-lonlat", name: "lonlat" })),
-    el("p", { class: "hint" }, t("location_hint")),
+    el("div", { class: "row" }, el("label", { for: "cem-lonlat", dataset: { i18n: "location" } }, t("location")), el("input", { id: "cem-lonlat", name: "lonlat" })),
+    el("p", { class: "hint", dataset: { i18n: "location_hint" } }, t("location_hint")),
     reasonRow("cem"), error, actions("cem"));
   show(form);
   document.body.dataset.plannerEditing = "cemetery";
@@ -370,7 +378,7 @@ export async function openParcel(id, cemetery) {
       el("label", {}, el("input", { type: "radio", name: "mode", value: "legal" }), " ", t("mode_legal")),
       el("div", { class: "row" }, el("label", { for: "par-effective" }, t("effective_date")),
         el("input", { id: "par-effective", name: "effective_date", type: "date" }))) : null,
-    el("p", { class: "hint" }, t("polygon_hint")), info,
+    el("p", { class: "hint", dataset: { i18n: "polygon_hint" } }, t("polygon_hint")), info,
     reasonRow("par"), error, actions("par", [el("button", { type: "button", id: "par-back", onclick: () => openCemetery(cem.id) }, t("edit_cemetery"))]));
   show(form);
   document.body.dataset.plannerEditing = "parcel";
@@ -455,4 +463,9 @@ export function initPlannerEdit() {
       .then(({ data }) => openParcel(id, data)).catch(report);
   });
   on("user", () => { if (!can("plan")) closeEditor(); });
+  // An open form keeps what was typed; its labels and choices change language in place.
+  onLang(() => {
+    applyI18n(editorBox);
+    editorBox.querySelectorAll('select[name="kind"] option').forEach((o) => { o.textContent = kindName(o.value); });
+  });
 }
