@@ -255,6 +255,7 @@ const DICT = {
     doc_kind: { "申请书": "申请书", "综合评估": "综合评估", "专家论证": "专家论证", "征求意见": "征求意见", "风险评估": "风险评估",
       "民政部门意见": "民政部门意见", "批复": "批复", "备案": "备案", "公告": "公告", "其他": "其他" },
     not_found_field: "字段",
+    variant_kind: { "简称": "简称", "别名": "别名", "曾用名": "曾用名", "历史名": "历史名", "图上名称": "图上名称" },
   },
   en: {
     title: "Place names · Divisions · Boundaries",
@@ -504,6 +505,7 @@ const DICT = {
       "风险评估": "risk assessment", "民政部门意见": "civil-affairs opinion", "批复": "approval", "备案": "filing", "公告": "notice",
       "其他": "other" },
     not_found_field: "field",
+    variant_kind: { "简称": "short name", "别名": "alias", "曾用名": "former name", "历史名": "historic name", "图上名称": "name on maps" },
   },
 };
 

@@ -61,7 +61,7 @@ function value(p, key) {
 function variants(p) {
   if (!p.variants || !p.variants.length) return el("p", { class: "muted" }, t("no_variants"));
   return el("ul", { class: "variants" }, p.variants.map((v) => el("li", {},
-    el("span", { class: "tag" }, v.kind), " ", el("b", {}, v.name), v.romanized ? ` ${v.romanized}` : "",
+    el("span", { class: "tag" }, t(`variant_kind.${v.kind}`)), " ", el("b", {}, v.name), v.romanized ? ` ${v.romanized}` : "",
     v.valid_from || v.valid_to ? el("small", {}, ` ${v.valid_from || "…"} – ${v.valid_to || "…"}`) : "",
     v.note ? el("small", { class: "muted" }, ` ${v.note}`) : "")));
 }
