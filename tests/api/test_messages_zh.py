@@ -307,3 +307,22 @@ def test_xlsx_export_is_labelled(client: TestClient) -> None:
     rows = list(wb.worksheets[0].iter_rows(values_only=True))
     status = list(rows[0]).index("状态")
     assert {r[status] for r in rows[1:]} <= {"标准地名", "待审批", "不规范地名", "历史地名"}
+
+
+def test_every_stored_enumeration_has_both_words() -> None:
+    """Each value of the stored enumerations has a Chinese and an English word (a new value needs its label)."""
+    from gis_api.boundaries.models import MarkerStatus
+    from gis_api.boundaries.schemas import InspectionKind, RiskLevel
+    from gis_api.divisions.models import Level
+    from gis_api.facilities.models import CemeteryType, FacilityStatus, ParcelStatus
+    from gis_api.naming.models import Kind, Stage
+    from gis_api.places.models import FlagStatus, PlaceStatus
+
+    for domain, enum in (("place_status", PlaceStatus), ("flag_status", FlagStatus), ("stage", Stage),
+                         ("proposal_kind", Kind), ("marker_status", MarkerStatus), ("level", Level),
+                         ("facility_status", FacilityStatus), ("cemetery_type", CemeteryType),
+                         ("parcel_status", ParcelStatus), ("risk", RiskLevel), ("inspection_kind", InspectionKind)):
+        for member in enum:
+            zh, en = labels.ENUMS[domain][member.value]
+            assert _CJK.search(zh) and not english_in(zh), (domain, member, zh)
+            assert en and not _CJK.search(en), (domain, member, en)
