@@ -84,7 +84,22 @@ def test_names_at_county_and_township_zoom_without_overlap(run: PageRun, live: L
     page.wait_for_timeout(400)
     assert _overlapping(_labels(page)) == []
 
+    # Zoomed further, place names carry their own labels: no village name any more, and the township's name
+    # keeps clear of the place labels.
+    page.evaluate("() => window.dimingMap.setView([31.8864, 117.4571], 16, {animate: false})")
+    page.wait_for_selector(".labels-on .place-label .lbl", state="visible")
+    page.wait_for_timeout(800)
+    boxes = _labels(page)
+    places = page.evaluate("() => [...document.querySelectorAll('.place-label')].map((n) => {"
+                           " const r = n.getBoundingClientRect();"
+                           " return {name: n.textContent, x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}; })")
+    assert places and not [b for b in boxes if b["kind"] == "village"]
+    assert [b for b in boxes if b["kind"] == "township"], boxes  # moved to a free spot, not dropped
+    assert [p for p in _overlapping(boxes + places) if p[0] in {b["name"] for b in boxes}] == []
+    run.shot("labels-street")
+
     # The layer list switches the names off and on.
+    page.evaluate("() => window.dimingMap.setView([31.8864, 117.4571], 13, {animate: false})")
     page.uncheck("#layer-list label[data-layer=labels] input")
     assert page.locator(".map-labels .map-label").count() == 0
     page.check("#layer-list label[data-layer=labels] input")

@@ -11,6 +11,8 @@ import { state, on } from "./state.js";
 const COUNTY = "340122";
 /** The smallest zoom at which each kind of label is shown (the first view of the county is about 10). */
 export const LABEL_ZOOM = { county: 7, township: 9, village: 12 };
+/** From this zoom on the place names carry their own labels (places-layer.js): villages leave it to them. */
+const PLACE_LABEL_ZOOM = 15;
 const MARGIN = 4; // px kept free around each label
 const EDGE = 2; // px a label keeps from the map's edge
 
@@ -62,12 +64,12 @@ function widestRun(pts, y) {
 }
 
 /**
- * A point inside the part of the polygon that is on screen, with room for a label: the visible outline is
- * clipped to the map (Leaflet's own Sutherland–Hodgman clip), and the label sits in the middle of the widest
- * horizontal run through the centroid (or through a few other heights when that run is too short).
- * Returns a container point or null when too little of the polygon is in view.
+ * Points inside the part of the polygon that is on screen, with room for a label, best first: the visible
+ * outline is clipped to the map (Leaflet's own Sutherland–Hodgman clip), and a label sits in the middle of the
+ * widest horizontal run through the centroid, then through other heights (used when the first spot is taken).
+ * Container points; none when too little of the polygon is in view.
  */
-function visibleAnchor(geometry, size, view) {
+function visibleAnchors(geometry, size, view) {
   let best = null;
   for (const ring of outerRings(geometry)) {
     const px = ring.map(([lon, lat]) => map.latLngToContainerPoint([lat, lon]));
@@ -76,18 +78,16 @@ function visibleAnchor(geometry, size, view) {
     const area = ringArea(clipped);
     if (!best || area > best.area) best = { pts: clipped, area };
   }
-  if (!best || best.area < size.x * size.y * 2) return null;
+  if (!best || best.area < size.x * size.y * 2) return [];
   const ys = best.pts.map((p) => p.y);
   const top = Math.min(...ys);
   const h = Math.max(...ys) - top;
-  let pick = null;
-  for (const y of [centroidY(best.pts), top + h * 0.5, top + h * 0.35, top + h * 0.65]) {
+  const out = [];
+  for (const y of [centroidY(best.pts), top + h * 0.5, top + h * 0.3, top + h * 0.7, top + h * 0.15, top + h * 0.85]) {
     const run = widestRun(best.pts, y);
-    if (!run) continue;
-    const w = run[1] - run[0];
-    if (!pick || (pick.w < size.x + 8 && w > pick.w)) pick = { w, x: (run[0] + run[1]) / 2, y };
+    if (run && run[1] - run[0] >= size.x) out.push(L.point((run[0] + run[1]) / 2, y));
   }
-  return pick && pick.w >= size.x ? L.point(pick.x, pick.y) : null;
+  return out;
 }
 
 // -- measuring and placing ------------------------------------------------------------------------------
@@ -125,12 +125,22 @@ function candidates(zoom) {
   if (zoom >= LABEL_ZOOM.township && overlayVisible("township")) {
     for (const f of townships.filter(named)) out.push({ kind: "township", f, rank: 1 });
   }
-  if (zoom >= LABEL_ZOOM.village && villages) {
+  if (zoom >= LABEL_ZOOM.village && zoom < PLACE_LABEL_ZOOM && villages) {
     // Bigger villages first when they crowd each other.
     const vs = villages.filter(named).slice().sort((a, b) => (b.properties.population || 0) - (a.properties.population || 0));
     for (const f of vs) out.push({ kind: "village", f, rank: 3 });
   }
   return out.sort((a, b) => a.rank - b.rank);
+}
+
+/** Boxes (container pixels) of the place-name labels on the map, which division names must not cover. */
+function placeLabelBoxes(zoom) {
+  if (zoom < PLACE_LABEL_ZOOM) return [];
+  const origin = map.getContainer().getBoundingClientRect();
+  return [...map.getContainer().querySelectorAll(".place-label")].map((n) => {
+    const r = n.getBoundingClientRect();
+    return { x0: r.left - origin.left, y0: r.top - origin.top, x1: r.right - origin.left, y1: r.bottom - origin.top };
+  }).filter((b) => b.x1 > b.x0 && b.y1 > b.y0);
 }
 
 function place(pane) {
@@ -142,25 +152,27 @@ function place(pane) {
   probe.style.visibility = "hidden";
   probe.style.position = "absolute";
   pane.append(probe);
-  const taken = [];
+  const taken = placeLabelBoxes(map.getZoom());
   const shown = [];
   for (const c of candidates(map.getZoom())) {
     const name = c.f.properties.name;
     const s = measure(c.kind, name);
-    let p;
+    let spots;
     if (c.f.geometry && c.f.geometry.type === "Point") {
       const [lon, lat] = c.f.geometry.coordinates;
-      p = map.latLngToContainerPoint([lat, lon]);
-      if (overlayVisible("village")) p = p.add([0, -s.y / 2 - 3]); // just above the village's dot
+      const p = map.latLngToContainerPoint([lat, lon]);
+      spots = [overlayVisible("village") ? p.add([0, -s.y / 2 - 3]) : p]; // just above the village's dot
     } else {
-      p = visibleAnchor(c.f.geometry, s, view);
+      spots = visibleAnchors(c.f.geometry, s, view);
     }
-    if (!p) continue;
-    const box = { x0: p.x - s.x / 2, y0: p.y - s.y / 2, x1: p.x + s.x / 2, y1: p.y + s.y / 2 };
-    if (box.x0 < EDGE || box.y0 < EDGE || box.x1 > size.x - EDGE || box.y1 > size.y - EDGE) continue;
-    if (taken.some((b) => overlaps(b, box))) continue;
-    taken.push(box);
-    shown.push({ c, box, name });
+    for (const p of spots) {
+      const box = { x0: p.x - s.x / 2, y0: p.y - s.y / 2, x1: p.x + s.x / 2, y1: p.y + s.y / 2 };
+      if (box.x0 < EDGE || box.y0 < EDGE || box.x1 > size.x - EDGE || box.y1 > size.y - EDGE) continue;
+      if (taken.some((b) => overlaps(b, box))) continue;
+      taken.push(box);
+      shown.push({ c, box, name });
+      break;
+    }
   }
   probe.remove();
   for (const { c, box, name } of shown) {
@@ -237,6 +249,8 @@ export function initLabels() {
   map.createPane("labels").style.zIndex = "615";
   on("as_of", () => { villagesFor = null; villages = null; });
   on("overlays:changed", redraw);
+  // The place labels to keep clear of come after the move, added in chunks by the cluster layer.
+  on("places:loaded", () => setTimeout(redraw, 300));
   return labelLayer;
 }
 
