@@ -1,6 +1,7 @@
 // Editing a place: the attribute form, naming checks while typing, save with If-Match, create.
 import { api, ApiError } from "./api.js";
-import { t, msg } from "./i18n.js";
+import { t, msg, lang } from "./i18n.js";
+import "./i18n/officer.js";
 import { openConflict } from "./conflict.js";
 import { CORE_FIELDS, REGISTER_FIELDS, STATUSES, EDITABLE, same, parseInput } from "./place-fields.js";
 import { current, openPlace, showPlace } from "./place-panel.js";
@@ -32,7 +33,7 @@ function control(key, kind, options, value) {
     input = el("select", { ...common, required: true },
       el("option", { value: "" }, t("choose_category")),
       (categories || []).map((c) => el("option", { value: c.code, selected: c.code === value },
-        `${c.code} ${c.name_zh}${c.name_en ? ` · ${c.name_en}` : ""}`)));
+        `${c.code} ${lang() === "en" && c.name_en ? c.name_en : c.name_zh}`))); // one language at a time
   } else {
     const type = kind === "int" || kind === "number" ? "number" : kind === "date" ? "date" : "text";
     input = el("input", { ...common, type, value: value ?? "", step: kind === "number" ? "any" : kind === "int" ? "1" : null });
@@ -132,7 +133,7 @@ export async function openForm({ mode, feature, etag, geometry }) {
         el("input", { id: "f-confirmed-by", name: "confirmed_by", autocomplete: "off", "aria-describedby": "f-confirmed-by-hint" })),
       el("p", { class: "hint", id: "f-confirmed-by-hint" }, t("confirmed_by_hint"))) : null,
     mode === "new" && geometry && geometry.type === "Point" ? el("div", { class: "row" },
-      el("label", { for: "f-lonlat" }, `${t("fields.geometry")} (lon, lat)`),
+      el("label", { for: "f-lonlat" }, `${t("fields.geometry")}（${t("lonlat")}）`),
       el("input", { id: "f-lonlat", name: "lonlat", value: geometry.coordinates.map((x) => x.toFixed(6)).join(", ") })) : null,
     el("div", { class: "row" }, el("label", { for: "f-reason" }, t("reason")),
       el("input", { id: "f-reason", name: "reason", required: true })),
