@@ -9,10 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from gis_api.settings import CHECKOUT
 from gis_api.db import recreate_database
 from gis_api.models import Base, include_object
-from gis_api.settings import Settings
+from gis_api.settings import CHECKOUT, Settings
 from tests.conftest import TEST_DB
 
 
