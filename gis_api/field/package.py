@@ -28,6 +28,7 @@ from gis_api.ogc import tiles as ogc_tiles
 FORMAT = "diming-field-package/1"
 CORRIDOR_M = 500.0  # tiles above WHOLE_AREA_ZOOM cover the lines and this much on either side
 WHOLE_AREA_ZOOM = 12  # up to this zoom every tile of the package's box (the overview)
+MAX_CANDIDATES = 1_000_000  # tiles of the box tested against the corridor at one zoom
 TILE_TEMPLATE = "/ogc/collections/{collection}/tiles/" + ogc_tiles.TMS_ID + "/{z}/{y}/{x}"
 
 IN_FORCE = "v.valid_from <= :on AND (v.valid_to IS NULL OR v.valid_to > :on)"
@@ -129,6 +130,13 @@ def _tiles(session: Session, bbox: tuple[float, float, float, float], corridor: 
     for z in range(zmin, zmax + 1):
         x0, y0 = _tile_xy(bbox[0], bbox[3], z)  # north-west corner: the smallest row
         x1, y1 = _tile_xy(bbox[2], bbox[1], z)
+        candidates = (x1 - x0 + 1) * (y1 - y0 + 1)
+        # Nothing is enumerated that could not fit: the box's tiles bound a level's count from above (the whole
+        # box) or, for the corridor, bound the work of finding them.
+        if (z <= WHOLE_AREA_ZOOM and len(urls) + candidates * len(body.collections) > max_urls) or \
+                candidates > MAX_CANDIDATES:
+            truncated = True
+            break
         if z <= WHOLE_AREA_ZOOM:
             cells = [(x, y) for y in range(y0, y1 + 1) for x in range(x0, x1 + 1)]
         else:
@@ -156,7 +164,8 @@ def build(session: Session, body: PackageRequest, settings: BoundarySettings, li
     for c in body.collections:
         if ogc_collections.get(c) is None:
             raise InvalidInput(f"no collection {c!r} to take tiles from", f"不存在图层 {c!r}", field="collections")
-    max_tiles = min(body.max_tiles or limits.field_package_tiles, limits.field_package_tiles)
+    max_tiles = limits.field_package_tiles if body.max_tiles is None else min(body.max_tiles,
+                                                                               limits.field_package_tiles)
     bbox_in = body.bbox or (None, None, None, None)
     ids = [str(r) for r in session.scalars(text(SELECT_SQL), {
         "ids": body.line_ids, "code": body.code, "level": body.level.value if body.level else None, "on": on,

@@ -14,9 +14,11 @@ from gis_api.deps import CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.errors import NotFound
 from gis_api.field import attachments, package, sync
 from gis_api.field.schemas import PackageRequest, SyncRequest
+from gis_api.openapi_doc import media
 
 PATROL = (auth.Role.admin, auth.Role.patrol)
 MAP_UI = Path(__file__).resolve().parent.parent.parent / "map_ui"
+FILE_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 IMMUTABLE = "private, max-age=31536000, immutable"  # content-addressed: a URL never changes its bytes
 
 BoundarySettingsDep = Annotated[BoundarySettings, Depends(load_boundary_settings)]
@@ -33,7 +35,10 @@ def build_package(body: PackageRequest, session: SessionDep, user: CurrentUser, 
     return Response(raw, media_type="application/json", headers={"ETag": tag})
 
 
-@router.post("/attachments", summary="Upload a photo, scanned form or PDF (patrol, admin)")
+@router.post("/attachments", summary="Upload a photo, scanned form or PDF (patrol, admin)",
+             responses={201: {"description": "stored (new bytes)", "content": {"application/json": {"schema": {}}}},
+                        200: {"description": "the same bytes were stored before: their record"},
+                        415: {"description": "not a JPEG, PNG, WebP or PDF (by content)"}})
 async def upload_attachment(session: SessionDep, user: CurrentUser, settings: SettingsDep,
                             file: Annotated[UploadFile, File()]) -> JSONResponse:
     auth.require(user, *PATROL)
@@ -59,7 +64,7 @@ def get_attachment(sha256: str, session: SessionDep, user: ReadAccess) -> JSONRe
 
 
 @router.get("/attachments/{sha256}/content", summary="The served copy (images without EXIF)",
-            response_class=FileResponse)
+            response_class=FileResponse, responses=media(*FILE_TYPES))
 def attachment_content(sha256: str, session: SessionDep, user: ReadAccess) -> FileResponse:
     row = attachments.get(session, sha256, user)
     path, media = attachments.served_file(row, "content")
@@ -67,7 +72,7 @@ def attachment_content(sha256: str, session: SessionDep, user: ReadAccess) -> Fi
 
 
 @router.get("/attachments/{sha256}/thumbnail", summary="A JPEG thumbnail (images only)",
-            response_class=FileResponse)
+            response_class=FileResponse, responses=media("image/jpeg"))
 def attachment_thumbnail(sha256: str, session: SessionDep, user: ReadAccess) -> FileResponse:
     row = attachments.get(session, sha256, user)
     path, media = attachments.served_file(row, "thumbnail")

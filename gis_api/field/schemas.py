@@ -18,7 +18,7 @@ DEFAULT_COLLECTIONS = ("townships", "place-areas", "place-lines", "place-points"
 
 
 class PackageRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     line_ids: list[Code] | None = Field(default=None, min_length=1, max_length=1000,
                                         description="the chosen lines")
@@ -47,14 +47,14 @@ class PackageRequest(BaseModel):
 
 
 class AttachmentRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     sha256: Sha256
     caption: Text | None = None
 
 
 class Measured(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     lon: float
     lat: float
@@ -70,7 +70,7 @@ class VisitStatus(StrEnum):
 
 
 class MarkerVisit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     marker_no: Code
     status: VisitStatus | None = None
@@ -81,7 +81,7 @@ class MarkerVisit(BaseModel):
 
 
 class PatrolTrack(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     line_id: Code
     track: list[tuple[float, float, dt.datetime | None, float | None]] = Field(min_length=2)
@@ -105,7 +105,7 @@ class IssueKind(StrEnum):
 
 
 class IssueReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     line_id: Code
     marker_no: Code | None = None
@@ -119,7 +119,7 @@ class IssueReport(BaseModel):
 
 
 class Attach(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["marker", "inspection", "patrol", "issue"]
     key: Code
@@ -128,7 +128,7 @@ class Attach(BaseModel):
 
 
 class Change(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     change_id: ChangeId
     kind: Literal["marker_visit", "patrol", "issue", "attach"]
@@ -143,7 +143,7 @@ class Change(BaseModel):
 
 
 class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     device: Code | None = None
     # Each change is validated on its own (a bad one is rejected, the others still apply).

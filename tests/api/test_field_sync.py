@@ -101,6 +101,11 @@ def test_package_tile_limit_and_roles(client: TestClient, demo: dict[str, Any], 
     assert small["tiles"]["truncated"] and small["tiles"]["count"] <= 40
     assert small["tiles"]["complete_to_zoom"] < full["tiles"]["complete_to_zoom"]
     assert small["package_id"] != full["package_id"]
+    # A box of the whole world at every zoom: all lines (within the line limit), tiles cut at the limit, quickly.
+    world = _package(client, patrol, bbox=[-180, -85, 180, 85], zooms=[0, 22])
+    assert world["tiles"]["truncated"] and world["tiles"]["count"] <= 20_000 and world["counts"]["lines"] >= 9
+    none = _package(client, patrol, code="340122", level="county", zooms=[8, 14], max_tiles=0)
+    assert none["tiles"]["count"] == 0 and none["tiles"]["truncated"]
     assert client.post("/api/v1/field/packages", json={"code": "340122"}).status_code == 401
     r = client.post("/api/v1/field/packages", json={"code": "340122"}, headers=login("viewer"))
     assert r.status_code == 403 and r.json()["message_zh"]
