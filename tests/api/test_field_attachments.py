@@ -205,6 +205,29 @@ def test_report_counts_marker_photos(client: TestClient, login: Login, session: 
     assert "Marker photos" in client.get("/api/v1/boundaries/report", params={"lang": "en"}).text
 
 
+def test_a_signed_inspection_form_is_attached_to_the_inspection(client: TestClient, login: Login, session: Session,
+                                                                demo: dict[str, Any]) -> None:
+    patrol = login("patrol")
+    line_id = str(session.execute(text("SELECT line_id FROM boundary_markers LIMIT 1")).scalar_one())
+    team = {"unit": "肥东县民政局"}
+    r = client.post("/api/v1/boundary-inspections", headers=patrol, json={
+        "line_id": line_id, "inspected_on": "2024-05-01", "team_left": team, "team_right": {"unit": "邻县民政局"}})
+    assert r.status_code == 201, r.text
+    inspection_id = r.json()["id"]
+    pdf = b"%PDF-1.7\n% signed joint inspection form\n%%EOF\n"
+    sha = upload(client, patrol, pdf, name="scan.pdf", ctype="application/pdf").json()["sha256"]
+    out = client.post("/api/v1/field/sync", headers=patrol, json={"changes": [
+        {"change_id": uuid.uuid4().hex, "kind": "attach",
+         "data": {"kind": "inspection", "key": str(inspection_id), "sha256": sha, "caption": "签字联检表"}},
+        {"change_id": uuid.uuid4().hex, "kind": "attach",
+         "data": {"kind": "inspection", "key": "999999", "sha256": sha}}]}).json()
+    assert [x["status"] for x in out["results"]] == ["applied", "rejected"]
+    assert out["results"][1]["error"]["code"] == "not_found"
+    listed = client.get(API, params={"kind": "inspection", "key": str(inspection_id)}).json()
+    assert [(x["sha256"], x["content_type"]) for x in listed] == [(sha, "application/pdf")]
+    assert client.get(listed[0]["content_url"]).content == pdf
+
+
 # -- backup ------------------------------------------------------------------------------------------------------
 
 def test_attachment_files_are_in_the_backup_and_restored(settings: Settings, engine: Engine, tmp_path: Path,
