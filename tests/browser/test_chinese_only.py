@@ -266,7 +266,6 @@ def test_chinese_only_errors_and_exports_follow_the_interface(live: Live) -> Non
         assert not offending(r.json()["message_zh"]), r.json()
 
 
-@pytest.mark.xfail(reason="place edit form (place-edit.js) is h6's; switch on when it lands", strict=False)
 def test_chinese_only_place_edit(run: PageRun, live: Live) -> None:
     page = run.page
     _chinese(run)
