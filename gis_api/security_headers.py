@@ -22,7 +22,7 @@ from gis_api.ui_config import UiSettings
 # Tianditu serves its WMTS tiles from t0…t7 (Leaflet's {s} subdomains in map_ui/static/js/map.js).
 TIANDITU_HOSTS = tuple(f"https://t{i}.tianditu.gov.cn" for i in range(8))
 # The app's own pages; every other HTML document (notices, reports) is rendered from data and is sandboxed.
-APP_PAGES = frozenset({"/", "/docs"})
+APP_PAGES = frozenset({"/", "/docs", "/field/"})  # /field/: the phone patrol app (map_ui/templates/field.html)
 
 
 @functools.cache  # two possible values, asked for on every response
