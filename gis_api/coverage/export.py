@@ -102,10 +102,10 @@ def summary_report(session: Session, result: dict[str, Any], county: str, title:
                    sites: list[dict[str, Any]] | None = None, scores: dict[str, float] | None = None) -> str:
     """The HTML report of an accessibility or suggestion ``result``: coverage summary of the current pairs."""
     as_of = as_of_of(result)
-    cov = {**summary(session, as_of), "query": result["query"],
-           # a suggestion's shares before and after its sites, for the report's header
-           **{k: result[k] for k in ("population_covered_before", "share_before", "population_covered_after",
-                                     "share_after") if k in result}}
+    # A suggestion's shares before and after its sites go along, for the report's header.
+    keys = ("population_covered_before", "share_before", "population_covered_after", "share_after")
+    shares: dict[str, Any] = {k: result[k] for k in keys if k in result}
+    cov: dict[str, Any] = {**summary(session, as_of), "query": result["query"], **shares}
     return html_report(session, cov, as_of, county, title, sites=sites, scores=scores)
 
 
