@@ -332,6 +332,8 @@ def cedict_version(lines: Iterable[str]) -> str:
 def cedict_place_readings(lines: Iterable[str]) -> list[PlaceReading]:
     """Readings of Chinese place names: CC-CEDICT entries with capitalised pinyin and a Chinese-place gloss.
 
+    Also one-character rows from :func:`place_char_readings`.
+
     Kept: a simplified headword of 2+ Han characters, one syllable per character, pinyin starting with a
     capital (a proper noun), and a gloss with a place word and China context (``Lu'an prefecture-level city
     in Anhui``). A headword with two proper-noun place readings that differ in letters is ambiguous and left
@@ -375,8 +377,41 @@ def cedict_place_readings(lines: Iterable[str]) -> list[PlaceReading]:
                         ambiguous.add(stem)
                     stems.setdefault(stem, PlaceReading(stem, " ".join(syl), f"{entry.word}: {entry.gloss}"[:80]))
                 break
+    chars = place_char_readings(found.values())
     found.update({w: e for w, e in stems.items() if w not in ambiguous})
+    found.update({e.word: e for e in chars})
     return sorted(found.values(), key=lambda e: e.word)
+
+
+# A character whose reading in CC-CEDICT's Chinese place names differs from pypinyin's default reading in at
+# least PLACE_CHAR_MIN_NAMES names and PLACE_CHAR_MIN_SHARE of them is given that reading in every name
+# (a one-character row; 藏 zàng in 31 of 31 names, against pypinyin's cáng).
+PLACE_CHAR_MIN_NAMES = 10
+PLACE_CHAR_MIN_SHARE = 0.9
+
+
+def place_char_readings(entries: Iterable[PlaceReading]) -> list[PlaceReading]:
+    """One-character readings that hold across CC-CEDICT's Chinese place names (see PLACE_CHAR_MIN_*)."""
+    from pypinyin import Style, pinyin  # run-time dependency of the project
+
+    counts: dict[str, dict[str, int]] = {}
+    marked: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        for ch, syl in zip(entry.word, entry.pinyin.split(), strict=True):
+            plain = _strip_ascii(syl) + ("v" if "ü" in syl else "")
+            counts.setdefault(ch, {})[plain] = counts.setdefault(ch, {}).get(plain, 0) + 1
+            marked.setdefault((ch, plain), syl)
+    out: list[PlaceReading] = []
+    for ch, readings in sorted(counts.items()):
+        total = sum(readings.values())
+        top, n = max(readings.items(), key=lambda kv: kv[1])
+        default = str(pinyin(ch, style=Style.TONE)[0][0])
+        if _strip_ascii(default) + ("v" if "ü" in default else "") == top:
+            continue
+        if n >= PLACE_CHAR_MIN_NAMES and n / total >= PLACE_CHAR_MIN_SHARE:
+            gloss = f"character reading in {n} of {total} CC-CEDICT Chinese place names (pypinyin: {default})"
+            out.append(PlaceReading(ch, marked[(ch, top)], gloss))
+    return out
 
 
 def write_place_readings(entries: Sequence[PlaceReading], path: Path, cedict_date: str) -> None:

@@ -316,7 +316,7 @@ def _han_syllables(run: str, data: _Data) -> list[str]:
     result = [item[0] for item in pinyin(run, style=Style.TONE, errors="default")]
     if len(result) != len(run):  # characters unknown to pypinyin come back grouped: go one at a time
         result = [pinyin(ch, style=Style.TONE, errors="default")[0][0] for ch in run]
-    if len(run) > 1 and data.lexicon:
+    if data.lexicon:
         for start, (end, syllables) in _match(run, data.lexicon, data.lexicon_lengths).items():
             result[start:end] = list(syllables)
     for start, (end, syllables) in _reading_spans(run, data).items():
@@ -373,7 +373,7 @@ def reading_sources(text: str, *, region: str | None = None) -> list[str]:
             j += 1
         run = text[i:j]
         plain = [item[0] for item in pinyin(run, style=Style.TONE, errors="default")]
-        if len(run) > 1 and data.lexicon and len(plain) == len(run):
+        if data.lexicon and len(plain) == len(run):
             for start, (end, syllables) in _match(run, data.lexicon, data.lexicon_lengths).items():
                 for k in range(start, end):
                     if strip_tones(syllables[k - start]) != strip_tones(plain[k]):
