@@ -51,7 +51,7 @@ MESSAGE_CALLS = {"InvalidInput", "NotFound", "Conflict", "Forbidden", "Unauthori
                  "BadRequest", "NotAcceptable", "DimingError", "too_large", "_bad", "_err", "err", "_nul_error",
                  "Flag", "ImportError_", "RowError"}
 ZH_KEYS = {"message_zh", "reason_zh", "why_zh", "what_zh"}
-_TOKEN = re.compile(r"-{0,2}[A-Za-z0-9][A-Za-z0-9_\-./]*")  # 0003001Q is one token (a code)
+_TOKEN = re.compile(r"(?:--|/)?[A-Za-z0-9][A-Za-z0-9_\-./]*")  # 0003001Q is one token (a code); /help a path
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -117,7 +117,7 @@ def test_the_checker_catches_what_the_issue_quotes() -> None:
         assert english_in(leak), leak
     for fine in ("修改须携带 If-Match 请求头（所编辑版本的 ETag）", "N5 崇洋：含外国地名“维也纳”",
                  "坐标须为 CGCS2000 经度、纬度", "数据库查询超时（DIMING_LIMIT_READ_TIMEOUT_S）",
-                 "请指定 --crs EPSG:4490", "GPX 文件超过 20 MB"):
+                 "请指定 --crs EPSG:4490", "GPX 文件超过 20 MB", "没有这份帮助文档（见 /help）"):
         assert not english_in(fine), (fine, english_in(fine))
 
 
