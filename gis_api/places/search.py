@@ -256,10 +256,23 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
     local = bool(query.within and len(within_prefix(query.within)) >= 6) or (
         query.radius_m is not None and query.radius_m <= LOCAL_RADIUS_M)
     branches = [_Branch(EXACT, "p.search_keys @> ARRAY[CAST(:qf AS text)]", check=":qf = ANY(p.search_keys)")]
+    alike_keys = False
     if han:
-        # Former names and other variants (曾用名, 别名 …) are names officers still type: exact and prefix.
-        branches.append(_Branch(EXACT, _variant_in("v.name = :q"), check=_variant_exists("v.name = :q")))
         params["q_prefix"] = _like_escape(q) + "%"
+        # Typos are sought in the 专名: the generic (村民委员会 …) is shared by half the table.
+        specific = split_name(q)[0] or q
+        # One character typed for a look-alike or same-sounding one (店阜 for 店埠): such variants of the query
+        # and of its 专名. Which of them, and which former names, exist is asked first (one indexed look-up):
+        # most queries meet neither, and their statement then carries no branch for them to plan.
+        alikes = look_alikes(q, specific) if sum(1 for c in q if is_han(c)) >= 2 else []
+        params["look_alikes"] = alikes
+        found = _probe_variants(session, params)
+        # Former names and other variants (曾用名, 别名 …) are names officers still type: exact and prefix.
+        for key in ("var_exact", "var_prefix", "var_alike"):
+            params[key] = found[key]
+        alike_keys = bool(found["alike_keys"])
+        if found["var_exact"]:
+            branches.append(_Branch(EXACT, _place_in("var_exact"), check=_place_in("var_exact")))
         params["q_grams"] = _bigrams(q)
         substring = "p.grams @> CAST(:q_grams AS text[])"
         if len(q) > 2 or not all(is_han(c) or c.isalnum() for c in q):
@@ -270,13 +283,10 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
         share = min((gram_frequencies(session).get(g, 0.0) for g in params["q_grams"]), default=0.0)
         branches += [
             _Branch(PREFIX, "p.name LIKE :q_prefix", walk="p.name", check="left(p.name, :q_len) = :q"),
-            _Branch(PREFIX, _variant_in("v.name LIKE :q_prefix"),
-                    check=_variant_exists("left(v.name, :q_len) = :q")),
+            *([_Branch(PREFIX, _place_in("var_prefix"), check=_place_in("var_prefix"))] if found["var_prefix"] else []),
             _Branch(SUBSTRING, substring, walk="p.name", check="strpos(p.name, :q) > 0",
                     common=share >= WALK_MIN_SHARE),
         ]
-        # Typos are sought in the 专名: the generic (村民委员会 …) is shared by half the table.
-        specific = split_name(q)[0] or q
         if sum(1 for c in specific if is_han(c)) >= 2:
             # A wrong character that sounds right (店部 for 店埠): names whose pinyin starts like the 专名's.
             sound = search_keys(specific).pinyin
@@ -285,18 +295,12 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
                 params["sound"], params["sound_len"] = sound, len(sound)
                 branches.append(_Branch(FUZZY, "p.pinyin LIKE :sound_prefix", near=False, walk="p.pinyin",
                                         check="left(p.pinyin, :sound_len) = :sound"))
-        # One character typed for a look-alike or same-sounding one (店阜 for 店埠): every such variant of the
-        # query and of its 专名, looked up among the exact keys (GIN) and the variants' names (btree).
-        alikes = look_alikes(q, specific) if sum(1 for c in q if is_han(c)) >= 2 else []
-        if alikes:
-            params["look_alikes"] = alikes
-            any_alike = "ANY(CAST(:look_alikes AS text[]))"
-            branches += [
-                _Branch(FUZZY, "p.search_keys && (SELECT CAST(:look_alikes AS text[]))", near=False,
-                        check=f"EXISTS (SELECT 1 FROM unnest(p.search_keys) k WHERE k = {any_alike})"),
-                _Branch(FUZZY, _variant_in(f"v.name = {any_alike}"), near=False,
-                        check=_variant_exists(f"v.name = {any_alike}")),
-            ]
+        if alike_keys:  # a name's exact keys (GIN)
+            branches.append(_Branch(
+                FUZZY, "p.search_keys && (SELECT CAST(:look_alikes AS text[]))", near=False,
+                check="EXISTS (SELECT 1 FROM unnest(p.search_keys) k WHERE k = ANY(CAST(:look_alikes AS text[])))"))
+        if found["var_alike"]:
+            branches.append(_Branch(FUZZY, _place_in("var_alike"), near=False, check=_place_in("var_alike")))
         if sum(1 for c in specific if is_han(c)) >= 2:
             params["q_specific"] = specific
             branches.append(_Branch(FUZZY, "p.name %> :q_specific", near=False, fallback=True,
@@ -398,7 +402,8 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
             ctes.append(f"b{i} AS MATERIALIZED (SELECT id, tier FROM a{i} LIMIT :cap)")
     union = " UNION ALL ".join(f"SELECT id, tier FROM b{i}" for i in range(len(branches)))
 
-    matched = _matched_sql(han, "look_alikes" in params)
+    matched = _matched_sql(han, variants=bool(params.get("var_exact") or params.get("var_prefix")
+                                              or params.get("var_alike")), alikes=alike_keys)
     # Within a tier the place's own name comes before a variant's, and a direct hit before a tolerated character.
     first = "(m.matched ->> 'kind') <> 'name', m.matched ? 'via'"
     if query.near is not None:
@@ -455,14 +460,29 @@ SELECT json_build_object(
     return sql, params
 
 
-def _variant_in(condition: str) -> str:
-    """Places one of whose variants (place_variants: 曾用名, 别名 …) meets ``condition`` (on ``v``)."""
-    return f"p.place_id IN (SELECT v.place_id FROM place_variants v WHERE {condition})"
+VARIANT_PROBE = """
+WITH v AS (SELECT place_id, name FROM place_variants
+           WHERE name LIKE :q_prefix OR name = ANY(CAST(:look_alikes AS text[])) LIMIT :probe_rows)
+SELECT coalesce(array_agg(DISTINCT place_id) FILTER (WHERE name = :q), '{}') AS var_exact,
+       coalesce(array_agg(DISTINCT place_id) FILTER (WHERE name <> :q AND left(name, :q_len) = :q), '{}')
+           AS var_prefix,
+       coalesce(array_agg(DISTINCT place_id) FILTER (WHERE left(name, :q_len) <> :q), '{}') AS var_alike,
+       cardinality(CAST(:look_alikes AS text[])) > 0
+           AND EXISTS (SELECT 1 FROM places WHERE search_keys && CAST(:look_alikes AS text[])) AS alike_keys
+FROM v"""
+VARIANT_PROBE_ROWS = 1000  # variants a query may match (a former name is rare; a prefix of one can be common)
 
 
-def _variant_exists(condition: str) -> str:
-    """The same test row by row (local searches): the variants of one place, by its place_id index."""
-    return f"EXISTS (SELECT 1 FROM place_variants v WHERE v.place_id = p.place_id AND {condition})"
+def _probe_variants(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+    """The place_ids whose variants (曾用名, 别名 …) equal the query, start with it or equal a look-alike of it,
+    and whether any name's exact key is a look-alike of it — by the variants' btree and the keys' GIN index."""
+    row = session.execute(text(VARIANT_PROBE), {**params, "probe_rows": VARIANT_PROBE_ROWS}).mappings().one()
+    return dict(row)
+
+
+def _place_in(ids: str) -> str:
+    """Places whose place_id is in the bound array ``ids`` (found by ``_probe_variants``)."""
+    return f"p.place_id = ANY(CAST(:{ids} AS bigint[]))"
 
 
 # place_variants.kind (Chinese, domain.md §1.4/1.5) as the API names it in ``matched.kind``.
@@ -470,16 +490,16 @@ VARIANT_KINDS = {"曾用名": "former_name", "别名": "alias", "简称": "short
                  "图上名称": "map_name"}
 
 
-def _matched_sql(han: bool, alikes: bool) -> str:
+def _matched_sql(han: bool, *, variants: bool, alikes: bool) -> str:
     """What a result matched, as jsonb ``{kind, text[, via, read_as]}``: its own name (``kind: name``), a variant
     (``former_name``, ``alias`` …, ``text`` the variant), and ``via: confusable`` when a look-alike or
     same-sounding character was read as the one typed (``read_as``: the key it matched)."""
     own = "jsonb_build_object('kind', 'name', 'text', p.name)"
-    if not han:
+    if not han or not (variants or alikes):
         return own
     kind = "CASE v.kind " + " ".join(f"WHEN '{zh}' THEN '{en}'" for zh, en in VARIANT_KINDS.items()) + \
         " ELSE 'variant' END"
-    alike = "v.name = ANY(CAST(:look_alikes AS text[]))" if alikes else "false"
+    alike = "v.name = ANY(CAST(:look_alikes AS text[]))"
     keys = ("(SELECT jsonb_build_object('kind', 'name', 'text', p.name, 'via', 'confusable', 'read_as', k) "
             "FROM unnest(p.search_keys) k WHERE k = ANY(CAST(:look_alikes AS text[])) "
             "ORDER BY char_length(k) DESC LIMIT 1)") if alikes else "NULL"
@@ -527,14 +547,14 @@ def search_geojson(session: Session, query: SearchQuery) -> str:
     a quarter per tier plus a quarter of the trigram similarity) and, with ``near``, ``distance_m``
     (geodesic, on the CGCS2000 ellipsoid).
     """
-    sql, params = build_sql(session, query)
-    with _index_only_planning(session):
+    with _index_only_planning(session):  # the variant probe of build_sql is planned the same way
+        sql, params = build_sql(session, query)
         return str(session.execute(text(sql), params).scalar_one())
 
 
 def explain(session: Session, query: SearchQuery, *, analyze: bool = True) -> list[str]:
     """The plan ``search_geojson`` runs for ``query`` (same planner settings), one line per row."""
-    sql, params = build_sql(session, query)
     options = "ANALYZE, COSTS OFF, BUFFERS OFF" if analyze else "COSTS OFF"
     with _index_only_planning(session):
+        sql, params = build_sql(session, query)
         return [str(r[0]) for r in session.execute(text(f"EXPLAIN ({options}) {sql}"), params)]

@@ -99,9 +99,14 @@ def test_the_confusables_table_has_sources_and_both_kinds() -> None:
 
 
 def test_variant_and_look_alike_branches_use_indexes(session: Session, variants: dict[str, Any]) -> None:
-    for q in (search.SearchQuery(q="撮镇人民公社"), search.SearchQuery(q="店阜")):
+    for q in (search.SearchQuery(q="撮镇人民公社"), search.SearchQuery(q="店阜"), search.SearchQuery(q="撮镇人民公杜")):
         plan = "\n".join(search.explain(session, q, analyze=False))
         assert "Seq Scan on places" not in plan and "Seq Scan on place_variants" not in plan, plan
-        assert "ix_place_variants_name_prefix" in plan
+    # the probe that finds the variants (and whether any look-alike key exists) reads indexes too
+    params = {"q": "撮镇人民", "q_prefix": "撮镇人民%", "q_len": 4, "look_alikes": look_alikes("撮镇人民"),
+              "probe_rows": search.VARIANT_PROBE_ROWS}
+    session.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
+    probe = "\n".join(str(r[0]) for r in session.execute(text(f"EXPLAIN {search.VARIANT_PROBE}"), params))
+    assert "ix_place_variants_name_prefix" in probe and "ix_places_search_keys" in probe, probe
     count = session.execute(text("SELECT count(*) FROM place_variants WHERE kind = '曾用名'")).scalar_one()
     assert count >= 2
