@@ -117,7 +117,7 @@ class _Data:
     ethnic_categories: frozenset[str]
     regional: dict[str, dict[str, tuple[str, ...]]]  # province code -> readings that hold there only
     lexicon: dict[str, tuple[str, ...]]  # place_readings_cedict.tsv: word-level place-name readings
-    lexicon_lengths: tuple[int, ...]
+    lexicon_lengths: dict[str, tuple[int, ...]]  # first character -> lengths of its words, longest first
     default_region: str  # province of this gazetteer (romanize_settings.json)
     # Per-run caches (speed): a run of Han characters always gets the same syllables and reading spans
     # with one reading table; a new table (reload, another region) starts with empty caches.
@@ -189,11 +189,19 @@ def _load(data_dir: Path = DATA_DIR) -> _Data:
         regional=regional,
         default_region=str(settings["default_region"]),
         lexicon=lexicon,
-        lexicon_lengths=tuple(sorted({len(w) for w in lexicon}, reverse=True)),
+        lexicon_lengths=_lengths_by_first_char(lexicon),
     )
 
 
 LEXICON_FILE = "place_readings_cedict.tsv"
+
+
+def _lengths_by_first_char(words: Iterable[str]) -> dict[str, tuple[int, ...]]:
+    """Index for longest matching: the lengths of the words that start with each character (speed)."""
+    index: dict[str, set[int]] = {}
+    for word in words:
+        index.setdefault(word[0], set()).add(len(word))
+    return {ch: tuple(sorted(ns, reverse=True)) for ch, ns in index.items()}
 
 
 def _load_lexicon(path: Path) -> dict[str, tuple[str, ...]]:
@@ -286,13 +294,16 @@ def _reading_spans(text: str, data: _Data) -> dict[int, tuple[int, tuple[str, ..
 
 
 def _match(
-    text: str, table: Mapping[str, tuple[str, ...]], lengths: Sequence[int]
+    text: str, table: Mapping[str, tuple[str, ...]], lengths: Sequence[int] | Mapping[str, Sequence[int]]
 ) -> dict[int, tuple[int, tuple[str, ...]]]:
-    """Forward longest matching of ``table`` words over ``text``: start -> (end, syllables)."""
+    """Forward longest matching of ``table`` words over ``text``: start -> (end, syllables).
+
+    ``lengths`` are the word lengths to try, longest first, or those per first character.
+    """
     spans: dict[int, tuple[int, tuple[str, ...]]] = {}
     i = 0
     while i < len(text):
-        for n in lengths:
+        for n in lengths.get(text[i], ()) if isinstance(lengths, Mapping) else lengths:
             word = text[i : i + n]
             if len(word) == n and word in table:
                 spans[i] = (i + n, table[word])
