@@ -82,6 +82,7 @@ function drawPackage() {
     m.on("click", () => openMarker(no));
     m.addTo(markerGroup);
   }
+  trackLine.bringToFront(); // the walked track above the dashed line it follows
 }
 
 // -- package ---------------------------------------------------------------------------------------------------
@@ -130,9 +131,11 @@ async function downloadPackage(ev) {
     const { data } = await api("/api/v1/field/packages", { json: body });
     const old = app.pkg;
     const same = old && old.package_id === data.package_id && old.tile_stats && !old.tile_stats.failed;
+    const t0 = performance.now();
     const stats = same ? old.tile_stats : await fetchTiles(data.tiles.urls, (done) => {
       progress.textContent = t("pkg_tiles", { done, total: data.tiles.urls.length });
     });
+    if (!same) stats.seconds = Math.round((performance.now() - t0) / 100) / 10;
     // The tile list is large and kept in the cache itself; the package keeps only what the app reads.
     const pkg = { ...data, tiles: { ...data.tiles, urls: undefined }, tile_stats: stats, downloaded_at: new Date().toISOString() };
     await kv.set("package", pkg);
@@ -210,7 +213,7 @@ function renderSheet() {
   summary.replaceChildren(
     el("p", { id: "pkg-info" }, t("pkg_info", { at: pkg.generated_at.slice(0, 16).replace("T", " "), by: pkg.generated_by, as_of: pkg.as_of })),
     el("p", { id: "pkg-counts" }, t("pkg_counts", pkg.counts)),
-    el("p", { id: "pkg-size", dataset: { bytes: String(pkg.size_bytes), tileBytes: String(s.bytes) } },
+    el("p", { id: "pkg-size", dataset: { bytes: String(pkg.size_bytes), tileBytes: String(s.bytes), tiles: String(s.count), failed: String(s.failed || 0), seconds: String(s.seconds ?? "") } },
       t("pkg_size", { data: bytes(pkg.size_bytes), tiles: bytes(s.bytes), n: s.count, empty: s.empty })),
   );
   $("#line-list").replaceChildren(...pkg.lines.features.map((f) => {
@@ -373,6 +376,21 @@ async function saveMarker(ev) {
   if (current.measured) data.measured = current.measured;
   if (!changesState && !current.measured && !current.photos.length) { $("#marker-dialog").close(); return; }
   for (const ph of current.photos) await blobs.put({ id: ph.id, blob: ph.blob, name: ph.name });
+  // A second visit of a marker whose first record never left the phone amends that record: two changes on
+  // the same base version would collide with each other on the server.
+  const earlier = app.items.find((i) => i.kind === "marker_visit" && i.state === "waiting" && !i.attempts
+    && i.data.marker_no === no);
+  if (earlier) {
+    const merged = { ...earlier.data, ...data };
+    // The form opened with the waiting values; back at the registered ones means no state change after all.
+    if (!changesState) { delete merged.status; delete merged.note; }
+    await queue.put({ ...earlier, data: merged, photos: [...(earlier.photos || []), ...current.photos.map((x) => x.id)] });
+    await refreshQueue();
+    $("#marker-dialog").close();
+    toast(t("marker_saved_local", { no }), "ok");
+    trySync();
+    return;
+  }
   await enqueue({
     kind: "marker_visit", base_etag: app.etags[no] || p.etag, data, photos: current.photos.map((x) => x.id),
     base: { status: p.status, note: p.note ?? null },

@@ -48,7 +48,12 @@ export async function syncQueue(onResult) {
   const totals = { applied: 0, replayed: 0, conflicts: 0, rejected: 0, sent: 0 };
   for (let i = 0; i < waiting.length; i += BATCH) {
     const items = [];
-    for (const item of waiting.slice(i, i + BATCH)) items.push(await uploadPhotos(item));
+    for (const item of waiting.slice(i, i + BATCH)) {
+      // Once sent, a change is never edited again (the server may have applied it; a retry must be identical).
+      const sent = { ...(await uploadPhotos(item)), attempts: (item.attempts || 0) + 1 };
+      await queue.put(sent);
+      items.push(sent);
+    }
     const { data } = await api("/api/v1/field/sync", { json: { device: await device(), changes: items.map(wire) } });
     for (const k of ["applied", "replayed", "conflicts", "rejected"]) totals[k] += data[k] || 0;
     totals.sent += items.length;
