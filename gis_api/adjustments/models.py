@@ -7,13 +7,13 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, String, Text, text
-from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gis_api.audit.models import Versioned
 from gis_api.boundaries.models import Stamped
 from gis_api.db import Base
+from gis_api.versioning import ValidTime, valid_time_constraints
 
 
 class AdjustmentKind(StrEnum):
@@ -98,7 +98,7 @@ class DivisionLineage(Base):
     )
 
 
-class DivisionSeat(Versioned, Base):
+class DivisionSeat(ValidTime, Base):
     """驻地: where a division's government sits, valid-time versioned (moved by a 驻地迁移 adjustment)."""
 
     __tablename__ = "division_seats"
@@ -110,11 +110,5 @@ class DivisionSeat(Versioned, Base):
     document_no: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
-        ExcludeConstraint(
-            (text("code"), "="),
-            (text("daterange(valid_from, valid_to, '[)')"), "&&"),
-            name="division_seats_one_per_date",
-            using="gist",
-        ),
+        *valid_time_constraints("code", "division_seats_one_per_date"),
     )

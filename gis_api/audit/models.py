@@ -1,7 +1,7 @@
 """The audit trail (record time) and the columns every versioned table shares (valid time).
 
-Designed once: a table gets history by inheriting ``Versioned`` and by one call to
-``audit.sql.enable_tracking(table, key_column)`` in its migration. Triggers then bump ``version`` and
+Designed once: a table gets history by inheriting ``gis_api.versioning.ValidTime`` (or ``RecordVersion``) and
+by one call to ``audit.sql.enable_tracking(table, key_column)`` in its migration. Triggers then bump ``version`` and
 write every INSERT/UPDATE/DELETE to ``audit_log`` with who and why, taken from the transaction-local
 settings ``diming.actor`` / ``diming.reason`` that ``audit.service.set_context`` sets.
 """
@@ -11,26 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, Text, func
+from sqlalchemy import BigInteger, DateTime, Index, Integer, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis_api.db import Base
+from gis_api.versioning import ValidTime
 
-
-class Versioned:
-    """Valid-time interval ``[valid_from, valid_to)`` plus a record version for optimistic locking."""
-
-    valid_from: Mapped[dt.date] = mapped_column(Date, nullable=False)
-    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
-    source: Mapped[str] = mapped_column(Text, nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+# The shared columns moved to gis_api.versioning (issue 15); the old name stays importable.
+Versioned = ValidTime
 
 
 class AuditLog(Base):

@@ -28,11 +28,11 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gis_api.audit.models import Versioned
 from gis_api.db import Base
+from gis_api.versioning import RecordVersion, ValidTime, valid_time_constraints
 
 SRID = 4490
 MARKER_ID_PATTERN = r"^\d{4}\d{3}[QABCDE]$"  # domain.md §5 (GB/T 17796-2009)
@@ -52,16 +52,8 @@ MARKER_STATUS_ZH = {
 }
 
 
-class Stamped:
-    """Record version (the ETag) and record time for tables that are not valid-time versioned."""
-
-    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+# Record version and record time (gis_api.versioning); the area's old name stays importable.
+Stamped = RecordVersion
 
 
 class BoundaryLine(Stamped, Base):
@@ -96,7 +88,7 @@ class BoundaryLine(Stamped, Base):
     )
 
 
-class BoundaryLineVersion(Versioned, Base):
+class BoundaryLineVersion(ValidTime, Base):
     """The geometry of a line in one valid-time interval, oriented with ``left_code`` on its left."""
 
     __tablename__ = "boundary_line_versions"
@@ -109,19 +101,13 @@ class BoundaryLineVersion(Versioned, Base):
     length_m: Mapped[float] = mapped_column(Float, nullable=False)  # geodesic, CGCS2000 ellipsoid
 
     __table_args__ = (
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
-        ExcludeConstraint(
-            (text("line_id"), "="),
-            (text("daterange(valid_from, valid_to, '[)')"), "&&"),
-            name="boundary_line_versions_one_per_date",
-            using="gist",
-        ),
+        *valid_time_constraints("line_id", "boundary_line_versions_one_per_date"),
         Index("ix_boundary_line_versions_geom", "geom", postgresql_using="gist"),
         Index("ix_boundary_line_versions_line", "line_id", "valid_from"),
     )
 
 
-class BoundaryMarker(Versioned, Base):
+class BoundaryMarker(ValidTime, Base):
     """A boundary marker (界桩): valid from its erection until removed; every change is audited."""
 
     __tablename__ = "boundary_markers"
@@ -147,7 +133,7 @@ class BoundaryMarker(Versioned, Base):
             "status IN ('intact', 'damaged', 'moved', 'missing', 'removed')", name="status_known"
         ),
         CheckConstraint("precision_m >= 0", name="precision_nonnegative"),
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
+        *valid_time_constraints(),
         Index("ix_boundary_markers_geom", "geom", postgresql_using="gist"),
         Index("ix_boundary_markers_line", "line_id"),
     )

@@ -6,12 +6,11 @@ import datetime as dt
 from enum import StrEnum
 
 from geoalchemy2 import Geometry
-from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, Index, Integer, String, Text, func, text
-from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gis_api.audit.models import Versioned
 from gis_api.db import Base
+from gis_api.versioning import ValidTime, valid_time_constraints
 
 SRID = 4490  # CGCS2000, the storage CRS (domain.md §7)
 
@@ -58,7 +57,7 @@ KINDS: dict[Level, tuple[str, ...]] = {
 }
 
 
-class Division(Versioned, Base):
+class Division(ValidTime, Base):
     __tablename__ = "divisions"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -81,15 +80,9 @@ class Division(Versioned, Base):
         CheckConstraint(
             "geom IS NULL OR GeometryType(geom) IN ('MULTIPOLYGON', 'POINT')", name="geom_type"
         ),
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
         CheckConstraint("population IS NULL OR population >= 0", name="population_nonnegative"),
         # One version of a code at any date.
-        ExcludeConstraint(
-            (text("code"), "="),
-            (text("daterange(valid_from, valid_to, '[)')"), "&&"),
-            name="divisions_one_version_per_date",
-            using="gist",
-        ),
+        *valid_time_constraints("code", "divisions_one_version_per_date"),
         Index("ix_divisions_geom", "geom", postgresql_using="gist"),
         Index("ix_divisions_parent_code", "parent_code", "valid_from"),
         Index("ix_divisions_level", "level", "code"),

@@ -26,13 +26,12 @@ from sqlalchemy import (
     String,
     Text,
     func,
-    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gis_api.audit.models import Versioned
 from gis_api.db import Base
+from gis_api.versioning import ValidTime, valid_time_constraints
 
 SRID = 4490
 MU_M2 = 10_000 / 15  # 1 亩 = 666.67 m² (domain.md §6)
@@ -92,7 +91,7 @@ class FacilityKind(Base):
     __table_args__ = (CheckConstraint(r"code ~ '^[a-z][a-z0-9_]{1,63}$'", name="code_format"),)
 
 
-class Facility(Versioned, Base):
+class Facility(ValidTime, Base):
     __tablename__ = "facilities"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -119,13 +118,7 @@ class Facility(Versioned, Base):
         ),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_nonnegative"),
         CheckConstraint("staff IS NULL OR staff >= 0", name="staff_nonnegative"),
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
-        ExcludeConstraint(
-            (text("facility_id"), "="),
-            (text("daterange(valid_from, valid_to, '[)')"), "&&"),
-            name="facilities_one_version_per_date",
-            using="gist",
-        ),
+        *valid_time_constraints("facility_id", "facilities_one_version_per_date"),
         Index("ix_facilities_facility_id", "facility_id", "valid_from"),
         Index("ix_facilities_geom", "geom", postgresql_using="gist"),
         Index("ix_facilities_kind", "kind", "valid_from"),
@@ -133,7 +126,7 @@ class Facility(Versioned, Base):
     )
 
 
-class Cemetery(Versioned, Base):
+class Cemetery(ValidTime, Base):
     """Burial facts of a cemetery or ash hall; ``facility_id`` is the facility it describes (same stable id)."""
 
     __tablename__ = "cemeteries"
@@ -156,18 +149,12 @@ class Cemetery(Versioned, Base):
         CheckConstraint("capacity_plots IS NULL OR capacity_plots >= 0", name="capacity_nonnegative"),
         CheckConstraint("occupied_plots >= 0 AND eco_burials >= 0", name="counts_nonnegative"),
         CheckConstraint("eco_burials <= occupied_plots", name="eco_within_occupied"),
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
-        ExcludeConstraint(
-            (text("facility_id"), "="),
-            (text("daterange(valid_from, valid_to, '[)')"), "&&"),
-            name="cemeteries_one_version_per_date",
-            using="gist",
-        ),
+        *valid_time_constraints("facility_id", "cemeteries_one_version_per_date"),
         Index("ix_cemeteries_facility_id", "facility_id", "valid_from"),
     )
 
 
-class CemeteryParcel(Versioned, Base):
+class CemeteryParcel(ValidTime, Base):
     """A land parcel of a cemetery: existing, planned extension, approved or rejected."""
 
     __tablename__ = "cemetery_parcels"
@@ -189,13 +176,7 @@ class CemeteryParcel(Versioned, Base):
             "status IN ('existing', 'planned_extension', 'approved', 'rejected')", name="status_known"
         ),
         CheckConstraint("plots_capacity IS NULL OR plots_capacity >= 0", name="plots_nonnegative"),
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
-        ExcludeConstraint(
-            (text("parcel_id"), "="),
-            (text("daterange(valid_from, valid_to, '[)')"), "&&"),
-            name="cemetery_parcels_one_version_per_date",
-            using="gist",
-        ),
+        *valid_time_constraints("parcel_id", "cemetery_parcels_one_version_per_date"),
         Index("ix_cemetery_parcels_parcel_id", "parcel_id", "valid_from"),
         Index("ix_cemetery_parcels_facility_id", "facility_id"),
         Index("ix_cemetery_parcels_geom", "geom", postgresql_using="gist"),

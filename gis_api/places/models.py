@@ -25,13 +25,12 @@ from sqlalchemy import (
     String,
     Text,
     func,
-    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gis_api.audit.models import Versioned
 from gis_api.db import Base
+from gis_api.versioning import ValidTime, valid_time_constraints
 
 PLACE_ID_SEQ = Sequence("place_id_seq", metadata=Base.metadata)
 
@@ -80,7 +79,7 @@ class PlaceCategory(Base):
     parent_code: Mapped[str | None] = mapped_column(String(8))
 
 
-class Place(Versioned, Base):
+class Place(ValidTime, Base):
     __tablename__ = "places"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -139,14 +138,8 @@ class Place(Versioned, Base):
             "('POINT', 'LINESTRING', 'MULTILINESTRING', 'POLYGON', 'MULTIPOLYGON')",
             name="geom_type",
         ),
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_interval"),
         CheckConstraint("coord_method IS NULL OR coord_method IN ('实测', '图解', '其他')", name="coord_method"),
-        ExcludeConstraint(
-            (text("place_id"), "="),
-            (text("daterange(valid_from, valid_to, '[)')"), "&&"),
-            name="places_one_version_per_date",
-            using="gist",
-        ),
+        *valid_time_constraints("place_id", "places_one_version_per_date"),
         Index("ix_places_place_id", "place_id", "valid_from"),
         Index("ix_places_geom", "geom", postgresql_using="gist"),
         Index("ix_places_division", "division_code"),
