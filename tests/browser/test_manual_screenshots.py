@@ -117,6 +117,7 @@ class Tour:
         page = self.page
         page.wait_for_selector(must_see, state="visible")
         assert page.locator(must_see).first.is_visible(), f"{name}: {must_see} is not on screen"
+        page.mouse.move(60, 20)  # over the page title: no map tooltip left open by where the pointer last was
         page.wait_for_timeout(400)  # let map tiles, fades and the live checks settle
         raw = page.locator(crop).first.screenshot() if crop else page.screenshot()
         path = self.out / f"{name}.png"
