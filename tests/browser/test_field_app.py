@@ -198,9 +198,27 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
     walk = _walk(coords, 0.4 * length, step=40.0)
     page.click("#btn-start")
     page.wait_for_selector("body[data-track=recording]")
+    half = len(walk) // 2
     for i, (lon, lat) in enumerate(walk):
+        if i == half:
+            # The phone drops the tab mid-walk: offline, the app comes back still recording, nothing lost.
+            page.reload()
+            page.wait_for_selector("body[data-loaded=true]")
+            assert page.get_attribute("body", "data-track") == "recording"
+            assert page.get_attribute("#track-stats", "data-points") == str(half)
+            # A pause: positions meanwhile are not part of the track (a car ride between two sections).
+            page.click("#btn-pause")
+            page.wait_for_selector("body[data-track=paused]")
+            context.set_geolocation({"latitude": lat + 0.01, "longitude": lon, "accuracy": 5})
+            page.wait_for_selector(f"#position:has-text('{lat + 0.01:.6f}')")
+            assert page.get_attribute("#track-stats", "data-points") == str(half)
+            page.click("#btn-pause")  # resume
+            page.wait_for_selector("body[data-track=recording]")
+            # Back where the walk stopped: a new segment starts there.
+            context.set_geolocation({"latitude": walk[i - 1][1], "longitude": walk[i - 1][0], "accuracy": 5})
+            page.wait_for_selector(f'#track-stats[data-points="{half + 1}"]', state="attached")
         context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 5})
-        page.wait_for_selector(f'#track-stats[data-points="{i + 1}"]', state="attached")
+        page.wait_for_selector(f'#track-stats[data-points="{i + 1 + (i >= half)}"]', state="attached")
     walked = int(page.get_attribute("#track-stats", "data-metres"))
     expected_walk = sum(_metres(a, b) for a, b in itertools.pairwise(walk))
     assert abs(walked - expected_walk) < 0.05 * expected_walk + 30, (walked, expected_walk)
@@ -214,7 +232,7 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
     _shot(page, "field-track")
     page.click("#btn-stop")
     page.wait_for_selector("body[data-track=idle]")
-    assert _queue_count(page) == 1
+    assert _queue_count(page) == 2  # one patrol record per walked segment near the line (before/after the pause)
 
     # -- marker A found displaced 12 m east, with a photo -------------------------------------------------------
     a_no = markers[0]["properties"]["marker_no"]
@@ -232,7 +250,7 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
     page.wait_for_selector("#marker-previews img")
     _shot(page, "field-marker")
     page.click("#marker-save")
-    page.wait_for_selector('body[data-queue="2"]', state="attached")
+    page.wait_for_selector('body[data-queue="3"]', state="attached")
 
     # -- marker B: another team changes it on the server meanwhile; the phone records its own state ----------
     b_no = markers[1]["properties"]["marker_no"]
@@ -248,9 +266,9 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
     page.check(f'input[name="marker-state"][value="{mine_b}"]')
     page.fill("#marker-note", "离线记录：界桩损坏")
     page.click("#marker-save")
-    page.wait_for_selector('body[data-queue="3"]', state="attached")
+    page.wait_for_selector('body[data-queue="4"]', state="attached")
     page.click("#btn-queue")
-    assert page.locator('#queue-list li[data-state="waiting"]').count() == 3
+    assert page.locator('#queue-list li[data-state="waiting"]').count() == 4
     _shot(page, "field-queue-offline")
     page.click("#queue-close")
 
@@ -267,15 +285,17 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
     sent = json.loads(syncs[0].post_data)
     response = syncs[0].response().json()
     kinds = [c["kind"] for c in sent["changes"]]
-    assert kinds == ["patrol", "marker_visit", "marker_visit"]
-    assert (response["applied"], response["conflicts"], response["rejected"]) == (2, 1, 0), response
+    assert kinds == ["patrol", "patrol", "marker_visit", "marker_visit"]
+    assert (response["applied"], response["conflicts"], response["rejected"]) == (3, 1, 0), response
     print(f"first sync: {json.dumps({k: response[k] for k in ('applied', 'replayed', 'conflicts', 'rejected')})}")
-    patrol = response["results"][0]["result"]
-    assert abs(patrol["coverage"] - share) < 0.05, (patrol["coverage"], share)
-    assert set(patrol["markers_visited"]) == passed
-    visit = response["results"][1]["result"]
+    patrols = [r["result"] for r in response["results"][:2]]
+    # The two segments meet where the walk paused: together they cover what the phone showed.
+    server_share = sum(p["coverage"] for p in patrols)
+    assert abs(server_share - share) < 0.01, (server_share, share)
+    assert set(patrols[0]["markers_visited"]) | set(patrols[1]["markers_visited"]) == passed
+    visit = response["results"][2]["result"]
     assert visit["displaced"] and abs(visit["distance_m"] - 12.0) < 1.0 and len(visit["attachments"]) == 1
-    print(f"patrol coverage server {patrol['coverage']:.4f} vs phone {share:.4f}; "
+    print(f"patrol coverage server {patrols[0]['coverage']:.4f} + {patrols[1]['coverage']:.4f} vs phone {share:.4f}; "
           f"markers visited {sorted(passed)}; marker {a_no} displaced {visit['distance_m']} m")
 
     with live.client("zhao") as c:
@@ -291,7 +311,7 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
     rows_before = _rows(browser_settings)
     with live.client("zhao") as c:
         again = c.post("/api/v1/field/sync", json=sent).json()
-        assert (again["applied"], again["replayed"], again["conflicts"]) == (0, 2, 1), again
+        assert (again["applied"], again["replayed"], again["conflicts"]) == (0, 3, 1), again
         assert c.get(f"/api/v1/boundary-markers/{a_no}").json()["properties"]["version"] == a_now["version"]
         assert c.get(f"/api/v1/boundary-markers/{b_no}").json()["properties"]["version"] == b_after_theirs
     assert _rows(browser_settings) == rows_before
@@ -308,6 +328,15 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
         b_final = c.get(f"/api/v1/boundary-markers/{b_no}").json()["properties"]
     assert b_final["status"] == mine_b and b_final["version"] == b_after_theirs + 1
     _shot(page, "field-synced")
+
+    # The line's last inspection and open issues come with the package; the words switch to English.
+    facts = page.inner_text(f'#line-list li[data-line="{line_id}"] .line-facts')
+    assert "上次联检" in facts and "未解决问题" in facts
+    page.click("#lang")
+    assert page.inner_text("#btn-start") == "Start patrol"
+    assert "last inspection" in page.inner_text(f'#line-list li[data-line="{line_id}"] .line-facts')
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in page.inner_text("#actions"))
+    page.click("#lang")
 
     outside = [r.url for r in context.requests if not r.url.startswith((live.url, "data:", "blob:"))]
     assert not outside, outside

@@ -58,6 +58,10 @@ function pendingByMarker() {
   return out;
 }
 
+function issueText(i) {
+  return `${t(`issue_kind.${i.kind}`)} · ${t(`risk.${i.risk}`)} · ${i.opened_on}${i.reports > 1 ? ` ×${i.reports}` : ""}${i.description ? ` · ${i.description}` : ""}`;
+}
+
 function drawPackage() {
   lineGroup.clearLayers();
   markerGroup.clearLayers();
@@ -81,6 +85,11 @@ function drawPackage() {
     m.bindTooltip(el("span", {}, `${no} · ${t(`marker.${status}`)}${visited ? ` ✓ ${t("visited")}` : ""}`));
     m.on("click", () => openMarker(no));
     m.addTo(markerGroup);
+  }
+  for (const i of pkg.issues || []) {
+    if (!i.location) continue;
+    L.circleMarker([i.location[1], i.location[0]], { radius: 6, color: "#9b2c2c", weight: 2, fillColor: "#feb2b2", fillOpacity: 1 })
+      .bindTooltip(el("span", {}, issueText(i))).addTo(markerGroup);
   }
   trackLine.bringToFront(); // the walked track above the dashed line it follows
 }
@@ -218,8 +227,14 @@ function renderSheet() {
   );
   $("#line-list").replaceChildren(...pkg.lines.features.map((f) => {
     const share = app.coverage ? app.coverage.share(f.id) : 0;
-    return el("li", { dataset: { line: f.id, coverage: share.toFixed(4) } },
-      el("span", {}, `${f.properties.line_no || ""} ${f.properties.name || f.id}`), " ",
+    const lp = f.properties;
+    const open = (pkg.issues || []).filter((i) => i.line_id === f.id).length;
+    return el("li", { dataset: { line: f.id, coverage: share.toFixed(4), issues: String(open) } },
+      el("div", {},
+        el("span", {}, `${lp.line_no || ""} ${lp.name || f.id}`),
+        el("small", { class: "line-facts" }, t("line_facts", {
+          last: lp.last_inspection ? lp.last_inspection.inspected_on : t("never"),
+          next: lp.next_inspection_planned_on || "—", issues: open }))),
       el("strong", { class: "coverage" }, t("coverage", { p: pct(share) })));
   }));
   const pending = pendingByMarker();
@@ -326,6 +341,9 @@ function openMarker(no) {
   $("#marker-title").textContent = t("marker_title", { no });
   $("#marker-registered").textContent = t("marker_registered", { status: t(`marker.${p.status}`), line: p.line_id })
     + (pending ? ` · ${t("marker_pending", { status: t(`marker.${pending.data.status}`) })}` : "");
+  const issues = (app.pkg.issues || []).filter((i) => i.marker_no === no);
+  $("#marker-issues").replaceChildren(...issues.map((i) => el("li", {}, issueText(i))));
+  $("#marker-issues").hidden = !issues.length;
   const chosen = pending ? pending.data.status : p.status;
   $("#marker-states").replaceChildren(el("legend", {}, t("marker_state")), ...STATES.map((s) => el("label", { class: `state ${s}` },
     el("input", { type: "radio", name: "marker-state", value: s, checked: s === chosen }), " ", t(`marker.${s}`))));
