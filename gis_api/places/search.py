@@ -428,7 +428,7 @@ ranked AS (
                         (SELECT max(similarity(k, :qf)) FROM unnest(p.search_keys) k)) AS sim,
                {distance} AS dist
     ) s
-    CROSS JOIN LATERAL (SELECT {matched} AS matched) m
+    CROSS JOIN LATERAL (SELECT {matched} AS matched OFFSET 0) m  -- OFFSET 0: computed once, not per reference
     ORDER BY rn
     LIMIT :limit
 )
@@ -503,13 +503,13 @@ def _matched_sql(han: bool, *, variants: bool, alikes: bool) -> str:
     keys = ("(SELECT jsonb_build_object('kind', 'name', 'text', p.name, 'via', 'confusable', 'read_as', k) "
             "FROM unnest(p.search_keys) k WHERE k = ANY(CAST(:look_alikes AS text[])) "
             "ORDER BY char_length(k) DESC LIMIT 1)") if alikes else "NULL"
-    return f"""coalesce(
-        CASE WHEN strpos(p.name, :q) > 0 OR :qf = ANY(p.search_keys) THEN {own} END,
-        (SELECT jsonb_strip_nulls(jsonb_build_object('kind', {kind}, 'text', v.name, 'via',
+    variant = f"""(SELECT jsonb_strip_nulls(jsonb_build_object('kind', {kind}, 'text', v.name, 'via',
                 CASE WHEN strpos(v.name, :q) > 0 THEN NULL ELSE 'confusable' END))
          FROM place_variants v WHERE v.place_id = p.place_id AND (strpos(v.name, :q) > 0 OR {alike})
-         ORDER BY v.name = :q DESC, strpos(v.name, :q) > 0 DESC, v.id LIMIT 1),
-        {keys}, {own})"""
+         ORDER BY v.name = :q DESC, strpos(v.name, :q) > 0 DESC, v.id LIMIT 1)""" if variants else "NULL"
+    return f"""coalesce(
+        CASE WHEN strpos(p.name, :q) > 0 OR :qf = ANY(p.search_keys) THEN {own} END,
+        {variant}, {keys}, {own})"""
 
 
 def _envelope(near: tuple[float, float], radius_m: float) -> dict[str, float]:
