@@ -277,6 +277,16 @@ FIELDS: dict[str, tuple[str, str]] = {
     "kind_name": ("类型名称", "kind name"),
     "wkt": ("几何", "geometry"),
     "zooms": ("缩放级别范围", "zoom levels"),
+    # Coverage and accessibility CSV columns (gis_api/coverage/export.py).
+    "covered": ("是否覆盖", "covered"),
+    "distance_m": ("距离（米）", "distance (m)"),
+    "facilities_in_reach": ("可达设施数", "facilities in reach"),
+    "nearest_facility": ("最近设施", "nearest facility"),
+    "nearest_facility_id": ("最近设施编号", "nearest facility number"),
+    "score_2sfca": ("两步移动搜索法得分", "2SFCA score"),
+    "score_per_1000": ("每千人得分", "score per 1,000 people"),
+    "township": ("乡镇代码", "township code"),
+    "township_name": ("乡镇", "township"),
 }
 
 # enumeration -> stored value -> (Chinese, English)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import labels
 from gis_api.coverage import report
 from gis_api.coverage.service import demand_rows, summary, supply_rows
 from gis_api.io import safe_cells
@@ -61,9 +62,12 @@ CSV_FIELDS = ("code", "name", "township", "township_name", "population", "covere
               "nearest_facility", "distance_m", "facilities_in_reach", "lon", "lat")
 
 
-def coverage_csv(session: Session, as_of: dt.date, scores: dict[str, float] | None = None) -> str:
+def coverage_csv(session: Session, as_of: dt.date, scores: dict[str, float] | None = None,
+                 lang: labels.Lang | None = None) -> str:
     """One row per demand point (UTF-8 with BOM so spreadsheet programs read the Chinese names); facility and
-    village names that a spreadsheet would run as formulas are escaped (``safe_cells``)."""
+    village names that a spreadsheet would run as formulas are escaped (``safe_cells``). With ``lang`` (the
+    reader's Accept-Language) the headings and yes/no cells are words of that language, as the layer exports do
+    (``gis_api/io``); without it, column names and true/false for programs."""
     fields = [*CSV_FIELDS, *(("score_2sfca", "score_per_1000") if scores is not None else ())]
 
     def rows() -> Iterator[list[Any]]:
@@ -71,9 +75,10 @@ def coverage_csv(session: Session, as_of: dt.date, scores: dict[str, float] | No
             if scores is not None:
                 r["score_2sfca"] = scores.get(r["code"], 0.0)
                 r["score_per_1000"] = round(scores.get(r["code"], 0.0) * 1000, 6)
-            yield [r.get(f) for f in fields]
+            yield [r.get(f) if lang is None else labels.cell(f, r.get(f), lang) for f in fields]
 
-    return safe_cells.csv_text(fields, rows())
+    header = fields if lang is None else [labels.field_label(f, lang) for f in fields]
+    return safe_cells.csv_text(header, rows())
 
 
 def townships(session: Session, as_of: dt.date, county: str) -> dict[str, Any]:

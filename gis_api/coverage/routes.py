@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from gis_api import auth
+from gis_api import auth, labels
 from gis_api.coverage import export, layers, network, rules, service
 from gis_api.coverage.config import PlanningSettings, presets
 from gis_api.coverage.schemas import CoverageQuery, CoverageRequest, DemandLayerIn, LineNetworkIn, SuggestRequest
@@ -36,11 +36,19 @@ def _out(body: Any, fmt: str, filename: str) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
+def _lang(accept_language: str | None) -> labels.Lang | None:
+    """The reader's language for a CSV, as the layer exports do: none without the header (a program's request)."""
+    return labels.language(accept_language) if accept_language and accept_language.strip() else None
+
+
 @router.post("", summary="Population covered by facilities of a kind within a radius or network distance",
              responses=media(GEOJSON, CSV, HTML))
 def coverage(
     body: CoverageRequest, session: SessionDep, _user: AnalysisAccess,
     format: Annotated[Literal["json", "geojson", "csv", "html"], Query()] = "json",
+    accept_language: Annotated[str | None, Header(
+        description="CSV: with this header, headings and yes/no cells in its language (Chinese unless English is "
+                    "preferred); without it, column names and true/false")] = None,
 ) -> Response:
     settings = PlanningSettings()
     result = service.coverage(session, body, settings)
@@ -51,7 +59,8 @@ def coverage(
             fc = network.add_snaps(session, fc, float(distance["max_snap_m"]))
         return _out(fc, format, "coverage.geojson")
     if format == "csv":
-        return _out(export.coverage_csv(session, export.as_of_of(result)), format, "coverage.csv")
+        csv = export.coverage_csv(session, export.as_of_of(result), lang=_lang(accept_language))
+        return _out(csv, format, "coverage.csv")
     if format == "html":
         title = f"{result['query']['facility_kind_name']} 覆盖分析 coverage report"
         page = export.html_report(session, result, export.as_of_of(result), settings.county, title)
@@ -63,6 +72,9 @@ def coverage(
 def accessibility(
     body: CoverageQuery, session: SessionDep, _user: AnalysisAccess,
     format: Annotated[Literal["json", "geojson", "csv", "html"], Query()] = "json",
+    accept_language: Annotated[str | None, Header(
+        description="CSV: with this header, headings and yes/no cells in its language (Chinese unless English is "
+                    "preferred); without it, column names and true/false")] = None,
 ) -> Response:
     settings = PlanningSettings()
     result = service.accessibility(session, body, settings)
@@ -70,7 +82,8 @@ def accessibility(
     if format == "geojson":
         return _out(_accessibility_geojson(session, result), format, "accessibility.geojson")
     if format == "csv":
-        return _out(export.coverage_csv(session, export.as_of_of(result), scores), format, "accessibility.csv")
+        csv = export.coverage_csv(session, export.as_of_of(result), scores, _lang(accept_language))
+        return _out(csv, format, "accessibility.csv")
     if format == "html":
         page = export.summary_report(session, result, settings.county, "2SFCA 可达性 accessibility", scores=scores)
         return _out(page, format, "accessibility.html")

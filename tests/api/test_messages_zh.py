@@ -326,3 +326,29 @@ def test_every_stored_enumeration_has_both_words() -> None:
             zh, en = labels.ENUMS[domain][member.value]
             assert _CJK.search(zh) and not english_in(zh), (domain, member, zh)
             assert en and not _CJK.search(en), (domain, member, en)
+
+
+def test_coverage_csv_follows_accept_language(client: TestClient) -> None:
+    """The planner's coverage and accessibility CSVs (issue 13: exports follow Accept-Language): Chinese headings
+    and 是/否 cells when the reader asks for Chinese, English words for English, column names and True/False for a
+    program that sends no language; the same rows in all three."""
+    body = {"facility_kind": "township_social_work_station", "radius_m": 5000}
+    plain = _csv(client.post("/api/v1/coverage", params={"format": "csv"}, json=body).content)
+    assert plain and {"code", "name", "covered", "distance_m"} <= set(plain[0])
+    zh = _csv(client.post("/api/v1/coverage", params={"format": "csv"}, json=body,
+                          headers={"Accept-Language": "zh-CN,zh;q=0.9"}).content)
+    heads = list(zh[0])
+    assert {"代码", "名称", "乡镇", "人口", "是否覆盖", "距离（米）", "经度", "纬度"} <= set(heads), heads
+    assert not [h for h in heads if english_in(h)], heads
+    assert {r["是否覆盖"] for r in zh} == {"是", "否"}
+    assert [(r["代码"], r["是否覆盖"] == "是") for r in zh] == [(r["code"], r["covered"] == "True") for r in plain]
+    en = _csv(client.post("/api/v1/coverage", params={"format": "csv"}, json=body,
+                          headers={"Accept-Language": "en-GB,en;q=0.9"}).content)
+    assert {"code", "name", "township", "covered", "distance (m)"} <= set(en[0]), list(en[0])
+    assert not any(_CJK.search(h) for h in en[0])
+    assert {r["covered"] for r in en} == {"yes", "no"}
+    acc = _csv(client.post("/api/v1/coverage/accessibility", params={"format": "csv"},
+                           json={"facility_kind": "township_social_work_station", "radius_m": 5000},
+                           headers={"Accept-Language": "zh-CN"}).content)
+    assert {"两步移动搜索法得分", "每千人得分"} <= set(acc[0]), list(acc[0])
+    assert not [h for h in acc[0] if english_in(h)], list(acc[0])
