@@ -39,10 +39,12 @@ def build_package(body: PackageRequest, session: SessionDep, user: CurrentUser, 
              responses={201: {"description": "stored (new bytes)", "content": {"application/json": {"schema": {}}}},
                         200: {"description": "the same bytes were stored before: their record"},
                         415: {"description": "not a JPEG, PNG, WebP or PDF (by content)"}})
-async def upload_attachment(session: SessionDep, user: CurrentUser, settings: SettingsDep,
-                            file: Annotated[UploadFile, File()]) -> JSONResponse:
+def upload_attachment(session: SessionDep, user: CurrentUser, settings: SettingsDep,
+                      file: Annotated[UploadFile, File()]) -> JSONResponse:
     auth.require(user, *PATROL)
-    data = await file.read(settings.limits.attachment_bytes + 1)  # one byte more tells "too large"
+    # A plain def (worker thread), not async: storing waits on a lock another upload of the same bytes holds until
+    # its commit, which must not block the event loop that commit needs. The multipart body is already spooled.
+    data = file.file.read(settings.limits.attachment_bytes + 1)  # one byte more tells "too large"
     row, created = attachments.store(session, data, user.username, settings.limits)
     out = {**attachments.as_dict(session, row), "created": created}
     return JSONResponse(out, status_code=201 if created else 200, headers={"ETag": f'"{row.sha256}"'})
