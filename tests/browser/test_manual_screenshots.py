@@ -310,6 +310,9 @@ def test_patrol_tour(tour: Tour, guide_live: GuideLive) -> None:
     tour.shot("patrol-move", ".leaflet-marker-icon.patrol-drag")
     page.click("#marker-move-form button[type=button]")
     page.wait_for_selector("#marker-move-form", state="detached")
+    xs, ys = [p[0] for p in line["geometry"]["coordinates"][0]], [p[1] for p in line["geometry"]["coordinates"][0]]
+    page.evaluate("(b) => window.dimingMap.fitBounds(b, { animate: false, padding: [20, 20] })",
+                  [[min(ys), min(xs)], [max(ys), max(xs)]])  # the whole line again, for the track on it
 
     # 上传 GPX 轨迹: the first two fifths of the line, one marker re-surveyed 30 m north.
     coords = line["geometry"]["coordinates"][0]
