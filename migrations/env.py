@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from alembic import context
 from sqlalchemy import create_engine
 
 from gis_api.db import CONNECTION_OPTIONS, database_url
 from gis_api.models import Base, include_object
 from gis_api.settings import DatabaseSettings
+
+# Revision scripts import ``migrations.helpers`` whatever the working directory (the CLI runs from anywhere).
+_CHECKOUT = str(Path(__file__).resolve().parents[1])
+if _CHECKOUT not in sys.path:
+    sys.path.insert(0, _CHECKOUT)
 
 config = context.config
 url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url") or database_url(DatabaseSettings())

@@ -1,0 +1,1 @@
+"""Helpers for migrations (imported by revision scripts as ``migrations.helpers.…``)."""
