@@ -161,7 +161,8 @@ def _done(t: Tour, expected: list[str]) -> None:
 
 # -- 地名工作人员 --------------------
 OFFICER = ["officer-login", "officer-search", "officer-place", "officer-flags", "officer-edit", "officer-draw",
-           "officer-conflict", "officer-proposal-new", "officer-proposal", "officer-proposal-list"]
+           "officer-conflict", "officer-proposal-new", "officer-proposal", "officer-proposal-list",
+           "officer-adjustment"]
 
 
 def test_officer_tour(tour: Tour, guide_live: GuideLive) -> None:
@@ -237,6 +238,13 @@ def test_officer_tour(tour: Tour, guide_live: GuideLive) -> None:
     tour.shot("officer-proposal", "#advance-form #adv-to", crop="#panel")
     page.click("#btn-proposals-back")
     tour.shot("officer-proposal-list", "#proposal-list li[data-id]", crop="#panel")
+
+    # 区划调整 → 新建调整: the form (cancelled; drawing and the impact are the adjustments tests' journey).
+    page.click("#tab-adjustments")
+    page.click("#adj-new")
+    page.fill("#adj-title", "店埠镇、撮镇镇部分区域划转")
+    tour.shot("officer-adjustment", "#adj-form #adj-create", crop="#panel")
+    page.click("#adj-cancel")
     _done(tour, OFFICER)
 
 
