@@ -24,6 +24,7 @@ from gis_api.errors import install_handlers
 from gis_api.facilities.routes import router as facilities_router
 from gis_api.field.routes import pages as field_pages
 from gis_api.field.routes import router as field_router
+from gis_api.help.routes import router as help_router
 from gis_api.io.routes import router as io_router
 from gis_api.limits import BodyLimitMiddleware
 from gis_api.naming.routes import router as naming_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ui_config_router)
     app.include_router(field_router)
     app.include_router(field_pages)
+    app.include_router(help_router)  # /help: docs/ and the manuals, offline
 
     @app.get("/api/v1/health", tags=["meta"], summary="Service and database status")
     def health(session: SessionDep, user: OptionalUser, current: SettingsDep) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gis_api.help.anchors import rule_url
+
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +52,7 @@ class DimingError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {
+        out = {
             "code": self.code,
             "message": self.message,
             "message_zh": self.message_zh,
@@ -58,6 +60,9 @@ class DimingError(Exception):
             "rule": self.rule,
             **self.extra,
         }
+        if self.rule:  # the rule's entry in the offline manual (docs/rules.md, served at /help/rules)
+            out["rule_url"] = rule_url(self.rule)
+        return out
 
 
 class InvalidInput(DimingError):

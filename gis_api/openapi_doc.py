@@ -38,6 +38,7 @@ ERROR_SCHEMA: dict[str, Any] = {
         "message_zh": {"type": "string"},
         "field": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         "rule": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "rule_url": {"type": "string", "description": "the rule's entry in the offline manual, e.g. /help/rules#t1"},
     },
     "additionalProperties": True,
 }

@@ -357,10 +357,13 @@ def test_info_does_not_print_the_admin_password(
 OPEN_WITHOUT_LOGIN = {
     "/", "/docs", "/openapi.json", "/api/v1/health",
     "/ogc", "/ogc/conformance", "/ogc/api", "/ogc/tileMatrixSets", "/ogc/tileMatrixSets/{tms_id}",
+    "/help", "/help/help.css", "/help/{name}",  # the manuals and docs (gis_api/help): no data
 }
+# Open too, but the sample name is no file there: 404 rather than 401.
+OPEN_WITHOUT_LOGIN_NOT_FOUND = {"/help/manuals/{manual}", "/help/manuals/img/{image}"}
 SAMPLE_PARAMS = {
     "collection_id": "places", "tms_id": "WebMercatorQuad", "z": "10", "y": "416", "x": "845",
-    "code": "340122", "feature_id": "1", "kind": "school",
+    "code": "340122", "feature_id": "1", "kind": "school", "name": "rules",
 }
 
 
@@ -391,6 +394,8 @@ def test_no_anonymous_read_when_public_read_is_off(
         r = client.get(url)
         if path in OPEN_WITHOUT_LOGIN:
             assert r.status_code == 200, (path, r.status_code, r.text[:200])
+        elif path in OPEN_WITHOUT_LOGIN_NOT_FOUND:
+            assert r.status_code == 404, (path, r.status_code, r.text[:200])
         elif r.status_code != 401:
             leaks[path] = (r.status_code, r.text[:120])
     assert leaks == {}

@@ -1,0 +1,1 @@
+"""The manuals and documentation served offline at /help (rendered from docs/**/*.md)."""
