@@ -103,7 +103,7 @@ export async function openProposal(id, known = null, { zoom = true } = {}) {
     el("h3", {}, t("steps")),
     el("ol", { class: "versions" }, (p.steps || []).map((s) => el("li", {}, `${s.date} ${t(`stage.${s.to}`)} · ${s.actor}${s.doc_no ? ` · ${s.doc_no}` : ""} · ${s.reason}`))),
     ["approved", "filed", "announced"].includes(p.stage) ? el("p", {},
-      el("a", { href: `/api/v1/proposals/${p.id}/notice.html`, target: "_blank", rel: "noopener" }, t("notice_html")), " · ",
+      el("a", { href: `/api/v1/proposals/${p.id}/notice.html`, target: "_blank", rel: "noopener" }, t("notice_page")), " · ",
       el("button", { type: "button", class: "link", onclick: () => download(`/api/v1/proposals/${p.id}/notice.docx`, null, `notice-${p.id}.docx`) }, t("notice_docx"))) : null,
     next.length ? advanceForm(p, next) : null,
   );
