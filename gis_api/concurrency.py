@@ -11,13 +11,16 @@ Every write service function of a versioned entity begins with ``Versioned.lock`
    the row lock also keeps out writers that do not come through here (SQL in scripts);
 4. the If-Match comparison against the version just locked: 412 with the current representation and ETag.
 
-The caller then validates, writes and sets the audit context; the request (or CLI command) commits. No other
+The caller then validates, sets the audit context (``Versioned.audit``) and writes — for a valid-time entity with
+``write_version`` (a correction in place, or a legal change closing the row and opening the next) or
+``close_version``; the request (or CLI command) commits. ``Versioned.history`` reads the entity's audit trail. No other
 module compares ETags or takes row locks for writes: routes, OGC editors, importers and the CLI call the entity's
 service function, which calls ``lock``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,13 +29,13 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from gis_api.errors import DimingError, PreconditionFailed, PreconditionRequired
+from gis_api.audit import service as audit
+from gis_api.errors import DimingError, InvalidInput, PreconditionFailed, PreconditionRequired
+from gis_api.versioning import make_etag
+
+__all__ = ["Versioned", "close_version", "make_etag", "require_present", "write_version"]
 
 T = TypeVar("T")
-
-
-def make_etag(prefix: str, row_id: int | str, version: int) -> str:
-    return f'"{prefix}{row_id}.v{version}"'
 
 
 def _offered(if_match: str) -> list[str]:
@@ -125,14 +128,78 @@ class Versioned(Generic[T]):
             headers={"ETag": current},
         )
 
+    @property
+    def table(self) -> str:
+        name: str = self.model.__tablename__  # type: ignore[attr-defined]
+        return name
+
+    @staticmethod
+    def audit(session: Session, actor: str, reason: str | None) -> None:
+        """Who and why, for every audit row the write about to happen produces (transaction-local)."""
+        audit.set_context(session, actor, reason)
+
+    def history(self, session: Session, key: Any, limit: int = 200) -> list[dict[str, Any]]:
+        """Every recorded change of the entity ``key`` (the audit trail of this table), oldest first."""
+        return audit.history(session, self.table, str(key), limit)
+
     def _rows(self, key: Any) -> Select[Any]:
         return select(self.model).where(self.key == key).order_by(*self.latest).limit(1)
 
     def _locked(self, session: Session, key: Any, where: Iterable[Any]) -> T | None:
         # The advisory lock comes first and in its own statement: in READ COMMITTED the next statement then
         # sees whatever the previous writer of this entity committed, including rows it inserted.
-        table: str = self.model.__tablename__  # type: ignore[attr-defined]
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(table), func.hashtext(str(key)))))
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(self.table), func.hashtext(str(key)))))
         stmt = self._rows(key).where(*where).with_for_update().execution_options(populate_existing=True)
         row: T | None = session.scalars(stmt).first()
         return row
+
+
+# -- the write step of a valid-time entity (after ``lock``) -------------------------------------------------------
+
+KEEP_OUT = ("id", "version", "created_at", "updated_at", "valid_from", "valid_to")
+
+
+def write_version(session: Session, row: T, changes: dict[str, Any], *, legal: bool,
+                  effective_date: dt.date | None, rule: str | None = None, refresh: bool = True) -> T:
+    """Apply ``changes`` to the locked ``row``: a correction changes it in place (record time only; the audit
+    trigger keeps the old values); a legal change closes it on ``effective_date`` and opens a copy with the changes
+    (domain.md §4, design.md "Time"). Returns the row now in force. ``rule`` is cited when the date is missing."""
+    if not changes:
+        raise InvalidInput("nothing to change", "没有需要修改的内容", field="body")
+    if not legal:
+        for key, value in changes.items():
+            setattr(row, key, value)
+        session.flush()
+        if refresh:
+            session.refresh(row)
+        return row
+    valid_from: dt.date = getattr(row, "valid_from")  # noqa: B009 - every valid-time row has it
+    valid_to: dt.date | None = getattr(row, "valid_to")  # noqa: B009
+    if effective_date is None:
+        raise InvalidInput("a legal change needs effective_date", "法定变更须填写生效日期", field="effective_date",
+                           rule=rule)
+    if effective_date <= valid_from or (valid_to is not None and effective_date >= valid_to):
+        raise InvalidInput(
+            f"effective_date must fall inside the current version ({valid_from} – {valid_to or 'open'})",
+            f"生效日期须在当前版本有效期内（{valid_from} 至 {valid_to or '今'}）", field="effective_date",
+        )
+    cls = type(row)
+    mapper: Any = getattr(cls, "__mapper__")  # noqa: B009
+    keep = {c.key: getattr(row, c.key) for c in mapper.column_attrs if c.key not in KEEP_OUT}
+    new = cls(**{**keep, **changes, "valid_from": effective_date, "valid_to": valid_to})
+    setattr(row, "valid_to", effective_date)  # noqa: B010
+    session.flush()  # close first: the exclusion constraint forbids two versions on one date
+    session.add(new)
+    session.flush()
+    if refresh:
+        session.refresh(new)
+    return new
+
+
+def close_version(session: Session, row: Any, effective_date: dt.date) -> None:
+    """End the locked ``row``'s validity on ``effective_date`` (after its start)."""
+    if effective_date <= row.valid_from:
+        raise InvalidInput("effective_date must be after valid_from", "终止日期须晚于生效日期", field="effective_date")
+    row.valid_to = effective_date
+    session.flush()
+    session.refresh(row)

@@ -8,9 +8,10 @@ markers, proposals, adjustments, inspections … — is made of the same pieces:
 * ``valid_time_constraints(key, name)``: the ``valid_interval`` check and the exclusion constraint "one version of
   an entity at any date", for ``__table_args__``;
 * ``as_of(model, on)`` / ``as_of_sql(alias, param)``: the as-of filter, for ORM queries and for SQL text;
-* ``etag(prefix, key, version)``: the ETag (``gis_api.concurrency.make_etag``).
+* ``etag(prefix, key, version)`` (= ``make_etag``): the ETag.
 
-The write step (lock → check → write → audit) lives in ``gis_api.concurrency`` (``Versioned``, ``versioned_write``);
+The write step (lock → check → audit context → write) lives in ``gis_api.concurrency`` (``Versioned.lock``,
+``Versioned.audit``, ``write_version``, ``close_version``, ``Versioned.history``);
 the migration side in ``migrations/helpers/versioned.py``. A new entity is therefore::
 
     class Thing(ValidTime, Base):
@@ -33,9 +34,13 @@ from sqlalchemy import CheckConstraint, ColumnElement, Date, DateTime, Integer, 
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gis_api.concurrency import make_etag
+__all__ = ["RecordVersion", "ValidTime", "as_of", "as_of_sql", "etag", "make_etag", "valid_time_constraints"]
 
-__all__ = ["RecordVersion", "ValidTime", "as_of", "as_of_sql", "etag", "valid_time_constraints"]
+
+def make_etag(prefix: str, row_id: int | str, version: int) -> str:
+    """The strong ETag of one record version: ``"<prefix><key>.v<version>"``."""
+    return f'"{prefix}{row_id}.v{version}"'
+
 
 etag = make_etag
 

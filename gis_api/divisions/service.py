@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
-from gis_api.concurrency import Versioned, make_etag
+from gis_api.concurrency import Versioned, make_etag, write_version
 from gis_api.divisions.models import (
     CODE_LENGTH,
     KINDS,
@@ -142,7 +142,7 @@ def versions(session: Session, code: str) -> list[dict[str, Any]]:
 def history(session: Session, code: str) -> dict[str, Any]:
     if session.get(DivisionCode, code) is None:  # the registry, not the rows: a withdrawn code has none left
         raise NotFound(f"no division with code {code}", f"不存在代码为 {code} 的行政区划", field="code")
-    return {"code": code, "versions": versions(session, code), "changes": audit.history(session, TABLE, code)}
+    return {"code": code, "versions": versions(session, code), "changes": GUARD.history(session, code)}
 
 
 # -- validation ---------------------------------------------------------------------------------------
@@ -273,39 +273,11 @@ def update(session: Session, code: str, body: DivisionUpdate, if_match: str | No
         changes["source"] = body.source.strip()
     if not changes:
         raise InvalidInput("nothing to change", "没有需要修改的内容", field="body")
-    audit.set_context(session, actor, body.reason)
-
-    if body.mode is ChangeMode.correction:
-        for key, value in changes.items():
-            setattr(row, key, value)
-        session.flush()
-        session.refresh(row)
-        return row
-
-    eff = body.effective_date
-    if eff is None:
-        raise InvalidInput(
-            "a legal change needs effective_date", "法定变更须填写生效日期", field="effective_date", rule="§4"
-        )
-    if eff <= row.valid_from or (row.valid_to is not None and eff >= row.valid_to):
-        raise InvalidInput(
-            f"effective_date must fall inside the current version ({row.valid_from} – {row.valid_to or 'open'})",
-            f"生效日期须在当前版本有效期内（{row.valid_from} 至 {row.valid_to or '今'}）",
-            field="effective_date",
-        )
-    new = Division(
-        code=row.code, name=row.name, level=row.level, kind=row.kind, parent_code=row.parent_code,
-        geom=row.geom, population=row.population, source=row.source, valid_from=eff,
-        valid_to=row.valid_to, document_no=body.document_no,
-    )
-    for key, value in changes.items():
-        setattr(new, key, value)
-    row.valid_to = eff
-    session.flush()  # close first: the exclusion constraint forbids two versions on one date
-    session.add(new)
-    session.flush()
-    session.refresh(new)
-    return new
+    GUARD.audit(session, actor, body.reason)
+    if body.mode is ChangeMode.legal:
+        changes["document_no"] = body.document_no  # the act that opens the new version
+    return write_version(session, row, changes, legal=body.mode is ChangeMode.legal,
+                         effective_date=body.effective_date, rule="§4")
 
 
 def retire(session: Session, code: str, body: DivisionRetire, if_match: str | None, actor: str) -> Division:

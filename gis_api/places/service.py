@@ -15,9 +15,9 @@ from geoalchemy2 import WKBElement
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from gis_api import auth, clock, geojson_sql
+from gis_api import clock, geojson_sql
 from gis_api.audit import service as audit
-from gis_api.concurrency import Versioned, make_etag
+from gis_api.concurrency import Versioned, make_etag, write_version
 from gis_api.divisions.schemas import ChangeMode
 from gis_api.errors import Conflict, DimingError, InvalidInput, NotFound, PreconditionFailed
 from gis_api.geo.echo import echoed_geometry
@@ -232,7 +232,7 @@ def history(session: Session, place_id: int) -> dict[str, Any]:
         for r in rows
     ]
     changes = [
-        c for table in ("places", "place_variants", "place_protection", "name_flags")
+        c for table in ("places", "place_variants", "place_protection", "name_flags", "place_name_corrections")
         for c in ({**x, "table": table} for x in audit.history(session, table, str(place_id)))
     ]
     if not versions and not changes:  # a withdrawn registration has no versions left, only its audit rows
@@ -425,12 +425,13 @@ def procedure_of(session: Session, place_id: int, name: str) -> int | None:
     return int(found) if found is not None else None
 
 
-def _guard_procedure_name(session: Session, row: Place, new_name: str, body: PlaceUpdate, actor: str,
-                          via_proposal: int | None) -> str | None:
+def _guard_procedure_name(session: Session, row: Place, new_name: str, body: PlaceUpdate,
+                          via_proposal: int | None, confirmation: str | None) -> str | None:
     """R2: a standard name that came out of the naming procedure changes only through a renaming proposal.
 
-    A correction may fix a typo of the registered form when a reviewer other than the editor confirms it
-    (``confirmed_by``); returns the audit note then. ``via_proposal``: the approved renaming doing the change."""
+    A correction may fix a typo of the registered form once a reviewer other than the officer has confirmed it
+    (``confirmation``: the audit note of the confirmed correction request, see ``places.corrections``); returns
+    it then. ``via_proposal``: the approved renaming doing the change."""
     if via_proposal is not None or row.status != PlaceStatus.standard.value:
         return None
     proposal = procedure_of(session, row.place_id, row.name)
@@ -449,20 +450,16 @@ def _guard_procedure_name(session: Session, row: Place, new_name: str, body: Pla
         raise Conflict(f"{row.name} → {new_name} is not a typo of the registered form. {procedure}",
                        f"“{row.name}”改为“{new_name}”不是书写错误的更正。{procedure_zh}", field="name", rule="R2",
                        code="needs_renaming_procedure", extra={"proposal_id": proposal})
-    reviewer = (body.confirmed_by or "").strip()
-    if not reviewer:
+    if confirmation is None:
         raise Conflict(
             f"correcting the standard name {row.name} to {new_name} needs a reviewer's confirmation that it fixes "
-            f"a typo (confirmed_by); otherwise {procedure}",
-            f"更正标准地名“{row.name}”为“{new_name}”须经审核人确认系书写错误（填写确认人）；否则{procedure_zh}",
+            f"a typo: PATCH /api/v1/places/{row.place_id} records it as a correction request (202) that another "
+            f"user with the reviewer role confirms (POST /api/v1/name-corrections/{{id}}/confirm); otherwise "
+            f"{procedure}",
+            f"更正标准地名“{row.name}”为“{new_name}”须经另一位审核人确认系书写错误：通过 PATCH /api/v1/places/"
+            f"{row.place_id} 提交更正申请（202），由审核人确认后生效；否则{procedure_zh}",
             field="name", rule="R2", code="needs_renaming_procedure", extra={"proposal_id": proposal})
-    user = auth.find_user(session, reviewer)
-    if reviewer == actor or user is None or not user.active or not user.has_any((auth.Role.reviewer,)):
-        raise InvalidInput(
-            f"confirmed_by must name an active reviewer other than the editor ({actor}), not {reviewer!r}",
-            f"确认人须为编辑人（{actor}）以外的在职审核人，而不是 {reviewer!r}", field="confirmed_by", rule="R2")
-    return (f"R2 typo correction of the standard name {row.name} → {new_name} (naming proposal {proposal}), "
-            f"confirmed by reviewer {reviewer} / 标准地名书写错误更正，经审核人 {reviewer} 确认")
+    return confirmation
 
 
 def _parse_geometry(geometry: dict[str, Any] | None) -> WKBElement | None:
@@ -512,13 +509,15 @@ def _guard_protected_rename(session: Session, row: Place, new_name: str) -> None
 
 
 def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | None, actor: str, *,
-           echoed: bool = False, via_proposal: int | None = None) -> tuple[Place, list[dict[str, Any]]]:
+           echoed: bool = False, via_proposal: int | None = None, confirmation: str | None = None
+           ) -> tuple[Place, list[dict[str, Any]]]:
     """Correct the version in force today, or record a legal change from ``effective_date``.
 
     ``echoed``: the body is a GIS client's copy of the feature it read (OGC PUT/PATCH); a derived spelling or
     division sent back unchanged is then not an officer's override. It is compared with the locked version.
     ``via_proposal``: the approved renaming proposal making this change (the only way a standard name that came
-    out of the procedure is renamed, R2)."""
+    out of the procedure is renamed, R2). ``confirmation``: the audit note of a reviewer-confirmed typo correction
+    of such a name (``places.corrections.confirm``, the only caller that passes it)."""
     today = clock.today()
     row = GUARD.lock(session, place_id, if_match, where=_in_force(today), missing=lambda: _not_found(place_id, today))
     if echoed:
@@ -532,7 +531,7 @@ def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | N
     confirmed = None
     if renamed:
         _guard_protected_rename(session, row, name)
-        confirmed = _guard_procedure_name(session, row, name, body, actor, via_proposal)
+        confirmed = _guard_procedure_name(session, row, name, body, via_proposal, confirmation)
     if renamed or body.category_code or "romanized" in sent:
         override = body.romanized if "romanized" in sent else (row.romanized if row.romanized_by != "auto" else None)
         if renamed and "romanized" not in sent:
@@ -561,33 +560,14 @@ def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | N
         raise InvalidInput("nothing to change", "没有需要修改的内容", field="body")
     audit.set_context(session, actor, f"{body.reason} [{confirmed}]" if confirmed else body.reason)
 
-    if body.mode is ChangeMode.correction:
-        for key, value in changes.items():
-            setattr(row, key, value)
-        session.flush()
-        target = row
-    else:
-        eff = body.effective_date
-        if eff is None:
-            raise InvalidInput("a legal change needs effective_date", "法定变更须填写生效日期", field="effective_date")
-        if eff <= row.valid_from or (row.valid_to is not None and eff >= row.valid_to):
-            raise InvalidInput(
-                f"effective_date must fall inside the current version ({row.valid_from} – {row.valid_to or 'open'})",
-                f"生效日期须在当前版本有效期内（{row.valid_from} 至 {row.valid_to or '今'}）", field="effective_date",
-            )
-        keep = {c.key: getattr(row, c.key) for c in Place.__mapper__.column_attrs
-                if c.key not in ("id", "version", "created_at", "updated_at", "valid_from", "valid_to")}
-        target = Place(**{**keep, **changes, "valid_from": eff, "valid_to": row.valid_to})
-        row.valid_to = eff
-        session.flush()
-        session.add(target)
-        session.flush()
-        if renamed:
-            # A rename keeps the old name as 曾用名 (domain.md §1.3).
-            add_variant(session, place_id, VariantIn(
-                kind=VariantKind.former, name=row.name, romanized=row.romanized, valid_from=row.valid_from,
-                valid_to=eff, note="renamed",
-            ), actor, body.reason)
+    legal = body.mode is ChangeMode.legal
+    target = write_version(session, row, changes, legal=legal, effective_date=body.effective_date, refresh=False)
+    if legal and renamed:
+        # A rename keeps the old name as 曾用名 (domain.md §1.3).
+        add_variant(session, place_id, VariantIn(
+            kind=VariantKind.former, name=row.name, romanized=row.romanized, valid_from=row.valid_from,
+            valid_to=target.valid_from, note="renamed",
+        ), actor, body.reason)
     if renamed:
         checks.close_flags_of_old_name(session, place_id, row.name if body.mode is ChangeMode.legal else None, actor)
     flags = checks.record_flags(session, target)
