@@ -137,6 +137,8 @@ async function downloadPackage(ev) {
   button.disabled = true;
   progress.textContent = t("pkg_building");
   try {
+    // Ask the browser to keep the offline data under storage pressure (installed apps are usually granted it).
+    if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
     const { data } = await api("/api/v1/field/packages", { json: body });
     const old = app.pkg;
     const same = old && old.package_id === data.package_id && old.tile_stats && !old.tile_stats.failed;
@@ -192,6 +194,9 @@ async function fetchTiles(urls, onProgress) {
     }
   }
   await Promise.all(Array.from({ length: 6 }, worker));
+  // Tiles of an earlier package that this one does not list would only take the phone's storage.
+  const keep = new Set(urls.map((u) => new URL(u, location.origin).href));
+  for (const req of await cache.keys()) if (!keep.has(req.url)) await cache.delete(req);
   return stats;
 }
 
