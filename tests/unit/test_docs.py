@@ -163,3 +163,26 @@ def test_no_reference_to_a_shared_docs_folder() -> None:
     untracked = subprocess.run(["grep", "-rln", needle, "README.md", "docs", "gis_api", "scripts"],
                                cwd=ROOT, capture_output=True, text=True)
     assert out.stdout == "" and untracked.stdout == ""
+
+
+def test_readme_api_paths_are_routes() -> None:
+    from gis_api.app import create_app
+    from gis_api.settings import load_settings
+
+    def walk(routes: list[object], prefix: str = "") -> list[str]:
+        out: list[str] = []
+        for r in routes:
+            inner = getattr(r, "original_router", None)
+            if inner is not None:
+                out += walk(inner.routes, prefix + (r.include_context.prefix or ""))  # type: ignore[attr-defined]
+            elif getattr(r, "path", None) is not None:
+                out.append(prefix + r.path)  # type: ignore[attr-defined]
+        return out
+
+    app = create_app(load_settings())  # no connection is made
+    patterns = [re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)) + "$") for p in walk(app.routes)]
+    mentioned = set(re.findall(r"(?<![\w./])(/(?:api/v1|ogc)/[^\s`'\"),;|]*)", README))
+    assert len(mentioned) > 30
+    for path in sorted(mentioned):
+        clean = path.split("?")[0].rstrip(".")
+        assert "…" in clean or any(p.match(clean) for p in patterns), path
