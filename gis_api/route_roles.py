@@ -17,9 +17,9 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
-import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gis_api.auth import Role
@@ -29,13 +29,26 @@ WRITING_ROLES: tuple[Role, ...] = tuple(r for r in Role if r is not Role.viewer)
 
 
 def _function_def(fn: Callable[..., Any]) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The module-level definition of ``fn``, found by name in its module's source (not by line number: the
+    file may have been edited since it was imported, and then the line numbers point elsewhere)."""
     try:
-        source = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError):
+        path = inspect.getsourcefile(fn)
+    except TypeError:
         return None
-    tree = ast.parse(source)
-    node = tree.body[0] if tree.body else None
-    return node if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else None
+    if path is None:
+        return None
+    for node in _module_tree(path).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == fn.__name__:
+            return node
+    return None
+
+
+@functools.cache
+def _module_tree(path: str) -> ast.Module:
+    try:
+        return ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return ast.Module(body=[], type_ignores=[])
 
 
 def _top_level_calls(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.Call]:
