@@ -1,23 +1,22 @@
 """OGC API – Features Parts 1–4 and OGC API – Tiles at ``/ogc``.
 
-Reads are async and lean (the hot paths): query parameters are parsed here, the statement comes from
+Reads are async and lean (the hot paths): query parameters are parsed by ``gis_api.ogc.params``, the statement
+comes from
 ``gis_api.ogc.query`` and PostgreSQL returns the finished GeoJSON or MVT; Python only wraps the feature array
 in the FeatureCollection envelope. Writes are ordinary sync routes on the request's session that call the
-area services through the collection's editor, then answer with the feature as it now reads.
+area services through the collection's editor, then answer with the feature as it now reads. The shared plumbing
+(reader, read access, metadata) is in ``gis_api.ogc.access``, the Tiles routes in ``gis_api.ogc.tile_routes``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
 import time
 from typing import Annotated, Any, TypeGuard
 from urllib.parse import quote, unquote
 
 import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text as sa_text
 from sqlalchemy.exc import DBAPIError
 
@@ -31,22 +30,40 @@ from gis_api.errors import (
     Unauthorized,
 )
 from gis_api.ogc import crs as crs_mod
-from gis_api.ogc import filters, openapi, query, tiles
+from gis_api.ogc import openapi, query, tile_routes
 from gis_api.ogc import schema as schema_mod
-from gis_api.ogc.collections import Collection, Property, all_collections, get
-from gis_api.ogc.errors import BadRequest
+from gis_api.ogc.access import (
+    GEOJSON,
+    JSON,
+    OAS30,
+    SCHEMA_JSON,
+    _json,
+    authenticate,
+    base_url,
+    collection_or_404,
+    metadata,
+    ogc_settings,
+    read_access,
+    reader,
+    visible,
+)
+from gis_api.ogc.collections import Collection, Property
 from gis_api.ogc.links import feature_links, with_links
-from gis_api.ogc.reader import PoolReader, Reader, SessionReader
-from gis_api.ogc.settings import OgcSettings
-from gis_api.ogc.sql import Params
+from gis_api.ogc.params import (
+    INT64_MAX,
+    ITEM_PARAMS,
+    _bad,
+    _check_params,
+    _link,
+    int_id,
+    items_query,
+    parse_datetime,
+    parse_props,
+)
+from gis_api.ogc.reader import Reader, SessionReader
 from gis_api.openapi_doc import media
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
-GEOJSON = "application/geo+json"
-JSON = "application/json"
-MVT = "application/vnd.mapbox-vector-tile"
-SCHEMA_JSON = "application/schema+json"
-OAS30 = "application/vnd.oai.openapi+json;version=3.0"
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -79,280 +96,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
     "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ]
-ITEMS_PARAMS = frozenset({"limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang",
-                          "filter-crs", "sortby", "properties", "f"})
-ITEM_PARAMS = frozenset({"crs", "datetime", "properties", "f"})
 ESTIMATE_TTL_S = 60.0  # how long a planner estimate of a large result is reused (the count is skipped)
-
-
-# -- plumbing ----------------------------------------------------------------------------------------------
-
-def _json(obj: Any, status: int = 200, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type=media_type, headers=headers)
-
-
-def ogc_settings(request: Request) -> OgcSettings:
-    s: OgcSettings | None = getattr(request.app.state, "ogc_settings", None)
-    if s is None:
-        s = OgcSettings()
-        request.app.state.ogc_settings = s
-    return s
-
-
-def reader(request: Request) -> Reader:
-    r: Reader | None = getattr(request.app.state, "ogc_reader", None)
-    if r is None:
-        r = PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size,
-                       int(request.app.state.settings.limits.read_timeout_s * 1000))
-        request.app.state.ogc_reader = r
-    return r
-
-
-async def read_access(request: Request) -> None:
-    """Reads are public when DIMING_PUBLIC_READ=true; otherwise a valid bearer token is needed."""
-    if request.app.state.settings.auth.public_read:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("login required to read (DIMING_PUBLIC_READ=false)", "需要登录后才能查看")
-
-    await authenticate(request, token.strip())
-
-
-async def authenticate(request: Request, token: str) -> auth.User:
-    """The user of a bearer token (401 otherwise), checked off the event loop."""
-    db = reader(request)
-    if isinstance(db, SessionReader):  # reads on a given session (tests): the token is checked on it too
-        return auth.authenticate(db.session, token)
-
-    def check() -> auth.User:
-        session = request.app.state.sessionmaker()
-        try:
-            return auth.authenticate(session, token)
-        finally:
-            session.close()
-
-    return await run_in_threadpool(check)
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/ogc"
-
-
-def collection_or_404(cid: str) -> Collection:
-    c = get(cid)
-    if c is None:
-        raise NotFound(f"no collection {cid!r}; see /ogc/collections", f"不存在数据集 {cid!r}", field="collectionId")
-    return c
-
-
-async def metadata(request: Request, c: Collection) -> dict[str, Any]:
-    """Extent, count and valid-time range of what is in force today; cached (``metadata_ttl_s``)."""
-    cache: dict[str, tuple[float, dict[str, Any]]] = getattr(request.app.state, "ogc_metadata", None) or {}
-    request.app.state.ogc_metadata = cache
-    hit = cache.get(c.id)
-    ttl = ogc_settings(request).metadata_ttl_s
-    if hit and time.monotonic() - hit[0] < ttl:
-        return hit[1]
-    sql, params = query.extent_sql(c, query.TimeFilter(as_of=clock.today()))
-    row = await reader(request).fetchrow(sql, params)
-    meta: dict[str, Any] = {"bbox": None, "count": 0, "valid_from": None}
-    if row is not None and row[0] is not None:
-        meta = {"bbox": (float(row[0]), float(row[1]), float(row[2]), float(row[3])), "count": int(row[4]),
-                "valid_from": row[5]}
-    cache[c.id] = (time.monotonic(), meta)
-    return meta
-
-
-async def visible(request: Request) -> list[Collection]:
-    """Registered collections whose table exists (areas still being built are left out)."""
-    cached: list[Collection] | None = getattr(request.app.state, "ogc_visible", None)
-    if cached is not None:
-        return cached
-    out = []
-    for c in all_collections():
-        if c.requires_table:
-            params = Params()
-            row = await reader(request).fetchrow(f"SELECT to_regclass({params.bind(c.table, 'text')})", params)
-            if row is None or row[0] is None:
-                continue
-        out.append(c)
-    request.app.state.ogc_visible = out
-    return out
-
-
-# -- parameters --------------------------------------------------------------------------------------------
-
-def _bad(param: str, message: str, message_zh: str) -> BadRequest:
-    return BadRequest(f"{param}: {message}", f"参数 {param} 无效：{message_zh}", field=param)
-
-
-INT64_MAX = 2**63 - 1
-_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")  # ASCII digits only: str.isdigit() and int() accept '²', '٣' …
-
-
-def parse_int(raw: str | None, param: str, default: int, lo: int, hi: int = INT64_MAX) -> int:
-    """An integer query parameter within [lo, hi] (PostgreSQL's bigint at most), else a 400 naming it."""
-    if raw is None:
-        return default
-    raw = raw.strip()
-    if not _INTEGER.fullmatch(raw):
-        raise _bad(param, "must be an integer", "须为整数")
-    value = int(raw)
-    if value < lo:
-        raise _bad(param, f"must be ≥ {lo}", f"须不小于 {lo}")
-    if value > hi:
-        raise _bad(param, f"must be ≤ {hi}", f"须不大于 {hi}")
-    return value
-
-
-def int_id(raw: str) -> int | None:
-    """An integer feature id as PostgreSQL's bigint holds it, or None (no such feature)."""
-    if not _INTEGER.fullmatch(raw):
-        return None
-    value = int(raw)
-    return value if -INT64_MAX - 1 <= value <= INT64_MAX else None
-
-
-def parse_date(raw: str, param: str = "datetime") -> dt.date:
-    try:
-        if len(raw) <= 10:
-            return dt.date.fromisoformat(raw)
-        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
-    except ValueError:
-        raise _bad(param, f"{raw!r} is not an RFC 3339 date or date-time", f"{raw!r} 不是有效的日期") from None
-
-
-def parse_datetime(raw: str | None) -> query.TimeFilter:
-    """``datetime`` on valid time: an instant is the as-of date; an interval (open ends ``..``) selects the
-    features in force at some time inside it, each once, as the version in force at its end
-    (``query.time_sql``). Default: today."""
-    if raw is None or not raw.strip():
-        return query.TimeFilter(as_of=clock.today())
-    raw = raw.strip()
-    if "/" not in raw:
-        return query.TimeFilter(as_of=parse_date(raw))
-    a, _, b = raw.partition("/")
-    start = None if a in ("", "..") else parse_date(a)
-    end = None if b in ("", "..") else parse_date(b)
-    if start and end and start > end:
-        raise _bad("datetime", "the interval ends before it starts", "时间区间的结束早于开始")
-    return query.TimeFilter(start=start, end=end)
-
-
-def parse_bbox(raw: str, bbox_crs: crs_mod.OutputCrs) -> tuple[tuple[float, float, float, float], str | None]:
-    try:
-        vals = tuple(float(v) for v in raw.split(","))
-    except ValueError:
-        raise _bad("bbox", "must be 4 or 6 comma-separated numbers", "须为4或6个逗号分隔的数") from None
-    if len(vals) not in (4, 6) or not all(math.isfinite(v) for v in vals):
-        raise _bad("bbox", "must be 4 or 6 comma-separated numbers", "须为4或6个逗号分隔的数")
-    half = len(vals) // 2
-    if any(vals[i] > vals[i + half] for i in range(half)):
-        raise _bad("bbox", "each lower value must not exceed its upper value", "下界不能大于上界")
-    box, wkt = crs_mod.bbox_to_storage(vals, bbox_crs)
-    if not all(math.isfinite(v) for v in box):  # outside the projection's area of use
-        raise _bad("bbox", f"lies outside the area of {bbox_crs.uri}", "超出该坐标系的适用范围")
-    return box, wkt
-
-
-def parse_props(c: Collection, raw: str | None) -> list[Property]:
-    if raw is None:
-        return list(c.properties)
-    out = []
-    for name in (n.strip() for n in raw.split(",")):
-        if not name:
-            continue
-        p = c.prop(name)
-        if p is None:
-            raise _bad("properties", f"{name!r} is not a property of {c.id}", f"{name!r} 不是该数据集的属性")
-        out.append(p)
-    return out
-
-
-def parse_sortby(c: Collection, raw: str | None) -> list[tuple[Property, bool]]:
-    if not raw:
-        return []
-    out = []
-    for item in (s.strip() for s in raw.split(",")):
-        if not item:
-            continue
-        desc = item.startswith("-")
-        name = item.lstrip("+-").strip()
-        if ":" in name:  # name:A / name:D, as some clients write it
-            name, _, d = name.partition(":")
-            desc = d.upper().startswith("D")
-        p = c.prop(name)
-        if p is None or not p.queryable or p.joined:
-            raise _bad("sortby", f"{name!r} is not a sortable property of {c.id}", f"{name!r} 不能用于排序")
-        out.append((p, desc))
-    return out
-
-
-def _check_params(request: Request, allowed: frozenset[str], c: Collection | None = None) -> None:
-    names = {p.name for p in c.queryables()} if c is not None else set()
-    for key in request.query_params:
-        if key not in allowed and key not in names:
-            raise _bad(key, "unknown query parameter", "未知的查询参数")
-
-
-def items_query(request: Request, c: Collection) -> query.ItemsQuery:
-    qp = request.query_params
-    _check_params(request, ITEMS_PARAMS, c)
-    settings = ogc_settings(request)
-    limit = min(parse_int(qp.get("limit"), "limit", settings.default_limit, 1),
-                request.app.state.settings.server.max_limit)
-    q = query.ItemsQuery(
-        # the statement binds offset + limit + 1 as a bigint
-        collection=c, limit=limit, offset=parse_int(qp.get("offset"), "offset", 0, 0, INT64_MAX - limit - 1),
-        crs=crs_mod.resolve(qp.get("crs")), props=parse_props(c, qp.get("properties")),
-        time=parse_datetime(qp.get("datetime")), sortby=parse_sortby(c, qp.get("sortby")),
-    )
-    if qp.get("bbox"):
-        q.bbox, q.bbox_wkt = parse_bbox(qp["bbox"], crs_mod.resolve(qp.get("bbox-crs"), "bbox-crs"))
-    elif qp.get("bbox-crs"):
-        crs_mod.resolve(qp["bbox-crs"], "bbox-crs")
-    if qp.get("filter"):
-        q.filter_crs = crs_mod.resolve(qp.get("filter-crs"), "filter-crs")
-        lang = qp.get("filter-lang")
-        # GDAL's OAPIF driver names CQL2 text by its pre-standard name (openapi.py declares it)
-        q.filter = filters.parse(qp["filter"], "cql2-text" if lang and lang.lower() == "cql-text" else lang)
-    for p in c.queryables():
-        if p.name in qp:
-            q.equals.append((p, _typed(p, qp[p.name])))
-    return q
-
-
-def _typed(p: Property, raw: str) -> Any:
-    try:
-        if p.type == "integer":
-            value = int_id(raw.strip())
-            if value is None:
-                raise ValueError
-            return value
-        if p.type == "number":
-            number = float(raw)
-            if not math.isfinite(number):
-                raise ValueError
-            return number
-        if p.type == "boolean":
-            if raw.lower() not in ("true", "false"):
-                raise ValueError
-            return raw.lower() == "true"
-        if p.type == "date":
-            return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise _bad(p.name, f"{raw!r} is not a valid {p.type}", f"{raw!r} 不是有效的 {p.type} 值") from None
-    return raw
-
-
-def _link(href: str, rel: str, type_: str, title: str | None = None, **extra: Any) -> dict[str, Any]:
-    link = {"href": href, "rel": rel, "type": type_}
-    if title:
-        link["title"] = title
-    link.update(extra)
-    return link
 
 
 # -- Part 1: landing page, conformance, API, collections --------------------------------------------------
@@ -767,62 +511,5 @@ async def item_options(request: Request, collection_id: str, feature_id: str) ->
     return await _allow(request, collection_id, "PUT, DELETE", accepted="PUT, PATCH, DELETE")
 
 
-# -- OGC API – Tiles ---------------------------------------------------------------------------------------
-
-@router.get("/tileMatrixSets", summary="Tile matrix sets")
-async def tile_matrix_sets(request: Request) -> Response:
-    base = base_url(request)
-    return _json({"tileMatrixSets": [{
-        "id": tiles.TMS_ID, "title": tiles.TMS_TITLE, "uri": tiles.TMS_URI,
-        "links": [_link(f"{base}/tileMatrixSets/{tiles.TMS_ID}", "self", JSON, tiles.TMS_TITLE)],
-    }]})
-
-
-@router.get("/tileMatrixSets/{tms_id}", summary="A tile matrix set definition")
-async def tile_matrix_set(tms_id: str) -> Response:
-    if tms_id != tiles.TMS_ID:
-        raise NotFound(f"no tile matrix set {tms_id!r}", f"不存在瓦片矩阵集 {tms_id!r}", field="tileMatrixSetId")
-    return _json(tiles.web_mercator_quad())
-
-
-@router.get("/collections/{collection_id}/tiles", summary="Vector tilesets of a collection")
-async def tilesets(request: Request, collection_id: str) -> Response:
-    await read_access(request)
-    c = collection_or_404(collection_id)
-    base = base_url(request)
-    return _json({"links": [_link(f"{base}/collections/{c.id}/tiles", "self", JSON)],
-                  "tilesets": [tiles.tileset_summary(base, c)]})
-
-
-@router.get("/collections/{collection_id}/tiles/{tms_id}", summary="Vector tileset metadata")
-async def tileset(request: Request, collection_id: str, tms_id: str) -> Response:
-    await read_access(request)  # the metadata shows the data's extent
-    c = collection_or_404(collection_id)
-    if tms_id != tiles.TMS_ID:
-        raise NotFound(f"no tile matrix set {tms_id!r}", f"不存在瓦片矩阵集 {tms_id!r}", field="tileMatrixSetId")
-    meta = await metadata(request, c)
-    return _json(tiles.tileset(base_url(request), c, meta["bbox"]))
-
-
-@router.get("/collections/{collection_id}/tiles/{tms_id}/{z}/{y}/{x}", summary="A Mapbox vector tile",
-            response_class=Response, responses={**media(MVT), 204: {"description": "No feature in the tile"}})
-async def tile(request: Request, collection_id: str, tms_id: str, z: int, y: int, x: int,
-               datetime: str | None = None) -> Response:
-    c = collection_or_404(collection_id)
-    await read_access(request)
-    if tms_id != tiles.TMS_ID:
-        raise NotFound(f"no tile matrix set {tms_id!r}", f"不存在瓦片矩阵集 {tms_id!r}", field="tileMatrixSetId")
-    if not (0 <= z <= 24 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
-        raise NotFound(f"no tile {z}/{y}/{x} in {tms_id}", f"瓦片 {z}/{y}/{x} 超出范围", field="tileMatrix")
-    meta = await metadata(request, c)
-    per_cell = query.tile_per_cell(c, z, x, y, meta["bbox"], meta["count"])
-    sql, params = query.tile_sql(c, z, x, y, parse_datetime(datetime), per_cell)
-    row = await reader(request).fetchrow(sql, params)
-    data = bytes(row[0]) if row is not None and row[0] is not None else b""
-    if not data:
-        return Response(status_code=204)
-    return Response(data, media_type=MVT)
-
-
-
-
+# OGC API – Tiles (gis_api.ogc.tile_routes), after every Features route as before.
+router.include_router(tile_routes.router)

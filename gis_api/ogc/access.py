@@ -1,0 +1,120 @@
+"""OGC API plumbing shared by the read, write and tile routes: media types, JSON responses, the reader (pool or
+the test's session), read access (public or bearer token), collection lookup and the cached collection metadata."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from gis_api import auth, clock
+from gis_api.errors import NotFound, Unauthorized
+from gis_api.ogc import query
+from gis_api.ogc.collections import Collection, all_collections, get
+from gis_api.ogc.reader import PoolReader, Reader, SessionReader
+from gis_api.ogc.settings import OgcSettings
+from gis_api.ogc.sql import Params
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+MVT = "application/vnd.mapbox-vector-tile"
+SCHEMA_JSON = "application/schema+json"
+OAS30 = "application/vnd.oai.openapi+json;version=3.0"
+
+
+def _json(obj: Any, status: int = 200, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type=media_type, headers=headers)
+
+
+def ogc_settings(request: Request) -> OgcSettings:
+    s: OgcSettings | None = getattr(request.app.state, "ogc_settings", None)
+    if s is None:
+        s = OgcSettings()
+        request.app.state.ogc_settings = s
+    return s
+
+
+def reader(request: Request) -> Reader:
+    r: Reader | None = getattr(request.app.state, "ogc_reader", None)
+    if r is None:
+        r = PoolReader(request.app.state.engine.url, ogc_settings(request).pool_size,
+                       int(request.app.state.settings.limits.read_timeout_s * 1000))
+        request.app.state.ogc_reader = r
+    return r
+
+
+async def read_access(request: Request) -> None:
+    """Reads are public when DIMING_PUBLIC_READ=true; otherwise a valid bearer token is needed."""
+    if request.app.state.settings.auth.public_read:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("login required to read (DIMING_PUBLIC_READ=false)", "需要登录后才能查看")
+
+    await authenticate(request, token.strip())
+
+
+async def authenticate(request: Request, token: str) -> auth.User:
+    """The user of a bearer token (401 otherwise), checked off the event loop."""
+    db = reader(request)
+    if isinstance(db, SessionReader):  # reads on a given session (tests): the token is checked on it too
+        return auth.authenticate(db.session, token)
+
+    def check() -> auth.User:
+        session = request.app.state.sessionmaker()
+        try:
+            return auth.authenticate(session, token)
+        finally:
+            session.close()
+
+    return await run_in_threadpool(check)
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def collection_or_404(cid: str) -> Collection:
+    c = get(cid)
+    if c is None:
+        raise NotFound(f"no collection {cid!r}; see /ogc/collections", f"不存在数据集 {cid!r}", field="collectionId")
+    return c
+
+
+async def metadata(request: Request, c: Collection) -> dict[str, Any]:
+    """Extent, count and valid-time range of what is in force today; cached (``metadata_ttl_s``)."""
+    cache: dict[str, tuple[float, dict[str, Any]]] = getattr(request.app.state, "ogc_metadata", None) or {}
+    request.app.state.ogc_metadata = cache
+    hit = cache.get(c.id)
+    ttl = ogc_settings(request).metadata_ttl_s
+    if hit and time.monotonic() - hit[0] < ttl:
+        return hit[1]
+    sql, params = query.extent_sql(c, query.TimeFilter(as_of=clock.today()))
+    row = await reader(request).fetchrow(sql, params)
+    meta: dict[str, Any] = {"bbox": None, "count": 0, "valid_from": None}
+    if row is not None and row[0] is not None:
+        meta = {"bbox": (float(row[0]), float(row[1]), float(row[2]), float(row[3])), "count": int(row[4]),
+                "valid_from": row[5]}
+    cache[c.id] = (time.monotonic(), meta)
+    return meta
+
+
+async def visible(request: Request) -> list[Collection]:
+    """Registered collections whose table exists (areas still being built are left out)."""
+    cached: list[Collection] | None = getattr(request.app.state, "ogc_visible", None)
+    if cached is not None:
+        return cached
+    out = []
+    for c in all_collections():
+        if c.requires_table:
+            params = Params()
+            row = await reader(request).fetchrow(f"SELECT to_regclass({params.bind(c.table, 'text')})", params)
+            if row is None or row[0] is None:
+                continue
+        out.append(c)
+    request.app.state.ogc_visible = out
+    return out
