@@ -173,6 +173,8 @@ COLUMN_LIMITS: dict[str, dict[str, int]] = {
                    "status": 64, "outcome_note": 4000, "decided_by": 64},
     "place_categories": {"code": 64, "name_zh": 100, "name_en": 100, "census_class": 64, "dup_scope": 64,
                          "parent_code": 64},
+    "place_name_corrections": {"base_etag": 64, "old_name": 100, "new_name": 100, "reason": 4000, "status": 64,
+                               "requested_by": 64, "decided_by": 64, "decision_note": 4000},
     "place_protection": {"category": 200, "listed_by": 64, "measures": 4000, "note": 4000},
     "place_variants": {"kind": 64, "name": 100, "language": 64, "script": 64, "romanized": 1000, "note": 4000},
     "places": {"name": 100, "zhuanming": 100, "tongming": 100, "romanized": 1000, "romanized_by": 64,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -25,8 +26,9 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis_api.db import Base
@@ -226,4 +228,37 @@ class NameFlag(Base):
         # One flag per place, name and finding: re-running the campaign refreshes evidence, never duplicates.
         Index("uq_name_flags_identity", "place_id", "name", "class", "reason_zh", unique=True),
         Index("ix_name_flags_status", "status"),
+    )
+
+
+class NameCorrection(Base):
+    """R2: an officer's typo correction of a standard name that came out of the naming procedure, waiting for a
+    reviewer's sign-off (a second, logged-in user). ``changes`` is the PATCH body it applies, ``base_etag`` the
+    place version it was made against: the confirmation writes through the places service with that If-Match."""
+
+    __tablename__ = "place_name_corrections"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    place_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    proposal_id: Mapped[int | None] = mapped_column(BigInteger)  # the naming proposal that approved old_name
+    base_etag: Mapped[str] = mapped_column(Text, nullable=False)
+    old_name: Mapped[str] = mapped_column(Text, nullable=False)
+    new_name: Mapped[str] = mapped_column(Text, nullable=False)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
+    requested_by: Mapped[str] = mapped_column(Text, nullable=False)
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'confirmed', 'rejected')", name="status_known"),
+        # One waiting correction per place: a second one would be based on the same version and collide.
+        Index("uq_place_name_corrections_pending", "place_id", unique=True,
+              postgresql_where=text("status = 'pending'")),
+        Index("ix_place_name_corrections_status", "status", "id"),
     )

@@ -14,9 +14,10 @@ from gis_api import auth
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
 from gis_api.divisions.routes import _bbox, _next_url
 from gis_api.errors import InvalidInput
+from gis_api.limits import Short, Text
 from gis_api.openapi_doc import CSV, XLSX, media
-from gis_api.places import checks, search, service
-from gis_api.places.models import FlagStatus, PlaceCategory, PlaceStatus
+from gis_api.places import checks, corrections, search, service
+from gis_api.places.models import FlagStatus, NameCorrection, PlaceCategory, PlaceStatus
 from gis_api.places.romanize import romanize
 from gis_api.places.schemas import NameCheckIn, PlaceCreate, PlaceRetire, PlaceUpdate, ProtectionIn, VariantIn
 
@@ -100,14 +101,77 @@ def create_place(body: PlaceCreate, session: SessionDep, user: CurrentUser) -> J
 
 
 @router.patch("/places/{place_id}", summary="Correct a place or record a legal change (If-Match required)",
-              responses=media(GEOJSON))
+              description="A typo correction of a standard name that came out of the naming procedure (R2) is not "
+                          "written: it is answered **202** with the pending correction request (Location: "
+                          "/api/v1/name-corrections/{id}), which another user with the reviewer role confirms or "
+                          "rejects.",
+              responses={**media(GEOJSON), 202: {"description": "Correction request waiting for a reviewer (R2)"}})
 def update_place(
     place_id: int, body: PlaceUpdate, session: SessionDep, user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     auth.require(user, *EDITORS)
-    row, flags = service.update(session, place_id, body, if_match, user.username)
+    done = corrections.patch_place(session, place_id, body, if_match, user.username)
+    if isinstance(done, NameCorrection):
+        return _correction(done, 202)
+    row, flags = done
     return _written(session, row.place_id, row.valid_from, 200, flags)
+
+
+# -- R2: typo corrections of procedure names, confirmed by a second person --------------------------------------
+
+def _correction(c: NameCorrection, status: int = 200, extra: dict[str, Any] | None = None) -> JSONResponse:
+    headers = {"ETag": corrections.etag(c)}
+    if status == 202:
+        headers["Location"] = f"/api/v1/name-corrections/{c.id}"
+    return JSONResponse({**corrections.as_json(c), **(extra or {})}, status_code=status, headers=headers)
+
+
+class CorrectionDecision(BaseModel):
+    note: Text | None = Field(default=None, description="the reviewer's remark, for the audit trail")
+    place_etag: Short | None = Field(default=None, description=(
+        "after a 412: the place's current ETag, to confirm the correction against the version the reviewer has "
+        "now seen (default: the version the officer's request was based on)"))
+
+
+class CorrectionRejection(BaseModel):
+    reason: Text = Field(min_length=1)
+
+
+@router.get("/name-corrections", tags=["names"], summary="Typo corrections of procedure names (R2), newest first")
+def list_corrections(
+    session: SessionDep, _user: ReadAccess,
+    status: Annotated[str | None, Query(pattern="^(pending|confirmed|rejected)$")] = None,
+    place_id: int | None = None,
+) -> dict[str, Any]:
+    return corrections.listing(session, status, place_id)
+
+
+@router.get("/name-corrections/{correction_id}", tags=["names"], summary="One correction request (ETag)")
+def get_correction(correction_id: int, session: SessionDep, _user: ReadAccess) -> JSONResponse:
+    return _correction(corrections.get(session, correction_id))
+
+
+@router.post("/name-corrections/{correction_id}/confirm", tags=["names"],
+             summary="Confirm a typo correction (reviewer other than the requester; If-Match: the request's ETag)")
+def confirm_correction(
+    correction_id: int, session: SessionDep, user: CurrentUser, body: CorrectionDecision | None = None,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    auth.require(user, auth.Role.reviewer)
+    decision = body or CorrectionDecision()
+    c, place = corrections.confirm(session, correction_id, if_match, user, decision.note, decision.place_etag)
+    return _correction(c, extra={"place_etag": service.etag(place.id, place.version)})
+
+
+@router.post("/name-corrections/{correction_id}/reject", tags=["names"],
+             summary="Reject a typo correction with the reason (reviewer; If-Match: the request's ETag)")
+def reject_correction(
+    correction_id: int, body: CorrectionRejection, session: SessionDep, user: CurrentUser,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    auth.require(user, auth.Role.reviewer)
+    return _correction(corrections.reject(session, correction_id, if_match, user, body.reason))
 
 
 @router.post("/places/{place_id}/retire", summary="Retire a place name on a date (If-Match required)",

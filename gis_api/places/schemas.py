@@ -86,9 +86,6 @@ class PlaceUpdate(RegisterFields):
     status: PlaceStatus | None = None
     romanized: Romanized | None = None
     source: Short | None = None
-    confirmed_by: Short | None = Field(default=None, description=(
-        "R2: the reviewer (a user other than the editor) who confirmed that a correction of a standard name "
-        "fixes a typo of the registered form; recorded in the audit trail"))
 
 
 class PlaceRetire(BaseModel):

@@ -10,12 +10,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis_api import clock
+from gis_api.errors import Conflict
 from gis_api.ogc.reader import SessionReader
+from gis_api.places import service
+from gis_api.places.schemas import PlaceUpdate
 from tests.api.test_naming import (
     APPLIED,
     URL,
@@ -190,22 +194,30 @@ def test_procedure_name_changes_only_through_a_renaming(client: TestClient, logi
         return client.patch(url, json={"reason": "更正", **body}, headers={**officer, "If-Match": client.get(
             url).headers["ETag"]})
 
-    body = _error(patch(name="青枫路"), 409, "name", "R2")
+    # A spelling fix is not written by the officer's PATCH: it waits for a reviewer (202, tests/api/
+    # test_name_corrections.py); a change of the name itself is refused with the rule and the procedure.
+    body = _error(patch(name="人民路"), 409, "name", "R2")  # not a typo: a new name
     assert "/api/v1/proposals" in body["message"] and "更名" in body["message_zh"]
     _error(patch(name="青枫路", mode="legal", effective_date="2025-06-01"), 409, "name", "R2")
-    _error(patch(name="青枫路", confirmed_by="wang"), 422, "confirmed_by", "R2")  # not the editor themselves
-    _error(patch(name="青枫路", confirmed_by="zhao"), 422, "confirmed_by", "R2")  # a viewer cannot confirm
-    _error(patch(name="青枫路", confirmed_by="nobody"), 422, "confirmed_by", "R2")
-    _error(patch(name="人民路", confirmed_by="li"), 409, "name", "R2")  # not a typo: a new name
-    _error(patch(name="青峰街", confirmed_by="li"), 409, "name", "R2")  # another generic: another name
+    _error(patch(name="青峰街"), 409, "name", "R2")  # another generic: another name
     assert patch(remarks="路牌已安装").status_code == 200  # other fields are corrected as before
-
+    # The editor's own statement that a reviewer confirmed is no longer a path: the field is not read.
     r = patch(name="青枫路", confirmed_by="li", reason="批复文件为“青枫路”，录入错字")
+    assert r.status_code == 202, r.text
+    assert client.get(url).json()["properties"]["name"] == "青峰路"
+    # No write path but the places service's may apply it: a direct service call without a confirmation is refused.
+    with pytest.raises(Conflict) as refused:
+        service.update(session, p["place_id"], PlaceUpdate(name="青枫路", reason="x"), client.get(url).headers["ETag"],
+                       "wang")
+    assert refused.value.rule == "R2" and "/api/v1/name-corrections" in refused.value.message
+    c = r.json()
+    r = client.post(f"/api/v1/name-corrections/{c['id']}/confirm", headers={**reviewer, "If-Match": c["etag"]})
     assert r.status_code == 200, r.text
-    assert r.json()["properties"]["name"] == "青枫路" and r.json()["properties"]["romanized"] == "Qingfeng Lu"
+    props = client.get(url).json()["properties"]
+    assert props["name"] == "青枫路" and props["romanized"] == "Qingfeng Lu"
     changes = client.get(f"{url}/history").json()["changes"]
-    fixed = [c for c in changes if c["table"] == "places" and "li" in (c["reason"] or "") and "R2" in c["reason"]]
-    assert fixed and fixed[-1]["actor"] == "wang" and "青峰路" in fixed[-1]["reason"]
+    fixed = [c for c in changes if c["table"] == "places" and "R2" in (c["reason"] or "")]
+    assert fixed and fixed[-1]["actor"] == "li" and "wang" in fixed[-1]["reason"] and "青峰路" in fixed[-1]["reason"]
 
     # The renaming procedure still renames it.
     q, _ = _apply(client, officer, kind="renaming", place_id=p["place_id"], name="青松路", geometry=None,
