@@ -275,15 +275,35 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
     with live.client("zhao") as c:
         before = c.get(f"/api/v1/boundary-markers/{a_no}").json()["properties"]
     # -- the network returns: the queue is sent by itself ------------------------------------------------------
+    # The first answer is lost on the way back (the server applied the queue, the phone never heard): the
+    # queue stays waiting and the next attempt is answered from the server's idempotency records.
+    lost: list[dict[str, Any]] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if lost:
+            route.continue_()
+            return
+        answer = route.fetch()
+        lost.append({"sent": json.loads(route.request.post_data), "answer": answer.json()})
+        route.abort("connectionreset")
+
+    page.route("**/api/v1/field/sync", lose_first_answer)
     syncs: list[Any] = []
     context.on("request", lambda req: syncs.append(req) if req.url.endswith("/api/v1/field/sync") else None)
     context.set_offline(False)
+    page.wait_for_selector("#toast.error:has-text('同步失败')", state="attached", timeout=60_000)
+    assert len(lost) == 1 and _queue_count(page) == 4
+    sent, response = lost[0]["sent"], lost[0]["answer"]
+    page.click("#btn-sync")
     page.wait_for_selector('body[data-queue="1"][data-conflicts="1"]', state="attached", timeout=60_000)
     page.wait_for_selector("#conflict-dialog[open]")
     _shot(page, "field-conflict")
-    assert len(syncs) == 1
-    sent = json.loads(syncs[0].post_data)
-    response = syncs[0].response().json()
+    assert len(syncs) == 2
+    retry = syncs[1].response().json()
+    assert json.loads(syncs[1].post_data)["changes"] == sent["changes"]  # the very same changes, sent again
+    assert (retry["applied"], retry["replayed"], retry["conflicts"]) == (0, 3, 1), retry
+    figures = {k: retry[k] for k in ("applied", "replayed", "conflicts", "rejected")}
+    print(f"retry after a lost answer: {json.dumps(figures)}")
     kinds = [c["kind"] for c in sent["changes"]]
     assert kinds == ["patrol", "patrol", "marker_visit", "marker_visit"]
     assert (response["applied"], response["conflicts"], response["rejected"]) == (3, 1, 0), response
