@@ -9,6 +9,7 @@ bodies' ``rule_url`` points to — and every ID in the first column of a table t
 from __future__ import annotations
 
 import html
+import posixpath
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,7 +20,9 @@ from markdown_it.token import Token
 
 from gis_api.help.anchors import rule_anchor
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
 MANUALS = DOCS / "manuals"
 MANUAL_IMAGES = MANUALS / "img"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -55,17 +58,27 @@ def _span(anchor: str) -> Token:
     return tok
 
 
-def _link(href: str) -> str:
-    """``rules.md#t1`` → ``rules#t1`` (the /help URL of that document); other targets unchanged."""
+def _link(href: str, where: str) -> str:
+    """A link of the document at repository path ``where`` (``docs/api.md``) as a /help URL: ``rules.md#t1`` →
+    ``/help/rules#t1``, ``../README.md`` → ``/help/readme``, ``img/x.png`` of a manual → ``/help/manuals/img/x.png``;
+    other targets (web addresses, anchors, files that are not served) unchanged."""
     if _EXTERNAL.match(href):
         return href
     path, sep, frag = href.partition("#")
-    if path.endswith(".md"):
-        path = path[: -len(".md")]
-    return path + sep + frag
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(where), path))
+    if target == "README.md":
+        return "/help/readme" + sep + frag
+    for folder, url in (("docs/manuals/img/", "/help/manuals/img/"), ("docs/manuals/", "/help/manuals/"),
+                        ("docs/", "/help/")):
+        rest = target.removeprefix(folder)
+        if rest != target and "/" not in rest:
+            if folder != "docs/manuals/img/" and not rest.endswith(".md"):
+                return href
+            return url + rest.removesuffix(".md") + sep + frag
+    return href
 
 
-def _annotate(tokens: list[Token], rules: bool) -> set[str]:
+def _annotate(tokens: list[Token], rules: bool, where: str) -> set[str]:
     seen: set[str] = set()
 
     def unique(base: str) -> str:
@@ -96,22 +109,26 @@ def _annotate(tokens: list[Token], rules: bool) -> set[str]:
         if tok.type == "inline":
             for child in tok.children or []:
                 if child.type == "link_open":
-                    child.attrSet("href", _link(str(child.attrGet("href") or "")))
+                    child.attrSet("href", _link(str(child.attrGet("href") or ""), where))
+                elif child.type == "image":
+                    child.attrSet("src", _link(str(child.attrGet("src") or ""), where))
     return seen
 
 
-def render_text(source: str, *, rules: bool = False, title: str = "") -> Page:
-    """``source`` (markdown) as HTML; ``rules``: headings of level 3 and first-column IDs are rule anchors."""
+def render_text(source: str, *, rules: bool = False, title: str = "", where: str = "docs/page.md") -> Page:
+    """``source`` (markdown) as HTML; ``rules``: headings of level 3 and first-column IDs are rule anchors;
+    ``where``: the document's path in the repository, against which relative links are resolved."""
     md = _parser()
     tokens = md.parse(_MARKER.sub("", source))
-    anchors = _annotate(tokens, rules=rules)
+    anchors = _annotate(tokens, rules=rules, where=where)
     title = next((_text(tokens[i + 1]) for i, t in enumerate(tokens) if t.type == "heading_open"), title)
     return Page(title=title, body=md.renderer.render(tokens, md.options, {}), anchors=frozenset(anchors))
 
 
 @lru_cache(maxsize=64)
 def _render(path: Path, _mtime: float) -> Page:
-    return render_text(path.read_text(encoding="utf-8"), rules=path == DOCS / "rules.md", title=path.stem)
+    return render_text(path.read_text(encoding="utf-8"), rules=path == DOCS / "rules.md", title=path.stem,
+                       where=path.relative_to(ROOT).as_posix())
 
 
 def render(path: Path) -> Page:
@@ -119,8 +136,8 @@ def render(path: Path) -> Page:
 
 
 def documents() -> dict[str, Path]:
-    """The top-level documents of docs/ by name (``rules`` → docs/rules.md)."""
-    return {p.stem: p for p in sorted(DOCS.glob("*.md")) if NAME.match(p.stem)}
+    """The top-level documents of docs/ by name (``rules`` → docs/rules.md), and README.md as ``readme``."""
+    return {"readme": README} | {p.stem: p for p in sorted(DOCS.glob("*.md")) if NAME.match(p.stem)}
 
 
 def manuals() -> dict[str, Path]:

@@ -50,6 +50,7 @@ def test_index_links_every_document_and_manual(client: TestClient) -> None:
     links = set(_parse(r.text).links)
     wanted = {f"/help/{p.stem}" for p in DOCS.glob("*.md")} | {f"/help/manuals/{p.stem}" for p in
                                                                 (DOCS / "manuals").glob("*.md")}
+    wanted.add("/help/readme")
     assert {"/help/rules", "/help/api", "/help/architecture", "/help/operations", "/help/domain"} <= wanted
     assert wanted <= links
     for link in sorted(wanted):
@@ -79,16 +80,20 @@ def test_raw_html_in_a_document_is_shown_as_text() -> None:
 
 
 def test_links_between_documents_resolve_to_help_pages() -> None:
-    page = render_text("# T\n\n[rules](rules.md#t1) [up](../rules.md#g1) [web](https://example.org/a.md)\n")
-    assert 'href="rules#t1"' in page.body and 'href="../rules#g1"' in page.body
+    text = "# T\n\n[rules](rules.md#t1) [up](../rules.md#g1) [web](https://example.org/a.md) [r](../README.md)\n"
+    page = render_text(text, where="docs/api.md")
+    assert 'href="/help/rules#t1"' in page.body and 'href="/help/readme"' in page.body
     assert 'href="https://example.org/a.md"' in page.body
+    assert 'href="/help/rules#g1"' in render_text(text, where="docs/manuals/officer.md").body
+    readme = render_text("[a](docs/api.md#paging) [b](data/boundaries/SOURCES.md)", where="README.md").body
+    assert 'href="/help/api#paging"' in readme and 'href="data/boundaries/SOURCES.md"' in readme
 
 
 def test_manual_images_are_served_from_docs_manuals_img(client: TestClient, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # A manual's ![](img/x.png) on /help/manuals/<name> resolves to /help/manuals/img/x.png.
-    html = render_text("# M\n\n![步骤](img/officer-login.png)\n").body
-    assert 'src="img/officer-login.png"' in html
+    html = render_text("# M\n\n![步骤](img/officer-login.png)\n", where="docs/manuals/officer.md").body
+    assert 'src="/help/manuals/img/officer-login.png"' in html
     png = tmp_path / "officer-login.png"
     png.write_bytes(base64.b64decode(
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="))
@@ -98,8 +103,11 @@ def test_manual_images_are_served_from_docs_manuals_img(client: TestClient, tmp_
     assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content == png.read_bytes()
     assert client.get("/help/manuals/img/evil.svg").status_code == 404  # no SVG: it is a document that may script
     assert client.get("/help/manuals/img/other.png").status_code == 404
-    # and the real folder: every image there is served
+    # and the real manuals: their images point into /help/manuals/img/, and every image there is served
     monkeypatch.undo()
+    for name in manuals():
+        for src in _parse(client.get(f"/help/manuals/{name}").text).images:
+            assert src.startswith("/help/manuals/img/"), (name, src)
     for image in sorted(MANUAL_IMAGES.glob("*.png")) if MANUAL_IMAGES.is_dir() else []:
         r = client.get(f"/help/manuals/img/{image.name}")
         assert r.status_code == 200 and r.headers["content-type"] == "image/png", image.name
