@@ -11,9 +11,10 @@ Every write service function of a versioned entity begins with ``Versioned.lock`
    the row lock also keeps out writers that do not come through here (SQL in scripts);
 4. the If-Match comparison against the version just locked: 412 with the current representation and ETag.
 
-The caller then validates, sets the audit context (``Versioned.audit``) and writes — for a valid-time entity with
-``write_version`` (a correction in place, or a legal change closing the row and opening the next) or
-``close_version``; the request (or CLI command) commits. ``Versioned.history`` reads the entity's audit trail. No other
+The caller then validates, sets the audit context (``gis_api.audit.service.set_context``) and writes — for a
+valid-time entity with ``write_version`` (a correction in place, or a legal change closing the row and opening the
+next) or ``close_version``; the request (or CLI command) commits; ``audit.service.history`` reads the trail back.
+(This module imports no area package, ``audit`` included: it stays in the architecture graph's ``core``.) No other
 module compares ETags or takes row locks for writes: routes, OGC editors, importers and the CLI call the entity's
 service function, which calls ``lock``.
 """
@@ -29,7 +30,6 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from gis_api.audit import service as audit
 from gis_api.errors import DimingError, InvalidInput, PreconditionFailed, PreconditionRequired
 from gis_api.versioning import make_etag
 
@@ -132,15 +132,6 @@ class Versioned(Generic[T]):
     def table(self) -> str:
         name: str = self.model.__tablename__  # type: ignore[attr-defined]
         return name
-
-    @staticmethod
-    def audit(session: Session, actor: str, reason: str | None) -> None:
-        """Who and why, for every audit row the write about to happen produces (transaction-local)."""
-        audit.set_context(session, actor, reason)
-
-    def history(self, session: Session, key: Any, limit: int = 200) -> list[dict[str, Any]]:
-        """Every recorded change of the entity ``key`` (the audit trail of this table), oldest first."""
-        return audit.history(session, self.table, str(key), limit)
 
     def _rows(self, key: Any) -> Select[Any]:
         return select(self.model).where(self.key == key).order_by(*self.latest).limit(1)

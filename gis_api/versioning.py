@@ -11,7 +11,7 @@ markers, proposals, adjustments, inspections … — is made of the same pieces:
 * ``etag(prefix, key, version)`` (= ``make_etag``): the ETag.
 
 The write step (lock → check → audit context → write) lives in ``gis_api.concurrency`` (``Versioned.lock``,
-``Versioned.audit``, ``write_version``, ``close_version``, ``Versioned.history``);
+``write_version``, ``close_version``) and ``gis_api.audit.service`` (``set_context``, ``history``);
 the migration side in ``migrations/helpers/versioned.py``. A new entity is therefore::
 
     class Thing(ValidTime, Base):

@@ -142,7 +142,7 @@ def versions(session: Session, code: str) -> list[dict[str, Any]]:
 def history(session: Session, code: str) -> dict[str, Any]:
     if session.get(DivisionCode, code) is None:  # the registry, not the rows: a withdrawn code has none left
         raise NotFound(f"no division with code {code}", f"不存在代码为 {code} 的行政区划", field="code")
-    return {"code": code, "versions": versions(session, code), "changes": GUARD.history(session, code)}
+    return {"code": code, "versions": versions(session, code), "changes": audit.history(session, TABLE, code)}
 
 
 # -- validation ---------------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ def update(session: Session, code: str, body: DivisionUpdate, if_match: str | No
         changes["source"] = body.source.strip()
     if not changes:
         raise InvalidInput("nothing to change", "没有需要修改的内容", field="body")
-    GUARD.audit(session, actor, body.reason)
+    audit.set_context(session, actor, body.reason)
     if body.mode is ChangeMode.legal:
         changes["document_no"] = body.document_no  # the act that opens the new version
     return write_version(session, row, changes, legal=body.mode is ChangeMode.legal,
