@@ -26,7 +26,7 @@ function control(key, kind, options, value) {
   if (kind === "textarea") input = el("textarea", { ...common, rows: 2 }, value ?? "");
   else if (kind === "select") {
     input = el("select", common, el("option", { value: "" }, "—"),
-      options.map((o) => el("option", { value: o, selected: o === value }, key === "usage" ? t(`usage_values.${o}`) : o)));
+      options.map((o) => el("option", { value: o, selected: o === value }, key === "usage" || key === "coord_method" ? t(`${key}_values.${o}`) : o)));
   } else if (kind === "status") {
     input = el("select", common, STATUSES.map((s) => el("option", { value: s, selected: s === value }, t(`status.${s}`))));
   } else if (kind === "category") {
@@ -128,10 +128,7 @@ export async function openForm({ mode, feature, etag, geometry }) {
       el("label", {}, el("input", { type: "radio", name: "mode", value: "correction", checked: true }), " ", t("mode_correction")),
       el("label", {}, el("input", { type: "radio", name: "mode", value: "legal" }), " ", t("mode_legal")),
       el("div", { class: "row" }, el("label", { for: "f-effective" }, t("effective_date")),
-        el("input", { id: "f-effective", name: "effective_date", type: "date" })),
-      el("div", { class: "row" }, el("label", { for: "f-confirmed-by" }, t("confirmed_by")),
-        el("input", { id: "f-confirmed-by", name: "confirmed_by", autocomplete: "off", "aria-describedby": "f-confirmed-by-hint" })),
-      el("p", { class: "hint", id: "f-confirmed-by-hint" }, t("confirmed_by_hint"))) : null,
+        el("input", { id: "f-effective", name: "effective_date", type: "date" }))) : null,
     mode === "new" && geometry && geometry.type === "Point" ? el("div", { class: "row" },
       el("label", { for: "f-lonlat" }, `${t("fields.geometry")}（${t("lonlat")}）`),
       el("input", { id: "f-lonlat", name: "lonlat", value: geometry.coordinates.map((x) => x.toFixed(6)).join(", ") })) : null,
@@ -155,8 +152,6 @@ export async function openForm({ mode, feature, etag, geometry }) {
         const extra = { mode: form.elements.namedItem("mode").value, reason };
         const eff = form.elements.namedItem("effective_date").value;
         if (extra.mode === "legal" && eff) extra.effective_date = eff;
-        const confirmedBy = form.elements.namedItem("confirmed_by").value.trim();
-        if (confirmedBy) extra.confirmed_by = confirmedBy; // R2: a reviewer confirmed a typo of a standard name
         await saveEdit({ id: p.id, etag, base, mine, extra, geometry });
       } else {
         let geom = geometry;
@@ -216,7 +211,16 @@ export async function saveEdit({ id, etag, base, mine, extra, geometry }) {
 
 // After a write the page shows the server's answer itself (the new version and its ETag), rather than
 // reading the place again: the answer comes from the writing transaction, so it can never be stale.
+// A typo correction of a name approved by the naming procedure is not written yet (202, R2): it waits for
+// another reviewer, and the place is shown as it still is.
 async function afterSave(r, id) {
+  if (r.status === 202) {
+    toast(t("correction_waiting", { old: r.data.old_name, new: r.data.new_name, id: r.data.id }), "ok");
+    closeForm();
+    emit("place:changed", { id });
+    await openPlace(id);
+    return r;
+  }
   toast(t("saved", { v: r.data.properties.version }), "ok");
   closeForm();
   emit("place:changed", { id });

@@ -4,9 +4,11 @@ import { api, ApiError } from "./api.js";
 import { t, msg, onLang, lang } from "./i18n.js";
 import { loadCategories } from "./place-edit.js";
 import { zoomTo } from "./map.js";
-import { state, on, has, can } from "./state.js";
+import { state, on, emit, has, can } from "./state.js";
 import { flagText } from "./place-panel.js";
 import { el, $, debounce, table, toast, showTab, download, put, keepForms } from "./ui.js";
+import { openConflict } from "./conflict.js";
+import "./i18n/naming_law.js";
 
 const STEP_ROLE = { reviewed: "propose", approved: "review", filed: "propose", announced: "propose", rejected: "review", withdrawn: "propose" };
 const DOC_KINDS = ["申请书", "综合评估", "专家论证", "征求意见", "风险评估", "民政部门意见", "批复", "备案", "公告", "其他"];
@@ -55,7 +57,9 @@ export async function renderList() {
       el("label", {}, el("input", { type: "checkbox", checked: filter.overdue, onchange: (e) => { filter.overdue = e.target.checked; renderList(); } }), ` ${t("overdue")}`),
       can("propose") ? el("button", { type: "button", id: "btn-new-proposal", onclick: () => openNewForm({ kind: "naming" }) }, t("proposal_new")) : null));
   const list = el("ul", { class: "items", id: "proposal-list" });
-  box.replaceChildren(head, list);
+  const pending = el("section", { id: "corrections", "aria-live": "polite" });
+  box.replaceChildren(head, pending, list);
+  renderCorrections(pending);
   try {
     const { data } = await api("/api/v1/proposals", { params: { as_of: state.asOf, stage: filter.stage, overdue: filter.overdue || undefined, limit: 100 } });
     if (!data.items.length) list.append(el("li", { class: "muted" }, t("proposals_none")));
@@ -101,13 +105,100 @@ export async function openProposal(id, known = null, { zoom = true } = {}) {
       d.file_url ? el("button", { type: "button", class: "link", onclick: () => download(d.file_url, null, d.file_name) }, ` ⬇ ${d.file_name}`) : null))),
     can("propose") ? documentForm(p.id) : null,
     el("h3", {}, t("steps")),
-    el("ol", { class: "versions" }, (p.steps || []).map((s) => el("li", {}, `${s.date} ${t(`stage.${s.to}`)} · ${s.actor}${s.doc_no ? ` · ${s.doc_no}` : ""} · ${s.reason}`))),
+    el("ol", { class: "versions", id: "proposal-steps" }, (p.steps || []).map((s) => el("li", { dataset: { step: s.id } },
+      `${s.date} ${t(`stage.${s.to}`)} · ${s.actor}${s.doc_no ? ` · ${s.doc_no}` : ""} · ${s.reason}`,
+      stepChecks((p.checks || []).find((c) => c.step === s.id))))),
     ["approved", "filed", "announced"].includes(p.stage) ? el("p", {},
       el("a", { href: `/api/v1/proposals/${p.id}/notice.html`, target: "_blank", rel: "noopener" }, t("notice_page")), " · ",
       el("button", { type: "button", class: "link", onclick: () => download(`/api/v1/proposals/${p.id}/notice.docx`, null, `notice-${p.id}.docx`) }, t("notice_docx"))) : null,
     next.length ? advanceForm(p, next) : null,
   );
   showTab("proposals");
+}
+
+/** What the checks found when a step was recorded, against the gazetteer as it stood then (R2/N7 …): the flags
+ * that appeared and those that disappeared since the step before. Steps recorded before checks were kept: none. */
+function stepChecks(c) {
+  if (!c) return null;
+  const item = (f, sign, cls) => el("li", { class: `check-${cls}` }, `${sign} `, el("span", { class: `cls cls-${f.class}` }, f.class), " ", ...flagText(f));
+  const changes = [...(c.appeared || []).map((f) => item(f, "+", "appeared")), ...(c.disappeared || []).map((f) => item(f, "−", "disappeared"))];
+  return el("div", { class: "step-checks" },
+    el("small", { class: "muted" }, `${t("checks_at_step")} ${c.checked_on || c.as_of || ""} · ${(c.flags || []).length ? t("checks_found", { n: c.flags.length }) : t("checks_ok")}`),
+    changes.length ? el("ul", { class: "flags" }, changes) : el("small", { class: "muted" }, ` · ${t("checks_unchanged")}`));
+}
+
+// -- R2: typo corrections of procedure names, waiting for a second person ------------------------------------
+async function renderCorrections(box) {
+  let items;
+  try {
+    ({ data: { items } } = await api("/api/v1/name-corrections", { params: { status: "pending" } }));
+  } catch { return; /* the proposals list works without it */ }
+  if (!items.length && !can("review")) { box.replaceChildren(); return; }
+  box.replaceChildren(el("h3", {}, t("corrections")),
+    items.length ? el("ul", { class: "items", id: "correction-list" }, items.map((c) => correctionItem(c, box)))
+      : el("p", { class: "muted" }, t("corrections_none")));
+}
+
+function correctionItem(c, box) {
+  const mine = state.user && state.user.username === c.requested_by;
+  const reason = el("input", { name: "reason", "aria-label": t("correction_reject_reason"), placeholder: t("correction_reject_reason") });
+  const error = el("p", { class: "error", role: "alert" });
+  const done = async (r, key) => {
+    toast(t(key, { old: c.old_name, new: c.new_name }), "ok");
+    emit("place:changed", { id: c.place_id });
+    await renderCorrections(box);
+    return r;
+  };
+  const confirm = (placeEtag) => api(`/api/v1/name-corrections/${c.id}/confirm`, { json: placeEtag ? { place_etag: placeEtag } : {}, ifMatch: c.etag })
+    .then((r) => done(r, "correction_confirmed"));
+  const onConfirm = async () => {
+    error.textContent = "";
+    try {
+      await confirm();
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 412 && e.body.current) {
+        // The place changed after the officer asked: compare, and confirm against the current version or leave it.
+        openConflict({
+          base: { name: c.old_name }, mine: { name: c.new_name }, current: e.body.current, etag: e.body.etag,
+          fields: ["name"], title: t("correction_conflict_title"),
+          save: (_merged, newEtag) => confirm(newEtag),
+          reload: () => renderCorrections(box),
+        });
+        return;
+      }
+      error.textContent = e instanceof ApiError ? e.text : String(e);
+    }
+  };
+  const onReject = async () => {
+    error.textContent = "";
+    try {
+      const r = await api(`/api/v1/name-corrections/${c.id}/reject`, { json: { reason: reason.value.trim() }, ifMatch: c.etag });
+      await done(r, "correction_rejected");
+    } catch (e) { error.textContent = e instanceof ApiError ? e.text : String(e); }
+  };
+  return el("li", { class: "correction", dataset: { id: c.id, place: c.place_id } },
+    el("b", { class: "correction-names" }, `${c.old_name} → ${c.new_name}`),
+    el("div", { class: "muted" }, t("correction_by", { who: c.requested_by, at: (c.requested_at || "").slice(0, 10) }), ` · #${c.place_id}`),
+    el("div", { class: "correction-reason" }, c.reason),
+    can("review") && !mine ? el("div", { class: "actions" },
+      el("button", { type: "button", class: "primary btn-correction-confirm", onclick: onConfirm }, t("correction_confirm")),
+      reason,
+      el("button", { type: "button", class: "btn-correction-reject", onclick: onReject }, t("correction_reject"))) : null,
+    can("review") && mine ? el("p", { class: "muted" }, t("correction_own")) : null,
+    error);
+}
+
+/** The place panel says when a correction of the name is waiting for a reviewer. */
+async function placeCorrection(cur) {
+  if (!cur.feature) return;
+  const id = cur.feature.properties.id;
+  try {
+    const { data } = await api("/api/v1/name-corrections", { params: { place_id: id, status: "pending" } });
+    if (!cur.feature || cur.feature.properties.id !== id || !data.items.length) return;
+    const c = data.items[0];
+    $("#place-view").append(el("p", { class: "warn", id: "place-correction-pending" },
+      t("correction_pending_note", { old: c.old_name, new: c.new_name, who: c.requested_by, why: c.reason })));
+  } catch { /* the panel works without it */ }
 }
 
 function advanceForm(p, next) {
@@ -254,6 +345,7 @@ async function placeProposals(cur) {
 
 export function initProposals() {
   on("place:rendered", (cur) => placeProposals(cur));
+  on("place:rendered", (cur) => placeCorrection(cur));
   on("proposal:rename", (cur) => openNewForm({ kind: "renaming", place: cur }));
   on("user", () => { if (document.body.dataset.tab === "proposals") renderList(); });
   const tab = $("#tab-proposals");
