@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from gis_api import auth, clock
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
+from gis_api.naming import authorities, service
 from gis_api.naming import notice as notice_render
-from gis_api.naming import service
 from gis_api.naming.models import DocKind, Kind, Stage
 from gis_api.naming.schemas import Advance, AuthorityIn, Close, DocumentIn, NamingSettings, ProposalCreate
 from gis_api.openapi_doc import media
@@ -73,13 +73,13 @@ def create_proposal(body: ProposalCreate, session: SessionDep, user: CurrentUser
 
 @router.get("/authorities", summary="Approving authorities by category-code prefix (§1.3)")
 def list_authorities(session: SessionDep, _user: ReadAccess) -> list[dict[str, Any]]:
-    return [service.authority_json(a) for a in service.authorities(session)]
+    return [authorities.authority_json(a) for a in authorities.authorities(session)]
 
 
 @router.get("/authorities/{prefix}", summary="The approving authority of one category-code prefix (ETag)")
 def get_authority(prefix: str, session: SessionDep, _user: ReadAccess) -> JSONResponse:
-    a = service.authority(session, prefix)
-    return JSONResponse(service.authority_json(a), headers={"ETag": service.authority_etag(a)})
+    a = authorities.authority(session, prefix)
+    return JSONResponse(authorities.authority_json(a), headers={"ETag": authorities.authority_etag(a)})
 
 
 @router.put("/authorities/{prefix}",
@@ -92,10 +92,10 @@ def put_authority(
     if_none_match: Annotated[str | None, Header(description="*, to add a new prefix")] = None,
 ) -> JSONResponse:
     auth.require(user, auth.Role.admin)
-    a, created = service.set_authority(session, prefix, body, user.username, if_match=if_match,
-                                       if_none_match=if_none_match)
-    return JSONResponse(service.authority_json(a), status_code=201 if created else 200,
-                        headers={"ETag": service.authority_etag(a)})
+    a, created = authorities.set_authority(session, prefix, body, user.username, if_match=if_match,
+                                           if_none_match=if_none_match)
+    return JSONResponse(authorities.authority_json(a), status_code=201 if created else 200,
+                        headers={"ETag": authorities.authority_etag(a)})
 
 
 @router.get("/{proposal_id}", summary="One proposal with documents, steps and D1/D2 deadlines (ETag)")

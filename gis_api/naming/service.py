@@ -5,7 +5,7 @@ transaction (the caller's), audited by the triggers with who and why, guarded by
 Approval makes the name standard through the gazetteer's own service (``places.service``), so every rule
 of the gazetteer (division check, romanisation, protection list, 曾用名 on renaming, flags) applies.
 
-Services take a session and never commit.
+Services take a session and never commit. The approving authorities (data) are in ``naming.authorities``.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from gis_api.errors import (
     NotFound,
 )
 from gis_api.geo.geometry_input import parse_geojson
+from gis_api.naming.authorities import authority_for
 from gis_api.naming.models import (
     CLOSED_BEFORE_APPROVAL,
     KIND_ZH,
     ORDER,
     REVIEW_DOCS,
     STAGE_ZH,
-    ApprovalAuthority,
     DocKind,
     Kind,
     Proposal,
@@ -45,7 +45,7 @@ from gis_api.naming.models import (
     ProposalStep,
     Stage,
 )
-from gis_api.naming.schemas import Advance, AuthorityIn, Close, DocumentIn, NamingSettings, ProposalCreate
+from gis_api.naming.schemas import Advance, Close, DocumentIn, NamingSettings, ProposalCreate
 from gis_api.places import checks
 from gis_api.places import service as places
 from gis_api.places.models import PlaceCategory, PlaceStatus, ProtectionListing
@@ -281,74 +281,6 @@ def document_file(session: Session, proposal_id: int, document_id: int) -> tuple
                        f"申报 {proposal_id} 的材料 {document_id} 没有上传文件", field="document_id")
     content = session.scalar(select(ProposalFile.content).where(ProposalFile.document_id == document_id))
     return doc, bytes(content or b"")
-
-
-# -- approving authorities (data, domain.md §1.3) --------------------------------------------------------------
-
-def authorities(session: Session) -> list[ApprovalAuthority]:
-    return list(session.scalars(select(ApprovalAuthority).order_by(ApprovalAuthority.category_prefix)).all())
-
-
-def authority_etag(a: ApprovalAuthority) -> str:
-    return make_etag("au", a.category_prefix, a.version)
-
-
-def authority_json(a: ApprovalAuthority) -> dict[str, Any]:
-    return {"category_prefix": a.category_prefix, "authority": a.authority, "aliases": a.aliases,
-            "needs_civil_affairs_opinion": a.needs_civil_affairs_opinion,
-            "needs_risk_assessment": a.needs_risk_assessment, "rule": a.rule, "note": a.note, "version": a.version,
-            "etag": authority_etag(a)}
-
-
-def _no_authority(prefix: str) -> NotFound:
-    return NotFound(f"no approving authority for the prefix {prefix}", f"类别代码前缀 {prefix} 未设审批机关",
-                    field="category_prefix")
-
-
-AUTHORITY_GUARD = Versioned(
-    model=ApprovalAuthority, key=ApprovalAuthority.category_prefix, etag=authority_etag,
-    label=lambda a: (f"the approving authority of {a.category_prefix}", f"类别代码前缀 {a.category_prefix} 的审批机关"),
-    body=lambda _s, a: json.dumps(authority_json(a), ensure_ascii=False),
-)
-
-
-def authority(session: Session, prefix: str) -> ApprovalAuthority:
-    row = session.get(ApprovalAuthority, prefix)
-    if row is None:
-        raise _no_authority(prefix)
-    return row
-
-
-def authority_for(session: Session, category_code: str) -> ApprovalAuthority | None:
-    """The row with the longest category prefix matching ``category_code``."""
-    matches = [a for a in authorities(session) if category_code.startswith(a.category_prefix)]
-    return max(matches, key=lambda a: len(a.category_prefix)) if matches else None
-
-
-def set_authority(session: Session, prefix: str, body: AuthorityIn, actor: str, *, if_match: str | None,
-                  if_none_match: str | None = None) -> tuple[ApprovalAuthority, bool]:
-    """Set a prefix's authority: ``If-None-Match: *`` for a new prefix, If-Match (its ETag) to change one.
-
-    Returns the row and whether it was created."""
-    if not prefix.isdigit() or len(prefix) > 8:
-        raise InvalidInput("category_prefix must be 1-8 digits", "类别代码前缀须为1至8位数字",
-                           field="category_prefix", rule="§1.5")
-    row = AUTHORITY_GUARD.lock_for_put(session, prefix, if_match, if_none_match,
-                                       missing=lambda: _no_authority(prefix))
-    audit.set_context(session, actor, body.reason)
-    created = row is None
-    if row is None:
-        row = ApprovalAuthority(category_prefix=prefix, authority=body.authority)
-        session.add(row)
-    row.authority = body.authority.strip()
-    row.aliases = [a.strip() for a in body.aliases if a.strip()]
-    row.needs_civil_affairs_opinion = body.needs_civil_affairs_opinion
-    row.needs_risk_assessment = body.needs_risk_assessment
-    row.rule = body.rule
-    row.note = body.note
-    session.flush()
-    session.refresh(row)
-    return row, created
 
 
 def _norm(s: str) -> str:
