@@ -192,7 +192,7 @@ def test_map_scripts_have_no_html_sinks() -> None:
     """Stored strings reach the DOM as text only: no HTML-parsing sink in the page's own code."""
     sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|srcdoc"
                        r"|html:\s*[`'\"]|bind(?:Tooltip|Popup)\(\s*[`'\"]|setContent\(\s*[`'\"]")
-    found = [f"{p.name}:{i}: {line.strip()}" for p in sorted(JS.glob("*.js"))
+    found = [f"{p.relative_to(JS)}:{i}: {line.strip()}" for p in sorted(JS.rglob("*.js"))
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if sinks.search(line) and not line.lstrip().startswith("//")]
     assert found == []
