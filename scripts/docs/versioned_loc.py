@@ -16,7 +16,9 @@ Definition (reproducible, AST-based, no judgement per line):
 
 Rows: per area (``gis_api/<area>/``), split into models / services+other / routes, plus migrations/versions.
 
-    .venv/bin/python scripts/docs/versioned_loc.py [--json]
+    .venv/bin/python scripts/docs/versioned_loc.py [--json | --files] [--root <checkout>]
+
+``--root`` measures another checkout (e.g. ``git worktree``/``git archive`` of an older commit), for before/after.
 """
 
 from __future__ import annotations
@@ -97,30 +99,43 @@ def _kind(rel: str) -> str:
     return "services"
 
 
-def measure(root: Path = ROOT) -> dict[str, dict[str, int]]:
-    rows: dict[str, dict[str, int]] = {}
-    files = sorted(root.glob("gis_api/**/*.py")) + sorted(root.glob("migrations/**/*.py"))
-    for path in files:
+def per_file(root: Path = ROOT) -> dict[str, int]:
+    """Counted lines per file (shared mechanism modules: all their code lines)."""
+    out: dict[str, int] = {}
+    for path in sorted(root.glob("gis_api/**/*.py")) + sorted(root.glob("migrations/**/*.py")):
         rel = path.relative_to(root).as_posix()
         src = path.read_text(encoding="utf-8")
+        n = code_lines(src) if rel.startswith(SHARED) else len(pattern_lines(src))
+        if n:
+            out[rel] = n
+    return out
+
+
+def measure(root: Path = ROOT) -> dict[str, dict[str, int]]:
+    rows: dict[str, dict[str, int]] = {}
+    for rel, n in per_file(root).items():
         if rel.startswith(SHARED):
-            row, kind, n = "shared", "mechanism", code_lines(src)
+            row, kind = "shared", "mechanism"
         elif rel.startswith("migrations/"):
-            row, kind, n = "migrations", "versions", len(pattern_lines(src))
+            row, kind = "migrations", "versions"
         else:
             parts = rel.split("/")
             row = parts[1] if len(parts) > 2 else "gis_api"
-            kind, n = _kind(rel), len(pattern_lines(src))
-        if n:
-            rows.setdefault(row, {})
-            rows[row][kind] = rows[row].get(kind, 0) + n
+            kind = _kind(rel)
+        rows.setdefault(row, {})
+        rows[row][kind] = rows[row].get(kind, 0) + n
     for counts in rows.values():
         counts["total"] = sum(counts.values())
     return dict(sorted(rows.items()))
 
 
 def main(argv: list[str]) -> int:
-    rows = measure()
+    root = Path(argv[argv.index("--root") + 1]).resolve() if "--root" in argv else ROOT
+    if "--files" in argv:
+        for rel, n in per_file(root).items():
+            print(f"{n:>6}  {rel}")
+        return 0
+    rows = measure(root)
     if "--json" in argv:
         print(json.dumps(rows, indent=1, ensure_ascii=False))
         return 0
