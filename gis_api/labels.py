@@ -277,6 +277,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "kind_name": ("类型名称", "kind name"),
     "wkt": ("几何", "geometry"),
     "zooms": ("缩放级别范围", "zoom levels"),
+    # Name corrections (gis_api/places/routes.py).
+    "correction_id": ("更正申请编号", "correction request"),
+    "place_etag": ("地名版本标记", "place version tag"),
     # Coverage and accessibility CSV columns (gis_api/coverage/export.py).
     "covered": ("是否覆盖", "covered"),
     "distance_m": ("距离（米）", "distance (m)"),
@@ -319,6 +322,8 @@ ENUMS: dict[str, dict[str, tuple[str, str]]] = {
     "inspection_kind": {"periodic": ("五年联检", "5-yearly joint inspection"), "flood": ("汛后检查", "after flood"),
                         "works": ("施工后检查", "after works"), "other": ("其他", "other")},
     "usage": {"现今": ("现今", "current"), "历史": ("历史", "historic")},
+    # The census's coordinate methods (place register, 坐标获取方式) are stored as these Chinese words.
+    "coord_method": {"实测": ("实测", "surveyed"), "图解": ("图解", "read from a map"), "其他": ("其他", "other")},
 }
 
 BOOL = {True: ("是", "yes"), False: ("否", "no")}
@@ -366,6 +371,7 @@ def value_label(value: Any, lang: Lang = "zh") -> Any:
 # a collection may say otherwise for its own columns (a marker's status is not a place's).
 COLUMN_ENUMS = {"status": "place_status", "flag_status": "flag_status", "stage": "stage", "level": "level",
                 "romanized_by": "romanized_by", "marker_status": "marker_status", "usage": "usage",
+                "coord_method": "coord_method",
                 "cemetery_type": "cemetery_type", "risk": "risk"}
 COLLECTION_ENUMS = {"markers": {"status": "marker_status"}, "facilities": {"status": "facility_status"},
                     "cemeteries": {"status": "facility_status"}, "parcels": {"status": "parcel_status"},

@@ -7,6 +7,9 @@ Markers sit every ~6 km along each of Feidong's 9 county lines and at both ends,
 side of the line (2 m off). Two markers are deliberately displaced (8 m and 12 m) so the on-line check has
 something to find; their ``note`` says so. Line records get synthetic agreement references, responsible
 sides and last joint inspections (some overdue).
+
+The texts people read (references, notes, captions) are in Chinese and say 合成示例 (synthetic example); the map
+UI shows that suffix in the interface language (``source_terms``). The machine-readable label stays in ``source``.
 """
 
 from __future__ import annotations
@@ -74,12 +77,12 @@ def load_demo_boundaries(session: Session) -> dict[str, Any]:
     for i, line in enumerate(feidong_lines):
         if line.agreement_ref is None:
             other = line.right_code if line.left_code == FEIDONG else line.left_code
-            line.agreement_ref = f"示例协议书 {line.line_no}（synthetic）"
-            line.detail_map_ref = f"示例界线详图 {line.line_no}-1:50000（synthetic）"
+            line.agreement_ref = f"示例协议书 {line.line_no}（合成示例）"
+            line.detail_map_ref = f"示例界线详图 {line.line_no}-1:50000（合成示例）"
             line.responsible_left = f"{line.left_code} 民政部门"
             line.responsible_right = f"{line.right_code} 民政部门" if line.right_code else None
             line.last_inspection_on = dt.date.fromisoformat(LAST_INSPECTIONS[i % len(LAST_INSPECTIONS)])
-            line.note = f"synthetic demo record (with {other})"
+            line.note = f"合成示例记录（与 {other} 相邻）"
         if session.scalar(select(BoundaryMarker.id).where(BoundaryMarker.line_id == line.line_id).limit(1)):
             continue
         length = float(session.execute(text(
@@ -117,12 +120,12 @@ def load_demo_boundaries(session: Session) -> dict[str, Any]:
                 session.add(BoundaryMarker(
                     marker_no=f"{line.line_no}{seq:03d}{letter}", line_id=line.line_id, type_letter=letter,
                     geom=f"SRID=4490;POINT({points[m]['lon']!r} {points[m]['lat']!r})",
-                    survey_method="图解 (synthetic)", precision_m=0.5, surveyed_on=dt.date(2020, 10, 1),
+                    survey_method="图解", precision_m=0.5, surveyed_on=dt.date(2020, 10, 1),
                     material="花岗岩", status="damaged" if seq % 7 == 3 else "intact",
-                    photos=[{"ref": f"demo/{line.line_no}{seq:03d}{letter}.jpg", "caption": "synthetic placeholder"}],
+                    photos=[{"ref": f"demo/{line.line_no}{seq:03d}{letter}.jpg", "caption": "合成示例占位照片"}],
                     valid_from=VALID_FROM, source="synthetic",
-                    note=(f"synthetic marker, deliberately displaced {off:g} m for the on-line check"
-                          if displaced else "synthetic marker on the derived line"),
+                    note=(f"合成示例界桩，有意偏离界线 {off:g} 米，供界桩在线检查发现"
+                          if displaced else "合成示例界桩，位于推导界线上"),
                 ))
                 created += 1
     session.flush()

@@ -100,7 +100,7 @@ def _add(session: Session, name: str, kind: str, point: dict[str, Any], division
     service.create(session, FacilityCreate(
         name=name, kind=kind, geometry=point, division_code=division, capacity=capacity, staff=staff,
         opened_on=opened, status=status, source=SOURCE, valid_from=opened, reason=REASON,
-        remarks="synthetic demo facility (not a real record)",
+        remarks="合成示例设施（非真实记录）",
     ), ACTOR)
 
 
@@ -148,7 +148,7 @@ def load_demo_facilities(session: Session) -> dict[str, int]:
             geometry=p_cem, division_code=code, opened_on=_opened(code, "cem"), source=SOURCE,
             capacity_plots=occupied + 2000 + _h(code, "cap") % 3000, occupied_plots=occupied, eco_burials=eco,
             served_townships=[code], approval_authority="安徽省民政厅" if not is_hall else "肥东县民政局",
-            remarks="synthetic demo cemetery (not a real record)", reason=REASON,
+            remarks="合成示例公墓（非真实记录）", reason=REASON,
             parcels=[] if is_hall else [ParcelIn(name=f"{short}公墓现状地块", status=ParcelStatus.existing,
                                                  geometry=_rect(session, p_cem, -100, -75, 100, 75),
                                                  plots_capacity=occupied + 2000)],
@@ -213,13 +213,13 @@ def _huagang(session: Session) -> None:
         capacity_plots=30000, occupied_plots=21500, eco_burials=11800,
         served_townships=[SEAT, "340122401", "340122402", "340122200"],
         approval_authority="安徽省民政厅", reason=REASON,
-        remarks="synthetic demo record of the Huagang cemetery park; the plan extends it east at Wulinggang",
+        remarks="花岗公墓园的合成示例记录（非真实记录）；规划向东扩建至武陵岗",
         parcels=[
             ParcelIn(name="花岗公墓园现状地块", status=ParcelStatus.existing,
                      geometry=_rect(session, w, -850, -180, -350, 180), plots_capacity=30000),
             ParcelIn(name="武陵岗扩建地块", status=ParcelStatus.planned_extension,
                      geometry=_rect(session, w, -350, -150, 100, 150), plots_capacity=12000,
-                     remarks="规划：花岗公墓园向东扩建至武陵岗 (synthetic outline)"),
+                     remarks="规划：花岗公墓园向东扩建至武陵岗（合成示意范围）"),
         ],
     ), ACTOR)
 

@@ -49,6 +49,8 @@ ALLOWED = {
     "Leaflet": "map library attribution (its licence asks for it)",
     "dianbu": "the search box's example of a full-pinyin query (店埠 / dianbu / dbz)",
     "dbz": "the search box's example of an initials query",
+    "MCLP": "location model (maximal covering); Chinese planning texts name it by this acronym, explained beside it",
+    "LSCP": "location model (location set covering), likewise",
 }
 SYSTEM_ACCOUNTS = {"system:load-demo"}
 LOGINS = set(USERS) | {"admin"}
@@ -57,7 +59,8 @@ _PINYIN = re.compile(
     r"(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
     r"(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|van|ai|ei|ao|ou|an|en|er|in|un|ia|ie|iu|ua|uo|ui|ue|ve|"
     r"a|o|e|i|u|v))+")
-_TOKEN = re.compile(r"[A-Za-z0-9\u00C0-\u024F][A-Za-z0-9\u00C0-\u024F_:/\-]*")  # 0003001Q is one token
+# 0003001Q is one token; so is Xin'an (GB/T 16159: the apostrophe separates syllables in a romanised name).
+_TOKEN = re.compile(r"[A-Za-z0-9\u00C0-\u024F][A-Za-z0-9\u00C0-\u024F_:/\-'’]*")
 
 
 def _plain(word: str) -> str:
@@ -70,7 +73,7 @@ def offending(text: str) -> list[str]:
     """Latin tokens of ``text`` that are English words or identifiers, each with 30 characters of context."""
     bad = []
     for m in _TOKEN.finditer(text):
-        token = m.group(0).rstrip(":/-")
+        token = m.group(0).rstrip(":/-'’")
         if not re.search(r"[A-Za-z\u00C0-\u024F]", token):
             continue  # a number or a date
         if token in ALLOWED or token in LOGINS or token in SYSTEM_ACCOUNTS:
@@ -79,7 +82,7 @@ def offending(text: str) -> list[str]:
             continue
         if token in ("GB/T",):
             continue
-        plain = _plain(token)
+        plain = _plain(token).replace("'", "").replace("’", "")
         if plain[:1].isupper() and "_" not in plain and _PINYIN.fullmatch(plain.lower()):
             continue  # a romanised name (Dianbu, Laojie)
         bad.append(f"{token!r} in …{text[max(0, m.start() - 30):m.end() + 30]!r}…")
@@ -151,12 +154,12 @@ def test_offending_tells_english_from_codes_and_pinyin() -> None:
     """The checker itself: it must catch what the issue lists and pass what it allows."""
     leaks = ["字段 reason 无效：Field required", "在本县 county 340122内", "要求 storeys >= 8", "状态 open",
              "True", "overdue 4 / due 0 / ok 5", "拼写人 auto", "flags_justification", "位置描述 / location",
-             "level=county code=340122 parent=", "places UPDATE"]
+             "level=county code=340122 parent=", "places UPDATE", "don't"]
     for text in leaks:
         assert offending(text), text
     fine = ["N5 崇洋：含外国地名“维也纳”", "店埠老街 Dianbu Laojie", "第 3 版", "CGCS2000", "GCJ-02 / BD-09",
             "D1 备案 ≤ 2026-01-01", "wang（地名工作人员）", "system:load-demo", "Dōngfāng Guǎngchǎng", "300 m",
-            "English", "GB/T 16159", "界桩 0003001Q 完好"]
+            "English", "GB/T 16159", "界桩 0003001Q 完好", "新安社区 Xin'an Shequ"]
     for text in fine:
         assert not offending(text), (text, offending(text))
 
@@ -280,41 +283,302 @@ def test_chinese_only_place_edit(run: PageRun, live: Live) -> None:
     walk.check()
 
 
-@pytest.mark.xfail(reason="patrol tab (patrol.js) is h5's; switch on when it lands", strict=False)
-def test_chinese_only_patrol(run: PageRun, live: Live) -> None:
+# -- the screens of the other areas: one visitor per screen, used by the Chinese and the English walk ------------
+
+def _patrol(run: PageRun, walk: Walk) -> None:
+    """Patrol team (zhao): the line list, a line with its markers, the inspection form, the issue, status and move
+    panels (patrol.js, patrol-issue.js, patrol-marker.js)."""
     page = run.page
+    page.click("#tab-patrol")
+    page.wait_for_selector("#pane-patrol button.link")
+    walk.grab("patrol", "#pane-patrol")
+    page.locator("#pane-patrol button.link").first.click()
+    page.wait_for_selector("#line-title")
+    page.wait_for_selector("#marker-table tbody tr")
+    walk.grab("patrol line", "#pane-patrol")
+    page.click("#inspection-details summary")
+    walk.grab("patrol inspection form", "#pane-patrol")
+    page.click("#btn-open-issue")
+    page.wait_for_selector("#issue-form")
+    walk.grab("patrol issue form", "#patrol-edit")
+    page.click("#btn-open-status")
+    page.wait_for_selector("#marker-status-form")
+    walk.grab("patrol status form", "#patrol-edit")
+    page.locator("#marker-table button.act-move").first.click()
+    page.wait_for_selector("#marker-move-form")
+    walk.grab("patrol move form", "#patrol-edit")
+    walk.grab("patrol map", "#map")  # the line and its markers' tooltips
+
+
+def _planner(run: PageRun, walk: Walk) -> None:
+    """Planner (sun): the analysis form, network distance with its road network note, a coverage result, and the
+    new-facility and new-cemetery editors (planner.js, planner-network.js, planner-edit.js)."""
+    page = run.page
+    page.click("#tab-planner")
+    page.wait_for_selector("#coverage-form")
+    walk.grab("planner", "#pane-planner")
+    if page.locator('input[name="dist"][value="network"]:not([disabled])').count():
+        page.check('input[name="dist"][value="network"]')
+        page.wait_for_function("() => document.getElementById('network-note').textContent.length > 0")
+    page.click("#btn-coverage")
+    page.wait_for_selector("#coverage-result h3")
+    walk.grab("planner coverage result", "#pane-planner")
+    page.click("#btn-new-facility")
+    page.wait_for_selector("#facility-form")
+    walk.grab("planner new facility", "#pane-planner")
+    page.click("#btn-new-cemetery")
+    page.wait_for_selector("#cemetery-new-form")
+    walk.grab("planner new cemetery", "#pane-planner")
+    walk.grab("planner map", "#map")
+
+
+def _adjustments(run: PageRun, walk: Walk) -> None:
+    """Officer (wang): the 区划调整 tab's list, an adjustment if there is one, and the new-adjustment form."""
+    page = run.page
+    page.click("#tab-adjustments")
+    page.wait_for_selector("#adj-refresh")
+    page.wait_for_timeout(500)
+    walk.grab("adjustments", "#pane-adjustments")
+    opener = page.locator("#adj-list button.adj-open")
+    if opener.count():
+        opener.first.click()
+        page.wait_for_selector("#adj-status")
+        walk.grab("adjustment", "#pane-adjustments")
+        page.click("#tab-adjustments")
+        page.click("#adj-refresh")
+        page.wait_for_selector("#adj-new")
+    page.click("#adj-new")
+    page.wait_for_selector("#adj-form")
+    walk.grab("adjustment form", "#pane-adjustments")
+    page.click("#adj-cancel")
+
+
+def _map(run: PageRun, walk: Walk) -> None:
+    """The map itself: Leaflet's zoom buttons, the home button, the attribution, the scale, the division labels
+    (labels.js) at county and at township zoom, and the status line; the header's date field (date-input.js)."""
+    page = run.page
+    walk.grab("map", "#map")
+    page.evaluate("() => window.dimingMap.setView([31.88, 117.47], 13)")
+    page.wait_for_timeout(1500)
+    walk.grab("map (zoom 13)", "#map")
+    walk.grab("header", "header")
+
+
+def _field(run: PageRun, walk: Walk) -> None:
+    """The phone app /field/ (helper f2's): the start screen, logged in, and the work-package dialog."""
+    page = run.page
+    run.open("/field/")
+    walk.grab("field")
+    run.login("zhao")
+    walk.grab("field (patrol)")
+    page.click("#btn-package")
+    page.wait_for_selector("#pkg-line-choices input")
+    walk.grab("field package", "#package-dialog")
+
+
+def test_chinese_only_patrol(run: PageRun, live: Live) -> None:
     _chinese(run)
     run.login("zhao")
-    page.click("#tab-patrol")
-    page.wait_for_timeout(1500)
     walk = Walk(run)
-    walk.grab("patrol", "#pane-patrol")
-    first = page.locator("#pane-patrol button.link").first
-    if first.count():
-        first.click()
-        page.wait_for_timeout(1500)
-        walk.grab("patrol line", "#pane-patrol")
+    _patrol(run, walk)
+    assert run.errors == []
     walk.check()
 
 
-@pytest.mark.xfail(reason="planner tab (planner.js, overlays.js) is h4's; switch on when it lands", strict=False)
 def test_chinese_only_planner(run: PageRun, live: Live) -> None:
-    page = run.page
+    if not live.has("/api/v1/coverage"):
+        pytest.skip("the coverage API is not wired into the app")
     _chinese(run)
     run.login("sun")
-    page.click("#tab-planner")
-    page.wait_for_timeout(1500)
     walk = Walk(run)
-    walk.grab("planner", "#pane-planner")
+    _planner(run, walk)
+    assert run.errors == []
     walk.check()
 
 
-@pytest.mark.xfail(reason="Leaflet's zoom buttons and the map's popups (map.js, places-layer.js, divisions.js) "
-                          "belong to the map's owner; switch on when their titles come from i18n", strict=False)
+def test_chinese_only_adjustments(run: PageRun, live: Live) -> None:
+    if not live.has("/api/v1/adjustments"):
+        pytest.skip("the adjustments API is not wired into the app")
+    _chinese(run)
+    run.login("wang")
+    walk = Walk(run)
+    _adjustments(run, walk)
+    assert run.errors == []
+    walk.check()
+
+
 def test_chinese_only_map_controls(run: PageRun, live: Live) -> None:
     _chinese(run)
     walk = Walk(run)
-    walk.grab("map", "#map")
+    _map(run, walk)
+    assert run.page.get_attribute(".leaflet-control-zoom-in", "title") == "放大"
+    walk.check()
+
+
+@pytest.mark.xfail(reason="field app (templates/field.html, static/js/field/*) is helper f2's, still in progress; "
+                          "its leaks are listed for them: Leaflet's zoom titles and attribution on its own map, the "
+                          "browser's geolocation error text shown raw (app.js geo_unavailable {e}: 'User denied "
+                          "Geolocation'), and <nav id=actions aria-label=\"actions\">", strict=False)
+def test_chinese_only_field_app(run: PageRun, live: Live) -> None:
+    if not live.has("/api/v1/field/sync"):
+        pytest.skip("the field API is not wired into the app")
+    run.page.add_init_script("localStorage.setItem('diming.lang', 'zh')")
+    walk = Walk(run)
+    _field(run, walk)
+    walk.check()
+
+
+# -- the English interface: no Chinese interface words ------------------------------------------------------------
+#
+# In English the page still shows Chinese *data*: place and division names, a line's agreement reference, a
+# facility's remarks — what people stored. The walk tells data from interface words by where the text came from:
+# a run of Chinese characters on the page is data when it occurs in a string of a JSON answer of /api/ that the
+# page received (recorded while it ran); everything else on the page (the HTML, the i18n modules, text put together
+# in the browser) is interface. A string the API also gives in English (a key ``k`` with a sibling ``k_en``, a
+# ``*_zh`` key, ``{"zh", "en"}``) is a label, not data: the English page must show the English one, so those do not
+# count as data. The only Chinese word allowed is ``ENGLISH_ALLOWED``.
+
+ENGLISH_ALLOWED = {"中文": "the language switch names the other language in that language"}
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def _data_strings(value: Any, out: set[str]) -> None:
+    """Strings with Chinese in a JSON value, leaving out labels that have an English twin."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k.endswith("_zh") or (k == "zh" and "en" in value) or f"{k}_en" in value:
+                continue
+            _data_strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _data_strings(v, out)
+    elif isinstance(value, str) and _CJK_RUN.search(value):
+        out.add(value)
+
+
+def chinese_interface_words(text: str, data: set[str]) -> list[str]:
+    """Runs of Chinese characters in ``text`` that are neither data (in one of ``data``) nor allowed."""
+    bad = []
+    for m in _CJK_RUN.finditer(text):
+        run_ = m.group(0)
+        if run_ in ENGLISH_ALLOWED or any(run_ in d for d in data):
+            continue
+        bad.append(f"{run_!r} in …{text[max(0, m.start() - 30):m.end() + 30]!r}…")
+    return bad
+
+
+class EnglishWalk(Walk):
+    """The same screens in English; ``check`` fails on Chinese words that did not come from the server's data."""
+
+    def __init__(self, run: PageRun) -> None:
+        super().__init__(run)
+        self.responses: list[Any] = []
+        run.page.on("response", lambda r: self.responses.append(r)
+                    if "/api/" in r.url and "json" in (r.headers.get("content-type") or "") else None)
+
+    def data(self) -> set[str]:
+        out: set[str] = set()
+        for r in self.responses:
+            try:
+                _data_strings(r.json(), out)
+            except Exception:  # a body the browser no longer keeps, or not JSON after all
+                continue
+        return out
+
+    def problems(self) -> dict[str, list[str]]:
+        data = self.data()
+        found = {s: chinese_interface_words(t, data) for s, t in self.seen.items()}
+        return {k: v for k, v in found.items() if v}
+
+    def check(self) -> None:
+        found = self.problems()
+        assert not found, "Chinese interface words on English screens:\n" + "\n".join(
+            f"[{screen}] {item}" for screen, items in found.items() for item in items)
+
+
+def _english(run: PageRun) -> EnglishWalk:
+    walk = EnglishWalk(run)  # listening before the first answer arrives
+    run.page.add_init_script("localStorage.setItem('diming.lang', 'en')")
+    run.open()
+    assert run.page.get_attribute("html", "lang") == "en"
+    return walk
+
+
+def test_chinese_interface_words_tells_data_from_labels() -> None:
+    data: set[str] = set()
+    _data_strings({"name": "店埠老街", "category": {"name": "居住区", "name_en": "residential area"},
+                   "message_zh": "缺少字段", "status": {"zh": "待处理", "en": "open"},
+                   "remarks": ["合成示例设施"]}, data)
+    assert data == {"店埠老街", "合成示例设施"}
+    assert not chinese_interface_words("Standard name 店埠老街 · remarks 合成示例设施 · 中文", data)
+    assert chinese_interface_words("Category 居住区", data)
+    assert chinese_interface_words("店埠老街 状态", data)
+
+
+def test_english_only_layers_place_panel_proposals_adjustments(run: PageRun, live: Live,
+                                                              flagged_proposal: dict[str, Any]) -> None:
+    """Officer in English: the layer list, search, the place panel with history, the place form, the proposals
+    (list, a flagged one, the new form with checks) and the adjustments tab."""
+    page = run.page
+    walk = _english(run)
+    walk.grab("layers", "#pane-layers")
+    walk.grab("header", "header")
+    run.login("wang")
+    page.fill("#search", "dianbu")
+    page.wait_for_selector('#search-results li[role="option"]')
+    walk.grab("search results", "#search-results")
+    for query, name in (("dblj", "店埠老街"), ("维也纳", "维也纳花园"), ("沿河路", "沿河路")):
+        _open_place(run, query, name)
+        _history(run)
+        walk.grab(f"place {name}", "#pane-place")
+    page.click("#btn-edit")
+    page.wait_for_selector("#place-form")
+    walk.grab("place edit", "#pane-place")
+    page.click("#tab-proposals")
+    page.wait_for_selector(f'#proposal-list li[data-id="{flagged_proposal["id"]}"]')
+    walk.grab("proposal list", "#pane-proposals")
+    page.click(f'#proposal-list li[data-id="{flagged_proposal["id"]}"] button')
+    page.wait_for_selector("#doc-form")
+    page.click("#doc-form summary")
+    walk.grab("proposal detail", "#pane-proposals")
+    page.click("#btn-proposals-back")
+    page.click("#btn-new-proposal")
+    page.wait_for_selector("#proposal-form")
+    page.fill("#pr-name", "维也纳小区")
+    page.wait_for_selector("#proposal-form .cls-洋")
+    walk.grab("new proposal (checks)", "#pane-proposals")
+    if live.has("/api/v1/adjustments"):
+        _adjustments(run, walk)
+    assert run.errors == []
+    walk.check()
+
+
+def test_english_only_patrol(run: PageRun, live: Live) -> None:
+    walk = _english(run)
+    run.login("zhao")
+    _patrol(run, walk)
+    assert run.errors == []
+    walk.check()
+
+
+def test_english_only_planner(run: PageRun, live: Live) -> None:
+    if not live.has("/api/v1/coverage"):
+        pytest.skip("the coverage API is not wired into the app")
+    walk = _english(run)
+    run.login("sun")
+    _planner(run, walk)
+    assert run.errors == []
+    walk.check()
+
+
+def test_english_only_map_controls(run: PageRun, live: Live) -> None:
+    walk = _english(run)
+    _map(run, walk)
+    assert run.page.get_attribute(".leaflet-control-zoom-in", "title") == "Zoom in"
+    # The switch back: the titles follow the language without a reload.
+    run.page.click("#lang")
+    run.page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
+    assert run.page.get_attribute(".leaflet-control-zoom-in", "title") == "放大"
     walk.check()
 
 
@@ -420,7 +684,6 @@ def test_language_switch_keeps_place_edit(run: PageRun, live: Live) -> None:
     assert _values(run, ["f-remarks", "f-reason"]) == {"f-remarks": "语言切换测试", "f-reason": "核对"}
 
 
-@pytest.mark.xfail(reason="patrol tab (patrol.js) is h5's; switch on when it lands", strict=False)
 def test_language_switch_keeps_patrol_form(run: PageRun, live: Live) -> None:
     page = run.page
     _chinese(run)

@@ -74,7 +74,7 @@ def test_planner_coverage_sites_and_report(run: PageRun, live: Live) -> None:
     with page.expect_download() as info:
         page.click("#btn-csv")
     csv = Path(info.value.path()).read_text(encoding="utf-8-sig")
-    assert csv.splitlines()[0].startswith("code,name")
+    assert csv.splitlines()[0].startswith("代码,名称")  # the page is in Chinese: so is the CSV (Accept-Language)
     assert len(csv.splitlines()) - 1 == sum(t["demand_points"] for t in api["by_township"])
     assert run.errors == []
     assert run.outside() == [], run.outside()

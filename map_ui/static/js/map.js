@@ -17,6 +17,19 @@ export const map = L.map("map", {
 }).fitBounds(FEIDONG_BOUNDS);
 L.control.scale({ imperial: false }).addTo(map);
 
+// Leaflet's zoom buttons and attribution prefix come in English; they follow the interface language like the rest.
+function labelLeaflet() {
+  for (const [cls, key] of [["leaflet-control-zoom-in", "zoom_in"], ["leaflet-control-zoom-out", "zoom_out"]]) {
+    const a = map.getContainer().querySelector(`.${cls}`);
+    if (a) { a.title = t(key); a.setAttribute("aria-label", t(key)); }
+  }
+  // The prefix is HTML (Leaflet's API): only our own dictionary words go in, never data, and escaped all the same.
+  const hint = t("leaflet_hint").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  map.attributionControl.setPrefix(`<a href="https://leafletjs.com" title="${hint}">Leaflet</a>`);
+}
+labelLeaflet();
+onLang(labelLeaflet);
+
 // A login keeps the view the user has (they may have zoomed to where they are about to work); the view goes
 // back to the whole county only when asked, with this button under the zoom buttons.
 const HomeControl = L.Control.extend({
@@ -53,9 +66,22 @@ function tianditu(layer, key) {
   return L.tileLayer(
     `https://t{s}.tianditu.gov.cn/${layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=${layer}` +
       `&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=${encodeURIComponent(key)}`,
-    { subdomains: "01234567", maxZoom: 18, attribution: "© 天地图 Tianditu" },
+    { subdomains: "01234567", maxZoom: 18, attribution: t("tdt_attribution") },
   );
 }
+
+// The Tianditu credit in the interface language: swapped in the attribution control on a language switch.
+onLang(() => {
+  for (const group of [bases.tdt_vec, bases.tdt_img]) {
+    if (!group) continue;
+    group.eachLayer((layer) => {
+      const on = map.hasLayer(layer);
+      if (on) map.attributionControl.removeAttribution(layer.options.attribution);
+      layer.options.attribution = t("tdt_attribution");
+      if (on) map.attributionControl.addAttribution(layer.options.attribution);
+    });
+  }
+});
 
 const bases = { none: L.layerGroup() };
 let currentBase = "none";

@@ -3,7 +3,7 @@
 // GPX track → share of the line covered and displaced markers. Edits go through If-Match and the merge dialog.
 /* global L */
 import { api, ApiError } from "./api.js";
-import { t, onLang } from "./i18n.js";
+import { t, onLang, term } from "./i18n.js";
 import "./i18n/patrol.js";
 import { map, showOverlay } from "./map.js";
 import { MARKER_COLORS, loadBoundaries, loadMarkers } from "./overlays.js";
@@ -226,7 +226,7 @@ function renderLine() {
     table([
       [t("sides"), `${p.left_name || p.left_code} | ${p.right_name || p.right_code || "—"}`],
       [t("length"), km(p.length_m)],
-      [t("agreement"), p.agreement_ref], [t("detail_map"), p.detail_map_ref],
+      [t("agreement"), term(p.agreement_ref)], [t("detail_map"), term(p.detail_map_ref)],
       [t("responsible"), [p.responsible_left, p.responsible_right].filter(Boolean).join(" | ")],
       [t("last_inspection"), p.last_inspection_on], [t("due"), dueText(p)],
     ]),

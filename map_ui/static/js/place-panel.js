@@ -55,6 +55,7 @@ function value(p, key) {
   if (key === "category") return `${p.category_name || ""} (${p.category})`;
   if (key === "division_code") return p.division_code ? `${current.divisionName || ""} ${p.division_code}`.trim() : null;
   if (key === "usage" && p.usage) return t(`usage_values.${p.usage}`);
+  if (key === "coord_method" && p.coord_method) return t(`coord_method_values.${p.coord_method}`);
   return p[key];
 }
 

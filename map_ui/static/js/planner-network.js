@@ -2,8 +2,8 @@
 // can see why fewer villages are reached along the roads than within the same straight radius.
 /* global L */
 import { api } from "./api.js";
-import { t, onLang } from "./i18n.js";
-import "./i18n/planner.js";
+import { t, onLang, term } from "./i18n.js";
+import { networkTitle } from "./i18n/planner.js";
 import { registerOverlay, overlayVisible, showOverlay } from "./map.js";
 import { has } from "./state.js";
 import { el, fmt, text } from "./ui.js";
@@ -25,7 +25,7 @@ function renderNote() {
   const km = d.features.reduce((s, f) => s + (f.properties.length_m || 0), 0) / 1000;
   box.replaceChildren(
     el("span", { class: "sw road", "aria-hidden": "true" }), " ",
-    t("network_note", { name: d.network.name, edges: fmt(d.numberMatched), km: km.toFixed(1), source: d.network.source || "" }),
+    t("network_note", { name: networkTitle(d.network), edges: fmt(d.numberMatched), km: km.toFixed(1), source: term(d.network.source || "") }),
     d.truncated ? t("network_truncated", { n: fmt(d.numberReturned) }) : "",
   );
 }

@@ -7,8 +7,8 @@
 // (emit "analysis") that a result is on the map.
 /* global L */
 import { api, ApiError } from "./api.js";
-import { t, msg, onLang } from "./i18n.js";
-import "./i18n/planner.js";
+import { t, msg, onLang, term } from "./i18n.js";
+import { networkTitle } from "./i18n/planner.js";
 import { map, showOverlay, zoomTo } from "./map.js";
 import { layers, loadFacilityKinds, kindName, kindColor } from "./overlays.js";
 import { editorTools, initPlannerEdit } from "./planner-edit.js";
@@ -91,7 +91,7 @@ async function renderForm() {
       el("div", { class: "row" }, el("label", { for: "cov-meters" }, t("distance_m")),
         el("input", { id: "cov-meters", name: "meters", type: "number", min: 1, step: "any", value: 2000, required: true })),
       networks.length ? el("div", { class: "row" }, el("label", { for: "cov-network" }, t("network")),
-        el("select", { id: "cov-network", name: "network" }, networks.map((n) => el("option", { value: n.name }, `${n.name} (${n.source || ""})`)))) : null,
+        el("select", { id: "cov-network", name: "network" }, networks.map((n) => el("option", { value: n.name }, `${networkTitle(n)} (${term(n.source || "")})`)))) : null,
       networks.length ? el("label", {}, el("input", { type: "checkbox", name: "show_network", id: "cov-show-network" }), " ", t("show_network")) : null,
       el("p", { id: "network-note", class: "note" }),
       el("div", { class: "presets", role: "group", "aria-label": t("preset") }, `${t("preset")}: `,
@@ -256,7 +256,7 @@ function drawSites() {
 // -- the result panel ---------------------------------------------------------------------------------------------
 function distanceText(d) {
   if (!d) return "";
-  return d.mode === "network" ? `${t("network")} ${fmt(d.network_m)} m${d.network ? ` (${d.network})` : ""}` : `${t("radius")} ${fmt(d.radius_m)} m`;
+  return d.mode === "network" ? `${t("network")} ${fmt(d.network_m)} m${d.network ? ` (${networkTitle(networks.find((n) => n.name === d.network) || { name: d.network })})` : ""}` : `${t("radius")} ${fmt(d.radius_m)} m`;
 }
 
 function heading(r) {

@@ -10,6 +10,11 @@ export const WORDS = {
     date_hint: "日期：点击选择，或按 年-月-日 输入（如 2024-05-01）",
     map_home: "全县",
     map_home_hint: "回到全县视图",
+    // c2 (issue 13): Leaflet's own controls speak the interface language too.
+    zoom_in: "放大",
+    zoom_out: "缩小",
+    leaflet_hint: "交互式网络地图开源库",
+    tdt_attribution: "© 天地图",
   },
   en: {
     lyr_labels: "Division names (counties, townships; villages when zoomed in)",
@@ -19,6 +24,10 @@ export const WORDS = {
     date_hint: "Date: pick one, or type year-month-day (e.g. 2024-05-01)",
     map_home: "County",
     map_home_hint: "Back to the whole county",
+    zoom_in: "Zoom in",
+    zoom_out: "Zoom out",
+    leaflet_hint: "A JavaScript library for interactive maps",
+    tdt_attribution: "© Tianditu",
   },
 };
 

@@ -126,3 +126,9 @@ export const PATROL_WORDS = {
 };
 
 extendDict(PATROL_WORDS);
+
+// c2 (issue 13): the demo lines' references end in （合成示例） (gis_api/boundaries/demo.py); English readers see the
+// same mark in English (term() in patrol.js). Real references have no such suffix and are shown as written.
+extendDict({
+  en: { source_terms: { "（合成示例）": " (synthetic example)" } },
+});

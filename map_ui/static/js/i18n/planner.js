@@ -1,6 +1,6 @@
 // Words of the planner screen: analyses (coverage, 2SFCA, MCLP/LSCP), the road network, and the editors of
 // facilities, cemeteries and parcels. Registered with extendDict at import time.
-import { extendDict } from "../i18n.js";
+import { extendDict, t } from "../i18n.js";
 
 export const WORDS = {
   zh: {
@@ -147,3 +147,24 @@ export const WORDS = {
 };
 
 extendDict(WORDS);
+
+// c2 (issue 13): a road network keeps its machine name (the API's `network`), people read a title. The demo's
+// synthetic network (kind "synthetic", built by gis_api/coverage/network.py) has one in each language; an imported
+// network is called by the name its planner gave it, and its source text is shown as written.
+extendDict({
+  zh: {
+    network_synthetic_title: "合成示例路网",
+    source_terms: { "synthetic: Delaunay links between the synthetic village points (not real roads)":
+      "合成数据：村（居）委会合成点之间的三角网连线，非真实道路" },
+  },
+  en: {
+    network_synthetic_title: "Synthetic demo network",
+    source_terms: { "synthetic: Delaunay links between the synthetic village points (not real roads)":
+      "synthetic: Delaunay links between the synthetic village points (not real roads)" },
+  },
+});
+
+/** The name people read for a network ({name, kind} from /api/v1/coverage/networks). */
+export function networkTitle(n) {
+  return n && n.kind === "synthetic" ? t("network_synthetic_title") : (n ? n.name : "");
+}
