@@ -358,6 +358,8 @@ OPEN_WITHOUT_LOGIN = {
     "/", "/docs", "/openapi.json", "/api/v1/health",
     "/ogc", "/ogc/conformance", "/ogc/api", "/ogc/tileMatrixSets", "/ogc/tileMatrixSets/{tms_id}",
     "/help", "/help/help.css", "/help/{name}",  # the manuals and docs (gis_api/help): no data
+    # the phone app's shell (gis_api/field/routes.py): like "/", static files only; its data needs a login
+    "/field/", "/field/sw.js", "/field/manifest.webmanifest",
 }
 # Open too, but the sample name is no file there: 404 rather than 401.
 OPEN_WITHOUT_LOGIN_NOT_FOUND = {"/help/manuals/{manual}", "/help/manuals/img/{image}"}
