@@ -591,6 +591,17 @@ def test_english_only_map_controls(run: PageRun, live: Live) -> None:
     walk.check()
 
 
+@pytest.mark.xfail(reason="field app is helper f2's (in progress); its leak on the English page, listed for them: the "
+                          "document title stays 界线巡查 · Diming (field.html <title>)", strict=False)
+def test_english_only_field_app(run: PageRun, live: Live) -> None:
+    if not live.has("/api/v1/field/sync"):
+        pytest.skip("the field API is not wired into the app")
+    walk = EnglishWalk(run)
+    run.page.add_init_script("localStorage.setItem('diming.lang', 'en')")
+    _field(run, walk)
+    walk.check()
+
+
 # -- a language switch keeps what the user was doing ------------------------------------------------------------
 
 def _switch(run: PageRun, to: str) -> None:
