@@ -10,6 +10,7 @@ import { MARKER_COLORS, loadBoundaries, loadMarkers } from "./overlays.js";
 import { issueForm } from "./patrol-issue.js";
 import { snapshot, restore } from "./patrol-keep.js";
 import { statusForm, moveForm, stopMove, forget } from "./patrol-marker.js";
+import { photoCell, releasePhotos } from "./patrol-photos.js";
 import { inView } from "./patrol-view.js";
 import { state, on, has, can } from "./state.js";
 import { el, $, fmt, pct, table, toast, put, showTab, today, text } from "./ui.js";
@@ -215,6 +216,8 @@ function openInspection() {
 function renderLine() {
   const p = current.line.properties;
   const box = pane();
+  releasePhotos();
+  const gallery = el("div", { id: "marker-photos", "aria-live": "polite" });
   const edit = can("patrol");
   put(box,
     el("button", { type: "button", id: "patrol-back", onclick: () => { current = null; panel = null; stopMove(); picked.clearLayers(); renderLines(); } }, "← ", t("patrol_lines")),
@@ -237,7 +240,7 @@ function renderLine() {
     el("div", { id: "patrol-edit", "aria-live": "polite" }),
     el("h3", {}, `${t("patrol_markers")} (${current.markers.length})`),
     el("table", { class: "grid", id: "marker-table" },
-      el("thead", {}, el("tr", {}, el("th", {}, "No."), el("th", {}, t("marker_status")), el("th", { class: "num" }, t("to_line")),
+      el("thead", {}, el("tr", {}, el("th", {}, "No."), el("th", {}, t("marker_status")), el("th", { class: "num" }, t("to_line")), el("th", {}, t("photos")),
         edit ? el("th", {}, el("span", { class: "sr-only" }, t("act_actions"))) : null)),
       el("tbody", {}, current.markers.map((f) => {
         const m = f.properties;
@@ -245,11 +248,13 @@ function renderLine() {
           el("td", {}, m.marker_no),
           el("td", { class: "status" }, el("span", { class: "status-dot", style: `background:${MARKER_COLORS[m.status] || "#718096"}`, "aria-hidden": "true" }), " ", t(`marker.${m.status}`)),
           el("td", { class: "num" }, m.distance_to_line_m === null ? "—" : `${fmt(Number(m.distance_to_line_m))} m`),
+          photoCell(m.marker_no, gallery),
           edit ? el("td", { class: "row-actions" },
             el("button", { type: "button", class: "act-status", "aria-label": `${m.marker_no} ${t("act_status")}`, onclick: () => openPanel("status", m.marker_no) }, t("act_status")),
             el("button", { type: "button", class: "act-move", "aria-label": `${m.marker_no} ${t("act_move")}`, onclick: () => openPanel("move", m.marker_no) }, t("act_move")),
             el("button", { type: "button", class: "act-issue", "aria-label": `${m.marker_no} ${t("act_file_issue")}`, title: t("act_file_issue"), onclick: () => openPanel("issue", m.marker_no) }, "!")) : null);
       }))),
+    gallery,
     el("details", { open: true, id: "open-issues" }, el("summary", { class: current.issues.length ? "warn" : "" }, `${t("open_issues")} (${current.issues.length})`),
       current.issues.length ? el("ul", { id: "issue-list" }, current.issues.map((i) => el("li", { dataset: { kind: i.kind, marker: i.marker_no || "" } },
         `${t(`issue_kind.${i.kind}`)}${i.marker_no ? ` ${i.marker_no}` : ""}: ${i.description}`,
