@@ -17,10 +17,10 @@ with the text around it.
 Screens walked, each as the role that sees it: layers, search, place panel and form, proposals (officer, reviewer);
 the patrol line list, a line, its inspection, issue, status and move forms (patrol team); the planner's form,
 network-distance result and facility/cemetery editors (planner); the 区划调整 tab (officer); the map's own controls,
-the division labels at county and township zoom and the header's date field; the phone app /field/ (xfail while its
-owner finishes it: its leaks are listed in the mark). Not walked: the /help pages (helper d1's) — they are
-documentation, which quotes the system's identifiers on purpose (role names such as `officer`, API paths, commands,
-English terms beside the Chinese), so the interface's one-language check does not apply to them.
+the division labels at county and township zoom and the header's date field; the phone app /field/. Not walked: the
+/help pages — they are documentation, which quotes the system's identifiers on purpose (role names such as
+`officer`, API paths, commands, English terms beside the Chinese), so the interface's one-language check does not
+apply to them.
 
 The English walk (below) checks the other direction: no Chinese interface word on the English page.
 """
@@ -424,10 +424,6 @@ def test_chinese_only_map_controls(run: PageRun, live: Live) -> None:
     walk.check()
 
 
-@pytest.mark.xfail(reason="field app (templates/field.html, static/js/field/*) is helper f2's, still in progress; "
-                          "its leaks are listed for them: Leaflet's zoom titles and attribution on its own map, the "
-                          "browser's geolocation error text shown raw (app.js geo_unavailable {e}: 'User denied "
-                          "Geolocation'), and <nav id=actions aria-label=\"actions\">", strict=False)
 def test_chinese_only_field_app(run: PageRun, live: Live) -> None:
     if not live.has("/api/v1/field/sync"):
         pytest.skip("the field API is not wired into the app")
@@ -591,8 +587,6 @@ def test_english_only_map_controls(run: PageRun, live: Live) -> None:
     walk.check()
 
 
-@pytest.mark.xfail(reason="field app is helper f2's (in progress); its leak on the English page, listed for them: the "
-                          "document title stays 界线巡查 · Diming (field.html <title>)", strict=False)
 def test_english_only_field_app(run: PageRun, live: Live) -> None:
     if not live.has("/api/v1/field/sync"):
         pytest.skip("the field API is not wired into the app")

@@ -4,6 +4,7 @@ import { t, onLang } from "./i18n.js";
 import "./i18n/map.js";
 import { state, on, emit } from "./state.js";
 import { el, debounce, put } from "./ui.js";
+import { localizeLeaflet } from "./leaflet-i18n.js";
 
 export const FEIDONG_BOUNDS = [[31.62, 117.22], [32.18, 117.88]];
 
@@ -17,18 +18,7 @@ export const map = L.map("map", {
 }).fitBounds(FEIDONG_BOUNDS);
 L.control.scale({ imperial: false }).addTo(map);
 
-// Leaflet's zoom buttons and attribution prefix come in English; they follow the interface language like the rest.
-function labelLeaflet() {
-  for (const [cls, key] of [["leaflet-control-zoom-in", "zoom_in"], ["leaflet-control-zoom-out", "zoom_out"]]) {
-    const a = map.getContainer().querySelector(`.${cls}`);
-    if (a) { a.title = t(key); a.setAttribute("aria-label", t(key)); }
-  }
-  // The prefix is HTML (Leaflet's API): only our own dictionary words go in, never data, and escaped all the same.
-  const hint = t("leaflet_hint").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
-  map.attributionControl.setPrefix(`<a href="https://leafletjs.com" title="${hint}">Leaflet</a>`);
-}
-labelLeaflet();
-onLang(labelLeaflet);
+localizeLeaflet(map); // zoom buttons and attribution prefix in the interface language
 
 // A login keeps the view the user has (they may have zoomed to where they are about to work); the view goes
 // back to the whole county only when asked, with this button under the zoom buttons.

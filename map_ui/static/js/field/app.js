@@ -8,6 +8,7 @@ import "../i18n/patrol.js"; // marker field labels (mfields) for the conflict di
 import "../i18n/field.js";
 import { el, $, fmt, pct, toast } from "../ui.js";
 import { openConflict } from "../conflict.js";
+import { localizeLeaflet } from "../leaflet-i18n.js";
 import { kv, queue, blobs, newId } from "./store.js";
 import { Coverage, metres, toSegment } from "./geo.js";
 import { Track } from "./track.js";
@@ -24,6 +25,7 @@ const app = {
 
 // -- map -----------------------------------------------------------------------------------------------------
 const map = L.map("map", { zoomControl: true, preferCanvas: true }).setView([31.88, 117.47], 10);
+localizeLeaflet(map);
 const baseGroup = L.layerGroup().addTo(map);
 const lineGroup = L.layerGroup().addTo(map);
 const markerGroup = L.layerGroup().addTo(map);
@@ -304,7 +306,8 @@ async function onPosition(pos) {
 function watchPosition() {
   if (!navigator.geolocation) { $("#position").textContent = t("geo_unavailable", { e: "—" }); return; }
   navigator.geolocation.watchPosition(onPosition, (e) => {
-    $("#position").textContent = t("geo_unavailable", { e: e.message });
+    // The browser's own message is English whatever the page's language: say it with our words, by its code.
+    $("#position").textContent = t("geo_unavailable", { e: t(`geo_error.${e.code}`) });
   }, { enableHighAccuracy: true, maximumAge: 0 });
 }
 
@@ -624,8 +627,9 @@ async function registerWorker() {
 
 async function start() {
   applyI18n();
+  document.title = t("field_page_title");
   $("#lang").addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
-  onLang(() => { renderUser(); renderNet(); renderTrack(); renderSheet(); refreshQueue(); renderSync(); });
+  onLang(() => { document.title = t("field_page_title"); renderUser(); renderNet(); renderTrack(); renderSheet(); refreshQueue(); renderSync(); });
   initLogin();
   $("#btn-package").addEventListener("click", openPackageDialog);
   $("#pkg-close").addEventListener("click", () => $("#package-dialog").close());

@@ -2,7 +2,7 @@
  * Shell (page, scripts, styles, icons): network first, the cached copy when offline — an update reaches the
  * phone as soon as it is online. Base tiles (/ogc/…/tiles/…): cache first; the app fills the tile cache when
  * it downloads a work package. /api/ is not touched: the app keeps its data in IndexedDB itself. */
-const SHELL_CACHE = "diming-field-shell-v1";
+const SHELL_CACHE = "diming-field-shell-v2";
 const TILE_CACHE = "diming-field-tiles"; // the same name in js/field/app.js
 const SHELL = [
   "/field/",
@@ -21,9 +21,11 @@ const SHELL = [
   "/static/js/field/sync.js",
   "/static/js/api.js",
   "/static/js/leaflet-text.js",
+  "/static/js/leaflet-i18n.js",
   "/static/js/i18n.js",
   "/static/js/i18n/field.js",
   "/static/js/i18n/patrol.js",
+  "/static/js/i18n/map.js",
   "/static/js/ui.js",
   "/static/js/conflict.js",
   "/static/js/place-fields.js",

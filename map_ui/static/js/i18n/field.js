@@ -4,6 +4,9 @@ import { extendDict } from "../i18n.js";
 export const FIELD_WORDS = {
   zh: {
     field_title: "界线巡查（野外）",
+    field_page_title: "界线巡查 · 地名",
+    actions_nav: "巡查操作",
+    geo_error: { 1: "未允许本页定位", 2: "取不到位置", 3: "定位超时" },
     field_map: "巡查地图",
     net_online: "在线",
     net_offline: "离线",
@@ -76,6 +79,9 @@ export const FIELD_WORDS = {
   },
   en: {
     field_title: "Boundary patrol (field)",
+    field_page_title: "Boundary patrol · Diming",
+    actions_nav: "Patrol actions",
+    geo_error: { 1: "this page may not use the position", 2: "position unavailable", 3: "positioning timed out" },
     field_map: "Patrol map",
     net_online: "online",
     net_offline: "offline",
