@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from gis_api import clock, geojson_sql
+from gis_api import clock, geojson_sql, versioning
 from gis_api.audit import service as audit
 from gis_api.concurrency import Versioned, make_etag, write_version
 from gis_api.divisions.models import (
@@ -93,7 +93,7 @@ def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
 
 
 def _in_force(as_of: dt.date) -> tuple[Any, ...]:
-    return Division.valid_from <= as_of, (Division.valid_to.is_(None)) | (Division.valid_to > as_of)
+    return (versioning.as_of(Division, as_of),)
 
 
 def current_row(session: Session, code: str, as_of: dt.date) -> Division | None:

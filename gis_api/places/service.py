@@ -15,7 +15,7 @@ from geoalchemy2 import WKBElement
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
-from gis_api import clock, geojson_sql
+from gis_api import clock, geojson_sql, versioning
 from gis_api.audit import service as audit
 from gis_api.concurrency import Versioned, make_etag, write_version
 from gis_api.divisions.schemas import ChangeMode
@@ -78,7 +78,7 @@ jsonb_build_object(
                        FROM name_flags f WHERE f.place_id = p.place_id AND f.name = p.name), '[]'::jsonb)
 )"""
 
-AS_OF = "p.valid_from <= :as_of AND (p.valid_to IS NULL OR p.valid_to > :as_of)"
+AS_OF = versioning.as_of_sql("p")
 
 
 def etag(row_id: int, version: int) -> str:
@@ -152,7 +152,7 @@ def feature(session: Session, place_id: int, as_of: dt.date) -> tuple[str, str]:
 
 
 def _in_force(as_of: dt.date) -> tuple[Any, ...]:
-    return Place.valid_from <= as_of, (Place.valid_to.is_(None)) | (Place.valid_to > as_of)
+    return (versioning.as_of(Place, as_of),)
 
 
 def current_row(session: Session, place_id: int, as_of: dt.date) -> Place | None:
