@@ -76,20 +76,34 @@ def test_import_counts_and_derived_fields(session: Session) -> None:
 def test_division_code_derived_by_point_in_polygon(session: Session) -> None:
     dianbu = _inside(session, "340122100")
     cuozhen = _inside(session, "340122101")
-    yaohai = _inside(session, "340102")  # a neighbouring county: no township polygons of its own
     rows = [
         PlaceRow("甲地", "242", lon=dianbu[0], lat=dianbu[1]),
         PlaceRow("乙地", "242", lon=cuozhen[0], lat=cuozhen[1]),
-        PlaceRow("丙地", "242", lon=yaohai[0], lat=yaohai[1]),
-        PlaceRow("丁地", "242", lon=100.0, lat=40.0),  # outside every division held
         PlaceRow("戊地", "242", lon=dianbu[0], lat=dianbu[1], division_code="340122100001"),  # a village inside
     ]
     report = _import(session, rows)
 
     assert report.ok, report.errors
-    assert [g.division_code for g in _places(session)] == [
-        "340122100", "340122101", "340102", None, "340122100001"]
-    assert report.divisions_derived == 3
+    assert [g.division_code for g in _places(session)] == ["340122100", "340122101", "340122100001"]
+    assert report.divisions_derived == 2
+
+
+def test_rows_outside_the_county_are_refused(session: Session) -> None:
+    """G1: a neighbour's place, or one outside every division held, is named as the row at fault; nothing is
+    written (the rows inside the county neither)."""
+    dianbu = _inside(session, "340122100")
+    yaohai = _inside(session, "340102")  # a neighbouring county
+    rows = [
+        PlaceRow("甲地", "242", lon=dianbu[0], lat=dianbu[1]),
+        PlaceRow("丙地", "242", lon=yaohai[0], lat=yaohai[1]),
+        PlaceRow("丁地", "242", lon=100.0, lat=40.0),  # outside every division held
+    ]
+    report = _import(session, rows)
+
+    assert not report.ok
+    assert [(e.row, e.field) for e in report.errors] == [(2, "geometry"), (3, "geometry")]
+    assert all("G1" in e.message and "340122" in e.message_zh for e in report.errors)
+    assert _places(session) == []
 
 
 def test_wkt_geometry(session: Session) -> None:
