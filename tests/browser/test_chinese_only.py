@@ -353,8 +353,7 @@ def _adjustments(run: PageRun, walk: Walk) -> None:
         opener.first.click()
         page.wait_for_selector("#adj-status")
         walk.grab("adjustment", "#pane-adjustments")
-        page.click("#tab-adjustments")
-        page.click("#adj-refresh")
+        page.click("#adj-back")  # the detail view keeps its tab; its own button goes back to the list
         page.wait_for_selector("#adj-new")
     page.click("#adj-new")
     page.wait_for_selector("#adj-form")
