@@ -235,7 +235,12 @@ def test_field_app_offline_patrol_and_sync(phone: Any, live: Live, second_team: 
     _shot(page, "field-track")
     page.click("#btn-stop")
     page.wait_for_selector("body[data-track=idle]")
-    assert _queue_count(page) == 2  # one patrol record per walked segment near the line (before/after the pause)
+    # One patrol record per walked segment near the line (before/after the pause); stopping stores them one by one.
+    for _ in range(100):
+        if _queue_count(page) >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert _queue_count(page) == 2
 
     # -- marker A found displaced 12 m east, with a photo -------------------------------------------------------
     a_no = markers[0]["properties"]["marker_no"]
