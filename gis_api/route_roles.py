@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,16 @@ def _function_def(fn: Callable[..., Any]) -> ast.FunctionDef | ast.AsyncFunction
     return None
 
 
+# CPython 3.11's ast.parse is not safe in concurrent threads ("AST constructor recursion depth mismatch", seen as a
+# 500 when the first requests of a route arrive together): parse one module at a time.
+_PARSE = threading.Lock()
+
+
 @functools.cache
 def _module_tree(path: str) -> ast.Module:
     try:
-        return ast.parse(Path(path).read_text(encoding="utf-8"))
+        with _PARSE:
+            return ast.parse(Path(path).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
         return ast.Module(body=[], type_ignores=[])
 
