@@ -21,9 +21,9 @@ from gis_api.boundaries.models import (
     MarkerStatus,
 )
 from gis_api.boundaries.schemas import InspectionCreate, InspectionFiling, InspectionKind, IssueResolve
-from gis_api.boundaries.when import not_after_today
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.errors import Conflict, InvalidInput, NotFound
+from gis_api.when import not_after_today
 
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 

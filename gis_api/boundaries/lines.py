@@ -28,10 +28,10 @@ from gis_api.audit import service as audit
 from gis_api.boundaries.models import BoundaryLine, BoundaryLineVersion
 from gis_api.boundaries.schemas import LineUpdate
 from gis_api.boundaries.settings import BoundarySettings
-from gis_api.boundaries.when import not_after_today
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.divisions.models import Level
 from gis_api.errors import InvalidInput, NotFound
+from gis_api.when import not_after_today
 
 LEVEL_PREFIX = {Level.province: "P", Level.prefecture: "M", Level.county: "C", Level.township: "T",
                 Level.village: "V"}

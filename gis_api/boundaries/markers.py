@@ -16,11 +16,12 @@ from gis_api.audit import service as audit
 from gis_api.boundaries.models import MARKER_ID_PATTERN, BoundaryLine, BoundaryMarker
 from gis_api.boundaries.schemas import CoordSystem, MarkerChangeMode, MarkerCreate, MarkerUpdate
 from gis_api.boundaries.settings import BoundarySettings
-from gis_api.boundaries.when import not_after_today, photos_not_after_today
+from gis_api.boundaries.when import photos_not_after_today
 from gis_api.concurrency import Versioned, make_etag
 from gis_api.errors import Conflict, InvalidInput, NotFound
 from gis_api.geo.gcj02 import gcj02_to_wgs84
 from gis_api.geo.geometry_input import LAT_RANGE, LON_RANGE
+from gis_api.when import not_after_today
 
 TABLE = "boundary_markers"
 MARKER_RE = re.compile(MARKER_ID_PATTERN)

@@ -13,8 +13,8 @@ from gis_api.audit import service as audit
 from gis_api.boundaries import gpx, inspections
 from gis_api.boundaries.models import BoundaryLine, BoundaryMarker, Patrol
 from gis_api.boundaries.settings import BoundarySettings
-from gis_api.boundaries.when import not_after_today
 from gis_api.errors import InvalidInput, NotFound
+from gis_api.when import not_after_today
 
 COVERAGE_SQL = """
 WITH t AS (SELECT ST_GeomFromEWKT(:track) AS g),

@@ -26,7 +26,6 @@ from gis_api.audit import service as audit
 from gis_api.boundaries import inspections, lines, markers, patrols
 from gis_api.boundaries.schemas import CoordSystem, MarkerUpdate
 from gis_api.boundaries.settings import BoundarySettings
-from gis_api.boundaries.when import not_after_today
 from gis_api.errors import (
     DimingError,
     InvalidInput,
@@ -39,6 +38,7 @@ from gis_api.field import attachments
 from gis_api.field.models import FieldChange
 from gis_api.field.schemas import Attach, Change, IssueReport, MarkerVisit, PatrolTrack, SyncRequest
 from gis_api.limits import LimitSettings, too_large
+from gis_api.when import not_after_today
 
 STATUS_ISSUE = {"damaged": ("marker_damaged", "medium"), "missing": ("marker_missing", "high")}
 

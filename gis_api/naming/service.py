@@ -50,6 +50,7 @@ from gis_api.places import checks
 from gis_api.places import service as places
 from gis_api.places.models import PlaceCategory, PlaceStatus, ProtectionListing
 from gis_api.places.schemas import PlaceCreate, PlaceUpdate
+from gis_api.when import not_after_today
 
 FILING_DAYS = 15  # D1: filed within 15 days of approval (C)
 NOTICE_DAYS = 15  # D2: announced within 15 days of approval (C)
@@ -340,7 +341,7 @@ def _protection_warning(session: Session, place_id: int, name: str) -> dict[str,
 
 def _not_future(on: dt.date, field: str) -> None:
     """T1: a step is recorded once it has happened (the comment start may be planned: it has its own field)."""
-    places.not_future(on, field, "date of the step", "办理日期")
+    not_after_today(on, field, "the step", "办理日期", plan_field="effective_date")
 
 
 def _not_before(on: dt.date, earlier: dt.date | None, what: str, what_zh: str, field: str = "date") -> None:
@@ -469,7 +470,7 @@ def add_document(session: Session, proposal_id: int, doc: DocumentIn, upload: Up
     if Stage(p.stage) in CLOSED_BEFORE_APPROVAL:
         raise Conflict(f"proposal {p.id} is {p.stage}; it takes no more documents",
                        f"申报 {p.id} 已{STAGE_ZH[Stage(p.stage)]}，不能再添加材料", field="id", code="closed")
-    places.not_future(doc.doc_date, "doc_date", "document date", "材料日期")
+    not_after_today(doc.doc_date, "doc_date", "the document date", "材料日期")
     handling = (doc.opinion_handling or "").strip() or None
     if doc.kind is DocKind.consultation and handling is None:
         raise InvalidInput("a 征求意见 report must say how the opinions were handled (opinion_handling)",

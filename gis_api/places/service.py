@@ -43,6 +43,7 @@ from gis_api.places.schemas import (
     ProtectionIn,
     VariantIn,
 )
+from gis_api.when import not_after_today
 
 TABLE = "places"
 GEOMETRY_TYPES = ("Point", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -316,19 +317,6 @@ def gazetteer_settings() -> GazetteerSettings:
     return GazetteerSettings()
 
 
-def not_future(on: dt.date | None, field: str, what: str = "date", what_zh: str = "日期") -> None:
-    """T1: a record of something that happened (registration, naming, approval, filing, notice …) is not dated
-    after today in the bureau's time zone; planned changes have their own field (valid_from, effective_date)."""
-    today = clock.today()
-    if on is not None and on > today:
-        raise InvalidInput(
-            f"{field} {on} lies after today ({today}): the {what} records something that has happened; a planned "
-            "change is stated by its effective date (valid_from / effective_date)",
-            f"{what_zh}（{field}）{on} 晚于今天（{today}）：已发生的事项不能登记将来的日期；计划中的变更请填写生效日期",
-            field=field, rule="T1",
-        )
-
-
 PAST_DATES = {"registered_on": ("registration date", "登记时间"), "named_on": ("naming date", "命名时间")}
 PAST_YEARS = {"established_year": ("year established", "设立年份"), "abolished_year": ("year abolished", "废止年份")}
 
@@ -339,7 +327,7 @@ def _past_events(values: dict[str, Any], row: Place | None = None) -> None:
     for key, (what, what_zh) in PAST_DATES.items():
         value = values.get(key)
         if value is not None and (row is None or getattr(row, key) != value):
-            not_future(value, key, what, what_zh)
+            not_after_today(value, key, f"the {what}", what_zh, plan_field="valid_from")
     for key, (what, what_zh) in PAST_YEARS.items():
         value = values.get(key)
         if value is not None and value > year and (row is None or getattr(row, key) != value):
@@ -691,8 +679,8 @@ def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: s
     listing = PROTECTION_GUARD.lock_for_put(session, place_id, if_match, if_none_match,
                                             missing=lambda: _not_listed(place_id))
     GUARD.hold(session, place_id, where=_in_force(today), missing=lambda: _not_found(place_id, today))
-    not_future(body.listed_on, "listed_on", "listing date", "列入名录日期")
-    not_future(body.measures_recorded_on, "measures_recorded_on", "date the measures were recorded",
+    not_after_today(body.listed_on, "listed_on", "the listing date", "列入名录日期")
+    not_after_today(body.measures_recorded_on, "measures_recorded_on", "the date the measures were recorded",
                "登记保护措施日期")
     if body.measures_recorded_on and not body.measures:
         raise InvalidInput("measures_recorded_on needs the measures", "登记保护措施日期时须填写保护措施",

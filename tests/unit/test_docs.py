@@ -65,7 +65,7 @@ def test_a_missing_entry_is_caught(collected: dict[str, set[str]]) -> None:
 def test_the_collector_finds_every_kind_of_rule(collected: dict[str, set[str]]) -> None:
     assert "gis_api/naming/service.py:_naming_proposal" in collected["§1.5"]  # positional rule parameter
     assert any(p.startswith("gis_api/places/namecheck.py:") for p in collected["N7"])  # dataclass field
-    assert "gis_api/boundaries/when.py:not_after_today" in collected["T1"]  # module-level RULE constant
+    assert "gis_api/when.py:not_after_today" in collected["T1"]  # module-level RULE constant
     assert "gis_api/errors.py:Unavailable.__init__" in collected["database_unavailable"]  # setdefault
     assert "gis_api/ogc/routes.py:_in_crs84" in collected["RFC 7946 §3.1"]  # rule= keyword
     assert "gis_api/limits.py:body_limit" in collected["DIMING_LIMIT_JSON_BODY_BYTES"]  # a limit setting
