@@ -276,9 +276,9 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
-# Long work without a bar of its own (import places and export draw per-row bars): a ticking line on a terminal.
+# Long work without a bar of its own (import places, export and load-demo draw their own): a ticking line on a terminal.
 LONG_WORK = {
-    ("load-demo",): "loading the demo data", ("campaign", "run"): "checking every name in force",
+    ("campaign", "run"): "checking every name in force",
     ("boundaries", "derive"): "deriving boundary lines", ("boundaries", "load-demo"): "loading demo boundaries",
     ("boundaries", "validate"): "checking topology", ("coverage", "run"): "computing coverage",
     ("coverage", "access"): "computing 2SFCA accessibility", ("coverage", "suggest"): "solving for new sites",

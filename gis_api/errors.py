@@ -132,20 +132,22 @@ class Unavailable(DimingError):
 
 
 # SQLSTATE classes that mean "the server or the connection is away", not "the request is wrong":
-# 08 connection exception, 53 insufficient resources, 57P admin/crash shutdown, cannot connect now.
-_UNAVAILABLE_SQLSTATE = ("08", "53", "57P")
+# 08 connection exception, 53 insufficient resources, 57P admin/crash shutdown, cannot connect now;
+# 3D000 (invalid_catalog_name): the server answers but the configured database is not there (not created yet,
+# being restored, a wrong DIMING_DATABASE_URL) — nothing can be read, as when the server is away. Shared with OGC.
+UNAVAILABLE_SQLSTATE = ("08", "53", "57P", "3D000")
 # Transient: the same request succeeds when retried (serialization failure, deadlock, lock not available).
-_RETRY_SQLSTATE = ("40001", "40P01", "55P03")
+RETRY_SQLSTATE = ("40001", "40P01", "55P03")
 
 
 def database_error(exc: DBAPIError) -> DimingError | None:
     """The client-facing error of a psycopg2/SQLAlchemy failure that is not the client's fault, or None (a bug)."""
     pgcode = getattr(exc.orig, "pgcode", None) or ""
-    if pgcode.startswith(_UNAVAILABLE_SQLSTATE) or (not pgcode and exc.connection_invalidated):
+    if pgcode.startswith(UNAVAILABLE_SQLSTATE) or (not pgcode and exc.connection_invalidated):
         return Unavailable()
     if not pgcode and exc.__class__.__name__ in ("OperationalError", "InterfaceError"):
         return Unavailable()  # connection refused / closed: psycopg2 gives no SQLSTATE then
-    if pgcode.startswith(_RETRY_SQLSTATE):
+    if pgcode.startswith(RETRY_SQLSTATE):
         return Unavailable("the database is busy with a conflicting change; try again",
                            "数据库正忙于冲突的修改，请重试", rule="database_busy")
     return None

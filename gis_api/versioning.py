@@ -34,15 +34,13 @@ from sqlalchemy import CheckConstraint, ColumnElement, Date, DateTime, Integer, 
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-__all__ = ["RecordVersion", "ValidTime", "as_of", "as_of_sql", "etag", "make_etag", "valid_time_constraints"]
+__all__ = ["RecordVersion", "ValidTime", "as_of", "as_of_sql", "make_etag", "valid_time_constraints"]
 
 
 def make_etag(prefix: str, row_id: int | str, version: int) -> str:
     """The strong ETag of one record version: ``"<prefix><key>.v<version>"``."""
     return f'"{prefix}{row_id}.v{version}"'
 
-
-etag = make_etag
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 

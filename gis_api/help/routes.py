@@ -6,7 +6,7 @@ listing, never joined onto a path, so nothing outside those folders can be reach
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from gis_api.errors import NotFound
@@ -58,6 +58,3 @@ def document(name: str) -> str:
     doc = render(path)
     return page(doc.title, doc.body)
 
-
-def install(app: FastAPI) -> None:
-    app.include_router(router)

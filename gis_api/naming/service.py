@@ -341,7 +341,7 @@ def _protection_warning(session: Session, place_id: int, name: str) -> dict[str,
 
 def _not_future(on: dt.date, field: str) -> None:
     """T1: a step is recorded once it has happened (the comment start may be planned: it has its own field)."""
-    not_after_today(on, field, "the step", "办理日期", plan_field="effective_date")
+    not_after_today(on, field, "the step", "办理日期")
 
 
 def _not_before(on: dt.date, earlier: dt.date | None, what: str, what_zh: str, field: str = "date") -> None:

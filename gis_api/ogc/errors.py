@@ -14,7 +14,7 @@ from asyncpg.exceptions import _base as asyncpg_base  # type: ignore[import-unty
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gis_api.errors import DimingError, Unavailable, error_response
+from gis_api.errors import RETRY_SQLSTATE, UNAVAILABLE_SQLSTATE, DimingError, Unavailable, error_response
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,6 @@ class NotAcceptable(DimingError):
     code = "not_acceptable"
 
 
-# SQLSTATE classes of "the server or the connection is away" (see gis_api.errors) and of transient conflicts.
-# 3D000 (invalid_catalog_name): the server answers but the configured database is not there (not created yet,
-# being restored, a wrong DIMING_DATABASE_URL) — the service cannot read at all, as when the server is away;
-# psycopg2 (the JSON API) reports it as a connection failure, so both are a 503.
-_UNAVAILABLE = ("08", "53", "57P", "3D000")
-_RETRY = ("40001", "40P01", "55P03")
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -43,7 +37,8 @@ def connection_lost(exc: BaseException) -> bool:
         return True
     if isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, asyncpg_base.DataError):
         return True  # "connection is closed", "another operation is in progress" …
-    return isinstance(exc, asyncpg.PostgresError) and (getattr(exc, "sqlstate", "") or "").startswith(_UNAVAILABLE)
+    state = getattr(exc, "sqlstate", "") or ""
+    return isinstance(exc, asyncpg.PostgresError) and state.startswith(UNAVAILABLE_SQLSTATE)
 
 
 def translate(exc: BaseException) -> DimingError | None:
@@ -57,9 +52,9 @@ def translate(exc: BaseException) -> DimingError | None:
             from gis_api.limits import defaults, timeout_error
 
             return timeout_error("read", defaults().read_timeout_s, defaults().retry_after_s)
-        if state.startswith(_UNAVAILABLE):
+        if state.startswith(UNAVAILABLE_SQLSTATE):
             return Unavailable()
-        if state.startswith(_RETRY):
+        if state.startswith(RETRY_SQLSTATE):
             return Unavailable("the database is busy with a conflicting change; try again",
                                "数据库正忙于冲突的修改，请重试", rule="database_busy")
         if state.startswith(("22", "XX")):  # data exceptions, e.g. a geometry PostGIS cannot read

@@ -327,7 +327,9 @@ def _past_events(values: dict[str, Any], row: Place | None = None) -> None:
     for key, (what, what_zh) in PAST_DATES.items():
         value = values.get(key)
         if value is not None and (row is None or getattr(row, key) != value):
-            not_after_today(value, key, f"the {what}", what_zh, plan_field="valid_from")
+            # a planned change is dated by valid_from on a new place, by effective_date on a legal change
+            not_after_today(value, key, f"the {what}", what_zh,
+                            plan_field="valid_from" if row is None else "effective_date")
     for key, (what, what_zh) in PAST_YEARS.items():
         value = values.get(key)
         if value is not None and value > year and (row is None or getattr(row, key) != value):

@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markers import sync  # beside this script (the scripts are run, and loaded by tests, by path)
+
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / "docs" / "operations.md"
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
@@ -124,26 +127,11 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def rewrite(text: str, generated: str) -> str:
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    if not rest:
-        raise SystemExit(f"{TARGET}: markers {BEGIN} … {END} not found")
-    return f"{head}{BEGIN}\n{generated}{END}{tail}"
-
-
 def main(argv: list[str]) -> int:
     generated = table()
-    if "--write" in argv or "--check" in argv:
-        current = TARGET.read_text(encoding="utf-8")
-        wanted = rewrite(current, generated)
-        if "--check" in argv:
-            if wanted != current:
-                print(f"{TARGET} is stale: run python scripts/docs/config_reference.py --write")
-                return 1
-            return 0
-        TARGET.write_text(wanted, encoding="utf-8")
-        return 0
+    done = sync(TARGET, BEGIN, END, generated, argv, "config_reference.py")
+    if done is not None:
+        return done
     print(generated)
     return 0
 

@@ -17,6 +17,9 @@ import ast
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markers import sync  # beside this script (the scripts are run, and loaded by tests, by path)
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "gis_api"
 TARGET = ROOT / "docs" / "architecture.md"
@@ -80,26 +83,11 @@ def mermaid(graph: dict[str, set[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rewrite(text: str, generated: str) -> str:
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    if not rest:
-        raise SystemExit(f"{TARGET}: markers {BEGIN} … {END} not found")
-    return f"{head}{BEGIN}\n{generated}{END}{tail}"
-
-
 def main(argv: list[str]) -> int:
     generated = mermaid(edges())
-    if "--write" in argv or "--check" in argv:
-        current = TARGET.read_text(encoding="utf-8")
-        wanted = rewrite(current, generated)
-        if "--check" in argv:
-            if wanted != current:
-                print(f"{TARGET} is stale: run python scripts/docs/package_graph.py --write")
-                return 1
-            return 0
-        TARGET.write_text(wanted, encoding="utf-8")
-        return 0
+    done = sync(TARGET, BEGIN, END, generated, argv, "package_graph.py")
+    if done is not None:
+        return done
     print(generated, end="")
     return 0
 

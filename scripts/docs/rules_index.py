@@ -19,6 +19,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _markers import sync  # beside this script (the scripts are run, and loaded by tests, by path)
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "gis_api"
 RULES_MD = ROOT / "docs" / "rules.md"
@@ -132,26 +135,11 @@ def index_markdown(found: dict[str, set[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rewrite(text: str, generated: str) -> str:
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    if not rest:
-        raise SystemExit(f"{RULES_MD}: markers {BEGIN} … {END} not found")
-    return f"{head}{BEGIN}\n{generated}{END}{tail}"
-
-
 def main(argv: list[str]) -> int:
     found = collect()
-    if "--write" in argv or "--check" in argv:
-        current = RULES_MD.read_text(encoding="utf-8")
-        wanted = rewrite(current, index_markdown(found))
-        if "--check" in argv:
-            if wanted != current:
-                print(f"{RULES_MD} is stale: run python scripts/docs/rules_index.py --write")
-                return 1
-            return 0
-        RULES_MD.write_text(wanted, encoding="utf-8")
-        return 0
+    done = sync(RULES_MD, BEGIN, END, index_markdown(found), argv, "rules_index.py")
+    if done is not None:
+        return done
     for rule in sorted(found):
         print(f"{rule}\t{', '.join(sorted(found[rule]))}")
     return 0

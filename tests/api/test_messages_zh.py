@@ -184,10 +184,11 @@ def test_validation_errors_answer_in_chinese(client: TestClient, login: Callable
     headers = login("officer")
     # The example: a missing reason. Now 缺少必填项：修改原因, and every listed error is Chinese too.
     r = client.patch("/api/v1/places/1", json={"remarks": "x"}, headers={**headers, "If-Match": '"p1.v1"'})
-    if r.status_code == 422 and r.json().get("field") == "reason":
-        body = r.json()
-        assert body["message_zh"] == "缺少必填项：修改原因" and body["rule"] == "missing"
-        assert "Field required" in body["message"]  # the English message is unchanged
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == "reason"
+    assert body["message_zh"] == "缺少必填项：修改原因" and body["rule"] == "missing"
+    assert "Field required" in body["message"]  # the English message is unchanged
     r = client.get("/api/v1/places/search", params={"q": "店埠", "limit": 0})
     assert r.status_code == 422, r.text
     body = r.json()

@@ -70,13 +70,36 @@ def _open_line(run: PageRun, line_id: str) -> None:
     page.wait_for_selector(".patrol-actions")
 
 
-@pytest.mark.xfail(reason="KNOWN BUG at the end of the session: the dragged ring no longer moves (#mm-lonlat keeps the "
-                          "registered position) once the other screens' changes landed; typing lon, lat in the move "
-                          "form still moves a marker. Not yet diagnosed — see the closing note.", strict=False)
-def test_marker_move_by_drag(run: PageRun, live: Live, retry: Callable[..., Any]) -> None:
+def _drag_ring(page: Any, registered: list[float]) -> None:
+    """Drag the ring on the map right and up."""
+    ring = page.locator(".leaflet-marker-icon.patrol-drag")
+    b = ring.bounding_box()
+    assert b
+    x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x + 6 * i, y - 4 * i)
+    page.mouse.up()
+
+
+def _type_position(page: Any, registered: list[float]) -> None:
+    """Type a measured position about 70 m east and north of the registered one."""
+    page.fill("#mm-lonlat", f"{registered[0] + 0.0006:.7f}, {registered[1] + 0.0004:.7f}")
+
+
+@pytest.mark.parametrize(("how", "index"), [
+    pytest.param("typed", 0, id="typed"),
+    # KNOWN BUG, undiagnosed: dragging the ring sometimes leaves it in place and sometimes moves it ~1,170 m for a
+    # 72 px drag (seen on different markers and runs); typing the position (the case above) is reliable. Non-strict:
+    # the drag runs and reports XPASS/XFAIL until it is fixed — see the closing note.
+    pytest.param("drag", 1, id="drag", marks=pytest.mark.xfail(reason="marker drag is unreliable (known bug)",
+                                                                strict=False)),
+])
+def test_marker_move(run: PageRun, live: Live, retry: Callable[..., Any], how: str, index: int) -> None:
     line, markers = _line(live, "0011")
     line_id = line["properties"]["line_id"]
-    target = markers[0]
+    target = markers[index]
     no = target["properties"]["marker_no"]
     before = _marker(live, no)
     registered = before["geometry"]["coordinates"]
@@ -89,27 +112,19 @@ def test_marker_move_by_drag(run: PageRun, live: Live, retry: Callable[..., Any]
                   [registered[1], registered[0]])
     page.wait_for_timeout(300)
 
-    # Drag the ring on the map: the measured position and its distance from the registered one follow.
-    ring = page.locator(".leaflet-marker-icon.patrol-drag")
-    b = ring.bounding_box()
-    assert b
-    x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    for i in range(1, 11):
-        page.mouse.move(x + 6 * i, y - 4 * i)
-    page.mouse.up()
+    # Drag the ring on the map, or type the position: the measured position and its distance follow.
+    (_drag_ring if how == "drag" else _type_position)(page, registered)
     page.wait_for_function("(v) => document.querySelector('#mm-lonlat').value !== v",
                            arg=f"{registered[0]:.7f}, {registered[1]:.7f}")
     lon, lat = (float(v) for v in page.input_value("#mm-lonlat").split(","))
-    assert lon > registered[0] and lat > registered[1]  # dragged right and up: east and north
+    assert lon > registered[0] and lat > registered[1]  # moved right and up: east and north
     moved = _metres(registered, [lon, lat])
     assert 20 < moved < 300, moved
     shown = float(page.get_attribute("#mm-distance", "data-metres") or "nan")
     assert abs(shown - moved) < 0.05 + 0.002 * moved, (shown, moved)
     assert f"{shown:.2f} m" in page.inner_text("#mm-distance")
     page.fill("#mm-reason", "GNSS复测：坐标更正")
-    run.shot("patrol-marker-drag")
+    run.shot(f"patrol-marker-{how}-{index}")
     # A relocation needs both sides and the agreement (domain.md §5): refused, the form says why, nothing saved.
     page.check('#marker-move-form input[name="mode"][value="relocation"]')
     page.click("#btn-marker-move")
@@ -139,7 +154,7 @@ def test_marker_move_by_drag(run: PageRun, live: Live, retry: Callable[..., Any]
         "([no, d]) => document.querySelector(`#marker-table tr[data-marker='${no}']`).innerText.includes(d)",
         arg=[no, f"{float(after['properties']['distance_to_line_m']):,.3f}".rstrip("0").rstrip(".")])
     assert row.is_visible()
-    run.shot("patrol-marker-moved")
+    run.shot(f"patrol-marker-moved-{how}-{index}")
     assert run.errors == []
     assert run.outside() == [], run.outside()
 
