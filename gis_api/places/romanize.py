@@ -53,6 +53,9 @@ from pathlib import Path
 from typing import Any
 
 from pypinyin import Style, pinyin
+from pypinyin.constants import RE_HANS as _PYPINYIN_HANS
+from pypinyin.seg.mmseg import seg as _pypinyin_mmseg
+from pypinyin.seg.simpleseg import seg as _pypinyin_seg
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -62,6 +65,7 @@ _CN_DIGITS = {
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_NUMERAL_CHARS = frozenset(_CN_DIGITS) | frozenset(_CN_UNITS)
 _TONE_COMBINING = frozenset({"\u0300", "\u0301", "\u0304", "\u030c"})  # grave, acute, macron, caron
+_DROP_TONES = dict.fromkeys(map(ord, _TONE_COMBINING))  # str.translate table: delete the tone marks
 _APOSTROPHE_INITIALS = frozenset("aoe")  # RZ9
 
 
@@ -106,7 +110,7 @@ class _Data:
     generic_lengths: tuple[int, ...]
     readings: dict[str, tuple[str, ...]]
     whole_names: dict[str, tuple[str, ...]]  # 单县 -> (shàn, xiàn): readings of whole names
-    reading_lengths: tuple[int, ...]
+    reading_lengths: dict[str, tuple[int, ...]]  # first character -> lengths of its readings, longest first
     modifiers: frozenset[str]
     rz2_min_specific: int
     natural_kinds: frozenset[str]
@@ -125,6 +129,7 @@ class _Data:
     span_cache: dict[str, dict[int, tuple[int, tuple[str, ...]]]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    words_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)  # 专名 -> words
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -171,7 +176,7 @@ def _load(data_dir: Path = DATA_DIR) -> _Data:
         generic_lengths=tuple(sorted({len(g) for g in generics}, reverse=True)),
         readings=readings,
         whole_names=whole_names,
-        reading_lengths=tuple(sorted({len(w) for w in readings}, reverse=True)),
+        reading_lengths=_lengths_by_first_char(readings),
         modifiers=frozenset(settings["rz2_modifiers"]),
         rz2_min_specific=int(settings["rz2_min_specific_chars"]),
         natural_kinds=frozenset(settings["rz3_natural_kinds"]),
@@ -236,9 +241,10 @@ def _data_for(region: str | None = None) -> _Data:
     return replace(
         base,
         readings=readings,
-        reading_lengths=tuple(sorted({len(w) for w in readings}, reverse=True)),
+        reading_lengths=_lengths_by_first_char(readings),
         syllable_cache={},
         span_cache={},
+        words_cache={},
     )
 
 
@@ -279,8 +285,9 @@ def is_han(ch: str) -> bool:
 @lru_cache(maxsize=16_384)
 def strip_tones(text: str) -> str:
     """Remove tone marks but keep ü (RZ7, RZ9): ``lǚ`` -> ``lü``, ``Xī'ān`` -> ``Xi'an``."""
-    decomposed = unicodedata.normalize("NFD", text)
-    return unicodedata.normalize("NFC", "".join(c for c in decomposed if c not in _TONE_COMBINING))
+    if text.isascii():  # toneless already (speed)
+        return text
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).translate(_DROP_TONES))
 
 
 def _reading_spans(text: str, data: _Data) -> dict[int, tuple[int, tuple[str, ...]]]:
@@ -294,24 +301,53 @@ def _reading_spans(text: str, data: _Data) -> dict[int, tuple[int, tuple[str, ..
 
 
 def _match(
-    text: str, table: Mapping[str, tuple[str, ...]], lengths: Sequence[int] | Mapping[str, Sequence[int]]
+    text: str, table: Mapping[str, tuple[str, ...]], lengths: Mapping[str, Sequence[int]]
 ) -> dict[int, tuple[int, tuple[str, ...]]]:
     """Forward longest matching of ``table`` words over ``text``: start -> (end, syllables).
 
-    ``lengths`` are the word lengths to try, longest first, or those per first character.
+    ``lengths`` maps a first character to the lengths of the table's words that start with it, longest first
+    (speed: most characters start no word, and the loop runs for every name of a bulk import).
     """
     spans: dict[int, tuple[int, tuple[str, ...]]] = {}
+    size = len(text)
     i = 0
-    while i < len(text):
-        for n in lengths.get(text[i], ()) if isinstance(lengths, Mapping) else lengths:
-            word = text[i : i + n]
-            if len(word) == n and word in table:
-                spans[i] = (i + n, table[word])
-                i += n
-                break
+    while i < size:
+        for n in lengths.get(text[i], ()):
+            if i + n <= size:
+                syllables = table.get(text[i : i + n])
+                if syllables is not None:
+                    spans[i] = (i + n, syllables)
+                    i += n
+                    break
         else:
             i += 1
     return spans
+
+
+def _pypinyin_run(run: str) -> list[str]:
+    """What ``pinyin(run, style=Style.TONE)`` gives (first reading of each item), faster (speed, issue 12).
+
+    pypinyin segments a run into its phrase-dictionary words (forward maximum matching) and converts word by
+    word, so converting each word of its own segmentation once and reusing it gives the same syllables:
+    a bulk import of 120,000 distinct names meets the same few thousand words again and again.
+    """
+    out: list[str] = []
+    cache = _WORD_SYLLABLES
+    # pypinyin's own segmentation: a run all of whose characters it takes for Han goes straight to its
+    # phrase segmenter (what simpleseg.seg does after splitting off non-Han characters).
+    for word in _pypinyin_cut(run) if _PYPINYIN_HANS.match(run) else _pypinyin_seg(run):
+        syllables = cache.get(word)
+        if syllables is None:
+            syllables = tuple(item[0] for item in pinyin(word, style=Style.TONE, errors="default"))
+            if len(cache) < _CACHE_MAX:
+                cache[word] = syllables
+        out.extend(syllables)
+    return out
+
+
+# pypinyin word -> its tone-marked syllables; pypinyin's dictionaries are never modified, so this never goes stale.
+_WORD_SYLLABLES: dict[str, tuple[str, ...]] = {}
+_pypinyin_cut = _pypinyin_mmseg.cut
 
 
 def _han_syllables(run: str, data: _Data) -> list[str]:
@@ -324,7 +360,7 @@ def _han_syllables(run: str, data: _Data) -> list[str]:
     cached = data.syllable_cache.get(run)
     if cached is not None:
         return list(cached)
-    result = [item[0] for item in pinyin(run, style=Style.TONE, errors="default")]
+    result = _pypinyin_run(run)
     if len(result) != len(run):  # characters unknown to pypinyin come back grouped: go one at a time
         result = [pinyin(ch, style=Style.TONE, errors="default")[0][0] for ch in run]
     if data.lexicon:
@@ -524,7 +560,18 @@ def _ordinal_suffix(specific: str) -> tuple[str, int] | None:
 
 
 def _words_for_specific(specific: str, data: _Data) -> list[str]:
-    """Tone-marked words of a 专名: one word, or several when it is long (pypinyin's segmenter)."""
+    """Tone-marked words of a 专名: one word, or several when it is long (pypinyin's segmenter).
+
+    Cached per 专名 (speed): a village, its committee and its group names share one 专名.
+    """
+    cached = data.words_cache.get(specific)
+    if cached is None:
+        cached = tuple(_specific_words(specific, data))
+        _remember(data.words_cache, specific, cached)
+    return list(cached)
+
+
+def _specific_words(specific: str, data: _Data) -> list[str]:
     if not specific:
         return []
     if len(specific) >= data.segment_min and all(is_han(c) for c in specific):
