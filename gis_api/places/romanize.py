@@ -119,6 +119,7 @@ class _Data:
     ethnic: tuple[str, ...]  # longest first
     ethnic_before_minzu: tuple[str, ...]  # 鄂温克 (of 鄂温克族) in front of 民族乡; longest first
     ethnic_categories: frozenset[str]
+    ethnic_last_chars: tuple[str, ...]  # last characters of the designations (族, 民): a quick test before the loop
     regional: dict[str, dict[str, tuple[str, ...]]]  # province code -> readings that hold there only
     lexicon: dict[str, tuple[str, ...]]  # place_readings_cedict.tsv: word-level place-name readings
     lexicon_lengths: dict[str, tuple[int, ...]]  # first character -> lengths of its words, longest first
@@ -191,6 +192,7 @@ def _load(data_dir: Path = DATA_DIR) -> _Data:
             )
         ),
         ethnic_categories=frozenset(settings["ethnic_absorb_categories"]),
+        ethnic_last_chars=tuple(sorted({e[-1] for e in settings["ethnic_designations"]})),
         regional=regional,
         default_region=str(settings["default_region"]),
         lexicon=lexicon,
@@ -486,8 +488,11 @@ def _split(name: str, data: _Data, *, absorb_modifier: bool = True) -> _Split:
             modifier, specific = specific[-1], specific[:-1]
         # Ethnic designations belong to the generic of a division / committee (牌坊回族满族乡). In front of
         # 民族乡 / 民族镇 the people's name comes without 族 (鄂温克民族乡 -> Ewenke Minzu Xiang).
-        # Every designation ends with 族 (民族, 回族 ...); only the 民族乡 case needs the 族-less names.
-        if generic.category in data.ethnic_categories and (specific.endswith("族") or word.startswith("民族")):
+        # Designations end with 族 (民族, 回族 ...) or 民 (回民: 苏沁回民乡 Suqin Huimin Xiang); only the 民族乡
+        # case needs the 族-less names.
+        if generic.category in data.ethnic_categories and (
+            specific.endswith(data.ethnic_last_chars) or word.startswith("民族")
+        ):
             names = data.ethnic_before_minzu + data.ethnic if word.startswith("民族") else data.ethnic
             found = True
             while found:
@@ -576,12 +581,12 @@ def _specific_words(specific: str, data: _Data) -> list[str]:
         return []
     if len(specific) >= data.segment_min and all(is_han(c) for c in specific):
         pieces = _segment(specific)
-        # Split a 专名 into its dictionary words (合肥|循环|经济, 众兴|水库|大坝). One of which the word list knows
-        # at most one word among four or more unknown characters is a name of its own, typically a
-        # transliteration (卧|里|托|格拉|克), and is written as one word (issue 14).
-        known = sum(1 for p in pieces if len(p) > 1)
-        if known > 1 or len(pieces) - known < 4:
-            pieces = _merge_readings(_merge_single_chars(pieces), specific, data)
+        # Split a 专名 into its dictionary words (合肥|循环|经济, 众兴|水库|大坝) only when every piece is one: a
+        # character the word list does not know means the 专名 is a name of its own, typically a transliteration
+        # (卧|里|托|格拉|克, 克孜勒|博|依, 巴彦|宝|格|德), written as one word (issue 14; on the GeoNames tune split
+        # every 5+ character 专名 with a leftover character that the old rule split was one official word).
+        if all(len(p) > 1 for p in pieces):
+            pieces = _merge_readings(pieces, specific, data)
             return [_join_word(_tokens(p, data)) for p in pieces]
     tokens = _tokens(specific, data)
     words: list[str] = []
@@ -636,19 +641,6 @@ def _segment(text: str) -> list[str]:
             pieces.append(text[i])
             i += 1
     return pieces
-
-
-def _merge_single_chars(pieces: list[str]) -> list[str]:
-    """Join runs of one-character pieces (characters the word list does not know) into one word."""
-    merged: list[str] = []
-    single = False
-    for piece in pieces:
-        if len(piece) == 1 and single and merged:
-            merged[-1] += piece
-        else:
-            merged.append(piece)
-        single = len(piece) == 1
-    return merged
 
 
 def _merge_readings(pieces: list[str], text: str, data: _Data) -> list[str]:
