@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tqdm import tqdm  # type: ignore[import-untyped]
+
 from gis_api import progress
 from gis_api.db import database_url, make_engine, make_sessionmaker
 from gis_api.divisions.routes import _bbox
@@ -33,8 +35,11 @@ def cmd_import_places(settings: Settings, args: argparse.Namespace) -> int:
         encoding=args.encoding, layer=args.layer, crs=args.crs, category_code=args.category,
         lon_field=args.lon_field, lat_field=args.lat_field, wkt_field=args.wkt_field, source=args.source,
         valid_from=args.valid_from, engine=args.engine, key=getattr(args, "key", "id"), dry_run=args.dry_run,
-        progress=progress.enabled(),
+        progress=progress.enabled(), own_session=True,
     )
+    # No tqdm monitor thread: with this process single-threaded the derivation's workers are forked (cheap)
+    # rather than spawned (each re-imports the code and re-loads the dictionaries).
+    tqdm.monitor_interval = 0
     factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
     session = factory()
     try:

@@ -131,6 +131,9 @@ class ImportOptions:
     key: str = "id"  # id | name+division_code | none: how rows match existing places
     dry_run: bool = False
     progress: bool = False
+    # The session is the import's own (the CLI): the transaction of the first reads is ended before the rows are
+    # checked and their names derived (minutes for a large file), so none stays open idle; the writes open a new one.
+    own_session: bool = False
     limits: LimitSettings = field(default_factory=defaults)  # archive, feature and vertex bounds (DIMING_LIMIT_*)
 
 
@@ -267,7 +270,7 @@ def import_places(session: Session, path: Path, opts: ImportOptions) -> Report:
                                f"also has {', '.join(names)} — use the service engine",
                                "批量导入只接受名称、类别、位置、行政区和拼写；请改用逐条导入", field="engine")
         if rep.ok and new:
-            _bulk(session, new, opts, rep)
+            _bulk(session, new, opts, rep, set(categories.values()))
     else:
         _service(session, new, opts, rep)
     if not rep.ok:
@@ -499,7 +502,8 @@ def _service(session: Session, rows: list[tuple[Record, dict[str, Any]]], opts: 
     rep.inserted = len(rep.place_ids) if rep.ok else 0
 
 
-def _bulk(session: Session, rows: list[tuple[Record, dict[str, Any]]], opts: ImportOptions, rep: Report) -> None:
+def _bulk(session: Session, rows: list[tuple[Record, dict[str, Any]]], opts: ImportOptions, rep: Report,
+          categories: set[str]) -> None:
     def place_rows() -> Iterator[bulk.PlaceRow]:
         for rec, d in rows:
             g = rec.geometry
@@ -510,8 +514,15 @@ def _bulk(session: Session, rows: list[tuple[Record, dict[str, Any]]], opts: Imp
                 wkt=None if point or g is None else shapely.to_wkt(g), division_code=d.get("division_code"),
                 romanized=d.get("romanized"), row=rec.row)
 
-    result = bulk.import_places(session, place_rows(), actor=opts.actor, reason=opts.reason, source=opts.source,
-                                valid_from=opts.valid_from or clock.today())
+    valid_from = opts.valid_from or clock.today()
+    if opts.own_session and rep.updated == 0:
+        # Nothing written yet (no matched row was updated): end the read-only transaction now rather than hold it
+        # idle through the checks and the derivation. Under READ COMMITTED the reads gave no lasting guarantee;
+        # the load re-checks what it relies on (categories) inside its own transaction.
+        session.rollback()
+    prep = bulk.prepare(place_rows(), categories)
+    result = bulk.load(session, prep, actor=opts.actor, reason=opts.reason, source=opts.source,
+                       valid_from=valid_from)
     for e in result.errors:
         _err(rep, e.row, e.field, e.message, e.message_zh)
     rep.inserted = result.inserted if rep.ok else 0

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gis_api.places import bulk
@@ -236,3 +238,108 @@ def test_parallel_derivation_matches_serial(monkeypatch: pytest.MonkeyPatch) -> 
     serial = bulk.derive_all(keys, workers=1)
     assert parallel == serial and len(parallel) == 26
     assert parallel[("东山村", "242", None)][bulk.DERIVED.index("pinyin")] == "dongshancun"
+
+
+# -- large imports: indexes dropped and re-created in the transaction (issue 12) ---------------------------------
+
+_INDEXES = ("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = 'places'::regclass ORDER BY 1")
+
+
+def _overlapping_version(session: Session, place_id: int, valid_from: dt.date) -> None:
+    """Insert a copy of the place's row as a second version from ``valid_from`` (it overlaps the first)."""
+    session.execute(text("CREATE TEMP TABLE _copy ON COMMIT DROP AS SELECT * FROM places WHERE place_id = :p"),
+                    {"p": place_id})
+    session.execute(text("UPDATE _copy SET id = (SELECT max(id) + 1 FROM places), valid_from = :d"), {"d": valid_from})
+    session.execute(text("INSERT INTO places SELECT * FROM _copy"))
+
+
+def _index_set(session: Session) -> list[tuple[str, str]]:
+    return [tuple(r) for r in session.execute(text(_INDEXES))]  # type: ignore[misc]
+
+
+def test_index_rebuild_keeps_every_index_and_the_exclusion(session: Session) -> None:
+    before = _index_set(session)
+    assert len(before) >= 10 and any("places_one_version_per_date" in n for n, _d in before)
+    x, y = _inside(session, "340122100")
+    rows = [PlaceRow(f"新地{i}", "242", lon=x + i * 1e-5, lat=y) for i in range(20)]
+    report = _import(session, rows, rebuild_indexes=True, audit_mode="summary")
+
+    assert report.ok and report.indexes_rebuilt and report.inserted == 20
+    assert _index_set(session) == before  # same names, same definitions
+    assert session.execute(text(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'places_one_version_per_date'")
+    ).scalar_one().startswith("EXCLUDE USING gist")
+    new = session.execute(text(
+        "SELECT new FROM audit_log WHERE action = 'IMPORT' AND txid = txid_current()")).scalar_one()
+    assert new["import"]["rows"] == 20 and new["import"]["indexes_rebuilt"] is True
+    # The indexes answer queries again, and the exclusion refuses an overlapping version of an imported place.
+    assert session.execute(text("SELECT count(*) FROM places WHERE search_keys @> ARRAY['新地7']")).scalar_one() == 1
+    pid = _places(session)[0].place_id
+    with pytest.raises(IntegrityError, match="places_one_version_per_date"), session.begin_nested():
+        _overlapping_version(session, pid, TODAY + dt.timedelta(days=3))
+
+
+def test_index_re_creation_checks_the_exclusion_over_every_row(session: Session) -> None:
+    """While the constraint is dropped nothing stops an overlap; re-adding it checks all rows and refuses."""
+    x, y = _inside(session, "340122100")
+    _import(session, [PlaceRow("甲地", "242", lon=x, lat=y)])
+    pid = _places(session)[0].place_id
+    with pytest.raises(IntegrityError, match="places_one_version_per_date"), session.begin_nested():
+        defs = bulk._drop_indexes(session)
+        assert defs is not None and any(d.conname for d in defs)
+        _overlapping_version(session, pid, TODAY + dt.timedelta(days=3))  # accepted: nothing checks now
+        bulk._create_indexes(session, defs)
+
+
+def test_a_failed_re_creation_is_an_error_and_the_rollback_restores_everything(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _index_set(session)
+    x, y = _inside(session, "340122100")
+
+    def broken(s: Session, defs: Any) -> None:
+        s.execute(text("CREATE INDEX broken ON places (no_such_column)"))
+
+    monkeypatch.setattr(bulk, "_create_indexes", broken)
+    with session.begin_nested() as sp:
+        report = _import(session, [PlaceRow("甲地", "242", lon=x, lat=y)], rebuild_indexes=True)
+        assert not report.ok and report.errors[0].field == "place_id"
+        assert "no_such_column" in report.errors[0].message
+        sp.rollback()  # the caller rolls back a failed import (CLI, API)
+    assert _index_set(session) == before and _places(session) == []
+
+
+def test_index_rebuild_falls_back_when_the_table_is_busy(
+    session: Session, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader holding places keeps the lock from being granted in time: insert row by row instead."""
+    monkeypatch.setattr(bulk, "REBUILD_LOCK_TIMEOUT", "200ms")
+    x, y = _inside(session, "340122100")
+    with engine.connect() as reader:
+        reader.execute(text("SELECT count(*) FROM places"))  # ACCESS SHARE until this transaction ends
+        report = _import(session, [PlaceRow("甲地", "242", lon=x, lat=y)], rebuild_indexes=True)
+        reader.rollback()
+    assert report.ok and not report.indexes_rebuilt and report.inserted == 1
+    assert session.execute(text("SELECT current_setting('lock_timeout')")).scalar_one() == "0"
+
+
+def test_rebuild_only_when_it_pays(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = session.execute(text("SELECT count(*) FROM places")).scalar_one()
+    monkeypatch.setattr(bulk, "REBUILD_MIN_ROWS", 1)
+    session.execute(text("ANALYZE places"))
+    assert bulk._rebuild_pays(session, table + 10)
+    assert not bulk._rebuild_pays(session, max(1, table // 2))
+    monkeypatch.setattr(bulk, "REBUILD_MIN_ROWS", 10 * table + 100)
+    assert not bulk._rebuild_pays(session, 10 * table + 99)
+
+
+def test_categories_given_from_outside_are_checked_again_on_load(session: Session) -> None:
+    """The CLI reads the categories before its write transaction; a code gone by then is a row error."""
+    x, y = _inside(session, "340122100")
+    prep = bulk.prepare([PlaceRow("甲地", "242", lon=x, lat=y), PlaceRow("乙地", "999", lon=x, lat=y)],
+                        {"242", "999"})
+    assert prep.report.ok
+    report = bulk.load(session, prep, actor="wang", reason="r", source=SOURCE, valid_from=TODAY)
+    assert [(e.row, e.field) for e in report.errors] == [(2, "category_code")]
+    assert report.inserted == 0

