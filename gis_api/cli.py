@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from gis_api.embedded_db import Cluster
     from gis_api.settings import Settings
 
@@ -46,9 +48,16 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         cluster.up()
         cluster.ensure_database(settings.db.db_name)
         print(f"database up: socket {cluster.socket_dir}, data {cluster.data_dir}")
+        for name in cluster.replica_names():  # local replicas follow their primary
+            cluster.replica(name).up()
+            print(f"replica {name} up: {cluster.replica(name).url(settings.db.db_name)}")
     elif args.action == "down":
+        for name in cluster.replica_names():
+            cluster.replica(name).down()
         cluster.down()
         print("database stopped")
+    elif args.action == "replica":
+        return _replica(cluster, settings, args)
     elif args.action == "status":
         status = cluster.status()
         status["database"] = settings.db.db_name
@@ -59,6 +68,27 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     elif args.action == "psql":
         psql = cluster.bindir / "psql"
         os.execv(str(psql), [str(psql), *cluster.libpq_args(settings.db.db_name), *args.extra])
+    return 0
+
+
+def _replica(cluster: Cluster, settings: Settings, args: argparse.Namespace) -> int:
+    db = settings.db.db_name
+    if args.replica_action == "add":
+        replica = cluster.add_replica(args.name)
+        name = replica.home.name
+        print(f"replica {name} streaming from {cluster.socket_dir} (slot diming_{name}), data {replica.data_dir}")
+        print(f"read from it with: DIMING_READ_REPLICA_URLS={replica.url(db)}")
+    elif args.replica_action == "list":
+        for name in cluster.replica_names():
+            for key, value in cluster.replica_status(name, db).items():
+                print(f"{key:12} {value}")
+            print()
+    elif args.replica_action == "remove":
+        if args.name not in cluster.replica_names():
+            print(f"error: no replica {args.name!r} (diming db replica list)", file=sys.stderr)
+            return 1
+        cluster.remove_replica(args.name)
+        print(f"replica {args.name} removed (its replication slot dropped)")
     return 0
 
 
@@ -148,19 +178,36 @@ def cmd_load_demo(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gis_api.app import create_app
     from gis_api.users_cli import credentials_file
 
     cluster = _embedded(settings)
     if cluster is not None:
         cluster.up()
     port = args.port or settings.server.port
-    app = create_app(settings)
-    print(f"Diming serving http://{settings.server.host}:{port}/  (map at /, API docs at /docs)")
+    workers = args.workers or settings.server.workers
+    print(f"Diming serving http://{settings.server.host}:{port}/  (map at /, API docs at /docs; "
+          f"{workers} worker process{'es' if workers > 1 else ''})")
     if credentials_file(settings).exists():
         print(f"admin credentials: {credentials_file(settings)}")
-    uvicorn.run(app, host=settings.server.host, port=port, log_level=args.log_level, workers=1)
+    if workers == 1:
+        from gis_api.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.server.host, port=port, log_level=args.log_level,
+                    workers=1)
+        return 0
+    # Several processes: uvicorn starts each from an import string, and each builds its own app (settings from the
+    # same environment; its own engine, read pool and caches — nothing is shared between processes).
+    uvicorn.run("gis_api.cli:serve_app", factory=True, host=settings.server.host, port=port,
+                log_level=args.log_level, workers=workers)
     return 0
+
+
+def serve_app() -> FastAPI:
+    """The app of one server worker process (``uvicorn --factory``): settings from the environment."""
+    from gis_api.app import create_app
+    from gis_api.settings import load_settings
+
+    return create_app(load_settings())
 
 
 def cmd_info(settings: Settings, _args: argparse.Namespace) -> int:
@@ -190,6 +237,16 @@ def _register_core(sub: SubParsers) -> None:
     dsub.add_parser("status", help="is it running, where are its data, socket and URL (exit 3 when stopped)")
     q = dsub.add_parser("psql", help="open psql on the application database")
     q.add_argument("extra", nargs=argparse.REMAINDER, help="further psql arguments, e.g. -c 'select 1'")
+    r = dsub.add_parser("replica", help="local streaming replicas (hot standbys) of the cluster, for reads",
+                        description="Each replica is a pg_basebackup of the cluster under DIMING_HOME/replicas/NAME "
+                                    "with a socket of its own, streaming through a replication slot. Put its URL "
+                                    "in DIMING_READ_REPLICA_URLS. 'db up'/'db down' start and stop them too.")
+    rsub = r.add_subparsers(dest="replica_action", required=True, metavar="ACTION")
+    a = rsub.add_parser("add", help="make a replica with pg_basebackup, start it and print its URL")
+    a.add_argument("--name", default=None, help="its name (default r1, r2, …)")
+    rsub.add_parser("list", help="the replicas: running, streaming, replay position, URL")
+    d = rsub.add_parser("remove", help="stop a replica, drop its replication slot, delete its data")
+    d.add_argument("name", help="the replica's name (see list)")
     p.set_defaults(handler=cmd_db)
 
     p = sub.add_parser("migrate", help="apply database migrations and create the first admin")
@@ -204,6 +261,8 @@ def _register_core(sub: SubParsers) -> None:
     p.add_argument("--port", type=int, default=None, help="TCP port (default DIMING_PORT, else 8000)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default info)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="server worker processes (default DIMING_WORKERS, else the number of cores)")
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("info", help="print the URL and where the admin credentials file is")

@@ -47,6 +47,21 @@ class DatabaseSettings(BaseSettings):
     wal_archive_timeout_s: int = Field(
         default=60, ge=10, le=86_400, description="Force a WAL segment switch after this many idle seconds."
     )
+    read_replica_urls: str = Field(
+        default="",
+        description="Comma-separated URLs of PostgreSQL hot standbys (streaming replicas of the primary) that "
+                    "serve reads; empty = every read on the primary.",
+    )
+    replica_max_lag_s: float = Field(
+        default=10.0, gt=0, le=3600, description="A replica further behind the primary than this leaves rotation."
+    )
+    replica_check_interval_s: float = Field(
+        default=1.0, gt=0, le=300, description="How often each replica's health and replay position are checked."
+    )
+
+    def replica_urls(self) -> list[str]:
+        """``DIMING_READ_REPLICA_URLS`` split at commas (blank entries dropped)."""
+        return [u.strip() for u in self.read_replica_urls.split(",") if u.strip()]
 
     @field_validator("wal_archive", mode="before")
     @classmethod
@@ -78,6 +93,9 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_limit: int = Field(default=10_000, ge=1)
+    # Server processes of ``diming serve`` (DIMING_WORKERS): each has its own event loop and connection pools, so
+    # the Python half of a request (JSON envelope, HTTP) runs on every core; default one per core.
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
 
 
 @dataclass(frozen=True)
