@@ -33,12 +33,18 @@ How a name is spelled:
 * RZ7  toneless by default; ``tones=True`` keeps the tone marks.
 * RZ9  an apostrophe before a non-initial syllable starting with a, o or e (Chang'an, Lu'an); ü is kept.
 * A 专名 of ``segment_specific_min_chars`` or more characters is split into words by forward maximum
-  matching over ``segment_words.txt`` (合肥循环经济 -> Hefei Xunhuan Jingji); shorter ones are one word, and so
-  is a long one of which the word list knows at most one word among 4+ unknown characters (a transliterated
-  name: 卧里托格拉克 -> Wolituogelake).
+  matching over ``segment_words.txt`` (合肥循环经济 -> Hefei Xunhuan Jingji) when the word list knows at least
+  two of its words and leaves no character alone between them (a run of unknown characters in front joins into
+  one word: 众兴水库大坝 -> Zhongxing Shuiku Daba). Shorter ones are one word, and so is a long one that fails
+  the test: a transliterated name (卧里托格拉克 -> Wolituogelake, 克孜勒博依 -> Kezileboyi).
+* Ethnic designations (``ethnic_designations``: 回族, 回民 ...) in front of the generic of a division or
+  committee belong to the 通名: 苏沁回民乡 -> Suqin Huimin Xiang.
 
-Speed: spellings are cached per run of Han characters and per (name, tones, kind); ``reload_data()`` clears
-the caches. Accuracy against official spellings: ``scripts/bench/romanize_accuracy.py`` (issue 14).
+Speed (issue 12 section 3; ``scripts/bench/romanize_speed.py``): pypinyin is asked once per word of its own
+segmentation (same words, same syllables) and the syllables kept per word; spellings are cached per run of Han
+characters, per 专名 and per (name, tones, kind); reading and lexicon matching looks only at the lengths of the
+words that start with each character. ``reload_data()`` clears the caches. Accuracy against official spellings:
+``scripts/bench/romanize_accuracy.py`` (issue 14).
 """
 
 from __future__ import annotations
@@ -581,11 +587,13 @@ def _specific_words(specific: str, data: _Data) -> list[str]:
         return []
     if len(specific) >= data.segment_min and all(is_han(c) for c in specific):
         pieces = _segment(specific)
-        # Split a 专名 into its dictionary words (合肥|循环|经济, 众兴|水库|大坝) only when every piece is one: a
-        # character the word list does not know means the 专名 is a name of its own, typically a transliteration
-        # (卧|里|托|格拉|克, 克孜勒|博|依, 巴彦|宝|格|德), written as one word (issue 14; on the GeoNames tune split
-        # every 5+ character 专名 with a leftover character that the old rule split was one official word).
-        if all(len(p) > 1 for p in pieces):
+        # Split a 专名 into its dictionary words (合肥|循环|经济; 众兴|水库|大坝, unknown 众|兴 joined) when the
+        # word list knows at least two of them and no character is left alone between words. Otherwise the 专名
+        # is a name of its own, typically a transliteration (卧|里|托|格拉|克, 克孜勒|博|依, 巴彦|宝|格|德,
+        # 克孜勒|希|力克), and is one word (issue 14: on the GeoNames tune split every such 专名 is one word).
+        known = sum(1 for p in pieces if len(p) > 1)
+        pieces = _merge_single_chars(pieces)
+        if known >= 2 and all(len(p) > 1 for p in pieces):
             pieces = _merge_readings(pieces, specific, data)
             return [_join_word(_tokens(p, data)) for p in pieces]
     tokens = _tokens(specific, data)
@@ -641,6 +649,19 @@ def _segment(text: str) -> list[str]:
             pieces.append(text[i])
             i += 1
     return pieces
+
+
+def _merge_single_chars(pieces: list[str]) -> list[str]:
+    """Join runs of one-character pieces (characters the word list does not know) into one word."""
+    merged: list[str] = []
+    single = False
+    for piece in pieces:
+        if len(piece) == 1 and single and merged:
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+        single = len(piece) == 1
+    return merged
 
 
 def _merge_readings(pieces: list[str], text: str, data: _Data) -> list[str]:

@@ -21,6 +21,15 @@ from gis_api.places.romanize import DATA_DIR, _read_csv, reading_sources, reload
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _load_script(name: str, path: str) -> object:
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _bench() -> object:
     spec = importlib.util.spec_from_file_location("romanize_accuracy", ROOT / "scripts/bench/romanize_accuracy.py")
     assert spec and spec.loader
@@ -72,6 +81,30 @@ def test_transliterated_long_zhuanming_is_one_word() -> None:
     assert romanize("卧里托格拉克乡").romanized == "Wolituogelake Xiang"
     # a 专名 made of dictionary words is still written word by word
     assert romanize("合肥循环经济示范园").romanized == "Hefei Xunhuan Jingji Shifanyuan"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # 6ff4bf6: Kezile Boyi / Bayan Baogede / Kezile Xi Like / Hexia Awati (one known word among unknown characters)
+        ("克孜勒博依乡", "Kezileboyi Xiang"),
+        ("巴彦宝格德苏木", "Bayanbaogede Sumu"),
+        ("克孜勒希力克乡", "Kezilexilike Xiang"),
+        ("和夏阿瓦提乡", "Hexia'awati Xiang"),  # and the apostrophe inside the joined word (RZ9)
+        # a 专名 of dictionary words is still written word by word, an unknown name in front joined (众|兴)
+        ("众兴水库大坝", "Zhongxing Shuiku Daba"),
+        ("合肥循环经济示范园", "Hefei Xunhuan Jingji Shifanyuan"),
+    ],
+)
+def test_long_zhuanming_is_split_only_into_known_words(name: str, expected: str) -> None:
+    assert romanize(name).romanized == expected
+
+
+def test_huimin_is_an_ethnic_designation_of_the_generic() -> None:
+    # 6ff4bf6: Suqinhuimin Xiang (回民 stayed in the 专名); 回民乡 is written like 回族乡.
+    r = romanize("苏沁回民乡")
+    assert (r.zhuanming, r.tongming, r.romanized) == ("苏沁", "回民乡", "Suqin Huimin Xiang")
+    assert romanize("回民区").romanized == "Huimin Qu"  # the designation alone is the 专名
 
 
 @pytest.mark.parametrize(
@@ -155,11 +188,36 @@ def test_place_name_readings_of_polyphonic_characters(name: str, expected: str) 
     assert romanize(name).romanized == expected
 
 
+@pytest.mark.parametrize(
+    ("name", "kind", "expected"),
+    [
+        # readings.csv third pass (XH7 / MCA), each wrong at 6ff4bf6
+        ("单家集", "natural_village", "Shanjiaji"),  # 单 Shàn (surname; 单县): Danjiaji
+        ("翟庄", "natural_village", "Zhaizhuang"),  # 翟 Zhái (surname): Dizhuang
+        ("仇集", "natural_village", "Qiuji"),  # 仇 Qiú (surname): Chouji
+        ("覃塘区", None, "Qintang Qu"),  # 覃 Qín: Tantang Qu
+        ("张卜", "natural_village", "Zhangbu"),  # 卜 bǔ: Zhangbo
+        ("浒浦镇", None, "Xupu Zhen"),  # 浒 xǔ: Hupu Zhen
+        ("栟茶镇", None, "Bingcha Zhen"),  # 栟 bīng: Bencha Zhen
+        ("酂阳", "natural_village", "Zanyang"),  # 酂 zàn in Hubei: Cuoyang
+        ("三里堡", "natural_village", "Sanlipu"),  # 堡 pù in distance names (十里堡): Sanlibao
+    ],
+)
+def test_place_name_readings_from_the_dictionary_notes(name: str, kind: str | None, expected: str) -> None:
+    assert romanize(name, kind=kind).romanized == expected
+
+
+def test_dictionary_exceptions_keep_their_everyday_reading() -> None:
+    assert romanize("大埔县").romanized == "Dabu Xian"  # 埔 bù only in 大埔 (cited row; CC-CEDICT agreed already)
+    assert romanize("萝卜岗", kind="natural_village").romanized == "Luobogang"  # 卜 bo only in 萝卜
+    assert romanize("神堂堡乡").romanized == "Shentangbao Xiang"  # 堡 bǎo unless 堡子 / 里堡 / a listed name
+
+
 def test_whole_name_readings_hold_for_that_name_only() -> None:
     assert romanize("单县").romanized == "Shan Xian"  # main: Dan Xian
     assert romanize("浚县").romanized == "Xun Xian"  # main: Jun Xian
     assert split_name("单县") == ("单", "县")
-    assert romanize("单桥村").zhuanming_roman == "Danqiao"  # 单 is dān elsewhere
+    assert romanize("浚河村").zhuanming_roman == "Junhe"  # 浚 is jùn elsewhere
 
 
 def test_regional_reading_follows_the_province() -> None:
@@ -319,3 +377,27 @@ def test_character_reading_needs_many_agreeing_place_names() -> None:
     assert {e.word for e in lexicon_build.place_char_readings(mixed)} == {"藏"}
     mixed = [*many, entry("藏书", "cáng shū", "synthetic"), entry("藏北", "cáng běi", "synthetic")]
     assert {e.word for e in lexicon_build.place_char_readings(mixed)} == set()
+
+
+# --- speed paths give the same spellings (issue 12 section 3) ------------------------------------------------
+
+
+def test_word_cached_pypinyin_gives_what_pypinyin_gives() -> None:
+    from pypinyin import Style, pinyin
+
+    from gis_api.places.romanize import _pypinyin_run
+
+    speed = _load_script("romanize_speed", "scripts/bench/romanize_speed.py")
+    bench = _bench()
+    runs = [name for name, _kind in speed.synthetic_names(3000, seed=3)]  # type: ignore[attr-defined]
+    runs += [row.stem for row in bench.load_rows() if row.split == "tune"]  # type: ignore[attr-defined]
+    runs += ["长临河", "朝阳门内", "中国人民银行", "\u9fff\u4e00", "𠀀合肥", "〇一二"]  # rare / unknown characters
+    for run in runs:
+        assert _pypinyin_run(run) == [item[0] for item in pinyin(run, style=Style.TONE, errors="default")], run
+
+
+def test_strip_tones_keeps_u_umlaut_and_apostrophes() -> None:
+    from gis_api.places.romanize import strip_tones
+
+    assert strip_tones("Lǚ Xī'ān Nǘ ḿ Ǹ") == "Lü Xi'an Nü m N"
+    assert strip_tones("Hefei") == "Hefei"
