@@ -300,15 +300,21 @@ def derive_all(keys: Sequence[_Key], workers: int | None = None) -> dict[_Key, t
 
 # -- loading -----------------------------------------------------------------------------------------------
 
-_COPY_COLUMNS = ("row_no", "name", "category_code", "romanized_by", "lon", "lat", "wkb", "division_code",
-                 *DERIVED)
+_COPY_COLUMNS = ("row_no", "name", "category_code", "romanized_by", "lon", "lat", "wkb", "division_code", "name_id")
+_NAME_COLUMNS = ("name_id", *DERIVED)
+# The rows, and the derived columns once per distinct name (a file of 500k rows may have 3k distinct names).
 _CREATE_STAGE = """
 CREATE TEMP TABLE _place_import (
     row_no integer NOT NULL, name text NOT NULL, category_code text NOT NULL, romanized_by text NOT NULL,
-    lon float8, lat float8, wkb text, division_code text,
+    lon float8, lat float8, wkb text, division_code text, name_id integer NOT NULL
+) ON COMMIT DROP;
+CREATE TEMP TABLE _place_import_names (
+    name_id integer PRIMARY KEY,
     zhuanming text, tongming text, romanized text, tongming_romanized text, search_keys text, pinyin text,
     initials text, grams text, dup_specific text, dup_pinyin text, dup_dialect text
 ) ON COMMIT DROP"""
+_TEMP_TABLES = ("pg_temp._place_import_located, pg_temp._place_import, pg_temp._place_import_names, "
+                "pg_temp._place_import_divisions")
 
 # The divisions that can hold a place (township, else county) on the date, cut into small pieces with an index:
 # a point is tested against a piece of a few hundred vertices instead of de-TOASTing the whole polygon for
@@ -331,11 +337,13 @@ CROSS JOIN LATERAL (
     SELECT CASE WHEN t.wkb IS NOT NULL THEN ST_SetSRID(ST_GeomFromWKB(decode(t.wkb, 'hex')), 4490)
                 WHEN t.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4490) END AS geom
 ) g
-LEFT JOIN LATERAL (
-    SELECT p.code FROM _place_import_divisions p
-    WHERE g.geom IS NOT NULL AND ST_Intersects(p.geom, ST_PointOnSurface(g.geom))
-    ORDER BY p.township DESC, p.code LIMIT 1
-) loc ON true"""
+CROSS JOIN LATERAL (
+    SELECT COALESCE(  -- the county is looked at only where no township holds the point
+        (SELECT p.code FROM _place_import_divisions p WHERE p.township AND g.geom IS NOT NULL
+           AND ST_Intersects(p.geom, ST_PointOnSurface(g.geom)) ORDER BY p.code LIMIT 1),
+        (SELECT p.code FROM _place_import_divisions p WHERE NOT p.township AND g.geom IS NOT NULL
+           AND ST_Intersects(p.geom, ST_PointOnSurface(g.geom)) ORDER BY p.code LIMIT 1)) AS code
+) loc"""
 
 # A stated division must be in force and agree with the location (as the API's resolve_division).
 _CHECK_DIVISIONS = """
@@ -366,15 +374,16 @@ WITH ins AS (
                         category_code, scope_kind, geom, division_code, search_keys, pinyin, initials, grams,
                         dup_specific, dup_pinyin, dup_dialect, valid_from, source)
     SELECT nextval('place_id_seq'), s.* FROM (
-        SELECT t.name, t.zhuanming, t.tongming, t.romanized, t.romanized_by, t.tongming_romanized,
+        SELECT t.name, n.zhuanming, n.tongming, n.romanized, t.romanized_by, n.tongming_romanized,
                t.category_code, c.scope_kind, t.geom,
                CASE WHEN t.division_code IS NULL THEN t.derived_division
                     WHEN t.derived_division IS NULL OR NOT :check_divisions THEN t.division_code
                     WHEN length(t.division_code) >= length(t.derived_division) THEN t.division_code
                     ELSE t.derived_division END,
-               string_to_array(t.search_keys, E'\\x1f'), t.pinyin, t.initials, string_to_array(t.grams, E'\\x1f'),
-               t.dup_specific, t.dup_pinyin, t.dup_dialect, CAST(:valid_from AS date), CAST(:source AS text)
+               string_to_array(n.search_keys, E'\\x1f'), n.pinyin, n.initials, string_to_array(n.grams, E'\\x1f'),
+               n.dup_specific, n.dup_pinyin, n.dup_dialect, CAST(:valid_from AS date), CAST(:source AS text)
         FROM _place_import_located t JOIN place_categories c ON c.code = t.category_code
+        JOIN _place_import_names n ON n.name_id = t.name_id
         ORDER BY t.row_no
         OFFSET 0
     ) s
@@ -397,12 +406,12 @@ def _copy_text(value: Any) -> str:
     return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _copy(session: Session, lines: Iterable[str]) -> None:
+def _copy(session: Session, table: str, columns: Sequence[str], lines: Iterable[str]) -> None:
     cursor = cast(Any, session.connection().connection).cursor()
     try:
         buf = io.StringIO()
         count = 0
-        sql = f"COPY _place_import ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         for line in lines:
             buf.write(line)
             count += 1
@@ -597,18 +606,20 @@ def load(
 
     t2 = time.perf_counter()
     audit.set_context(session, actor, reason)
-    session.execute(text("DROP TABLE IF EXISTS pg_temp._place_import_located, pg_temp._place_import, "
-                         "pg_temp._place_import_divisions"))
+    session.execute(text(f"DROP TABLE IF EXISTS {_TEMP_TABLES}"))
     session.execute(text(_CREATE_STAGE))
 
-    # The derived columns of a distinct name as COPY text once, not once per row.
-    tails = {k: "\t".join(_copy_text(v) for v in d) for k, d in derived.items() if not isinstance(d, str)}
+    name_ids = {k: i for i, k in enumerate(derived)}
+
+    def name_lines() -> Iterator[str]:
+        for k, i in name_ids.items():
+            yield "\t".join((str(i), *(_copy_text(v) for v in cast(tuple[Any, ...], derived[k])))) + "\n"
 
     def lines() -> Iterator[str]:
         for c in checked:
-            head = (c.row, c.name, c.category_code, actor if c.romanized else "auto", c.lon, c.lat, c.wkb,
-                    c.division_code)
-            yield "\t".join(_copy_text(v) for v in head) + "\t" + tails[(c.name, c.category_code, c.romanized)] + "\n"
+            values = (c.row, c.name, c.category_code, actor if c.romanized else "auto", c.lon, c.lat, c.wkb,
+                      c.division_code, name_ids[(c.name, c.category_code, c.romanized)])
+            yield "\t".join(_copy_text(v) for v in values) + "\n"
 
     mark = t2
 
@@ -618,8 +629,10 @@ def load(
         report.phases[name] = report.phases.get(name, 0.0) + now - mark
         mark = now
 
-    _copy(session, lines())
+    _copy(session, "_place_import_names", _NAME_COLUMNS, name_lines())
+    _copy(session, "_place_import", _COPY_COLUMNS, lines())
     session.execute(text("ANALYZE _place_import"))
+    session.execute(text("ANALYZE _place_import_names"))
     lap("copy")
     # Categories were checked against a list read before the transaction (the CLI reads and derives first).
     for row in session.execute(text(
@@ -661,8 +674,7 @@ def load(
     if report.errors:
         report.errors.sort(key=lambda e: e.row)
         del report.errors[max_errors:]
-        session.execute(text("DROP TABLE pg_temp._place_import_located, pg_temp._place_import, "
-                             "pg_temp._place_import_divisions"))
+        session.execute(text(f"DROP TABLE {_TEMP_TABLES}"))
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -710,8 +722,7 @@ def load(
         )
     report.audit = mode
     report.indexes_rebuilt = index_defs is not None
-    session.execute(text("DROP TABLE pg_temp._place_import_located, pg_temp._place_import, "
-                         "pg_temp._place_import_divisions"))
+    session.execute(text(f"DROP TABLE {_TEMP_TABLES}"))
     lap("audit")
     if report.inserted >= ANALYZE_MIN_ROWS:
         session.execute(text("ANALYZE places"))
