@@ -31,6 +31,7 @@ from gis_api.naming.routes import router as naming_router
 from gis_api.ogc.routes import router as ogc_router
 from gis_api.openapi_doc import install as install_openapi
 from gis_api.places.routes import router as places_router
+from gis_api.replicas import ReplicaRouting, ReplicaSet
 from gis_api.security_headers import SecurityHeaders
 from gis_api.settings import Settings
 from gis_api.ui_config import router as ui_config_router
@@ -55,6 +56,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.anonymous_analysis_slots = threading.BoundedSemaphore(settings.limits.anonymous_analysis_concurrency)
     install_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limits=settings.limits)  # 413 before a large body is read
+    replica_urls = settings.db.replica_urls()
+    if replica_urls:  # reads on hot standbys, writes and read-your-writes on the primary (gis_api/replicas.py)
+        app.state.replicas = ReplicaSet(engine, replica_urls, max_lag_s=settings.db.replica_max_lag_s,
+                                        interval_s=settings.db.replica_check_interval_s,
+                                        pool_size=settings.db.pool_size)
+        app.add_middleware(ReplicaRouting, replicas=app.state.replicas)
     app.include_router(auth_router)
     app.include_router(divisions_router)
     app.include_router(places_router)

@@ -31,9 +31,7 @@ class Base(DeclarativeBase):
 def database_url(settings: DatabaseSettings, dbname: str | None = None) -> str:
     """The SQLAlchemy URL: ``DIMING_DATABASE_URL`` when set, else the embedded cluster's socket."""
     if settings.database_url:
-        url = settings.database_url
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+        url = normalise_url(settings.database_url)
         if dbname:
             from sqlalchemy.engine import make_url
 
@@ -44,13 +42,23 @@ def database_url(settings: DatabaseSettings, dbname: str | None = None) -> str:
     return Cluster.from_settings(settings).url(dbname or settings.db_name)
 
 
-def make_engine(url: str, pool_size: int = 5) -> Engine:
+def normalise_url(url: str) -> str:
+    """``postgresql://…`` (what libpq and the docs write) → the SQLAlchemy driver URL."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+def make_engine(url: str, pool_size: int = 5, connect_timeout: int | None = None) -> Engine:
+    connect_args: dict[str, object] = {"options": CONNECTION_OPTIONS, "application_name": "diming"}
+    if connect_timeout is not None:  # a replica on a host that is gone must not hold a read for minutes
+        connect_args["connect_timeout"] = connect_timeout
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=10,
         pool_pre_ping=True,
-        connect_args={"options": CONNECTION_OPTIONS, "application_name": "diming"},
+        connect_args=connect_args,
     )
 
     @event.listens_for(engine, "connect")

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from gis_api import auth, clock, limits, route_roles
+from gis_api import auth, clock, limits, replicas, route_roles
 from gis_api.errors import DimingError, Unauthorized
 from gis_api.settings import Settings
 
@@ -25,14 +25,29 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: commit when the handler returns, roll back on any error."""
-    session: Session = request.app.state.sessionmaker()
-    _statement_timeout(request, session, *limits.timeout_for_method(get_settings(request).limits, request.method))
+    """One transaction per request: commit when the handler returns, roll back on any error.
+
+    A read (GET/HEAD) may get a session on a read replica (gis_api/replicas.py decides); when that replica
+    fails during the request, or does not know a token that was just issued on the primary, ReplicaLost
+    has the request run again on the primary."""
+    replica = replicas.read_target()
+    session: Session = (replica.sessionmaker if replica else request.app.state.sessionmaker)()
     try:
+        _statement_timeout(request, session,
+                           *limits.timeout_for_method(get_settings(request).limits, request.method))
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        try:
+            session.rollback()
+        except Exception:
+            if replica is None:
+                raise
+        if replica is not None and replicas.standby_failure(exc):
+            request.app.state.replicas.mark_down(replica, exc)
+            raise replicas.ReplicaLost() from exc
+        if replica is not None and isinstance(exc, Unauthorized) and "authorization" in request.headers:
+            raise replicas.ReplicaLost() from exc  # a token from a login the replica has not replayed yet
         raise
     finally:
         session.close()

@@ -32,6 +32,7 @@ from gis_api.settings import DatabaseSettings
 
 SUPERUSER = "diming"
 DB_NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a database name that needs no quoting anywhere
+REPLICA_NAME_RE = re.compile(r"[a-z0-9_]{1,20}")  # also part of its replication slot's name
 # Applied to the whole cluster and again per database (see ``tune_database``): small PostGIS queries
 # run 2-10x faster here without JIT compilation and parallel workers.
 SERVER_CONF = {
@@ -277,6 +278,96 @@ class Cluster:
         ).stdout.strip()
         if exists != "1":
             subprocess.run([*psql, "-c", f'CREATE DATABASE "{dbname}"'], check=True, capture_output=True)
+
+    # -- local streaming replicas (``diming db replica …``) --------------------------------------------------
+    @property
+    def replicas_dir(self) -> Path:
+        return self.home / "replicas"
+
+    def replica(self, name: str) -> Cluster:
+        """The local replica ``name``: a cluster of its own under ``replicas/name`` (data, socket, log)."""
+        if not REPLICA_NAME_RE.fullmatch(name):
+            raise EmbeddedDbError(f"invalid replica name {name!r} (lower-case letters, digits, _; at most 20)")
+        return Cluster(home=self.replicas_dir / name, bindir=self.bindir, run_as=self.run_as)
+
+    def replica_names(self) -> list[str]:
+        if not self.replicas_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.replicas_dir.iterdir()
+                      if REPLICA_NAME_RE.fullmatch(p.name) and (p / "pgdata" / "PG_VERSION").exists())
+
+    def sql(self, statement: str, dbname: str = "postgres") -> str:
+        """One statement through psql on the socket; its result rows as unaligned text."""
+        psql = [str(self.bindir / "psql"), *self.libpq_args(dbname), "-tAq", "-v", "ON_ERROR_STOP=1",
+                "-c", statement]
+        proc = subprocess.run(psql, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise EmbeddedDbError(f"{statement[:60]} failed on {self.socket_dir}:\n{proc.stderr}")
+        return proc.stdout.strip()
+
+    def allow_replication(self) -> None:
+        """The primary accepts streaming replication over its socket: WAL for standbys (wal_level replica,
+        the default), WAL senders, and a pg_hba rule for replication connections (initdb writes one; it is
+        added back when missing)."""
+        if self.sql("SHOW wal_level") == "minimal" or int(self.sql("SHOW max_wal_senders")) < 1:
+            raise EmbeddedDbError("the cluster runs with wal_level=minimal or max_wal_senders=0; set "
+                                  "wal_level=replica and max_wal_senders=10 and restart it (diming db down/up)")
+        rules = self.sql("SELECT count(*) FROM pg_hba_file_rules WHERE type = 'local' AND error IS NULL "
+                         "AND 'replication' = ANY(database)")
+        if rules == "0":
+            hba = self.data_dir / "pg_hba.conf"
+            self._run(["sh", "-c", f"echo 'local replication all trust' >> {shlex.quote(str(hba))}"])
+            self.sql("SELECT pg_reload_conf()")
+
+    def add_replica(self, name: str | None = None) -> Cluster:
+        """A hot standby of this cluster, made with pg_basebackup (-R: it streams from this cluster through a
+        replication slot of its own, so the primary keeps the WAL it has not yet received), and started."""
+        if not self.running():
+            raise EmbeddedDbError("the cluster is not running; start it first (diming db up)")
+        existing = self.replica_names()
+        name = name or next(f"r{i}" for i in range(1, 1000) if f"r{i}" not in existing)
+        replica = self.replica(name)
+        if replica.initialized() or replica.home.exists():
+            raise EmbeddedDbError(f"replica {name} already exists ({replica.home}); remove it first")
+        self.allow_replication()
+        for path in (self.replicas_dir, replica.home, replica.home / "log", replica.socket_dir):
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o700)
+            self._own(path)
+        slot = f"diming_{name}"
+        conninfo = f"host={self.socket_dir} user={SUPERUSER} application_name={slot}"
+        try:
+            self._run([str(self.bindir / "pg_basebackup"), "-d", conninfo, "-D", str(replica.data_dir),
+                       "-R", "-X", "stream", "-C", "-S", slot, "-c", "fast"])
+            # Long reads on the replica are not cancelled by the primary's VACUUM (at the cost of some bloat).
+            auto = replica.data_dir / "postgresql.auto.conf"
+            self._run(["sh", "-c", f"echo 'hot_standby_feedback = on' >> {shlex.quote(str(auto))}"])
+            replica.up()
+        except BaseException:
+            self.remove_replica(name)
+            raise
+        return replica
+
+    def remove_replica(self, name: str) -> None:
+        """Stop the replica, drop its replication slot (else the primary keeps WAL for it forever), delete it."""
+        replica = self.replica(name)
+        replica.down()
+        if self.running():
+            self.sql(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                     f"WHERE slot_name = 'diming_{name}'")
+        shutil.rmtree(replica.home, ignore_errors=True)
+
+    def replica_status(self, name: str, dbname: str) -> dict[str, str | bool]:
+        replica = self.replica(name)
+        status: dict[str, str | bool] = {"name": name, "running": replica.running(), "url": replica.url(dbname),
+                                         "data_dir": str(replica.data_dir)}
+        if self.running():
+            status["streaming"] = self.sql(
+                "SELECT coalesce(max(state || ', replay lag ' || coalesce(replay_lag::text, '0')), 'no') "
+                f"FROM pg_stat_replication WHERE application_name = 'diming_{name}'")
+        if status["running"]:
+            status["replay_lsn"] = replica.sql("SELECT pg_last_wal_replay_lsn()")
+        return status
 
     def status(self) -> dict[str, str | bool]:
         return {

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gis_api.errors import Unavailable
 from gis_api.ogc.errors import connection_lost
 from gis_api.ogc.sql import Params, to_dollar
+from gis_api.replicas import Replica, read_target, replica_set, standby_failure
 
 SERVER_SETTINGS = {
     "jit": "off",
@@ -80,21 +81,48 @@ class PoolReader:
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
+        self._replica_pools: dict[str, asyncpg.Pool] = {}  # read replicas (gis_api/replicas.py), by URL
 
-    async def pool(self) -> asyncpg.Pool:
+    async def pool(self, replica: Replica | None = None) -> asyncpg.Pool:
+        """The primary's pool, or ``replica``'s."""
         loop = asyncio.get_running_loop()
-        if self._pool is not None and self._loop is loop:
-            return self._pool
+        if self._loop is loop and (self._pool if replica is None else self._replica_pools.get(replica.url)):
+            return self._pool if replica is None else self._replica_pools[replica.url]
         if self._loop is not loop:  # a pool belongs to one event loop (a test client may start several)
-            self._pool, self._loop, self._lock = None, loop, asyncio.Lock()
+            self._pool, self._loop, self._lock, self._replica_pools = None, loop, asyncio.Lock(), {}
         assert self._lock is not None
         async with self._lock:
+            if replica is not None:
+                if replica.url not in self._replica_pools:
+                    self._replica_pools[replica.url] = await self._create(replica.engine.url)
+                return self._replica_pools[replica.url]
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    **connect_kwargs(self.url), min_size=1, max_size=self.size, connection_class=_Connection,
-                    server_settings=self.server_settings, statement_cache_size=256,
-                )
+                self._pool = await self._create(self.url)
         return self._pool
+
+    async def _create(self, url: URL) -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            **connect_kwargs(url), min_size=1, max_size=self.size, connection_class=_Connection,
+            server_settings=self.server_settings, statement_cache_size=256, timeout=10,
+        )
+
+    async def _routed(self, call: Callable[[Replica | None], Awaitable[Any]]) -> Any:
+        """A read on the request's replica (gis_api/replicas.py) when it has one; if that replica fails, the
+        replica leaves rotation and the read runs on the primary, so a dying replica costs no request."""
+        replica = read_target()
+        if replica is not None:
+            try:
+                return await call(replica)
+            except Exception as exc:
+                if not standby_failure(exc):
+                    raise
+                routes = replica_set()
+                if routes is not None:
+                    routes.mark_down(replica, exc)
+                failed = self._replica_pools.get(replica.url)
+                if failed is not None:  # its connections are dead; it reconnects when the replica is back
+                    await failed.expire_connections()
+        return await self._retry(lambda: call(None))
 
     async def _retry(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """Reads that survive a database restart: a pooled connection the server has closed (terminated
@@ -118,24 +146,27 @@ class PoolReader:
                 raise Unavailable() from exc
             raise
 
-    async def _fetchrow(self, sql: str, params: Params) -> Sequence[Any] | None:
-        pool = await self.pool()
+    async def _fetchrow(self, sql: str, params: Params, replica: Replica | None = None) -> Sequence[Any] | None:
+        pool = await self.pool(replica)
         row: Sequence[Any] | None = await pool.fetchrow(to_dollar(sql), *params.values)
         return row
 
-    async def _fetch(self, sql: str, params: Params) -> list[Sequence[Any]]:
-        pool = await self.pool()
+    async def _fetch(self, sql: str, params: Params, replica: Replica | None = None) -> list[Sequence[Any]]:
+        pool = await self.pool(replica)
         return list(await pool.fetch(to_dollar(sql), *params.values))
 
     async def fetchrow(self, sql: str, params: Params) -> Sequence[Any] | None:
-        row: Sequence[Any] | None = await self._retry(lambda: self._fetchrow(sql, params))
+        row: Sequence[Any] | None = await self._routed(lambda replica: self._fetchrow(sql, params, replica))
         return row
 
     async def fetch(self, sql: str, params: Params) -> list[Sequence[Any]]:
-        rows: list[Sequence[Any]] = await self._retry(lambda: self._fetch(sql, params))
+        rows: list[Sequence[Any]] = await self._routed(lambda replica: self._fetch(sql, params, replica))
         return rows
 
     async def close(self) -> None:
+        for pool in self._replica_pools.values():
+            await pool.close()
+        self._replica_pools = {}
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
