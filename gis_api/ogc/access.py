@@ -10,7 +10,7 @@ import orjson
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from gis_api import auth, clock
+from gis_api import __version__, auth, clock
 from gis_api.errors import NotFound, Unauthorized
 from gis_api.ogc import query
 from gis_api.ogc.collections import Collection, all_collections, get
@@ -85,22 +85,57 @@ def collection_or_404(cid: str) -> Collection:
     return c
 
 
-async def metadata(request: Request, c: Collection) -> dict[str, Any]:
-    """Extent, count and valid-time range of what is in force today; cached (``metadata_ttl_s``)."""
+async def metadata(request: Request, c: Collection, tag: str | None = None) -> dict[str, Any]:
+    """Extent, count and valid-time range of what is in force today, and the change tag they were read with.
+
+    Cached: with ``tag`` (the collection's current change tag, ``change_tag``) the cached entry serves only while
+    the tag and the day are the same — what a conditional GET needs; without, for ``metadata_ttl_s`` (planning
+    hints: thinning tiles, letting a bbox lead)."""
     cache: dict[str, tuple[float, dict[str, Any]]] = getattr(request.app.state, "ogc_metadata", None) or {}
     request.app.state.ogc_metadata = cache
     hit = cache.get(c.id)
     ttl = ogc_settings(request).metadata_ttl_s
-    if hit and time.monotonic() - hit[0] < ttl:
+    today = clock.today()
+    if hit and (hit[1]["tag"] == tag and hit[1]["day"] == today if tag is not None
+                else time.monotonic() - hit[0] < ttl):
         return hit[1]
-    sql, params = query.extent_sql(c, query.TimeFilter(as_of=clock.today()))
+    sql, params = query.extent_sql(c, query.TimeFilter(as_of=today))
     row = await reader(request).fetchrow(sql, params)
     meta: dict[str, Any] = {"bbox": None, "count": 0, "valid_from": None}
     if row is not None and row[0] is not None:
         meta = {"bbox": (float(row[0]), float(row[1]), float(row[2]), float(row[3])), "count": int(row[4]),
                 "valid_from": row[5]}
+    meta["tag"], meta["day"] = (row[7] if row is not None else None), today
     cache[c.id] = (time.monotonic(), meta)
     return meta
+
+
+async def change_tag(request: Request, c: Collection) -> str:
+    """The collection's change tag now (one tiny statement): what a conditional GET compares first."""
+    row = await reader(request).fetchrow(f"SELECT {query.change_tag_sql(c)}", Params())
+    return str(row[0]) if row is not None else ""
+
+
+def etag(tag: str) -> str:
+    """A weak ETag (RFC 9110 §8.8.1) of a collection's data as one request reads it: the change tag, the day
+    (what "in force today" selects moves at midnight without a write) and the server version (the output
+    format)."""
+    return f'W/"{__version__}.{clock.today().isoformat()}.{tag}"'
+
+
+def not_modified(request: Request, current: str | None) -> bool:
+    """Whether ``If-None-Match`` names ``current`` (weak comparison, RFC 9110 §13.1.2) or is ``*``."""
+    header = request.headers.get("if-none-match")
+    if not header or current is None:
+        return False
+    if header.strip() == "*":
+        return True
+    opaque = current.removeprefix("W/")
+    return any(t.strip().removeprefix("W/") == opaque for t in header.split(","))
+
+
+def not_modified_response(current: str) -> Response:
+    return Response(status_code=304, headers={"ETag": current})
 
 
 async def visible(request: Request) -> list[Collection]:

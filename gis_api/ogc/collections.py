@@ -37,6 +37,7 @@ GeometryType = Literal["Point", "LineString", "Polygon", "MultiPoint", "MultiLin
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 _COLUMN_REF = re.compile(r"\bt\.([a-z_][a-z0-9_]*)\b")
+_JOINED_TABLE = re.compile(r"\bJOIN\s+([a-z_][a-z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class Collection:
     max_zoom: int = 22
     requires_table: bool = True  # only listed when the table exists (areas still being built)
     _props: dict[str, Property] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # columns() by (property names, extra SQL): computed once per shape, not per request (regex over the SQL)
+    _columns: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in (self.table, self.geom_column, *(c for c in (self.valid_from, self.valid_to) if c)):
@@ -113,14 +117,27 @@ class Collection:
     def queryables(self) -> list[Property]:
         return [p for p in self.properties if p.queryable and not p.joined]
 
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables what the collection serves comes from: its own and those of its output join (their change
+        counters make its ETag, see ``gis_api.ogc.query.change_tag_sql``)."""
+        return (self.table, *sorted(set(_JOINED_TABLE.findall(self.join)) - {self.table}))
+
     def columns(self, props: list[Property], extra: tuple[str, ...] = ()) -> list[str]:
         """Table columns the output needs (so a page carries no unused wide columns through a sort)."""
+        key = (tuple(p.name for p in props), extra)
+        hit = self._columns.get(key)
+        if hit is not None:
+            return hit
         sqls = [self.id_sql, self.row_id_sql, self.version_sql or "", self.tile_id_sql or "", *extra,
                 *(p.sql for p in props), self.join]
         cols = {self.geom_column}
         for s in sqls:
             cols.update(_COLUMN_REF.findall(s))
-        return sorted(cols)
+        out = sorted(cols)
+        if len(self._columns) < 1024:  # a bounded cache: ``properties`` lists are client-chosen
+            self._columns[key] = out
+        return out
 
 
 REGISTRY: dict[str, Collection] = {}

@@ -159,8 +159,18 @@ def _order(q: ItemsQuery, spatial_filter: bool = False) -> str:
 def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[str, Params, str, Params]:
     """(statement, its parameters, the WHERE clause and its parameters — for the estimate) of one page.
 
+    Columns: rows read (page + 1), the features as UTF-8 bytes (``convert_to``: passed to the client without
+    decoding), the capped count (or NULL), the collection's change tag (``change_tag_sql``: the ETag, read in
+    the same snapshot as the page).
+
     ``count_exact``: count (capped at ``exact_max`` + 1) when the page alone cannot tell numberMatched;
     False when the caller already knows from the planner's estimate that the result is large.
+
+    A small bbox with a count (``spatial_leads``, no sortby): the matches are read ONCE — their row
+    addresses and ids, at most ``exact_max`` + 1 of them, into a materialised CTE that gives the count, and the
+    page is the lowest ids among them fetched by address (a TID scan). Counting and paging separately read every
+    match's heap row twice (with points in random physical order: one heap page per match). When the cap
+    overflows, the page is read as usual (the CTE's one-time filters choose the branch; the other never runs).
     """
     c = q.collection
     params = Params()
@@ -173,20 +183,37 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
     limit = params.bind(q.limit, "bigint")
     page_limit = params.bind(q.limit + 1, "bigint")
     offset = params.bind(q.offset, "bigint")
+    feature, lateral = feature_sql(c, q.props, q.crs)
+    page = f"SELECT {cols} FROM {c.table} t WHERE {where} ORDER BY {order} LIMIT {page_limit} OFFSET {offset}"
     count = "NULL::bigint"
-    if count_exact:
+    ctes = ""
+    if count_exact and q.spatial_leads and not q.sortby and c.id_type == "integer":
+        cap = params.bind(exact_max + 1, "bigint")
+        ctes = (f"WITH m AS MATERIALIZED (SELECT t.ctid AS tid, {c.id_sql} AS k FROM {c.table} t WHERE {where} "
+                f"LIMIT {cap}), n AS (SELECT count(*) AS c FROM m) ")
+        by_tid = (f"SELECT {cols} FROM {c.table} t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM m ORDER BY k "
+                  f"LIMIT {page_limit} OFFSET {offset})) AND (SELECT c FROM n) < {cap}")
+        page = (f"SELECT * FROM ({by_tid}) a UNION ALL SELECT * FROM ({page}) b WHERE (SELECT c FROM n) >= {cap} "
+                f"ORDER BY {c.id_sql.removeprefix('t.')}")
+        count = f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT c FROM n) END"
+    elif count_exact:
         cap = params.bind(exact_max + 1, "bigint")
         count = (f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT count(*) FROM "
                  f"(SELECT 1 FROM {c.table} t WHERE {where} LIMIT {cap}) n) END")
-    feature, lateral = feature_sql(c, q.props, q.crs)
-    sql = f"""
+    sql = f"""{ctes}
 SELECT count(*) AS got,
-       '[' || coalesce(string_agg({feature}, ',' ORDER BY t.rn) FILTER (WHERE t.rn <= {limit}), '') || ']' AS features,
-       {count} AS exact
-FROM (SELECT s.*, row_number() OVER () AS rn
-      FROM (SELECT {cols} FROM {c.table} t WHERE {where} ORDER BY {order} LIMIT {page_limit} OFFSET {offset}) s
-     ) t {c.join}{lateral}"""
+       convert_to('[' || coalesce(string_agg({feature}, ',' ORDER BY t.rn) FILTER (WHERE t.rn <= {limit}), '')
+                  || ']', 'UTF8') AS features,
+       {count} AS exact, {change_tag_sql(c)} AS tag
+FROM (SELECT s.*, row_number() OVER () AS rn FROM ({page}) s) t {c.join}{lateral}"""
     return sql, params, where, where_params
+
+
+def change_tag_sql(c: Collection) -> str:
+    """The change counters of the collection's tables (migration 0014: every committed write bumps its table's),
+    as text — the ETag of what the collection serves; in the same statement as the data, so the same snapshot.
+    The table names are fixed text from the registry."""
+    return "ogc_change_tag(ARRAY[" + ", ".join(f"'{t}'" for t in c.tables) + "])"
 
 
 def explain_sql(c: Collection, where: str) -> str:
@@ -224,7 +251,7 @@ def extent_sql(c: Collection, tf: TimeFilter) -> tuple[str, Params]:
     conds = ([c.where] if c.where else []) + time_sql(c, tf, params)
     vt = f"max(t.{c.valid_from})" if c.valid_from else "NULL"
     vf = f"min(t.{c.valid_from})" if c.valid_from else "NULL"
-    sql = (f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), n, vf, vt FROM ("
+    sql = (f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), n, vf, vt, {change_tag_sql(c)} FROM ("
            f"SELECT ST_Extent(t.{c.geom_column})::geometry AS e, count(*) AS n, {vf} AS vf, {vt} AS vt "
            f"FROM {c.table} t WHERE {' AND '.join(conds) or 'TRUE'}) x")
     return sql, params

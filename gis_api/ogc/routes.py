@@ -40,8 +40,12 @@ from gis_api.ogc.access import (
     _json,
     authenticate,
     base_url,
+    change_tag,
     collection_or_404,
+    etag,
     metadata,
+    not_modified,
+    not_modified_response,
     ogc_settings,
     read_access,
     reader,
@@ -136,9 +140,9 @@ async def api_definition(request: Request) -> Response:
                                   ogc_settings(request).default_limit, settings.auth.public_read), media_type=OAS30)
 
 
-async def collection_doc(request: Request, c: Collection) -> dict[str, Any]:
+async def collection_doc(request: Request, c: Collection, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     base = f"{base_url(request)}/collections/{c.id}"
-    meta = await metadata(request, c)
+    meta = meta or await metadata(request, c)
     doc: dict[str, Any] = {
         "id": c.id, "title": c.title, "description": c.description, "keywords": list(c.keywords),
         # geometryType: a hint (GeoJSON type name; "Geometry" = mixed), the schema says it the standard way
@@ -178,10 +182,15 @@ async def collections(request: Request) -> Response:
                   "crs": crs_mod.supported()})
 
 
-@router.get("/collections/{collection_id}", summary="One feature collection")
+@router.get("/collections/{collection_id}", summary="One feature collection (ETag, If-None-Match → 304)")
 async def collection(request: Request, collection_id: str) -> Response:
     await read_access(request)
-    return _json(await collection_doc(request, collection_or_404(collection_id)))
+    c = collection_or_404(collection_id)
+    tag = await change_tag(request, c)
+    if not_modified(request, etag(tag)):
+        return not_modified_response(etag(tag))
+    meta = await metadata(request, c, tag)
+    return _json(await collection_doc(request, c, meta), headers={"ETag": etag(meta["tag"])})
 
 
 @router.get("/collections/{collection_id}/queryables", summary="Queryables (JSON Schema)",
@@ -211,7 +220,7 @@ async def feature_schema(request: Request, collection_id: str,
 
 # -- items -------------------------------------------------------------------------------------------------
 
-@router.get("/collections/{collection_id}/items", summary="Features (GeoJSON)",
+@router.get("/collections/{collection_id}/items", summary="Features (GeoJSON; ETag, If-None-Match → 304)",
             openapi_extra={"parameters": openapi.ITEMS_PARAMETERS}, responses=media(GEOJSON))
 async def items(request: Request, collection_id: str) -> Response:
     c = collection_or_404(collection_id)
@@ -219,6 +228,12 @@ async def items(request: Request, collection_id: str) -> Response:
     q = items_query(request, c)
     settings = ogc_settings(request)
     db = reader(request)
+    if request.headers.get("if-none-match"):
+        # Revalidation: nothing the collection reads has been written since the client's copy (every write
+        # bumps a counter in its own transaction: migration 0014) — then 304 after one tiny statement.
+        current = etag(await change_tag(request, c))
+        if not_modified(request, current):
+            return not_modified_response(current)
     if q.bbox is not None and not q.sortby:
         meta = await metadata(request, c)
         if meta["bbox"]:
@@ -236,7 +251,7 @@ async def items(request: Request, collection_id: str) -> Response:
         sql, params, where, where_params = query.items_sql(q, settings.exact_count_max, count_exact=False)
     row = await db.fetchrow(sql, params)
     assert row is not None
-    got, features, exact = int(row[0]), row[1], row[2]
+    got, features, exact, tag = int(row[0]), row[1], row[2], row[3]
     returned = min(got, q.limit)
     has_next = got > q.limit
     matched: int | None
@@ -270,8 +285,9 @@ async def items(request: Request, collection_id: str) -> Response:
     if matched is None:
         del head["numberMatched"]
     envelope = orjson.dumps(head)
-    body = envelope[:-1] + b',"features":' + (features.encode() if isinstance(features, str) else features) + b"}"
-    return Response(body, media_type=GEOJSON, headers={"Content-Crs": q.crs.header})
+    # the features arrive as UTF-8 bytes (bytea; a memoryview through psycopg2) and go out as they are
+    body = b"".join((envelope[:-1], b',"features":', features, b"}"))
+    return Response(body, media_type=GEOJSON, headers={"Content-Crs": q.crs.header, "ETag": etag(tag)})
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (ETag)",
@@ -283,13 +299,18 @@ async def item(request: Request, collection_id: str, feature_id: str) -> Respons
     qp = request.query_params
     out = crs_mod.resolve(qp.get("crs"))
     tf = parse_datetime(qp.get("datetime"))
-    text, etag = await _feature(reader(request), c, feature_id, parse_props(c, qp.get("properties")), out, tf)
+    text, version_etag = await _feature(reader(request), c, feature_id, parse_props(c, qp.get("properties")), out,
+                                        tf)
+    # The feature's ETag names its version (If-Match on writes); If-None-Match with it → 304 while that version
+    # is still the one served (every edit makes a new version or bumps it).
+    if version_etag and not_modified(request, version_etag):
+        return not_modified_response(version_etag)
     text = with_links(text, feature_links(
         str(request.base_url).rstrip("/"), base_url(request), c, feature_id, str(request.url),
         tf.as_of if qp.get("datetime") else None))
     headers = {"Content-Crs": out.header}
-    if etag:
-        headers["ETag"] = etag
+    if version_etag:
+        headers["ETag"] = version_etag
     return Response(text, media_type=GEOJSON, headers=headers)
 
 

@@ -11,7 +11,7 @@ class OgcSettings(BaseSettings):
 
     default_limit: int = Field(default=10, ge=1, description="items per page when the client gives no limit")
     exact_count_max: int = Field(
-        default=5_000, ge=0,
+        default=10_000, ge=0,
         description="numberMatched is counted exactly up to this many features, estimated above (planner stats)",
     )
     pool_size: int = Field(default=10, ge=1, le=100, description="connections of the read pool")
