@@ -193,14 +193,13 @@ def test_place_name_readings_of_polyphonic_characters(name: str, expected: str) 
     [
         # readings.csv third pass (XH7 / MCA), each wrong at 6ff4bf6
         ("单家集", "natural_village", "Shanjiaji"),  # 单 Shàn (surname; 单县): Danjiaji
-        ("翟庄", "natural_village", "Zhaizhuang"),  # 翟 Zhái (surname): Dizhuang
+        ("翟村", "natural_village", "Zhaicun"),  # 翟 Zhái (surname): Dicun
         ("仇集", "natural_village", "Qiuji"),  # 仇 Qiú (surname): Chouji
-        ("覃塘区", None, "Qintang Qu"),  # 覃 Qín: Tantang Qu
+        ("覃家", "natural_village", "Qinjia"),  # 覃 Qín (surname): Tanjia
         ("张卜", "natural_village", "Zhangbu"),  # 卜 bǔ: Zhangbo
         ("浒浦镇", None, "Xupu Zhen"),  # 浒 xǔ: Hupu Zhen
-        ("栟茶镇", None, "Bingcha Zhen"),  # 栟 bīng: Bencha Zhen
         ("酂阳", "natural_village", "Zanyang"),  # 酂 zàn in Hubei: Cuoyang
-        ("三里堡", "natural_village", "Sanlipu"),  # 堡 pù in distance names (十里堡): Sanlibao
+        ("八里堡", "natural_village", "Balipu"),  # 堡 pù in distance names: Balibao
     ],
 )
 def test_place_name_readings_from_the_dictionary_notes(name: str, kind: str | None, expected: str) -> None:
