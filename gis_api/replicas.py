@@ -43,7 +43,7 @@ LSN_HEADER = "Diming-LSN"
 LSN_COOKIE = "diming_lsn"
 # The token outlives any lag a replica in rotation may have (DIMING_REPLICA_MAX_LAG_S, at most an hour).
 LSN_COOKIE_MAX_AGE_S = 3600
-SAFE_METHODS = frozenset({"GET", "HEAD"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # reads: they may use a replica, get no token
 MAX_BACKOFF_S = 30.0
 _LSN_RE = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 # Errors of a read on a standby that the primary would not give: the connection or server went away

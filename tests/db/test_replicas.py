@@ -244,3 +244,23 @@ def test_stopping_the_replica_costs_no_request(client: TestClient, clusters: tup
     replica.up()  # back: it rejoins once it answers again
     _in_rotation(rs)
     assert TestClient(client.app).get("/probe/recovery").json() == {"standby": True}
+
+
+def test_a_promoted_replica_leaves_rotation_and_remove_drops_its_slot(
+        client: TestClient, clusters: tuple[Cluster, Cluster], capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs last: it ends the replica. Failover as docs/operations.md describes it, then `db replica list/remove`."""
+    primary, replica = clusters
+    rs: ReplicaSet = client.app.state.replicas  # type: ignore[attr-defined]
+    _in_rotation(rs)
+    capsys.readouterr()
+    assert main(["db", "replica", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "t1" in listed and "streaming" in listed and replica.url(DB) in listed
+    assert replica.sql("SELECT pg_promote()") == "t"  # waits until promoted
+    rs.check()
+    assert not rs.replicas[0].healthy and "not a standby" in rs.status()[0]["state"]
+    assert TestClient(client.app).get("/probe/recovery").json() == {"standby": False}
+    assert main(["db", "replica", "remove", "t1"]) == 0
+    assert primary.replica_names() == []
+    assert not replica.home.exists()
+    assert primary.sql("SELECT count(*) FROM pg_replication_slots") == "0"
