@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select, text
@@ -229,26 +230,170 @@ def decide(session: Session, flag_id: int, status: FlagStatus, note: str | None,
 
 def run_campaign(session: Session, actor: str, as_of: dt.date | None = None, within: str | None = None
                  ) -> dict[str, Any]:
-    """Check every name in force (optionally under one division) and keep new flags; idempotent."""
+    """Check every name in force (optionally under one division) and keep new flags; idempotent.
+
+    The same findings as :func:`check` on each place in turn (the interactive path), computed in bulk: one query
+    reads the names to check, the 大洋怪 flags and duplicate keys are computed once per distinct name, one query
+    reads the N7 candidates those keys can match (every name in force, for a whole-gazetteer run), in-memory
+    indexes answer :func:`duplicate_candidates`' query for each place (same filters, order and limit of 50),
+    and the flags are written with one statement per batch, with the per-row semantics of ``_store``."""
     on = as_of or clock.today()
     audit.set_context(session, actor, "non-standard name campaign run")
-    rows = session.execute(
-        text("""SELECT p.place_id, p.name, p.category_code, p.division_code FROM places p
-                WHERE p.valid_from <= :on AND (p.valid_to IS NULL OR p.valid_to > :on)
-                  AND (CAST(:within AS text) IS NULL OR p.division_code LIKE :within || '%')
-                ORDER BY p.place_id"""),
-        {"on": on, "within": within},
-    ).all()
-    checked = new = 0
+    cfg = namecheck.load_config()
+    categories = {c.code: c for c in session.scalars(select(PlaceCategory))}
+    cur = session.connection().connection.cursor()  # plain tuples: ~600k rows, the ORM's Row costs seconds
+    in_force = "p.valid_from <= %(on)s AND (p.valid_to IS NULL OR p.valid_to > %(on)s)"
+    everything: list[tuple[Any, ...]] = []
+    if within is None:  # every name is checked and every name is a candidate: read them once
+        cur.execute(f"""SELECT p.place_id, p.name, p.division_code, p.scope_kind, p.tongming,
+                               p.dup_specific, p.dup_pinyin, p.dup_dialect, p.category_code FROM places p
+                        WHERE {in_force} ORDER BY p.place_id""", {"on": on})
+        everything = list(cur.fetchall())
+        targets: list[tuple[Any, ...]] = [(r[0], r[1], r[8], r[2]) for r in everything]
+    else:
+        cur.execute(f"""SELECT p.place_id, p.name, p.category_code, p.division_code FROM places p
+                        WHERE {in_force} AND p.division_code LIKE %(within)s || '%%'
+                        ORDER BY p.place_id""", {"on": on, "within": within})
+        targets = list(cur.fetchall())
+    keys = lru_cache(maxsize=None)(lambda n: namecheck.duplicate_key(n, cfg))
+    splits = lru_cache(maxsize=None)(lambda n: split_name(n)[1])
+    todo = []
+    for pid, raw, category, division in targets:
+        name = raw.strip()
+        if not name:
+            raise InvalidInput("name must not be empty", "名称不能为空", field="name", rule="N0")
+        cat = categories.get(category) if category else None
+        if category and cat is None:
+            raise InvalidInput(f"unknown category {category!r}", f"未知的地名类别 {category!r}", field="category")
+        todo.append((pid, raw, name, cat, division, keys(name)))
+    if within is not None:  # only the names the keys can match (index scans)
+        cur.execute(f"""SELECT p.place_id, p.name, p.division_code, p.scope_kind, p.tongming,
+                               p.dup_specific, p.dup_pinyin, p.dup_dialect FROM places p
+                        WHERE {in_force} AND (p.dup_specific = ANY(%(s)s) OR p.dup_pinyin = ANY(%(p)s)
+                                              OR p.dup_dialect = ANY(%(d)s))
+                        ORDER BY p.place_id""",
+                    {"on": on, "s": sorted({k.specific for *_x, k in todo if k.specific}),
+                     "p": sorted({k.pinyin for *_x, k in todo if k.specific and k.pinyin}),
+                     "d": sorted({k.dialect for *_x, k in todo if k.specific and k.dialect})})
+        everything = list(cur.fetchall())
+    cur.close()
+    gazetteer = _Gazetteer(everything)
+    exemptions = _all_officer_exemptions(session)
+    base: dict[tuple[str, str | None], tuple[list[namecheck.Flag], list[bool]]] = {}
     by_class: dict[str, int] = {}
-    for pid, name, category, division in rows:
-        result = check(session, name, category=category, division_code=division, place_id=pid, as_of=on)
-        new += _store(session, pid, name, result["flags"])
-        for f in result["flags"]:
-            by_class[f["class"]] = by_class.get(f["class"], 0) + 1
-        checked += 1
+    pending: dict[tuple[int, str, str, str], list[str]] = {}
+    for pid, raw, name, cat, division, key in todo:
+        cat_zh = cat.name_zh if cat else None
+        cached = base.get((name, cat_zh))
+        if cached is None:  # 大洋怪 and their exemptions (exemptions.csv) depend on the name and category only
+            flags = namecheck.name_flags(name, cat_zh, None, cfg)
+            cached = base[(name, cat_zh)] = (flags, [_exempt(name, f, cfg) for f in flags])
+        prefix, label = _scope(cat, division)
+        existing = gazetteer.candidates(pid, name, key, cat.scope_kind if cat else None, prefix, splits)
+        dup = namecheck.duplicate_flags(name, existing, label, pid, cfg, keys)
+        raised = [f for f, ex in zip(*cached, strict=True) if not ex]
+        raised += [f for f in dup if not _exempt(name, f, cfg)]
+        recorded = exemptions.get((pid, name), ())
+        for f in raised:
+            if (f.cls, f.reason_zh) in recorded:
+                continue
+            by_class[f.cls] = by_class.get(f.cls, 0) + 1
+            ident = (pid, raw, f.cls, f.reason_zh)  # stored under the name as it is in places, as _store did
+            kept = pending.get(ident)
+            if kept is None:
+                pending[ident] = [f.rule, f.reason, f.evidence]
+            elif kept[2] != f.evidence:  # as the second of two upserts of one flag would: newer evidence
+                kept[1], kept[2] = f.reason, f.evidence
+    new = _store_all(session, pending)
     open_total = session.execute(text("SELECT count(*) FROM name_flags WHERE status = 'open'")).scalar_one()
-    return {"checked": checked, "flags": by_class, "new_flags": new, "open_flags": int(open_total)}
+    return {"checked": len(todo), "flags": by_class, "new_flags": new, "open_flags": int(open_total)}
+
+
+def _exempt(name: str, flag: namecheck.Flag, cfg: namecheck.NameCheckConfig) -> bool:
+    return any(ex.covers(name, flag) for ex in cfg.exemptions)
+
+
+def _all_officer_exemptions(session: Session) -> dict[tuple[int, str], set[tuple[str, str]]]:
+    """Every exempted flag, by (place, name): the campaign's form of :func:`_officer_exemptions`."""
+    out: dict[tuple[int, str], set[tuple[str, str]]] = {}
+    for pid, name, cls, reason_zh in session.execute(
+        select(NameFlag.place_id, NameFlag.name, NameFlag.cls, NameFlag.reason_zh).where(
+            NameFlag.status == FlagStatus.exempted.value)
+    ):
+        out.setdefault((int(pid), name), set()).add((cls, reason_zh))
+    return out
+
+
+class _Gazetteer:
+    """N7 candidates in force, ordered by place_id, with indexes answering :func:`duplicate_candidates`' query.
+
+    Rows: (place_id, name, division_code, scope_kind, tongming, dup_specific, dup_pinyin, dup_dialect). An index
+    per prefix length maps (column, key value, division-code prefix) to row positions (ascending, so in place_id
+    order); SQL's NULL rules hold: a NULL key, division code, scope kind or 通名 never matches."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        self._by_len: dict[int, tuple[dict[tuple[str, str], list[int]], ...]] = {}
+
+    def _index(self, n: int) -> tuple[dict[tuple[str, str], list[int]], ...]:
+        idx = self._by_len.get(n)
+        if idx is None:
+            idx = self._by_len[n] = ({}, {}, {})
+            for col, by in enumerate(idx, start=5):
+                for i, r in enumerate(self.rows):
+                    code, value = r[2], r[col]
+                    if code is not None and value is not None and len(code) >= n:
+                        by.setdefault((value, code[:n]), []).append(i)
+        return idx
+
+    def candidates(self, own: int, name: str, key: namecheck.DuplicateKey, scope_kind: int | None, prefix: str,
+                   tongming: Callable[[str], str]) -> list[tuple[object, str]]:
+        if not key.specific:
+            return []
+        by_specific, by_pinyin, by_dialect = self._index(len(prefix))
+        found = set(by_specific.get((key.specific, prefix), ()))
+        if key.pinyin:
+            found.update(by_pinyin.get((key.pinyin, prefix), ()))
+        if key.dialect:
+            found.update(by_dialect.get((key.dialect, prefix), ()))
+        same_generic = None if scope_kind is not None else tongming(name)
+        out: list[tuple[object, str]] = []
+        for i in sorted(found):
+            r = self.rows[i]
+            if r[0] == own or (scope_kind is not None and r[3] != scope_kind):
+                continue
+            if same_generic is not None and r[4] != same_generic:
+                continue
+            out.append((int(r[0]), str(r[1])))
+            if len(out) == 50:
+                break
+        return out
+
+
+def _store_all(session: Session, flags: dict[tuple[int, str, str, str], list[str]], batch: int = 20_000) -> int:
+    """``_store`` for many flags, one statement per batch; returns how many were new. Each (place, name, class,
+    finding) comes once, so the upsert touches a row at most once per statement, as the row-at-a-time one did.
+    The flags' row trigger bumps the version of a refreshed flag and writes the audit trail, as for ``_store``."""
+    items = list(flags.items())
+    n = 0
+    for start in range(0, len(items), batch):
+        chunk = items[start:start + batch]
+        result = session.execute(
+            text("""INSERT INTO name_flags (place_id, name, class, rule, reason, reason_zh, evidence)
+                    SELECT * FROM unnest(CAST(:pid AS bigint[]), CAST(:name AS text[]), CAST(:cls AS text[]),
+                                         CAST(:rule AS text[]), CAST(:reason AS text[]), CAST(:reason_zh AS text[]),
+                                         CAST(:evidence AS text[]))
+                    ORDER BY 1, 2, 3, 6
+                    ON CONFLICT (place_id, name, class, reason_zh) DO UPDATE
+                        SET evidence = EXCLUDED.evidence, reason = EXCLUDED.reason
+                        WHERE name_flags.status = 'open' AND name_flags.evidence <> EXCLUDED.evidence
+                    RETURNING (xmax = 0) AS inserted"""),
+            {"pid": [k[0] for k, _v in chunk], "name": [k[1] for k, _v in chunk], "cls": [k[2] for k, _v in chunk],
+             "rule": [v[0] for _k, v in chunk], "reason": [v[1] for _k, v in chunk],
+             "reason_zh": [k[3] for k, _v in chunk], "evidence": [v[2] for _k, v in chunk]},
+        )
+        n += sum(1 for (inserted,) in result if inserted)
+    return n
 
 
 EXPORT_COLUMNS = [

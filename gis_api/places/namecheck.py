@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -292,8 +292,36 @@ def _check_big(name: str, category: str | None, attrs: Mapping[str, float], cfg:
 # 洋 (N5)
 
 
+def _derived(cfg: NameCheckConfig) -> tuple[re.Pattern[str] | None, dict[str, tuple[int, ...]]]:
+    """Lookup aids built once per word list (a config may be replaced field by field, so keyed by the lists):
+    a pattern that finds any mask word, and per first character the lengths of the foreign words (longest first).
+    They only skip work: a name without a mask word is left as is, a position whose character starts no foreign
+    word has no hit."""
+    key = (id(cfg.foreign_mask), id(cfg.foreign), id(cfg.foreign_lengths))
+    hit = _DERIVED.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], (cfg.foreign_mask, cfg.foreign, cfg.foreign_lengths),
+                                                      strict=True)):
+        return hit[1], hit[2]
+    mask = re.compile("|".join(map(re.escape, cfg.foreign_mask))) if cfg.foreign_mask else None
+    lengths: dict[str, set[int]] = {}
+    for word in cfg.foreign:
+        if word:
+            lengths.setdefault(word[0], set()).add(len(word))
+    # In the order foreign_hits tries them: the configured lengths, longest first.
+    by_first = {c: tuple(n for n in cfg.foreign_lengths if n in ns) for c, ns in lengths.items()}
+    _DERIVED.clear()  # one config in use at a time; tests swap whole configs
+    _DERIVED[key] = ((cfg.foreign_mask, cfg.foreign, cfg.foreign_lengths), mask, by_first)
+    return mask, by_first
+
+
+_DERIVED: dict[tuple[int, int, int], tuple[Any, re.Pattern[str] | None, dict[str, tuple[int, ...]]]] = {}
+
+
 def _masked(name: str, cfg: NameCheckConfig) -> str:
     """Blank out Chinese words that contain foreign-looking names (朝鲜族, 俄罗斯族, 内蒙古)."""
+    mask, _ = _derived(cfg)
+    if mask is None or mask.search(name) is None:
+        return name
     for word in cfg.foreign_mask:
         name = name.replace(word, "\u3000" * len(word))
     return name
@@ -310,10 +338,11 @@ def foreign_hits(name: str, cfg: NameCheckConfig | None = None) -> list[ForeignE
     """Lexicon entries found in ``name`` (longest match first, left to right, no overlaps)."""
     cfg = cfg or load_config()
     text = _masked(name, cfg)
+    _, by_first = _derived(cfg)
     hits: list[ForeignEntry] = []
     i = 0
     while i < len(text):
-        for n in cfg.foreign_lengths:
+        for n in by_first.get(text[i], ()):
             word = text[i : i + n]
             if len(word) == n and word in cfg.foreign and not (n == 2 and _straddles(text, i, i + n, cfg)):
                 hits.append(cfg.foreign[word])
@@ -514,8 +543,10 @@ def _check_duplicates(
     scope_label: str | tuple[str, str] | None,
     own_id: object | None,
     cfg: NameCheckConfig,
+    keys: Callable[[str], DuplicateKey] | None = None,
 ) -> list[Flag]:
-    key = duplicate_key(name, cfg)
+    key_of = keys or (lambda n: duplicate_key(n, cfg))
+    key = key_of(name)
     if not key.specific:
         return []
     same: list[str] = []
@@ -524,7 +555,7 @@ def _check_duplicates(
     for ident, other in existing:
         if own_id is not None and ident == own_id:
             continue
-        other_key = duplicate_key(other, cfg)
+        other_key = key_of(other)
         label = f"#{ident} {other}"
         if other_key.specific == key.specific:
             same.append(label)
@@ -607,14 +638,27 @@ def check_name_detailed(
     name = name.strip()
     if not name:
         raise ValueError("empty name")
+    flags = [*name_flags(name, category, attrs, cfg), *_check_duplicates(name, existing, scope_label, own_id, cfg)]
+    return apply_exemptions(name, flags, [*_as_exemptions(exemptions), *cfg.exemptions])
+
+
+def name_flags(name: str, category: str | None, attrs: Mapping[str, float] | None, cfg: NameCheckConfig
+               ) -> list[Flag]:
+    """The 大, 洋 and 怪 flags of a stripped name: they depend on the name, category and size only (the
+    campaign computes them once per distinct name and category), unlike 重, which depends on the scope."""
     specific, _ = split_name(name)
-    flags = [
-        *_check_big(name, category, attrs or {}, cfg),
-        *_check_foreign(name, specific, cfg),
-        *_check_odd(name, cfg),
-        *_check_duplicates(name, existing, scope_label, own_id, cfg),
-    ]
-    rules = [*_as_exemptions(exemptions), *cfg.exemptions]  # the officer's own record is reported first
+    return [*_check_big(name, category, attrs or {}, cfg), *_check_foreign(name, specific, cfg),
+            *_check_odd(name, cfg)]
+
+
+def duplicate_flags(name: str, existing: Iterable[tuple[object, str]], scope_label: str | tuple[str, str] | None,
+                    own_id: object | None, cfg: NameCheckConfig, keys: Callable[[str], DuplicateKey]) -> list[Flag]:
+    """The 重 flags, with ``keys`` giving each name's duplicate key (a cache of :func:`duplicate_key`)."""
+    return _check_duplicates(name, existing, scope_label, own_id, cfg, keys)
+
+
+def apply_exemptions(name: str, flags: Iterable[Flag], rules: Sequence[Exemption]) -> NameCheck:
+    """Split ``flags`` into raised and exempted by the first exemption in ``rules`` that covers each."""
     raised: list[Flag] = []
     exempted: list[ExemptedFlag] = []
     for flag in flags:

