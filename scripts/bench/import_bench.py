@@ -17,7 +17,7 @@ exported with ``git archive`` into /tmp (the git repository is not touched). Rou
 the load average is printed per measurement; the summary prints medians, spreads (min–max) and the ratios
 against ogr2ogr and old measured in the same run. Figures only, no assertions.
 
-    .venv/bin/python scripts/bench/import_bench.py [--old-rev HEAD~1] [--cases villages,highdiv,ogc]
+    .venv/bin/python scripts/bench/import_bench.py [--old-rev REV] [--new-rev REV] [--cases villages,highdiv,ogc]
         [--rounds 3] [--villages-rounds 1] [--sides old,new,ogr2ogr]
 """
 
@@ -223,7 +223,9 @@ def run_ogr2ogr(path: Path) -> dict[str, object]:
 
 
 def old_tree(rev: str) -> Path:
-    dest = Path(tempfile.gettempdir()) / f"imp_old_{rev.replace('/', '_').replace('~', '-')}"
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    dest = Path(tempfile.gettempdir()) / f"imp_tree_{rev}"
     if not dest.exists():
         dest.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "gis_api", "scripts", "migrations",
@@ -235,6 +237,7 @@ def old_tree(rev: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--old-rev", default="HEAD", help="git revision to compare against (default HEAD)")
+    ap.add_argument("--new-rev", help="measure this git revision as 'new' instead of the working tree")
     ap.add_argument("--sides", default="old,new,ogr2ogr", help="what to measure (default old,new,ogr2ogr)")
     ap.add_argument("--cases", default="villages,highdiv,ogc")
     ap.add_argument("--rounds", type=int, default=3)
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{files['ogc']} missing: run scripts/bench/ogc_bench.py once to write it")
         cases.remove("ogc")
     sides = [s.strip() for s in args.sides.split(",")]
-    trees = {"new": ROOT} if "new" in sides else {}
+    trees = {"new": old_tree(args.new_rev) if args.new_rev else ROOT} if "new" in sides else {}
     if "old" in sides:
         trees["old"] = old_tree(args.old_rev)
     print(f"template {TEMPLATE} …", flush=True)
