@@ -15,6 +15,15 @@ export const MARKER_STATUSES = Object.keys(MARKER_COLORS);
 const FIELDS = ["status", "note", "survey_method", "precision_m", "surveyed_on", "geometry"];
 const dragGroup = L.featureGroup().addTo(map);
 
+// The ring has a pane of its own, over the points pane (610) and the labels (615). A Leaflet marker's z-index is
+// its layer y, which is negative for a point that was above the view when the zoom last changed; in the shared
+// points pane that put the ring under the SVG of the line's marker circles, which then took the mouse: the map
+// panned and the ring stayed where it was.
+const RING_PANE = "patrol-ring";
+map.createPane(RING_PANE).style.zIndex = "630";
+// A drag is placed to the pixel: at zoom 17 a pixel is about 1 m here (16 m at the zoom the line view fits).
+const MOVE_ZOOM = 17;
+
 let held = null; // the marker as read when its edit opened: the base (and ETag) until the edit ends
 
 /** The marker as the server has it now, with its ETag (the base of an edit). */
@@ -175,6 +184,23 @@ function parseLonLat(s) {
   return L.latLng(parts[1], parts[0]);
 }
 
+/** The map centred on `ll` at a zoom fit for placing a marker; resolves once the view is set. */
+function focusRing(ll) {
+  return new Promise((resolve) => {
+    const go = () => {
+      map.setView(ll, Math.max(map.getZoom(), MOVE_ZOOM), { animate: false });
+      resolve();
+    };
+    // Leaflet ignores a setView made while a zoom animation runs (_tryAnimatedZoom returns early) and ends on
+    // that animation's view: the line view's fitBounds may still be zooming when the form opens. The frame's
+    // wait lets an animation asked for in this frame start, so that it is seen and waited for.
+    L.Util.requestAnimFrame(() => {
+      if (map._animatingZoom) map.once("zoomend", go);
+      else go();
+    });
+  });
+}
+
 function lonLatText(ll) {
   return `${ll.lng.toFixed(7)}, ${ll.lat.toFixed(7)}`;
 }
@@ -212,16 +238,18 @@ export function moveForm({ feature, onSaved, onCancel }) {
     distance.dataset.metres = ll ? map.distance(registered, ll).toFixed(3) : "";
   };
   // The ring is kept across re-renders of the form (a language switch) when it is the same marker's.
+  let shown = Promise.resolve(); // the map showing the ring: a new ring is brought into view, a kept one stays
   if (!moving || moving.no !== no) {
     stopMove();
     const ring = L.marker(registered, {
-      draggable: true, autoPan: true, pane: "points", title: no, alt: no,
+      draggable: true, autoPan: true, pane: RING_PANE, title: no, alt: no,
       icon: L.divIcon({ className: "patrol-drag", iconSize: [24, 24] }),
     }).addTo(dragGroup);
     L.circleMarker(registered, { pane: "points", radius: 4, color: "#1a202c", weight: 1, fillColor: "#fff", fillOpacity: 1, interactive: false }).addTo(dragGroup);
     const leg = L.polyline([registered, registered], { pane: "lines", color: "#dd6b20", weight: 2, dashArray: "4 4", interactive: false }).addTo(dragGroup);
     ring.bindTooltip(text(no), { direction: "top", offset: [0, -12] });
     moving = { no, registered, ring, leg };
+    shown = focusRing(registered);
   }
   const { ring, leg } = moving;
   ring.off("drag dragend");
@@ -240,7 +268,8 @@ export function moveForm({ feature, onSaved, onCancel }) {
   input.addEventListener("change", typed);
   show(ring.getLatLng());
   if (!ring.getLatLng().equals(registered)) input.value = lonLatText(ring.getLatLng());
-  base(no).then((got) => { edit = got; form.dataset.ready = no; }).catch((e) => { error.textContent = String(e); });
+  // Ready: the marker read (the base of the edit) and the ring in view at its working zoom.
+  Promise.all([base(no), shown]).then(([got]) => { edit = got; form.dataset.ready = no; }).catch((e) => { error.textContent = String(e); });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     error.textContent = "";
@@ -266,6 +295,5 @@ export function moveForm({ feature, onSaved, onCancel }) {
       error.textContent = `${t("save_failed")}: ${e instanceof ApiError ? e.text : e}`;
     }
   });
-  map.panTo(ring.getLatLng());
   return form;
 }
