@@ -262,6 +262,7 @@ def reload_data() -> None:
     _data_for.cache_clear()
     _segment_words.cache_clear()
     _romanize_cached.cache_clear()
+    _WORD_SYLLABLES.clear()  # in case pypinyin's dictionaries were extended in this process since
 
 
 # The per-run caches are bounded so that a bulk import of unique names cannot grow them without end.
@@ -353,7 +354,7 @@ def _pypinyin_run(run: str) -> list[str]:
     return out
 
 
-# pypinyin word -> its tone-marked syllables; pypinyin's dictionaries are never modified, so this never goes stale.
+# pypinyin word -> its tone-marked syllables; romanize never modifies pypinyin's dictionaries (reload_data clears it).
 _WORD_SYLLABLES: dict[str, tuple[str, ...]] = {}
 _pypinyin_cut = _pypinyin_mmseg.cut
 
