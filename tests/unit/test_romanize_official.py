@@ -400,3 +400,10 @@ def test_strip_tones_keeps_u_umlaut_and_apostrophes() -> None:
 
     assert strip_tones("Lǚ Xī'ān Nǘ ḿ Ǹ") == "Lü Xi'an Nü m N"
     assert strip_tones("Hefei") == "Hefei"
+
+
+def test_han_run_pattern_is_is_han() -> None:
+    from gis_api.places.romanize import _HAN_RUN, is_han
+
+    for cp in range(0x2F00, 0x32400):
+        assert (_HAN_RUN.fullmatch(chr(cp)) is not None) == is_han(chr(cp)), hex(cp)
