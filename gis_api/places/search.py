@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gis_api.errors import InvalidInput
@@ -65,7 +66,10 @@ TIERS = ("exact", "prefix", "substring", "fuzzy")
 EXACT, PREFIX, SUBSTRING, FUZZY = range(4)
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 _CODE = re.compile(r"^[0-9]+$")
-_WORD_THRESHOLD = "current_setting('pg_trgm.word_similarity_threshold')::real"  # what %> compares with
+# What %> compares with. The setting is known only once pg_trgm's library is loaded in the backend (its first
+# trigram function call): in a fresh connection plain current_setting() may raise "unrecognized configuration
+# parameter" (a 500 under load), so read it leniently; 0.6 is pg_trgm's default, the value %> uses then.
+_WORD_THRESHOLD = "coalesce(current_setting('pg_trgm.word_similarity_threshold', true)::real, 0.6)"
 
 
 @dataclass(frozen=True)
@@ -533,10 +537,20 @@ def _index_only_planning(session: Session) -> Iterator[None]:
     """
     previous = session.execute(
         text("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")).one()[0]
+
+    def restore() -> None:
+        session.execute(text("SELECT set_config('enable_seqscan', :v, true)"), {"v": previous})
+
     try:
         yield
-    finally:
-        session.execute(text("SELECT set_config('enable_seqscan', :v, true)"), {"v": previous})
+    except DBAPIError:
+        # The transaction is aborted: restoring would raise and hide the real error, and the rollback restores
+        # the transaction-local setting anyway.
+        raise
+    except BaseException:
+        restore()
+        raise
+    restore()
 
 
 def search_geojson(session: Session, query: SearchQuery) -> str:

@@ -37,6 +37,8 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
@@ -157,6 +159,13 @@ def make_queries(session: Session, n: int, seed: int, today: dt.date, salt: str
         "SELECT name, zhuanming, initials, division_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM places "
         "WHERE source = :src ORDER BY md5(place_id::text || :salt) LIMIT :n"),
         {"src": SOURCE, "salt": salt, "n": per_kind * len(KINDS) * 2}).all()
+    return queries_from_sample(sample, n, seed, today)
+
+
+def queries_from_sample(sample: Any, n: int, seed: int, today: dt.date) -> list[tuple[str, search.SearchQuery]]:
+    """``n`` queries spread evenly over KINDS from ``sample`` (rows with name, zhuanming, initials,
+    division_code, lon, lat; at least twice as many as queries wanted)."""
+    per_kind = -(-n // len(KINDS))
     rnd = random.Random(seed)
     out: list[tuple[str, search.SearchQuery]] = []
     it = iter(sample)
@@ -196,6 +205,20 @@ def make_queries(session: Session, n: int, seed: int, today: dt.date, salt: str
                 made += 1
     rnd.shuffle(out)
     return out[:n]
+
+
+def query_path(q: search.SearchQuery) -> str:
+    """The HTTP request that asks the API for ``q`` (GET /api/v1/places/search)."""
+    params: dict[str, Any] = {"q": q.q, "as_of": q.as_of.isoformat(), "limit": q.limit}
+    if q.near is not None:
+        params["near"] = f"{q.near[0]:.6f},{q.near[1]:.6f}"
+    if q.radius_m is not None:
+        params["radius_m"] = q.radius_m
+    if q.within:
+        params["within"] = q.within
+    if q.category:
+        params["category"] = q.category
+    return "/api/v1/places/search?" + urlencode(params)
 
 
 def print_table(title: str, times: dict[str, list[tuple[float, search.SearchQuery]]]) -> None:
