@@ -65,17 +65,16 @@ class ReplicaLost(Exception):  # a signal to ReplicaRouting, never an answer to 
 
 
 def standby_failure(exc: BaseException) -> bool:
-    """Would this error of a read on a replica go away on the primary? (SQLAlchemy/psycopg2 or asyncpg.)"""
+    """Would this error of a read on a replica go away on the primary? (SQLAlchemy/psycopg2, or asyncpg by its
+    SQLSTATE; the OGC reader adds asyncpg's own lost-connection errors.)"""
     if isinstance(exc, OSError):  # asyncpg: refused, socket gone, connect timeout
         return True
     if isinstance(exc, DBAPIError):
         code = getattr(exc.orig, "pgcode", None) or ""
         return exc.connection_invalidated or code.startswith(_RETRY_ON_PRIMARY) or (
             not code and type(exc.orig).__name__ in ("OperationalError", "InterfaceError"))
-    from gis_api.ogc.errors import connection_lost  # asyncpg only where the OGC reads are used
-
     code = getattr(exc, "sqlstate", None) or ""
-    return connection_lost(exc) or code.startswith(_RETRY_ON_PRIMARY)
+    return isinstance(code, str) and code.startswith(_RETRY_ON_PRIMARY)
 
 
 @dataclass

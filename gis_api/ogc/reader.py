@@ -114,7 +114,7 @@ class PoolReader:
             try:
                 return await call(replica)
             except Exception as exc:
-                if not standby_failure(exc):
+                if not (standby_failure(exc) or connection_lost(exc)):
                     raise
                 routes = replica_set()
                 if routes is not None:
