@@ -229,26 +229,49 @@ def _pick(props: dict[str, Any], explicit: str | None, names: tuple[str, ...]) -
     return next((lower[n] for n in names if n in lower), None)
 
 
+TABLE_BATCH = 10_000  # rows whose points are built (and reprojected) in one vectorised call
+
+
 def _read_table(rows: Iterable[dict[str, Any]], crs: str | None, lon_field: str | None, lat_field: str | None,
                 wkt_field: str | None, first_row: int) -> Iterator[Record]:
     tr = _to_storage(crs)
+    picks: dict[tuple[str, ...], tuple[str | None, str | None, str | None]] = {}  # the columns, once per header
+    batch: list[Record] = []
+    points: list[tuple[Record, float, float]] = []
+
+    def flush() -> Iterator[Record]:
+        if points:
+            xy = np.array([(x, y) for _r, x, y in points], dtype="float64")
+            if tr is not None:
+                xy = np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+            for (rec, _x, _y), geom in zip(points, shapely.points(xy), strict=True):
+                rec.geometry = geom
+            points.clear()
+        yield from batch
+        batch.clear()
+
     for i, raw in enumerate(rows, start=first_row):
-        props = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
-        props = {k: (None if v == "" else v) for k, v in props.items()}
+        props: dict[str, Any] = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in raw.items()}
         rec = Record(i, props)
-        wkt_key = _pick(props, wkt_field, WKT_NAMES)
-        lon_key, lat_key = _pick(props, lon_field, LON_NAMES), _pick(props, lat_field, LAT_NAMES)
+        key = tuple(props)
+        if key not in picks:
+            picks[key] = (_pick(props, wkt_field, WKT_NAMES), _pick(props, lon_field, LON_NAMES),
+                          _pick(props, lat_field, LAT_NAMES))
+        wkt_key, lon_key, lat_key = picks[key]
         try:
             if wkt_key and props.get(wkt_key):
                 rec.geometry = _reproject(shapely.from_wkt(str(props.pop(wkt_key))), tr)
             elif lon_key and lat_key and (props.get(lon_key) is not None or props.get(lat_key) is not None):
                 lon, lat = float(props.pop(lon_key)), float(props.pop(lat_key))
-                rec.geometry = _reproject(shapely.Point(lon, lat), tr)
+                points.append((rec, lon, lat))
             for k in (wkt_key, lon_key, lat_key):
                 props.pop(k or "", None)
         except (TypeError, ValueError, shapely.errors.GEOSException) as exc:
             rec.errors.append(("geometry", f"location cannot be read: {exc}", f"位置无法解析：{exc}"))
-        yield rec
+        batch.append(rec)
+        if len(batch) >= TABLE_BATCH:
+            yield from flush()
+    yield from flush()
 
 
 # -- writing -----------------------------------------------------------------------------------------------
