@@ -184,7 +184,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if cluster is not None:
         cluster.up()
     port = args.port or settings.server.port
-    workers = args.workers or settings.server.workers
+    workers = args.workers or settings.server.workers or os.cpu_count() or 1
     print(f"Diming serving http://{settings.server.host}:{port}/  (map at /, API docs at /docs; "
           f"{workers} worker process{'es' if workers > 1 else ''})")
     if credentials_file(settings).exists():

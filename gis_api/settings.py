@@ -93,9 +93,10 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_limit: int = Field(default=10_000, ge=1)
-    # Server processes of ``diming serve`` (DIMING_WORKERS): each has its own event loop and connection pools, so
-    # the Python half of a request (JSON envelope, HTTP) runs on every core; default one per core.
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    workers: int | None = Field(
+        default=None, ge=1, le=64,
+        description="Server processes of diming serve, each with its own event loop and connection pools (the Python "
+                    "half of a request runs on every core); unset = the number of cores.")
 
 
 @dataclass(frozen=True)

@@ -166,11 +166,12 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
     ``count_exact``: count (capped at ``exact_max`` + 1) when the page alone cannot tell numberMatched;
     False when the caller already knows from the planner's estimate that the result is large.
 
-    A small bbox with a count (``spatial_leads``, no sortby): the matches are read ONCE — their row
-    addresses and ids, at most ``exact_max`` + 1 of them, into a materialised CTE that gives the count, and the
-    page is the lowest ids among them fetched by address (a TID scan). Counting and paging separately read every
-    match's heap row twice (with points in random physical order: one heap page per match). When the cap
-    overflows, the page is read as usual (the CTE's one-time filters choose the branch; the other never runs).
+    A small bbox (``spatial_leads``, no sortby): the page is chosen on row addresses and ids only (a narrow
+    top-N) and its rows are then fetched by address (a TID scan). With a count, the matches are read ONCE —
+    addresses and ids, at most ``exact_max`` + 1 of them, into a materialised CTE that gives both the count and
+    the page; counting and paging separately read every match's heap row twice (with points in random physical
+    order: one heap page per match). When the cap overflows, the page comes from the narrow top-N instead (a
+    CASE branch: the other one never runs).
     """
     c = q.collection
     params = Params()
@@ -187,15 +188,19 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
     page = f"SELECT {cols} FROM {c.table} t WHERE {where} ORDER BY {order} LIMIT {page_limit} OFFSET {offset}"
     count = "NULL::bigint"
     ctes = ""
-    if count_exact and q.spatial_leads and not q.sortby and c.id_type == "integer":
-        cap = params.bind(exact_max + 1, "bigint")
-        ctes = (f"WITH m AS MATERIALIZED (SELECT t.ctid AS tid, {c.id_sql} AS k FROM {c.table} t WHERE {where} "
-                f"LIMIT {cap}), n AS (SELECT count(*) AS c FROM m) ")
-        by_tid = (f"SELECT {cols} FROM {c.table} t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM m ORDER BY k "
-                  f"LIMIT {page_limit} OFFSET {offset})) AND (SELECT c FROM n) < {cap}")
-        page = (f"SELECT * FROM ({by_tid}) a UNION ALL SELECT * FROM ({page}) b WHERE (SELECT c FROM n) >= {cap} "
-                f"ORDER BY {c.id_sql.removeprefix('t.')}")
-        count = f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT c FROM n) END"
+    if q.spatial_leads and not q.sortby and c.id_type == "integer":
+        # the page's row addresses from a narrow top-N (no wide rows through the sort), then those rows
+        narrow = (f"SELECT t.ctid FROM {c.table} t WHERE {where} ORDER BY {order} LIMIT {page_limit} "
+                  f"OFFSET {offset}")
+        tids = f"ARRAY({narrow})"
+        if count_exact:
+            cap = params.bind(exact_max + 1, "bigint")
+            ctes = (f"WITH m AS MATERIALIZED (SELECT t.ctid AS tid, {c.id_sql} AS k FROM {c.table} t WHERE {where} "
+                    f"LIMIT {cap}), n AS (SELECT count(*) AS c FROM m) ")
+            tids = (f"CASE WHEN (SELECT c FROM n) < {cap} THEN ARRAY(SELECT tid FROM m ORDER BY k "
+                    f"LIMIT {page_limit} OFFSET {offset}) ELSE {tids} END")
+            count = f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT c FROM n) END"
+        page = f"SELECT {cols} FROM {c.table} t WHERE t.ctid = ANY ({tids}) ORDER BY {c.id_sql}"
     elif count_exact:
         cap = params.bind(exact_max + 1, "bigint")
         count = (f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT count(*) FROM "

@@ -249,7 +249,8 @@ async def items(request: Request, collection_id: str) -> Response:
     known_large = hit is not None and time.monotonic() - hit[0] < ESTIMATE_TTL_S and hit[1] > settings.exact_count_max
     if known_large:
         sql, params, where, where_params = query.items_sql(q, settings.exact_count_max, count_exact=False)
-    row = await db.fetchrow(sql, params)
+    plain = q.bbox is None and q.filter is None and not q.equals and not q.sortby
+    row = await (reader(request, generic=True) if plain else db).fetchrow(sql, params)
     assert row is not None
     got, features, exact, tag = int(row[0]), row[1], row[2], row[3]
     returned = min(got, q.limit)
@@ -299,8 +300,8 @@ async def item(request: Request, collection_id: str, feature_id: str) -> Respons
     qp = request.query_params
     out = crs_mod.resolve(qp.get("crs"))
     tf = parse_datetime(qp.get("datetime"))
-    text, version_etag = await _feature(reader(request), c, feature_id, parse_props(c, qp.get("properties")), out,
-                                        tf)
+    text, version_etag = await _feature(reader(request, generic=True), c, feature_id,
+                                        parse_props(c, qp.get("properties")), out, tf)
     # The feature's ETag names its version (If-Match on writes); If-None-Match with it → 304 while that version
     # is still the one served (every edit makes a new version or bumps it).
     if version_etag and not_modified(request, version_etag):
