@@ -8,6 +8,7 @@ The server is ``uvicorn`` in its own process(es) on the named database (``DIMING
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import socket
@@ -181,3 +182,30 @@ def spread(values: list[float]) -> str:
     if not values:
         return "n/a"
     return f"{statistics.median(values):.1f} [{min(values):.1f}–{max(values):.1f}]"
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """user + system CPU seconds of each live process (from /proc/<pid>/stat)."""
+    out = {}
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[p] = (int(fields[11]) + int(fields[12])) / _TICK
+    return out

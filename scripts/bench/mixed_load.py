@@ -124,8 +124,9 @@ def _note(client: int, n: int) -> bytes:
                        "reason": "mixed-load benchmark (synthetic)"}, ensure_ascii=False).encode()
 
 
-def make_job(data: dict[str, Any], targets: list[int], token: str, stats: dict[str, int], seed: int) -> hl.Job:
-    kinds = [k for k, w in MIX.items() for _ in range(w)]
+def make_job(data: dict[str, Any], targets: list[int], token: str, stats: dict[str, int], seed: int,
+             only: str | None = None) -> hl.Job:
+    kinds = [only] if only else [k for k, w in MIX.items() for _ in range(w)]
     rngs: dict[int, random.Random] = {}
     etags: dict[int, dict[int, str]] = {}
     auth_h = {"Authorization": f"Bearer {token}"}
@@ -173,6 +174,39 @@ def make_job(data: dict[str, Any], targets: list[int], token: str, stats: dict[s
     return job
 
 
+def cpu_profile(url: str, db: str, srv: dict[str, Any], data: dict[str, Any], targets: list[int], token: str,
+                n: int) -> None:
+    """CPU time per request by class (server processes and PostgreSQL backends), one client: what the mix costs
+    the machine, whatever else runs on it — and so the most requests per second its CPUs could answer."""
+    engine = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
+    print(f"\n== CPU per request, by class ({n} requests each, 1 client, server with {srv['workers']} worker(s)) ==")
+    print(f"  {'class':10} {'server ms':>9} {'db ms':>7} {'total ms':>9} {'wall p50':>9}")
+    weighted = 0.0
+    try:
+        for kind in CLASSES:
+            def backends() -> list[int]:
+                with engine.connect() as c:
+                    return [int(p) for p in c.execute(text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+                        {"db": db}).scalars()]
+            tree = hl.process_tree(srv["proc"].pid)
+            before_s, before_d = hl.cpu_seconds(tree), hl.cpu_seconds(backends())
+            r = hl.run_load(srv["port"], make_job(data, targets, token, {"412": 0, "written": 0, "write_errors": 0},
+                                                  7, only=kind), 1, requests=n)
+            after_s, after_d = hl.cpu_seconds(tree), hl.cpu_seconds(backends())
+            server = sum(v - before_s.get(p, 0.0) for p, v in after_s.items()) * 1000 / n
+            dbms = sum(v - before_d.get(p, 0.0) for p, v in after_d.items()) * 1000 / n
+            weighted += MIX[kind] * (server + dbms)
+            print(f"  {kind:10} {server:9.1f} {dbms:7.1f} {server + dbms:9.1f} {hl.pct(r.ms(), 50):9.1f}")
+    finally:
+        engine.dispose()
+    per_req = weighted / sum(MIX.values())
+    cpus = os.cpu_count() or 1
+    print(f"  the mix: {per_req:.1f} CPU ms per request → at most {cpus * 1000 / per_req:.0f} req/s on {cpus} idle "
+          f"CPUs; 50 closed-loop clients then wait at least {50 / (cpus * 1000 / per_req) * 1000:.0f} ms per request "
+          f"on average (Little's law), more while other work shares the CPUs (load {os.getloadavg()[0]:.1f})")
+
+
 def summary(title: str, results: list[hl.LoadResult]) -> dict[str, float]:
     samples = [s for r in results for s in r.samples]
     secs = sum(r.seconds for r in results)
@@ -208,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-places", type=int, default=20, help="places the writers share (conflicts)")
     ap.add_argument("--env-b", action="append", default=[], metavar="VAR=VALUE",
                     help="environment of server B only (e.g. DIMING_DB_POOL_SIZE=10)")
+    ap.add_argument("--cpu-profile", type=int, default=100, metavar="N",
+                    help="CPU per request by class, N requests each on server A (0 = skip)")
     ap.add_argument("--db", default="scale_mixed")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
@@ -263,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, f in figures.items():
             print(f"  target overall p95 ≤ {TARGET_P95_MS:.0f} ms — server {name}: {f['overall_p95']:.0f} ms "
                   f"({'met' if f['overall_p95'] <= TARGET_P95_MS else 'NOT met'})")
+        if args.cpu_profile:
+            cpu_profile(url, args.db, servers["A"], data, targets, token, args.cpu_profile)
     finally:
         for srv in servers.values():
             hl.stop_server(srv["proc"])
