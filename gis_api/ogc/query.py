@@ -189,7 +189,8 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
     count = "NULL::bigint"
     ctes = ""
     if q.spatial_leads and not q.sortby and c.id_type == "integer":
-        # the page's row addresses from a narrow top-N (no wide rows through the sort), then those rows
+        # the page's row addresses from a narrow top-N (no wide rows through the sort), then those rows (plain
+        # tables only: a ctid names a row of one table, not of a partitioned one)
         narrow = (f"SELECT t.ctid FROM {c.table} t WHERE {where} ORDER BY {order} LIMIT {page_limit} "
                   f"OFFSET {offset}")
         tids = f"ARRAY({narrow})"

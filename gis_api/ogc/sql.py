@@ -8,6 +8,7 @@ reused, and no client value is ever spliced into SQL.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 _PSYCOPG = re.compile(r"%\(p(\d+)\)s")
@@ -26,6 +27,8 @@ class Params:
         return {f"p{i}": v for i, v in enumerate(self.values, start=1)}
 
 
+@lru_cache(maxsize=1024)
 def to_dollar(sql: str) -> str:
-    """psycopg2 placeholders → asyncpg's ``$N`` (and ``%%`` → ``%``)."""
+    """psycopg2 placeholders → asyncpg's ``$N`` (and ``%%`` → ``%``). Cached: a statement's text depends only on
+    the request's shape, so the same few texts come back (no regex over the SQL per request)."""
     return _PSYCOPG.sub(lambda m: f"${m.group(1)}", sql).replace("%%", "%")
