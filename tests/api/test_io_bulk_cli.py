@@ -74,3 +74,21 @@ def test_cli_bulk_import_all_or_nothing(settings: Any, engine: Engine, tmp_path:
     assert cli.cmd_import_places(settings, _args(f, dry_run=False)) == 2
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM places")).scalar_one() == before
+
+
+def test_csv_points_built_in_batches_keep_order_rows_and_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gis_api.io import formats
+
+    monkeypatch.setattr(formats, "TABLE_BATCH", 2)
+    f = tmp_path / "p.csv"
+    f.write_text("name,x,y\n甲,117.1,31.1\n乙,bad,31.2\n丙,117.3,31.3\n丁,,\n戊,500000,3500000\n", encoding="utf-8")
+    recs = list(formats.read(f, "csv"))
+    assert [(r.row, r.props["name"]) for r in recs] == [(2, "甲"), (3, "乙"), (4, "丙"), (5, "丁"), (6, "戊")]
+    assert [(g.x, g.y) if g is not None else None for g in (r.geometry for r in recs)] == [
+        (117.1, 31.1), None, (117.3, 31.3), None, (500000.0, 3500000.0)]
+    assert [bool(r.errors) for r in recs] == [False, True, False, False, False]
+    projected = list(formats.read(f, "csv", crs="EPSG:4549"))  # CGCS2000 / 3-degree GK CM 120E: metres
+    x, y = projected[4].geometry.x, projected[4].geometry.y
+    assert abs(x - 120.0) < 1e-6 and 31 < y < 32.5  # the central meridian at the false easting
