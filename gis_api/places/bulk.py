@@ -6,6 +6,14 @@ romanisation and the search and N7 keys; the township — else county — the lo
 when there are many), the rows are streamed into a temporary table with ``COPY`` and moved into ``places``
 with one ``INSERT … SELECT`` that builds the geometry and finds the division in SQL.
 
+Two halves: ``prepare`` checks the rows and derives the names in Python only (no transaction open — the CLI
+holds none while it works), ``load`` writes them in the caller's transaction. The division a point lies in is
+found set-wise against the divisions cut into small pieces (``ST_Subdivide``). A large import into a table
+that is small next to it (``REBUILD_MIN_ROWS``, ``REBUILD_RATIO``) drops the secondary indexes and the
+exclusion constraint of ``places`` and re-creates them after the insert, in the same transaction, under an
+ACCESS EXCLUSIVE lock until commit (readers wait; none sees the table without them); the re-added constraint
+is checked over every row (measured: scripts/bench/import_bench.py).
+
 All or nothing: every row is checked before anything is written; if any row is bad the report lists each
 error with its row number and reason, and ``places`` is untouched. The caller owns the transaction.
 
