@@ -23,9 +23,12 @@ Then it measures, interleaved (Diming exact, Diming default, tipg, raw SQL; roun
 with the load average recorded before every run: ``wrk`` (2 threads, 16 connections; a Lua hook checks every
 response's status and feature count) on (a) ``items?bbox=117.2,31.8,117.3,31.9&limit=100``, (b) one item,
 (c) ``items?limit=1000``; the raw-SQL ceiling: Diming's own statement for the same request run by ``pgbench``
-(16 clients, prepared) on the database directly; MVT tiles z10–z14, sequential. It prints per server the
-median req/s and the spread (min–max) over rounds, p50/p99, and the median of the per-round ratios Diming /
-tipg and Diming / ceiling. Figures only, no timed assertions.
+(16 clients, prepared) on the database directly — "sql" with the exact count, "sql-page" the page alone (what
+the default server runs once a result is known to exceed 10,000); MVT tiles z10–z14, sequential. It prints per
+server the median req/s and the spread (min–max) over rounds, p50/p99, and the median of the per-round ratios
+Diming / tipg and Diming / the ceiling of the statement that server runs. Figures only, no timed assertions.
+Under a high load average the single pgbench run (16 backends) gets a larger share of the CPU than one server
+process: compare the ceiling at the same --workers and read it with the load column.
 
     .venv/bin/python scripts/bench/ogc_bench.py [--order random|hilbert] [--rounds 3] [--duration 10]
         [--workers 1] [--keep] [--reuse]
@@ -77,6 +80,7 @@ TARGETS = {"a": 3.0, "b": 2.0, "c": 3.0}  # Diming / tipg (issue 12); and within
 TILE_LIMIT = 2048  # features per tile on both servers (Diming: Collection.tile_max_features)
 TILE_BUFFER = 64
 EXACT_ALL = 100_000_000  # DIMING_OGC_EXACT_COUNT_MAX of the "exact" server: every count exact
+DEFAULT_EXACT_MAX = 10_000  # the default DIMING_OGC_EXACT_COUNT_MAX (gis_api/ogc/settings.py)
 SEED = 20261130
 
 # Syllables that make plausible Chinese village names (专名 of two characters + a generic).
@@ -669,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     procs = [start_diming(args.db, port_x, args.workers, EXACT_ALL), start_diming(args.db, port_d, args.workers, None),
              start_tipg(url, args.db, port_t, args.workers, props)]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {k: {} for k in cases}
+    ceiling_of: dict[str, dict[str, str]] = {}
     tile_rows: list[str] = []
     try:
         wait_http(port_x, "/ogc/collections/places")
@@ -680,6 +685,9 @@ def main(argv: list[str] | None = None) -> int:
             t_doc = get_json(port_t, path_t)
             info = compare(kind, get_json(port_x, path_d), t_doc, f"({k}) exact", count_must_match=True)
             info_d = compare(kind, get_json(port_d, path_d), t_doc, f"({k}) default", count_must_match=False)
+            # the statement the default server runs: with the count while it is exact, else the page alone
+            exact_default = kind == "feature" or t_doc.get("numberMatched", 0) <= DEFAULT_EXACT_MAX
+            ceiling_of[k] = {"diming-exact": "sql", "diming": "sql" if exact_default else "sql-page"}
             if kind == "feature":
                 print(f"  ({k}) {label}: identical (id, {len(props)} properties, geometry) on all three")
             else:
@@ -798,13 +806,14 @@ def main(argv: list[str] | None = None) -> int:
             if s.startswith("diming"):
                 ratios = [a["rps"] / b["rps"] for a, b in zip(rs, runs["tipg"], strict=True)]
                 line += f"  ×tipg {median(ratios):5.2f} [{min(ratios):.2f}–{max(ratios):.2f}]"
-                if "sql" in runs:
-                    ceil = [a["rps"] / b["rps"] for a, b in zip(rs, runs["sql"], strict=True)]
-                    line += f"  ×ceiling {median(ceil):4.2f} [{min(ceil):.2f}–{max(ceil):.2f}]"
+                ref = ceiling_of[k][s] if ceiling_of[k][s] in runs else "sql"
+                ceil = [a["rps"] / b["rps"] for a, b in zip(rs, runs[ref], strict=True)]
+                line += f"  ×ceiling({ref}) {median(ceil):4.2f} [{min(ceil):.2f}–{max(ceil):.2f}]"
             print(line)
         for s in ("diming-exact", "diming"):
             ratios = [a["rps"] / b["rps"] for a, b in zip(runs[s], runs["tipg"], strict=True)]
-            ceil = [a["rps"] / b["rps"] for a, b in zip(runs[s], runs["sql"], strict=True)]
+            ref = ceiling_of[k][s] if ceiling_of[k][s] in runs else "sql"
+            ceil = [a["rps"] / b["rps"] for a, b in zip(runs[s], runs[ref], strict=True)]
             p99_ok = median([x["p99_ms"] for x in runs[s]]) <= median([x["p99_ms"] for x in runs["tipg"]])
             print(f"     target {s}: ≥ {TARGETS[k]}× tipg: {'met' if median(ratios) >= TARGETS[k] else 'NOT met'}; "
                   f"≥ ½ of the raw-SQL ceiling: {'met' if median(ceil) >= 0.5 else 'NOT met'}"
