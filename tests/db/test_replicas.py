@@ -20,14 +20,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from gis_api import auth
 from gis_api.app import create_app
 from gis_api.cli import main, run_migrations
+from gis_api.db import make_engine, make_sessionmaker, transaction
 from gis_api.deps import SessionDep
 from gis_api.embedded_db import Cluster
 from gis_api.replicas import LSN_COOKIE, LSN_HEADER, ReplicaSet, parse_lsn
 from gis_api.settings import AuthSettings, DatabaseSettings, ServerSettings, Settings
 
 DB = "diming"
+PASSWORD = "Replica-test-0001"
 
 
 def _scratch_home() -> Path:
@@ -48,6 +51,10 @@ def clusters() -> Iterator[tuple[Cluster, Cluster]]:
         primary.ensure_database(DB)
         run_migrations(primary.url(DB))
         primary.sql("CREATE TABLE replica_note (id serial PRIMARY KEY, body text NOT NULL)", DB)
+        engine = make_engine(primary.url(DB), 1)
+        with transaction(make_sessionmaker(engine)) as session:
+            auth.create_user(session, "reader", PASSWORD, [auth.Role.viewer.value])
+        engine.dispose()
         os.environ["DIMING_HOME"] = str(home)
         os.environ.pop("DIMING_DATABASE_URL", None)
         os.environ.pop("DIMING_WAL_ARCHIVE", None)
@@ -168,6 +175,13 @@ def test_a_writer_reads_its_own_write_at_once(client: TestClient, clusters: tupl
         assert other.get("/probe/recovery").json() == {"standby": True}
         # The header works as well as the cookie (API clients).
         assert other.get(f"/probe/notes/{nid}", headers={LSN_HEADER: token}).json() == {"body": "立即可见"}
+        # A fresh login's token, used without the LSN: the replica does not know it, the primary answers.
+        login = TestClient(client.app).post("/api/v1/auth/token", data={"username": "reader", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        assert replica.sql("SELECT count(*) FROM api_tokens", DB) == "0"
+        assert other.get("/api/v1/auth/me", headers=bearer).status_code == 200
+        assert other.get("/api/v1/auth/me", headers={"Authorization": "Bearer nonsense"}).status_code == 401
     finally:
         replica.sql("SELECT pg_wal_replay_resume()")
     _caught_up(rs, lsn)
