@@ -282,14 +282,22 @@ def run_campaign(session: Session, actor: str, as_of: dt.date | None = None, wit
     base: dict[tuple[str, str | None], tuple[list[namecheck.Flag], list[bool]]] = {}
     by_class: dict[str, int] = {}
     pending: dict[tuple[int, str, str, str], list[str]] = {}
+    # Per category: its Chinese name, N7 scope kind and how many code digits make the scope (plain values: the
+    # ORM attributes cost a descriptor call per place); scope labels per (category, prefix).
+    cat_info = {code: (c.name_zh, c.scope_kind, SCOPE_PREFIX.get(c.dup_scope, 6)) for code, c in categories.items()}
+    labels: dict[tuple[str | None, str], tuple[str, tuple[str, str]]] = {}
     for pid, raw, name, cat, division, key in todo:
-        cat_zh = cat.name_zh if cat else None
+        cat_zh, scope_kind, digits = cat_info[cat.code] if cat else (None, None, 6)
         cached = base.get((name, cat_zh))
         if cached is None:  # 大洋怪 and their exemptions (exemptions.csv) depend on the name and category only
             flags = namecheck.name_flags(name, cat_zh, None, cfg)
             cached = base[(name, cat_zh)] = (flags, [_exempt(name, f, cfg) for f in flags])
-        prefix, label = _scope(cat, division)
-        existing = gazetteer.candidates(pid, name, key, cat.scope_kind if cat else None, prefix, splits)
+        scope_at = (cat.code if cat else None, (division or "")[:digits] if division else "")
+        scoped = labels.get(scope_at)
+        if scoped is None:
+            scoped = labels[scope_at] = _scope(cat, division)
+        prefix, label = scoped
+        existing = gazetteer.candidates(pid, name, key, scope_kind, prefix, splits)
         dup = namecheck.duplicate_flags(name, existing, label, pid, cfg, keys)
         raised = [f for f, ex in zip(*cached, strict=True) if not ex]
         raised += [f for f in dup if not _exempt(name, f, cfg)]

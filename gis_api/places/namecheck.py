@@ -293,14 +293,12 @@ def _check_big(name: str, category: str | None, attrs: Mapping[str, float], cfg:
 
 
 def _derived(cfg: NameCheckConfig) -> tuple[re.Pattern[str] | None, dict[str, tuple[int, ...]]]:
-    """Lookup aids built once per word list (a config may be replaced field by field, so keyed by the lists):
+    """Lookup aids built once per config (``dataclasses.replace`` makes a new one, so keyed by the object):
     a pattern that finds any mask word, and per first character the lengths of the foreign words (longest first).
     They only skip work: a name without a mask word is left as is, a position whose character starts no foreign
     word has no hit."""
-    key = (id(cfg.foreign_mask), id(cfg.foreign), id(cfg.foreign_lengths))
-    hit = _DERIVED.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], (cfg.foreign_mask, cfg.foreign, cfg.foreign_lengths),
-                                                      strict=True)):
+    hit = _DERIVED.get(id(cfg))
+    if hit is not None and hit[0] is cfg:  # a config is frozen: a changed one is a new object
         return hit[1], hit[2]
     mask = re.compile("|".join(map(re.escape, cfg.foreign_mask))) if cfg.foreign_mask else None
     lengths: dict[str, set[int]] = {}
@@ -310,11 +308,11 @@ def _derived(cfg: NameCheckConfig) -> tuple[re.Pattern[str] | None, dict[str, tu
     # In the order foreign_hits tries them: the configured lengths, longest first.
     by_first = {c: tuple(n for n in cfg.foreign_lengths if n in ns) for c, ns in lengths.items()}
     _DERIVED.clear()  # one config in use at a time; tests swap whole configs
-    _DERIVED[key] = ((cfg.foreign_mask, cfg.foreign, cfg.foreign_lengths), mask, by_first)
+    _DERIVED[id(cfg)] = (cfg, mask, by_first)
     return mask, by_first
 
 
-_DERIVED: dict[tuple[int, int, int], tuple[Any, re.Pattern[str] | None, dict[str, tuple[int, ...]]]] = {}
+_DERIVED: dict[int, tuple[NameCheckConfig, re.Pattern[str] | None, dict[str, tuple[int, ...]]]] = {}
 
 
 def _masked(name: str, cfg: NameCheckConfig) -> str:
