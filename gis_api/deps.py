@@ -44,7 +44,7 @@ def get_session(request: Request) -> Iterator[Session]:
             if replica is None:
                 raise
         if replica is not None and replicas.standby_failure(exc):
-            request.app.state.replicas.mark_down(replica, exc)
+            request.app.state.replicas.failed(replica, exc)
             raise replicas.ReplicaLost() from exc
         if replica is not None and isinstance(exc, Unauthorized) and "authorization" in request.headers:
             raise replicas.ReplicaLost() from exc  # a token from a login the replica has not replayed yet

@@ -47,8 +47,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # reads: they may use a re
 MAX_BACKOFF_S = 30.0
 _LSN_RE = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 # Errors of a read on a standby that the primary would not give: the connection or server went away
-# (08, 57P01-03), a query cancelled by a recovery conflict (40001), a GET that tried to write (25006).
-_RETRY_ON_PRIMARY = ("08", "57P01", "57P02", "57P03", "40001", "25006")
+# (08, 57P01-03: the replica leaves rotation), a query cancelled by a recovery conflict (40001) or a GET that
+# tried to write (25006: a route to fix; the replica stays in rotation).
+_CONNECTION_LOST = ("08", "57P01", "57P02", "57P03")
+_RETRY_ON_PRIMARY = (*_CONNECTION_LOST, "40001", "25006")
 
 
 def parse_lsn(value: str) -> int | None:
@@ -75,6 +77,21 @@ def standby_failure(exc: BaseException) -> bool:
             not code and type(exc.orig).__name__ in ("OperationalError", "InterfaceError"))
     code = getattr(exc, "sqlstate", None) or ""
     return isinstance(code, str) and code.startswith(_RETRY_ON_PRIMARY)
+
+
+def replica_down(exc: BaseException) -> bool:
+    """Of those, the ones that say the replica itself is away (it leaves rotation until a check finds it back)."""
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "pgcode", None) or ""
+        return exc.connection_invalidated or code.startswith(_CONNECTION_LOST) or not code
+    code = getattr(exc, "sqlstate", None) or ""
+    return not isinstance(code, str) or not code or code.startswith(_CONNECTION_LOST)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 @dataclass
@@ -122,10 +139,18 @@ class ReplicaSet:
             ready = [r for r in self.replicas if r.healthy and (min_lsn is None or r.replay_lsn >= min_lsn)]
         return ready[next(self._turn) % len(ready)] if ready else None
 
+    def failed(self, replica: Replica, exc: BaseException) -> None:
+        """A read on ``replica`` failed and is re-run on the primary; the replica leaves rotation if it is away."""
+        if replica_down(exc):
+            self.mark_down(replica, exc)
+        else:
+            log.warning("read re-run on the primary after %s on replica %s: %s", type(exc).__name__, replica.name,
+                        _first_line(exc))
+
     def mark_down(self, replica: Replica, exc: BaseException) -> None:
         with self._lock:
             if replica.healthy:
-                log.warning("read replica %s left rotation: %s", replica.name, str(exc).splitlines()[:1])
+                log.warning("read replica %s left rotation: %s", replica.name, _first_line(exc))
             replica.healthy = False
             replica.reason = f"failed during a read: {type(exc).__name__}"
             self._backoff(replica)
@@ -175,7 +200,7 @@ class ReplicaSet:
             if position is not None:
                 self._samples.append((time.monotonic(), position))
         except Exception as exc:  # the primary is away: replicas keep serving reads as last judged
-            log.warning("replica check: primary not reachable: %s", str(exc).splitlines()[:1])
+            log.warning("replica check: primary not reachable: %s", _first_line(exc))
         for replica in self.replicas:
             if due_only and replica.next_check > time.monotonic():
                 continue
@@ -190,7 +215,7 @@ class ReplicaSet:
             with self._lock:
                 if replica.healthy:
                     log.warning("read replica %s left rotation: unreachable", replica.name)
-                replica.healthy, replica.reason = False, f"unreachable: {str(exc).splitlines()[0][:200]}"
+                replica.healthy, replica.reason = False, f"unreachable: {_first_line(exc)}"
                 self._backoff(replica)
             replica.engine.dispose()
             return
@@ -332,7 +357,7 @@ class ReplicaRouting:
                 try:
                     lsn = format_lsn(await run_in_threadpool(self.replicas.commit_lsn))
                 except Exception as exc:  # the write is done; without a token the client reads from the primary
-                    log.warning("no commit LSN for the response: %s", str(exc).splitlines()[:1])
+                    log.warning("no commit LSN for the response: %s", _first_line(exc))
                 else:
                     cookie = f"{LSN_COOKIE}={lsn}; Path=/; Max-Age={LSN_COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax"
                     message = {**message, "headers": [*message.get("headers", []),

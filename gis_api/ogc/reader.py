@@ -118,9 +118,9 @@ class PoolReader:
                     raise
                 routes = replica_set()
                 if routes is not None:
-                    routes.mark_down(replica, exc)
+                    routes.failed(replica, exc)
                 failed = self._replica_pools.get(replica.url)
-                if failed is not None:  # its connections are dead; it reconnects when the replica is back
+                if failed is not None and not replica.healthy:  # dead connections; new ones when it is back
                     await failed.expire_connections()
         return await self._retry(lambda: call(None))
 

@@ -89,6 +89,10 @@ def _app(primary: Cluster, replica: Cluster) -> Any:
         return {"id": session.execute(text("INSERT INTO replica_note (body) VALUES (:b) RETURNING id"),
                                       {"b": body["body"]}).scalar_one()}
 
+    @app.get("/probe/write-in-a-get")  # a route bug: a read that writes
+    def write_in_get(session: SessionDep) -> dict[str, int]:
+        return add_note(session, {"body": "GET"})
+
     @app.get("/probe/notes/{nid}")
     def get_note(session: SessionDep, nid: int) -> dict[str, Any]:
         found = session.execute(text("SELECT body FROM replica_note WHERE id = :i"), {"i": nid}).scalar()
@@ -146,6 +150,10 @@ def test_reads_reach_the_replica_and_writes_never_do(client: TestClient, cluster
         apps = replica.sql(f"SELECT string_agg(DISTINCT application_name, ',') FROM pg_stat_activity "
                            f"WHERE datname = '{DB}'")
         assert {"diming", "diming-ogc"} <= set(apps.split(","))
+        # A GET that writes fails on the standby (25006) and is re-run on the primary; the replica stays in rotation.
+        r = fresh.get("/probe/write-in-a-get")
+        assert r.status_code == 200 and r.json()["id"] > 0
+        assert client.app.state.replicas.replicas[0].healthy  # type: ignore[attr-defined]
         # The same statement under POST: the routing sends it to the primary (a standby would not refuse it).
         r = fresh.post("/probe/recovery")
         assert r.json() == {"standby": False}
