@@ -167,9 +167,9 @@ def gram_frequencies(session: Session) -> dict[str, float]:
     cached = _gram_stats.get(key)
     if cached and now - cached[0] < GRAM_STATS_TTL_S:
         return cached[1]
-    row = session.execute(text(
-        "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
-        "WHERE schemaname = current_schema() AND tablename = 'places' AND attname = 'grams'")).first()
+    row = _execute(session,
+                   "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                   "WHERE schemaname = current_schema() AND tablename = 'places' AND attname = 'grams'").first()
     freqs = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}  # freqs ends with min/max/nulls
     _gram_stats[key] = (now, freqs)
     return freqs
@@ -233,8 +233,8 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
         residual.append("left(p.division_code, :w_len) = :w_lo")
     if query.category:
         cat = query.category.strip()
-        known = _CODE.match(cat) and session.execute(
-            text("SELECT 1 FROM place_categories WHERE code = :c"), {"c": cat}).first()
+        known = _CODE.match(cat) and _execute(
+            session, "SELECT 1 FROM place_categories WHERE code = :c", {"c": cat}).first()
         if not known:
             raise _invalid("category", f"unknown category code {cat!r} (see GET /api/v1/places/categories)",
                            f"未知的地名类别代码 {cat!r}")
@@ -480,7 +480,7 @@ VARIANT_PROBE_ROWS = 1000  # variants a query may match (a former name is rare; 
 def _probe_variants(session: Session, params: dict[str, Any]) -> dict[str, Any]:
     """The place_ids whose variants (曾用名, 别名 …) equal the query, start with it or equal a look-alike of it,
     and whether any name's exact key is a look-alike of it — by the variants' btree and the keys' GIN index."""
-    row = session.execute(text(VARIANT_PROBE), {**params, "probe_rows": VARIANT_PROBE_ROWS}).mappings().one()
+    row = _execute(session, VARIANT_PROBE, {**params, "probe_rows": VARIANT_PROBE_ROWS}).mappings().one()
     return dict(row)
 
 
@@ -528,24 +528,42 @@ def _envelope(near: tuple[float, float], radius_m: float) -> dict[str, float]:
     return {"bx1": x1, "by1": max(-90.0, lat - dlat), "bx2": x2, "by2": min(90.0, lat + dlat)}
 
 
+# Sent in front of the search's first statement (one round trip, not one of its own: under load every round trip
+# waits for the CPU): remember the setting in a transaction-local custom variable, then switch sequential scans off.
+_PLAN_OFF = ("SELECT set_config('diming.search_seqscan', current_setting('enable_seqscan'), true), "
+             "set_config('enable_seqscan', 'off', true);\n")
+_PLAN_KEY = "diming.search_planning"  # in Session.info: "pending" until _PLAN_OFF went out, then "set"
+
+
+def _execute(session: Session, sql: str, params: dict[str, Any] | None = None) -> Any:
+    """``session.execute`` for the search's statements; the first one inside ``_index_only_planning`` carries
+    the planner setting (psycopg2 sends both in one message and returns the last statement's rows)."""
+    if session.info.get(_PLAN_KEY) == "pending":
+        session.info[_PLAN_KEY] = "set"
+        sql = _PLAN_OFF + sql
+    return session.execute(text(sql), params or {})
+
+
 @contextmanager
 def _index_only_planning(session: Session) -> Iterator[None]:
-    """Price sequential scans out for the search statement, then restore the previous setting.
+    """Price sequential scans out for the search's statements, then restore the previous setting.
 
     Every branch has an index path; with LIMIT and a loose estimate (hundreds of typo variants, a trigram
     threshold) the planner may still bet on a sequential scan that reads 620k rows to find none.
     """
-    previous = session.execute(
-        text("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")).one()[0]
+    session.info[_PLAN_KEY] = "pending"
 
     def restore() -> None:
-        session.execute(text("SELECT set_config('enable_seqscan', :v, true)"), {"v": previous})
+        if session.info.pop(_PLAN_KEY, None) == "set":
+            session.execute(text("SELECT set_config('enable_seqscan', current_setting('diming.search_seqscan'), "
+                                 "true)"))
 
     try:
         yield
     except DBAPIError:
         # The transaction is aborted: restoring would raise and hide the real error, and the rollback restores
         # the transaction-local setting anyway.
+        session.info.pop(_PLAN_KEY, None)
         raise
     except BaseException:
         restore()
@@ -563,7 +581,7 @@ def search_geojson(session: Session, query: SearchQuery) -> str:
     """
     with _index_only_planning(session):  # the variant probe of build_sql is planned the same way
         sql, params = build_sql(session, query)
-        return str(session.execute(text(sql), params).scalar_one())
+        return str(_execute(session, sql, params).scalar_one())
 
 
 def explain(session: Session, query: SearchQuery, *, analyze: bool = True) -> list[str]:
@@ -571,4 +589,4 @@ def explain(session: Session, query: SearchQuery, *, analyze: bool = True) -> li
     options = "ANALYZE, COSTS OFF, BUFFERS OFF" if analyze else "COSTS OFF"
     with _index_only_planning(session):
         sql, params = build_sql(session, query)
-        return [str(r[0]) for r in session.execute(text(f"EXPLAIN ({options}) {sql}"), params)]
+        return [str(r[0]) for r in _execute(session, f"EXPLAIN ({options}) {sql}", params)]

@@ -275,7 +275,11 @@ def measure(engine: Engine, db: str, label: str, args: argparse.Namespace, today
         for rnd in range(args.rounds):
             load = os.getloadavg()[0]
             with Session(engine) as s:  # in process, one connection: the database's share
+                backend = int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                cpu0, own0 = hl.cpu_seconds([backend]).get(backend, 0.0), time.process_time()
                 times = sb.run_queries(s, queries)
+                cpu_ms = ((hl.cpu_seconds([backend]).get(backend, 0.0) - cpu0) + (time.process_time() - own0)) \
+                    * 1000 / len(queries)
                 s.rollback()
             inproc = [ms for v in times.values() for ms, _q in v]
             r1 = hl.run_load(port, get_job("search", paths), 1, requests=len(paths))
@@ -287,7 +291,7 @@ def measure(engine: Engine, db: str, label: str, args: argparse.Namespace, today
             rl = hl.run_load(port, asof_check("asof_list", past_lists, checks), 1, requests=len(past_lists))
             ro = hl.run_load(port, asof_check("asof_ogc", past_ogc, checks), 1, requests=len(past_ogc))
             row = {"load": load, "load_end": os.getloadavg()[0],
-                   "inproc": inproc, "http1": r1.ms(), "http16": r16.ms(), "rps16": r16.rps,
+                   "inproc": inproc, "cpu_ms": cpu_ms, "http1": r1.ms(), "http16": r16.ms(), "rps16": r16.rps,
                    "bbox": rb.ms(), "bbox_rps": rb.rps, "item": ri.ms(), "item_rps": ri.rps,
                    "asof_search": ra.ms(), "asof_list": rl.ms(), "asof_ogc": ro.ms()}
             for r in (r1, r16, rb, ri, ra, rl, ro):
@@ -324,10 +328,11 @@ def report(size: int, imp: dict[str, Any], total_import_s: float, vac_s: float, 
           f"database {sz['database'] / gb:.2f} GB")
     print(f"  largest indexes: {idx}")
     print(f"  {len(r['load'])} rounds, load (1 min) per round: " + ", ".join(f"{x:.1f}" for x in r["load"]))
-    print("  figure                          median [min–max] over rounds")
+    print("  figure                                 median [min–max] over rounds")
     lines = [
         ("search p50 in process, ms", per_round(r, "inproc", 50)),
         ("search p95 in process, ms", per_round(r, "inproc", 95)),
+        ("search CPU per query (db + client), ms", per_round(r, "cpu_ms", None)),
         ("search p50 HTTP 1 client, ms", per_round(r, "http1", 50)),
         ("search p95 HTTP 1 client, ms", per_round(r, "http1", 95)),
         ("search p50 HTTP 16 clients, ms", per_round(r, "http16", 50)),
@@ -342,7 +347,7 @@ def report(size: int, imp: dict[str, Any], total_import_s: float, vac_s: float, 
         ("as-of OGC datetime p95, ms", per_round(r, "asof_ogc", 95)),
     ]
     for name, vals in lines:
-        print(f"  {name:32} {hl.spread(vals)}")
+        print(f"  {name:38} {hl.spread(vals)}")
     print(f"  checks: as-of results holding a place not in force then: {m['checks']['asof_violations']}; "
           f"non-200 responses: {m['checks']['http_errors']}")
     p95 = statistics.median(per_round(r, "http1", 95))
@@ -405,21 +410,31 @@ def main(argv: list[str] | None = None) -> int:
         rows = stream(villages, feidong)
         for _ in range(have):  # a kept database: skip what it holds (the stream is deterministic)
             next(rows)
-        total_import_s = 0.0
         if have:
             print(f"{args.db} holds {have:,} names ({prior:,} by summary-audited imports); growing from there")
         for target in targets:
-            if target <= have:
+            if target < have:
                 continue
             gbs = sizes(engine)["database"] / 2**30
-            if gbs > args.max_gb:
+            if target > have and gbs > args.max_gb:
                 print(f"database {gbs:.1f} GB > --max-gb {args.max_gb}: not growing to {target:,}")
                 break
-            print(f"\n== grow to {target:,} names through bulk.import_places (batches of {args.batch:,}) ==",
-                  flush=True)
-            imp = grow(engine, rows, have, target, args.batch, args.workers)
-            rows = imp["rest"]
-            total_import_s += imp["seconds"]
+            if target > have:
+                print(f"\n== grow to {target:,} names through bulk.import_places (batches of {args.batch:,}) ==",
+                      flush=True)
+                imp = grow(engine, rows, have, target, args.batch, args.workers)
+                rows = imp["rest"]
+            else:  # a kept database already at this size: measure it again
+                imp = {"rows": 0, "seconds": 0.0, "derive": 0.0, "phases": {}, "load": []}
+            with engine.begin() as c:  # kept with the data: a --reuse run adds to the import time in all
+                c.execute(text("CREATE TABLE IF NOT EXISTS scale_bench_steps (size bigint, rows bigint, "
+                               "seconds float8, at timestamptz DEFAULT now())"))
+                if imp["rows"]:
+                    c.execute(text("INSERT INTO scale_bench_steps (size, rows, seconds) VALUES (:s, :r, :t)"),
+                              {"s": target, "r": imp["rows"], "t": imp["seconds"]})
+                total_import_s = float(c.execute(text(
+                    "SELECT coalesce(sum(seconds), 0) FROM scale_bench_steps WHERE size <= :s"),
+                    {"s": target}).scalar_one())
             have = target
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
                 t = time.perf_counter()
