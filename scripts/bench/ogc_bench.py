@@ -214,7 +214,7 @@ def ensure_tipg() -> Path:
     return uvicorn
 
 
-def wait_http(port: int, path: str, seconds: float = 120) -> None:
+def wait_http(port: int, path: str, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
