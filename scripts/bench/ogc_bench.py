@@ -227,16 +227,17 @@ def wait_http(port: int, path: str, seconds: float = 300) -> None:
     raise SystemExit(f"server on port {port} did not answer {path}")
 
 
-def start_diming(db: str, port: int, workers: int, exact_max: int | None) -> subprocess.Popen[bytes]:
+def start_diming(db: str, port: int, workers: int, exact_max: int | None, pool: int) -> subprocess.Popen[bytes]:
     """``diming serve`` as an operator runs it (the same worker set-up), on the scratch database."""
-    env = {**os.environ, "DIMING_DB_NAME": db, "DIMING_WORKERS": str(workers), "DIMING_PORT": str(port)}
+    env = {**os.environ, "DIMING_DB_NAME": db, "DIMING_WORKERS": str(workers), "DIMING_PORT": str(port),
+           "DIMING_OGC_POOL_SIZE": str(pool)}
     if exact_max is not None:
         env["DIMING_OGC_EXACT_COUNT_MAX"] = str(exact_max)
     return subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--log-level", "warning"], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL)
 
 
-def start_tipg(url: str, db: str, port: int, workers: int, props: list[str]) -> subprocess.Popen[bytes]:
+def start_tipg(url: str, db: str, port: int, workers: int, props: list[str], pool: int) -> subprocess.Popen[bytes]:
     target = make_url(url)
     sock = target.query.get("host") or ""
     tenv = {**os.environ, "DATABASE_URL": f"postgresql://{target.username}@{quote(str(sock), safe='')}/{db}",
@@ -245,7 +246,7 @@ def start_tipg(url: str, db: str, port: int, workers: int, props: list[str]) -> 
             "TIPG_TABLE_CONFIG__public_places__geomcol": "geom",
             "TIPG_TABLE_CONFIG__public_places__properties": json.dumps([*props, "place_id", "geom"]),
             "TIPG_MAX_FEATURES_PER_TILE": str(TILE_LIMIT), "TIPG_TILE_BUFFER": str(TILE_BUFFER),
-            "TIPG_SET_MVT_LAYERNAME": "true"}
+            "TIPG_SET_MVT_LAYERNAME": "true", "DB_MAX_CONN_SIZE": str(pool)}
     return subprocess.Popen(
         [str(ensure_tipg()), "tipg.main:app", "--host", "127.0.0.1", "--port", str(port), "--workers",
          str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
@@ -624,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=1, help="server worker processes, the same for both servers")
+    ap.add_argument("--pool", type=int, default=5,
+                    help="database connections per worker process (read pool), the same for both servers; the "
+                         "cluster's max_connections is shared")
     ap.add_argument("--cases", default="abc", help="which of a, b, c to measure")
     ap.add_argument("--ogr2ogr", action="store_true", help="also time ogr2ogr loading the same file")
     ap.add_argument("--no-tiles", action="store_true")
@@ -667,11 +671,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     cases = {k: v for k, v in cases.items() if k in args.cases}
     servers = {"diming-exact": port_x, "diming": port_d, "tipg": port_t}
-    print(f"servers: {args.workers} worker process(es) each; Diming 'exact' counts every match "
+    print(f"servers: {args.workers} worker process(es) each, read pools of {args.pool} connections; "
+          f"Diming 'exact' counts every match "
           f"(DIMING_OGC_EXACT_COUNT_MAX={EXACT_ALL:,}), 'diming' runs the default settings; "
           f"properties compared: {len(props)}")
-    procs = [start_diming(args.db, port_x, args.workers, EXACT_ALL), start_diming(args.db, port_d, args.workers, None),
-             start_tipg(url, args.db, port_t, args.workers, props)]
+    procs = [start_diming(args.db, port_x, args.workers, EXACT_ALL, args.pool),
+             start_diming(args.db, port_d, args.workers, None, args.pool),
+             start_tipg(url, args.db, port_t, args.workers, props, args.pool)]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {k: {} for k in cases}
     ceiling_of: dict[str, dict[str, str]] = {}
     tile_rows: list[str] = []
