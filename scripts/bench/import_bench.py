@@ -228,7 +228,7 @@ def old_tree(rev: str) -> Path:
     dest = Path(tempfile.gettempdir()) / f"imp_tree_{rev}"
     if not dest.exists():
         dest.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "gis_api", "scripts", "migrations",
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "gis_api", "scripts", "migrations", "data",
                                   "alembic.ini"], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
