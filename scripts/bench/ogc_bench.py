@@ -536,6 +536,10 @@ def pct(values: list[float], p: float) -> float:
     return s[max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))]
 
 
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")  # a server that answered nothing in a round (seen: tipg stalling)
+
+
 def median(values: list[float]) -> float:
     return pct(values, 50) if len(values) % 2 else (sorted(values)[len(values) // 2 - 1]
                                                     + sorted(values)[len(values) // 2]) / 2
@@ -810,16 +814,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"{median([x['p50_ms'] for x in rs]):7.2f}  p99 {median([x['p99_ms'] for x in rs]):7.2f}  "
                     "load " + " ".join(f"{x['load']:.1f}" for x in rs))
             if s.startswith("diming"):
-                ratios = [a["rps"] / b["rps"] for a, b in zip(rs, runs["tipg"], strict=True)]
+                ratios = [ratio(a["rps"], b["rps"]) for a, b in zip(rs, runs["tipg"], strict=True)]
                 line += f"  ×tipg {median(ratios):5.2f} [{min(ratios):.2f}–{max(ratios):.2f}]"
                 ref = ceiling_of[k][s] if ceiling_of[k][s] in runs else "sql"
-                ceil = [a["rps"] / b["rps"] for a, b in zip(rs, runs[ref], strict=True)]
+                ceil = [ratio(a["rps"], b["rps"]) for a, b in zip(rs, runs[ref], strict=True)]
                 line += f"  ×ceiling({ref}) {median(ceil):4.2f} [{min(ceil):.2f}–{max(ceil):.2f}]"
             print(line)
         for s in ("diming-exact", "diming"):
-            ratios = [a["rps"] / b["rps"] for a, b in zip(runs[s], runs["tipg"], strict=True)]
+            ratios = [ratio(a["rps"], b["rps"]) for a, b in zip(runs[s], runs["tipg"], strict=True)]
             ref = ceiling_of[k][s] if ceiling_of[k][s] in runs else "sql"
-            ceil = [a["rps"] / b["rps"] for a, b in zip(runs[s], runs[ref], strict=True)]
+            ceil = [ratio(a["rps"], b["rps"]) for a, b in zip(runs[s], runs[ref], strict=True)]
             p99_ok = median([x["p99_ms"] for x in runs[s]]) <= median([x["p99_ms"] for x in runs["tipg"]])
             print(f"     target {s}: ≥ {TARGETS[k]}× tipg: {'met' if median(ratios) >= TARGETS[k] else 'NOT met'}; "
                   f"≥ ½ of the raw-SQL ceiling: {'met' if median(ceil) >= 0.5 else 'NOT met'}"
