@@ -30,6 +30,7 @@ import os
 import random
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -224,6 +225,10 @@ def summary(title: str, results: list[hl.LoadResult]) -> dict[str, float]:
         print(f"  {name:10} {len(v):6d} {hl.pct(v, 50):8.1f} {hl.pct(v, 95):8.1f} {hl.pct(v, 99):8.1f} "
               f"{max(v):8.1f}  {bad}")
         out[f"{name}_p50"], out[f"{name}_p95"], out[f"{name}_p99"] = hl.pct(v, 50), hl.pct(v, 95), hl.pct(v, 99)
+    failed = Counter((s.kind, s.status) for s in samples if not s.ok)
+    if failed:
+        print("  non-200 by class and status (0: no answer): "
+              + ", ".join(f"{k} {st}: {n}" for (k, st), n in sorted(failed.items())))
     per_round = [hl.pct(r.ms(), 95) for r in results]
     print(f"  overall p95 per round: {', '.join(f'{x:.0f}' for x in per_round)} ms "
           f"(median {statistics.median(per_round):.0f})")
