@@ -129,6 +129,20 @@ def test_full_pinyin_and_initials(client: TestClient, places: dict[str, Any]) ->
     assert _match_of(_search(client, q="dbsq"), places["店埠社区居民委员会"]) == "prefix"
 
 
+def test_everyday_reading_finds_a_place_name_reading(client: TestClient, session: Session,
+                                                    places: dict[str, Any]) -> None:
+    """单 is read shàn in place names (romanised Shan-), but an officer may type the everyday dan: both
+    spellings find it exactly, and its romanisation (Shanzhuangcun) and pinyin column keep the place-name reading."""
+    lon, lat = places["店埠镇@"][0], places["店埠镇@"][1] + 0.006
+    report = import_places(session, [PlaceRow("单庄村", "242", lon=lon, lat=lat)], actor="test",
+                           reason="search fixtures", source="test-search", valid_from=VALID_FROM)
+    assert report.ok, report.errors
+    for q in ("shanzhuang", "danzhuang", "dzc", "szc"):
+        hits = [p for p in _props(_search(client, q=q)) if p["name"] == "单庄村"]
+        assert hits and hits[0]["match"] == "exact", q
+    assert hits[0]["romanized"] == "Shanzhuangcun"
+
+
 @pytest.mark.parametrize("typo", ["diambu", "dianbo", "dainbu", "店部镇"])
 def test_typos_are_fuzzy_matches(client: TestClient, places: dict[str, Any], typo: str) -> None:
     body = _search(client, q=typo)
