@@ -64,7 +64,8 @@ def test_cli_derives_before_it_opens_the_write_transaction(
     assert cli.cmd_import_places(settings, _args(f)) == 0
     assert seen, "the CLI's connection was not seen"  # it had read the categories before
     assert not any(in_xact for _state, in_xact in seen), seen
-    assert writes == [True]
+    # exactly one backend in a transaction: the CLI's write (idle pooled connections of earlier tests may be seen)
+    assert writes.count(True) == 1, writes
 
 
 def test_cli_bulk_import_all_or_nothing(settings: Any, engine: Engine, tmp_path: Path) -> None:
