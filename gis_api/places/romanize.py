@@ -359,6 +359,21 @@ def _pypinyin_run(run: str) -> list[str]:
     return out
 
 
+def everyday_syllables(text: str) -> list[str]:
+    """Toneless readings as pypinyin gives them, without the place-name readings (RZ6) and lexicon: how someone
+    who does not know a name's place-name reading types it (search keys). Other characters pass through."""
+    out: list[str] = []
+    pos = 0
+    for m in _HAN_RUN.finditer(text):
+        if m.start() > pos:
+            out.append(text[pos:m.start()])
+        out.extend(strip_tones(s) for s in _pypinyin_run(m.group()))
+        pos = m.end()
+    if pos < len(text):
+        out.append(text[pos:])
+    return out
+
+
 # pypinyin word -> its tone-marked syllables; romanize never modifies pypinyin's dictionaries (reload_data clears it).
 _WORD_SYLLABLES: dict[str, tuple[str, ...]] = {}
 _pypinyin_cut = _pypinyin_mmseg.cut

@@ -11,9 +11,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypinyin import lazy_pinyin
-
-from gis_api.places.romanize import is_han, pinyin_syllables, split_name
+from gis_api.places.romanize import everyday_syllables, is_han, pinyin_syllables, split_name
 
 
 @dataclass(frozen=True)
@@ -48,9 +46,9 @@ def search_keys(name: str) -> SearchKeys:
     keys = {query_form(k) for k in (name, zhuanming, py, ini, zm_py, zm_ini) if k}
     # The everyday reading too, when the place-name reading differs (单庄 is Shanzhuang, but an officer who does
     # not know that types "danzhuang"): exact keys only; the pinyin column keeps the place-name reading.
-    everyday, everyday_ini = _ascii_pinyin(lazy_pinyin(name))
+    everyday, everyday_ini = _ascii_pinyin(everyday_syllables(name))
     if everyday != py:
-        zm_everyday, zm_everyday_ini = _ascii_pinyin(lazy_pinyin(zhuanming)) if zhuanming else ("", "")
+        zm_everyday, zm_everyday_ini = _ascii_pinyin(everyday_syllables(zhuanming)) if zhuanming else ("", "")
         keys.update(query_form(k) for k in (everyday, everyday_ini, zm_everyday, zm_everyday_ini) if k)
     return SearchKeys(keys=sorted(keys), pinyin=py, initials=ini, grams=grams(name))
 

@@ -289,3 +289,13 @@ def test_long_specific_split_into_words() -> None:
     # 5+ characters: forward maximum matching over segment_words.txt (CC-CEDICT headwords).
     assert romanize("合肥高新技术产业开发区").romanized == "Hefei Gaoxinjishu Chanye Kaifaqu"
     assert romanize("合肥循环").romanized == "Hefeixunhuan"  # 4 characters: one word
+
+
+@pytest.mark.parametrize("name", ["单庄村", "重庆路", "长乐乡", "A区单庄", "店埠镇", "六安", "乐清"])
+def test_everyday_syllables_are_pypinyins_readings_without_the_place_name_table(name: str) -> None:
+    """What an officer who does not know a place-name reading types (search keys): pypinyin's own readings."""
+    from pypinyin import lazy_pinyin
+
+    from gis_api.places.romanize import everyday_syllables
+
+    assert "".join(everyday_syllables(name)).lower() == "".join(lazy_pinyin(name)).lower()
