@@ -28,17 +28,13 @@ Targets at 13M: import ≤ 15 min, search p95 ≤ 20 ms with one client.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
-import hashlib
-import io
 import json
 import os
 import random
 import re
 import statistics
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,16 +80,8 @@ def parse_size(s: str) -> int:
 
 # -- data ---------------------------------------------------------------------------------------------------
 
-def _unit(*parts: str) -> float:
-    h = hashlib.blake2b("|".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2**64
-
-
-def read_villages(tgz: Path) -> list[tuple[str, str]]:
-    with tarfile.open(tgz) as tar:
-        fh = tar.extractfile(tar.getmember("package/dist/villages.csv"))
-        assert fh is not None
-        return [(r["code"], r["name"]) for r in csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))]
+_unit = sb._unit  # the same deterministic numbers and village list as search_bench
+read_villages = sb.read_villages
 
 
 def base_of(name: str) -> str:
