@@ -297,6 +297,8 @@ COMMANDS: dict[str, tuple[str, tuple[Callable[[SubParsers], None], ...]]] = {
                    (_area("gis_api.places.cli:register"),)),
     "campaign": ("the non-standard name campaign: run the checks, export the list",
                  (_area("gis_api.places.cli:register"),)),
+    "places": ("the gazetteer's stored data: re-derive keys and spellings under the current rules",
+               (_area("gis_api.places.cli:register"),)),
     "coverage": ("facility coverage, 2SFCA, site suggestion, the plan's rules, imports",
                  (_area("gis_api.coverage.cli:register"),)),
     "boundaries": ("boundary lines, topology, markers, 平安边界 report", (_area("gis_api.boundaries.cli:register"),)),

@@ -95,3 +95,54 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exp.add_argument("--status", choices=["open", "renamed", "exempted", "retired"],
                      help="only flags in this state (default all)")
     p.set_defaults(handler=cmd_campaign)
+
+    p = sub.add_parser("places", help="the gazetteer's stored data: re-derive keys and spellings under the current "
+                                      "rules")
+    psub = p.add_subparsers(dest="action", required=True)
+    r = psub.add_parser(
+        "rederive",
+        help="after an upgrade that changed the romanisation rules or reading tables: re-write the search and "
+             "duplicate keys of every place in force (no new version, one audit entry) and list the published "
+             "spellings that would change",
+    )
+    r.add_argument("--actor", required=True, help="who is recorded in the audit log")
+    r.add_argument("--reason", required=True, help="why, recorded in the audit log (and on each applied spelling)")
+    r.add_argument("--dry-run", action="store_true", help="change nothing: count and list what would change")
+    r.add_argument("--apply-romanized", action="store_true",
+                   help="also write the listed spellings, each as a versioned, audited correction (officers' own "
+                        "spellings are kept)")
+    r.add_argument("--output", default="-",
+                   help="where to list the places whose published spelling changes, old → new (default stdout; "
+                        "the summary then goes to stderr)")
+    r.add_argument("--format", choices=["csv", "json"], help="list format (default: json for a .json file, else csv)")
+    r.add_argument("--batch-size", type=int, default=2000, help="rows per transaction (default 2000)")
+    r.add_argument("--lock-timeout", default="2s",
+                   help="how long a batch waits for locks before it is retried, then left for the next run "
+                        "(default 2s)")
+    p.set_defaults(handler=cmd_places)
+
+
+def cmd_places(settings: Settings, args: argparse.Namespace) -> int:
+    """``diming places rederive``: the stored keys and spellings under the current rules (places.rederive)."""
+    from gis_api.places import rederive
+
+    rederive.check_args(args.actor, args.reason)  # before connecting: a usage error costs nothing
+    fmt = args.format or ("json" if str(args.output).endswith(".json") else "csv")
+    factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
+    session = factory()
+    try:
+        report = rederive.rederive(session, actor=args.actor, reason=args.reason, dry_run=args.dry_run,
+                                   apply_romanized=args.apply_romanized, batch_rows=args.batch_size,
+                                   lock_timeout=args.lock_timeout)
+    finally:
+        session.rollback()
+        session.close()
+    listing = (rederive.spellings_json if fmt == "json" else rederive.spellings_csv)(report.spellings)
+    summary = json.dumps(report.summary(), ensure_ascii=False)
+    if args.output == "-":
+        sys.stdout.write(listing)
+        print(summary, file=sys.stderr)  # stdout carries the list only
+    else:
+        Path(args.output).write_text(listing, encoding="utf-8")
+        print(summary)
+    return 0 if report.complete else 1
