@@ -344,9 +344,30 @@ def feature(session: Session, line_id: str, as_of: dt.date, settings: BoundarySe
         {"id": line_id, "as_of": as_of, "interval": settings.inspection_interval_years},
     ).scalar()
     if row is None:
-        raise NotFound(f"boundary line {line_id} is not in force on {as_of}",
-                       f"界线 {line_id} 在 {as_of} 时不存在", field="as_of")
+        raise _not_in_force(line_id, as_of)
     return str(row), etag(line)
+
+
+# One line as served by GET /boundaries/{line_id}, in one statement: the record's version (the ETag) and the feature
+# of the geometry in force on :as_of (NULL when none is). Parameters :id, :as_of, :interval; the route runs it on
+# the read pool (gis_api/fast_reads.py).
+FEATURE_ONE_SQL = f"""SELECT l.version, (SELECT {FEATURE_SQL}::text FROM {LINES_SOURCE} b
+                                         WHERE b.line_id = :id AND {AS_OF_B} LIMIT 1)
+                      FROM boundary_lines l WHERE l.line_id = :id"""
+
+
+def feature_answer(row: Any, line_id: str, as_of: dt.date) -> tuple[str, str]:
+    """(feature text, ETag) of a ``FEATURE_ONE_SQL`` row; the same 404s as ``feature``."""
+    if row is None:
+        raise _no_line(line_id)
+    if row[1] is None:
+        raise _not_in_force(line_id, as_of)
+    return str(row[1]), make_etag("l", line_id, int(row[0]))
+
+
+def _not_in_force(line_id: str, as_of: dt.date) -> NotFound:
+    return NotFound(f"boundary line {line_id} is not in force on {as_of}", f"界线 {line_id} 在 {as_of} 时不存在",
+                    field="as_of")
 
 
 def history(session: Session, line_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from gis_api import auth
+from gis_api import auth, fast_reads
 from gis_api.boundaries import inspections, lines, markers, patrols, report, topology
 from gis_api.boundaries.schemas import (
     InspectionCreate,
@@ -100,9 +100,11 @@ def safe_boundary_report(
 
 @router.get("/{line_id}", summary="One boundary line (the geometry in force on as_of) with its record",
             responses=media(GEOJSON))
-def get_line(line_id: str, session: SessionDep, bsettings: BoundarySettingsDep, _user: ReadAccess,
-             as_of: AsOf) -> Response:
-    text_, tag = lines.feature(session, line_id, as_of, bsettings)
+async def get_line(line_id: str, request: Request, _user: fast_reads.ReadUser, as_of: fast_reads.AsOf) -> Response:
+    # On the event loop and the read pool (gis_api/fast_reads.py), record and feature in one statement.
+    row = await fast_reads.fetchrow(request, lines.FEATURE_ONE_SQL, {
+        "id": line_id, "as_of": as_of, "interval": load_boundary_settings().inspection_interval_years})
+    text_, tag = lines.feature_answer(row, line_id, as_of)
     return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
 
 

@@ -101,12 +101,18 @@ def current_row(session: Session, code: str, as_of: dt.date) -> Division | None:
     return session.scalars(select(Division).where(Division.code == code, *_in_force(as_of))).first()
 
 
+# One division as served by GET /divisions/{code} (parameters :code, :as_of; the route runs it on the read pool,
+# gis_api/fast_reads.py).
+FEATURE_ONE_SQL = f"SELECT {_FEATURE_SQL}::text, d.id, d.version FROM divisions d WHERE d.code = :code AND {AS_OF}"
+
+
 def feature(session: Session, code: str, as_of: dt.date) -> tuple[str, str]:
     """(GeoJSON Feature text, ETag) of the version in force on ``as_of``."""
-    row = session.execute(
-        text(f"SELECT {_FEATURE_SQL}::text, d.id, d.version FROM divisions d WHERE d.code = :code AND {AS_OF}"),
-        {"code": code, "as_of": as_of},
-    ).first()
+    return feature_answer(session.execute(text(FEATURE_ONE_SQL), {"code": code, "as_of": as_of}).first(), code, as_of)
+
+
+def feature_answer(row: Any, code: str, as_of: dt.date) -> tuple[str, str]:
+    """(feature text, ETag) of a ``FEATURE_ONE_SQL`` row, 404 when there is none."""
     if row is None:
         raise _not_found(code, as_of)
     return str(row[0]), etag(int(row[1]), int(row[2]))

@@ -138,15 +138,21 @@ def list_geojson(session: Session, q: ListQuery, next_url: str | None) -> str:
     )
 
 
+# One place as served by GET /places/{id}: the feature is built once, then its properties are extended with the
+# details. Parameters :pid and :as_of; the route runs it on the read pool (gis_api/fast_reads.py), writers here.
+FEATURE_ONE_SQL = f"""SELECT jsonb_set(f, '{{properties}}', (f -> 'properties') || {DETAIL_SQL})::text, p.id, p.version
+                 FROM places p CROSS JOIN LATERAL (SELECT ({FEATURE_SQL})::jsonb AS f) built
+                 WHERE p.place_id = :pid AND {AS_OF}"""
+
+
 def feature(session: Session, place_id: int, as_of: dt.date) -> tuple[str, str]:
     """(GeoJSON Feature with variants, protection and flags, ETag) of the version in force on ``as_of``."""
-    # The feature is built once, then its properties are extended with the details.
-    row = session.execute(
-        text(f"""SELECT jsonb_set(f, '{{properties}}', (f -> 'properties') || {DETAIL_SQL})::text, p.id, p.version
-                 FROM places p CROSS JOIN LATERAL (SELECT ({FEATURE_SQL})::jsonb AS f) built
-                 WHERE p.place_id = :pid AND {AS_OF}"""),
-        {"pid": place_id, "as_of": as_of},
-    ).first()
+    row = session.execute(text(FEATURE_ONE_SQL), {"pid": place_id, "as_of": as_of}).first()
+    return feature_answer(row, place_id, as_of)
+
+
+def feature_answer(row: Any, place_id: int, as_of: dt.date) -> tuple[str, str]:
+    """(feature text, ETag) of a ``FEATURE_ONE_SQL`` row, 404 when there is none."""
     if row is None:
         raise _not_found(place_id, as_of)
     return str(row[0]), etag(int(row[1]), int(row[2]))

@@ -1,0 +1,127 @@
+"""GET of a place, a division and a boundary line on the read pool (gis_api/fast_reads.py): the same bytes, ETags,
+404s and access answers as the statement on a SQLAlchemy session — which is what the write routes (and, before,
+these GETs) answer with.
+
+The other API tests run every request on their own session (``get_session`` overridden), so they exercise the
+statements but not the asyncpg path; here an app without that override reads the suite's committed demo data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from gis_api import auth, clock
+from gis_api.app import create_app
+from gis_api.boundaries import lines
+from gis_api.boundaries.settings import BoundarySettings
+from gis_api.divisions import service as divisions
+from gis_api.errors import DimingError
+from gis_api.ogc.reader import PoolReader
+from gis_api.places import service as places
+from gis_api.settings import Settings
+
+
+def _pooled(settings: Settings, **auth_overrides: object) -> Iterator[TestClient]:
+    s = replace(settings, auth=settings.auth.model_copy(update=auth_overrides)) if auth_overrides else settings
+    app = create_app(s)
+    with TestClient(app, raise_server_exceptions=False) as client:  # one event loop: the pool lives on it
+        yield client
+        for name in ("ogc_reader", "ogc_generic_reader"):
+            r = getattr(app.state, name, None)
+            if isinstance(r, PoolReader):
+                client.portal.call(r.close)
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def pooled(settings: Settings) -> Iterator[TestClient]:
+    yield from _pooled(settings)
+
+
+def _expected(fn: object, *args: object) -> tuple[int, str, str | None]:
+    """(status, body, ETag) the session statement gives (``service.feature``), or its 404."""
+    try:
+        body, tag = fn(*args)  # type: ignore[operator]
+    except DimingError as exc:
+        return exc.status, exc.message, None
+    return 200, body, tag
+
+
+def test_same_bytes_and_etag_as_the_session_statement(pooled: TestClient, session: Session) -> None:
+    today = clock.today()
+    pids = list(session.scalars(text("SELECT place_id FROM places WHERE valid_to IS NULL ORDER BY place_id LIMIT 5")))
+    codes = list(session.scalars(text("SELECT code FROM divisions WHERE valid_to IS NULL ORDER BY code LIMIT 4")))
+    line_ids = list(session.scalars(text("SELECT line_id FROM boundary_lines ORDER BY line_id LIMIT 4")))
+    assert pids and codes and line_ids
+    bset = BoundarySettings()
+    cases = [(f"/api/v1/places/{p}", places.feature, (session, p, today)) for p in pids]
+    cases += [(f"/api/v1/divisions/{c}", divisions.feature, (session, c, today)) for c in codes]
+    cases += [(f"/api/v1/boundaries/{b}", lines.feature, (session, b, today, bset)) for b in line_ids]
+    for path, fn, args in cases:
+        r = pooled.get(path)
+        status, body, tag = _expected(fn, *args)
+        assert r.status_code == status == 200, (path, r.text)
+        assert r.text == body, path  # byte for byte: PostGIS builds the text on either driver
+        assert r.headers["etag"] == tag, path
+        assert r.headers["content-type"] == "application/geo+json"
+    # it did run on the read pool, not on a session
+    assert isinstance(pooled.app.state.ogc_generic_reader, PoolReader)  # type: ignore[attr-defined]
+
+
+def test_not_found_answers(pooled: TestClient, session: Session) -> None:
+    long_ago = dt.date(1900, 1, 1)
+    line_id = session.scalar(text("SELECT line_id FROM boundary_lines ORDER BY line_id LIMIT 1"))
+    pid = session.scalar(text("SELECT place_id FROM places ORDER BY place_id LIMIT 1"))
+    bset = BoundarySettings()
+    cases = [
+        ("/api/v1/places/987654321", places.feature, (session, 987654321, clock.today())),
+        (f"/api/v1/places/{pid}?as_of=1900-01-01", places.feature, (session, pid, long_ago)),
+        ("/api/v1/divisions/999999", divisions.feature, (session, "999999", clock.today())),
+        ("/api/v1/boundaries/no-such-line", lines.feature, (session, "no-such-line", clock.today(), bset)),
+        (f"/api/v1/boundaries/{line_id}?as_of=1900-01-01", lines.feature, (session, line_id, long_ago, bset)),
+    ]
+    for path, fn, args in cases:
+        r = pooled.get(path)
+        status, message, _tag = _expected(fn, *args)
+        assert (r.status_code, r.json()["message"]) == (status, message), path
+        assert status == 404
+    # beyond bigint: no such place (asyncpg would refuse the parameter), as the session statement answered
+    huge = 2**63
+    r = pooled.get(f"/api/v1/places/{huge}")
+    assert r.status_code == 404 and r.json()["field"] == "id", r.text
+    assert pooled.get("/api/v1/places/12?as_of=not-a-date").status_code == 422
+
+
+def test_access(settings: Settings, engine: Engine, pooled: TestClient) -> None:
+    code = "340122"
+    assert pooled.get(f"/api/v1/divisions/{code}").status_code == 200
+    bad = {"Authorization": "Bearer not-a-token"}
+    r = pooled.get(f"/api/v1/divisions/{code}", headers=bad)
+    assert r.status_code == 401 and r.json()["message"] == "invalid token", r.text  # as deps.optional_user
+    assert pooled.get(f"/api/v1/divisions/{code}", headers={"Authorization": "Basic abc"}).status_code == 200
+    name = "fast_reads_viewer"
+    with Session(engine) as s:  # the pooled app reads committed rows only: a committed user, removed below
+        auth.create_user(s, name, "correct horse battery", ["viewer"])
+        token, _rec, _u = auth.login(s, name, "correct horse battery", 1)
+        s.commit()
+    try:
+        for client in _pooled(settings, public_read=False):
+            for path in (f"/api/v1/divisions/{code}", "/api/v1/places/1", "/api/v1/boundaries/x"):
+                r = client.get(path)
+                assert r.status_code == 401 and "DIMING_PUBLIC_READ" in r.json()["message"], (path, r.text)
+            r = client.get(f"/api/v1/divisions/{code}", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text
+    finally:
+        with Session(engine) as s:
+            s.execute(text("DELETE FROM api_tokens WHERE user_id = (SELECT id FROM users WHERE username = :u)"),
+                      {"u": name})
+            s.execute(text("DELETE FROM users WHERE username = :u"), {"u": name})
+            s.commit()
