@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -33,6 +33,8 @@ from gis_api.errors import Unauthorized
 from gis_api.ogc.access import reader
 from gis_api.ogc.reader import SessionReader
 from gis_api.ogc.sql import Params
+
+T = TypeVar("T")
 
 # SQLAlchemy's own rule for ``:name`` parameters in text() (``::type`` casts are not parameters).
 _NAMED = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
@@ -74,6 +76,19 @@ async def fetchrow(request: Request, sql: str, params: dict[str, Any]) -> Sequen
         with _given_session(provider, request) as session:
             return SessionReader(session).fetchrow_sync(compiled, bound)
     return await reader(request, generic=True).fetchrow(compiled, bound)
+
+
+def _one_transaction(request: Request, work: Callable[[Session], T]) -> T:
+    provider = _override(request) or get_session
+    with _given_session(provider, request) as session:
+        return work(session)
+
+
+async def in_session(request: Request, work: Callable[[Session], T]) -> T:
+    """``work(session)`` on the request's session (``deps.get_session``: replica routing, the read statement
+    timeout, one transaction) in one trip through the thread pool — a route whose session, user and as_of are
+    synchronous dependencies takes five."""
+    return await run_in_threadpool(_one_transaction, request, work)
 
 
 async def read_user(request: Request) -> auth.User | None:

@@ -18,7 +18,12 @@ last is answered). Each client draws its requests from a fixed mix (weights in M
 It prints p50/p95/p99 per class and overall for each server, requests/s, the number of 412s, every other error
 (the aim: none), the load average per round, and the ratio B/A. Target: p95 ≤ 300 ms overall. Figures only.
 
+Old code against new: ``--a-rev REV`` runs server A from that git revision (``git archive`` into a scratch
+directory, same database, same embedded cluster), server B from this checkout; with ``--workers-b 1`` both have one
+worker, so the rounds compare the code alone.
+
     .venv/bin/python scripts/bench/mixed_load.py [--clients 50] [--seconds 30] [--rounds 2] [--keep]
+    .venv/bin/python scripts/bench/mixed_load.py --a-rev b003948 --workers-b 1 --rounds 3 --seconds 20
 """
 
 from __future__ import annotations
@@ -28,8 +33,12 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -90,6 +99,37 @@ def setup(url: str) -> dict[str, Any]:
                          for r in sample[:300]]}
     finally:
         engine.dispose()
+
+
+def checkout(rev: str) -> Path:
+    """The tree of git revision ``rev`` in a scratch directory (``git archive``: no work tree of ours touched)."""
+    out = Path(tempfile.mkdtemp(prefix="mixed_load_"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def start_server_at(tree: Path, db: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``_http_load.start_server`` with the code of another tree (its gis_api, same cluster and database)."""
+    penv = {**os.environ, "DIMING_DB_NAME": db, "PYTHONPATH": str(tree), "DIMING_HOME": str(load_settings().db.home),
+            **env}
+    cmd = [sys.executable, "-m", "uvicorn", "_http_load:make_app", "--factory", "--app-dir",
+           str(tree / "scripts" / "bench"), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=tree, env=penv)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server ({tree}) exited with {proc.returncode}")
+        try:
+            if hl.Client(port).request("GET", "/api/v1/places/categories")[0] == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.3)
+    hl.stop_server(proc)
+    raise SystemExit(f"server ({tree}) on port {port} did not answer")
 
 
 def login(port: int) -> str:
@@ -245,10 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers-a", type=int, default=1, help="uvicorn worker processes of server A")
     ap.add_argument("--workers-b", type=int, default=os.cpu_count() or 2, help="… of server B (0: A only)")
     ap.add_argument("--write-places", type=int, default=20, help="places the writers share (conflicts)")
+    ap.add_argument("--env-a", action="append", default=[], metavar="VAR=VALUE", help="environment of server A only")
     ap.add_argument("--env-b", action="append", default=[], metavar="VAR=VALUE",
-                    help="environment of server B only (e.g. DIMING_DB_POOL_SIZE=10)")
+                    help="environment of server B only (e.g. DIMING_POOL_SIZE=10)")
+    ap.add_argument("--a-rev", metavar="REV", help="server A runs this git revision's code (old vs new)")
     ap.add_argument("--cpu-profile", type=int, default=100, metavar="N",
-                    help="CPU per request by class, N requests each on server A (0 = skip)")
+                    help="CPU per request by class, N requests each on every server (0 = skip)")
     ap.add_argument("--db", default="scale_mixed")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
@@ -259,13 +301,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {len(data['places']):,} places, {len(data['divisions'])} divisions, {len(data['lines'])} boundary lines,"
           f" {len(data['search'])} search queries; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     servers: dict[str, Any] = {}
+    old_tree = checkout(args.a_rev) if args.a_rev else None
     try:
+        env_a = dict(kv.split("=", 1) for kv in args.env_a)
         env_b = dict(kv.split("=", 1) for kv in args.env_b)
-        specs = [("A", args.workers_a, {})] + ([("B", args.workers_b, env_b)] if args.workers_b else [])
+        specs = [("A", args.workers_a, env_a)] + ([("B", args.workers_b, env_b)] if args.workers_b else [])
         for name, workers, env in specs:
             port = hl.free_port()
-            servers[name] = {"port": port, "proc": hl.start_server(args.db, port, workers, env),
-                             "workers": workers, "env": env, "results": []}
+            proc = (start_server_at(old_tree, args.db, port, workers, env) if name == "A" and old_tree
+                    else hl.start_server(args.db, port, workers, env))
+            label = f"{workers} uvicorn worker(s)" + (f", code of {args.a_rev}" if name == "A" and old_tree else
+                                                      ", this checkout" if old_tree else "")
+            servers[name] = {"port": port, "proc": proc, "workers": workers, "env": env, "results": [],
+                             "label": label}
         first = servers["A"]["port"]
         token = login(first)
         targets = writable(first, token, data["places"], args.write_places)
@@ -280,14 +328,14 @@ def main(argv: list[str] | None = None) -> int:
                 r = hl.run_load(srv["port"], make_job(data, targets, token, st, 100 + rnd), args.clients,
                                 seconds=args.seconds)
                 srv["results"].append(r)
-                print(f"  round {rnd + 1} {name} ({srv['workers']} worker(s)): {r.rps:.0f} req/s, p50 "
+                print(f"  round {rnd + 1} {name} ({srv['label']}): {r.rps:.0f} req/s, p50 "
                       f"{hl.pct(r.ms(), 50):.0f} ms, p95 {hl.pct(r.ms(), 95):.0f} ms, p99 {hl.pct(r.ms(), 99):.0f} ms,"
                       f" errors {sum(1 for s in r.samples if not s.ok)}, load {r.load[0]:.1f}→{r.load[1]:.1f}",
                       flush=True)
         print(f"\n== {args.clients} clients, mix {MIX}, {args.rounds} × {args.seconds:.0f} s per server, ms ==")
         figures = {}
         for name, srv in servers.items():
-            figures[name] = summary(f"server {name}: {srv['workers']} uvicorn worker(s) {srv['env'] or ''}",
+            figures[name] = summary(f"server {name}: {srv['label']} {srv['env'] or ''}",
                                     srv["results"])
             st = per_server_stats[name]
             print(f"  writes: {st['written']} written, {st['412']} answered 412 (re-read, retried), "
@@ -305,10 +353,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  target overall p95 ≤ {TARGET_P95_MS:.0f} ms — server {name}: {f['overall_p95']:.0f} ms "
                   f"({'met' if f['overall_p95'] <= TARGET_P95_MS else 'NOT met'})")
         if args.cpu_profile:
-            cpu_profile(url, args.db, servers["A"], data, targets, token, args.cpu_profile)
+            for name, srv in servers.items():
+                print(f"\n  server {name}: {srv['label']}", end="")
+                cpu_profile(url, args.db, srv, data, targets, token, args.cpu_profile)
     finally:
         for srv in servers.values():
             hl.stop_server(srv["proc"])
+        if old_tree is not None:
+            shutil.rmtree(old_tree, ignore_errors=True)
         if not args.keep:
             drop_database(url)
             print(f"\ndropped {args.db}")
