@@ -164,7 +164,8 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
     the same snapshot as the page).
 
     ``count_exact``: count (capped at ``exact_max`` + 1) when the page alone cannot tell numberMatched;
-    False when the caller already knows from the planner's estimate that the result is large.
+    False when the caller already knows from the planner's estimate that the result is large. A whole collection
+    on one date (``kept_count``) takes its exact count, whatever its size, from the counts kept with the data.
 
     A small bbox (``spatial_leads``, no sortby): the page is chosen on row addresses and ids only (a narrow
     top-N) and its rows are then fetched by address (a TID scan). With a count, the matches are read ONCE —
@@ -202,6 +203,10 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
                     f"LIMIT {page_limit} OFFSET {offset}) ELSE {tids} END")
             count = f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT c FROM n) END"
         page = f"SELECT {cols} FROM {c.table} t WHERE t.ctid = ANY ({tids}) ORDER BY {c.id_sql}"
+    elif kept_count(q):
+        assert q.time.as_of is not None
+        count = (f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN "
+                 f"ogc_row_count('{c.table}', {params.bind(q.time.as_of, 'date')}) END")
     elif count_exact:
         cap = params.bind(exact_max + 1, "bigint")
         count = (f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT count(*) FROM "
@@ -213,6 +218,18 @@ SELECT count(*) AS got,
        {count} AS exact, {change_tag_sql(c)} AS tag
 FROM (SELECT s.*, row_number() OVER () AS rn FROM ({page}) s) t {c.join}{lateral}"""
     return sql, params, where, where_params
+
+
+# Valid-time tables whose rows in force on a date are counted as they are written (migration 0015).
+COUNTED_TABLES = frozenset({"boundary_line_versions", "boundary_markers", "cemetery_parcels", "facilities", "places"})
+
+
+def kept_count(q: ItemsQuery) -> bool:
+    """Whether numberMatched is the kept count (``ogc_row_count``: exact, without reading the table): a whole
+    collection on one date — no bbox, filter or property condition, the table unsliced."""
+    c = q.collection
+    return (c.table in COUNTED_TABLES and not c.where and c.valid_from == "valid_from" and c.valid_to == "valid_to"
+            and q.time.as_of is not None and q.bbox is None and q.filter is None and not q.equals)
 
 
 def change_tag_sql(c: Collection) -> str:
@@ -246,9 +263,21 @@ def item_sql(c: Collection, fid: str, props: list[Property], out: crs_mod.Output
     conds += time_sql(c, tf, params)
     order = f"ORDER BY t.{c.valid_from} DESC " if c.valid_from else ""
     feature, lateral = feature_sql(c, props, out)
-    sql = (f"SELECT {feature}, {c.row_id_sql}, {c.version_sql or 'NULL'} "
+    sql = (f"SELECT {feature}, {c.row_id_sql}, {c.version_sql or 'NULL'}, {joined_tag_sql(c)} "
            f"FROM {c.table} t {c.join}{lateral} WHERE {' AND '.join(conds)} {order}LIMIT 1")
     return sql, params
+
+
+def joined_tag_sql(c: Collection) -> str:
+    """The change tag of the tables a feature's output join reads (a category's name), or NULL: part of one
+    feature's ETag, which its row's version alone does not change when a joined row is renamed."""
+    joined = c.tables[1:]
+    if not joined:
+        return "NULL::text"
+    # the committed counters only (not a writing transaction's own-writes mark, which ``ogc_change_tag`` adds:
+    # a write's response then carries the ETag a read after its commit gives)
+    return ("(SELECT string_agg(n::text, '.' ORDER BY tbl) FROM ogc_change_counters WHERE tbl IN ("
+            + ", ".join(f"'{t}'" for t in joined) + "))")
 
 
 def extent_sql(c: Collection, tf: TimeFilter) -> tuple[str, Params]:

@@ -11,6 +11,7 @@ area services through the collection's editor, then answer with the feature as i
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from typing import Annotated, Any, TypeGuard
 from urllib.parse import quote, unquote
@@ -246,7 +247,9 @@ async def items(request: Request, collection_id: str) -> Response:
     sql, params, where, where_params = query.items_sql(q, settings.exact_count_max, count_exact=True)
     key = (c.id, where, repr(where_params.values))
     hit = cache.get(key)
-    known_large = hit is not None and time.monotonic() - hit[0] < ESTIMATE_TTL_S and hit[1] > settings.exact_count_max
+    kept = query.kept_count(q)  # an exact count kept with the data: no estimate needed
+    known_large = (not kept and hit is not None and time.monotonic() - hit[0] < ESTIMATE_TTL_S
+                   and hit[1] > settings.exact_count_max)
     if known_large:
         sql, params, where, where_params = query.items_sql(q, settings.exact_count_max, count_exact=False)
     plain = q.bbox is None and q.filter is None and not q.equals and not q.sortby
@@ -258,7 +261,7 @@ async def items(request: Request, collection_id: str) -> Response:
     matched: int | None
     if not has_next and (got > 0 or q.offset == 0):
         matched = q.offset + got
-    elif exact is not None and int(exact) <= settings.exact_count_max:
+    elif exact is not None and (kept or int(exact) <= settings.exact_count_max):
         matched = int(exact)
     else:
         est: float | None = hit[1] if known_large and hit else None
@@ -323,8 +326,29 @@ async def _feature(db: Reader, c: Collection, fid: str, props: list[Property], o
     row = await db.fetchrow(sql, params)
     if row is None:
         raise _missing(c, fid)
-    etag = c.etag(int(row[1]), int(row[2])) if c.etag and row[2] is not None else None
+    etag = feature_etag(c, row)
     return str(row[0]), etag
+
+
+def feature_etag(c: Collection, row: Any) -> str | None:
+    """One feature's ETag: its version's (``"p12.v3"``, what a write's If-Match names), and when the feature shows
+    joined rows (its category's name) their change tag too (``"p12.v3.j7"``): renaming the category changes what
+    the feature reads, not its version. Writes accept either form (``version_precondition``)."""
+    if not c.etag or row[2] is None:
+        return None
+    tag = c.etag(int(row[1]), int(row[2]))
+    if row[3] is not None and tag.endswith('"'):
+        tag = f'{tag[:-1]}.j{row[3]}"'
+    return tag
+
+
+_JOINED_TAG = re.compile(r'\.j[0-9.~]*"')
+
+
+def version_precondition(if_match: str | None) -> str | None:
+    """If-Match as the editors compare it: a feature ETag's joined-rows part dropped (a write is based on the
+    version; a category renamed since does not make it stale)."""
+    return _JOINED_TAG.sub('"', if_match) if if_match else if_match
 
 
 # HEAD answers like GET (headers only), kept out of the OpenAPI document.
@@ -380,8 +404,9 @@ def _written(session: SessionDep, request: Request, c: Collection, fid: str, on:
         raise _missing(c, fid)
     headers = {"Location": f"{base_url(request)}/collections/{c.id}/items/{quote(fid)}",
                "Content-Crs": crs_mod.resolve(None).header}
-    if c.etag and row[2] is not None:
-        headers["ETag"] = c.etag(int(row[1]), int(row[2]))
+    written_etag = feature_etag(c, row)
+    if written_etag:
+        headers["ETag"] = written_etag
     text = with_links(str(row[0]), feature_links(str(request.base_url).rstrip("/"), base_url(request), c, fid,
                                                  as_of=on if on != clock.today() else None))
     return Response(text, status_code=status, media_type=GEOJSON, headers=headers)
@@ -433,7 +458,7 @@ def _precondition(c: Collection, if_match: str | None, body: Any) -> str:
     so they are an equivalent precondition and take the same lock → compare → write → audit path (412 when
     stale). If-Match, when sent, decides. Neither: 428 saying what to send."""
     if if_match and if_match.strip():
-        return if_match
+        return version_precondition(if_match) or if_match
     props = body.get("properties") if isinstance(body, dict) else None
     if c.etag is not None and isinstance(props, dict):
         row_id, version = props.get("row_id"), props.get("version")
@@ -494,8 +519,8 @@ def delete_item(collection_id: str, feature_id: str, request: Request, session: 
             "(QGIS) retires the feature in the map or through the JSON API (POST /api/v1/…/retire)",
             "撤销须携带 If-Match 请求头（所撤销版本的 ETag）；无法发送该请求头的客户端（如 QGIS）请在地图界面或经 "
             "JSON API（POST /api/v1/…/retire）撤销", field="If-Match", rule="RFC 6585 §3")
-    editor.delete(session, feature_id, if_match, user.username, _reason(None, reason, "DELETE", request),
-                  effective_date or clock.today())
+    editor.delete(session, feature_id, version_precondition(if_match), user.username,
+                  _reason(None, reason, "DELETE", request), effective_date or clock.today())
     return Response(status_code=204)
 
 

@@ -177,3 +177,31 @@ def test_a_write_to_places_leaves_other_collections_valid(client: TestClient,
     committed("UPDATE places SET remarks = 'z' WHERE id = :id")
     assert revalidate(client, townships, t_tag) == 304  # divisions have their own counter
     assert revalidate(client, places, p_tag) == 200
+
+
+def test_renaming_a_category_changes_its_features_etag(client: TestClient, engine: Engine) -> None:
+    """One feature shows its category's name (a join): its ETag must change when the category is renamed, though
+    the place's version does not; a write based on the version (If-Match with the old ETag) is still accepted."""
+    with engine.connect() as c:
+        place = c.execute(text(
+            "SELECT p.place_id, p.category_code, k.name_zh FROM places p JOIN place_categories k "
+            "ON k.code = p.category_code WHERE p.valid_from <= current_date "
+            "AND (p.valid_to IS NULL OR p.valid_to > current_date) ORDER BY p.id LIMIT 1")).one()
+    path = f"{ITEMS}/{place.place_id}"
+    r = client.get(path)
+    assert r.status_code == 200 and r.json()["properties"]["category_name"] == place.name_zh
+    tag = r.headers["ETag"]
+    assert revalidate(client, path, tag) == 304
+    try:
+        with engine.begin() as c:
+            c.execute(text("UPDATE place_categories SET name_zh = name_zh || '（改）' WHERE code = :c"),
+                      {"c": place.category_code})
+        r = client.get(path, headers={"If-None-Match": tag})
+        assert r.status_code == 200, "still 304 after the category was renamed (a stale name)"
+        assert r.json()["properties"]["category_name"] == place.name_zh + "（改）"
+        assert r.headers["ETag"] != tag
+        assert revalidate(client, path, r.headers["ETag"]) == 304
+    finally:
+        with engine.begin() as c:
+            c.execute(text("UPDATE place_categories SET name_zh = :n WHERE code = :c"),
+                      {"n": place.name_zh, "c": place.category_code})
