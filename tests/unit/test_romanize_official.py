@@ -100,6 +100,43 @@ def test_long_zhuanming_is_split_only_into_known_words(name: str, expected: str)
     assert romanize(name).romanized == expected
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # b003948: Bayantuohai / E'erdunwula / Saihantala (a Mongolian name made of Mongolian words is written word by
+        # word, as GB/T 16159 and the 1976 转写法 write a minority-language name: transliteration_words.csv)
+        ("巴彦托海镇", "Bayan Tuohai Zhen"),
+        ("额尔敦乌拉苏木", "E'erdun Wula Sumu"),
+        ("赛汉塔拉镇", "Saihan Tala Zhen"),
+        ("查干敖包苏木", "Chagan Aobao Sumu"),
+        # any other character: one word (谢尔 is no listed word); a name the lexicon lists whole stays whole
+        ("谢尔塔拉镇", "Xie'ertala Zhen"),
+        ("锡林郭勒苏木", "Xilinguole Sumu"),  # constructed: 锡林郭勒 is one name in the CC-CEDICT lexicon
+        ("巴彦宝格德苏木", "Bayanbaogede Sumu"),
+        # Uyghur names are not split (GeoNames tune writes them as one word)
+        ("克孜勒博依乡", "Kezileboyi Xiang"),
+    ],
+)
+def test_mongolian_zhuanming_of_mongolian_words_is_written_word_by_word(name: str, expected: str) -> None:
+    assert romanize(name).romanized == expected
+
+
+def test_transliteration_words_cite_their_source() -> None:
+    rows = _read_csv(DATA_DIR / "transliteration_words.csv")
+    assert len(rows) >= 20
+    for row in rows:
+        assert row["source"] == "MHC" and row["mongolian"] and row["meaning"], row
+        assert len(row["word"]) >= 2, row
+
+
+def test_guo_reading_of_wo_holds_only_where_the_guo_river_flows() -> None:
+    # b003948: 涡 guō everywhere (涡口村 in Jiangsu was Guokou). XH7: 涡 guō is the 涡河 (Henan, Anhui) only.
+    assert romanize("涡口村", region="32").romanized == "Wokou Cun"
+    assert romanize("涡口村", region="41").romanized == "Guokou Cun"
+    assert romanize("涡口村").romanized == "Guokou Cun"  # this gazetteer's province (Anhui)
+    assert romanize("涡阳县", region="44").romanized == "Guoyang Xian"  # the county's own name, everywhere
+
+
 def test_huimin_is_an_ethnic_designation_of_the_generic() -> None:
     # 6ff4bf6: Suqinhuimin Xiang (回民 stayed in the 专名); 回民乡 is written like 回族乡.
     r = romanize("苏沁回民乡")
