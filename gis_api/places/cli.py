@@ -115,7 +115,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="where to list the places whose published spelling changes, old → new (default stdout; "
                         "the summary then goes to stderr)")
     r.add_argument("--format", choices=["csv", "json"], help="list format (default: json for a .json file, else csv)")
-    r.add_argument("--batch-size", type=int, default=2000, help="rows per transaction (default 2000)")
+    r.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
     r.add_argument("--lock-timeout", default="2s",
                    help="how long a batch waits for locks before it is retried, then left for the next run "
                         "(default 2s)")

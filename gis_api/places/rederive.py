@@ -50,7 +50,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gis_api import clock, progress
-from gis_api.audit import service as audit
 from gis_api.errors import Conflict, DimingError, InvalidInput, PreconditionFailed
 from gis_api.places.derive import derived_fields
 
@@ -58,7 +57,7 @@ INTERNAL = ("search_keys", "pinyin", "initials", "grams", "dup_specific", "dup_p
 PUBLISHED = ("romanized", "zhuanming", "tongming", "tongming_romanized")
 ARRAYS = frozenset({"search_keys", "grams"})
 ROW_TRIGGERS = ("places_bump_version", "places_audit")  # audit.sql.enable_tracking('places', 'place_id')
-BATCH_ROWS = 2000
+BATCH_ROWS = 1000  # measured: a batch whose every row changes holds writers 1.3 s at load 18 (20k villages)
 LOCK_TIMEOUT = "2s"
 RETRIES = 3  # attempts per batch (and per spelling) before it is left for the next run
 RETRY_PAUSE_S = 0.5
@@ -332,7 +331,6 @@ def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False
                 "without a new record version",
                 "当前数据库角色不是 places 表的属主，不能临时关闭行级触发器：请以执行迁移的角色运行本命令，"
                 "以便在不产生新记录版本的情况下重写内部检索键", field="database_role")
-        audit.set_context(session, actor, reason)
         _start_audit(session, report, actor, reason, batch_rows)
     session.rollback()
     after = 0
@@ -367,12 +365,12 @@ def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False
                     report.spellings.append(change)
             if not todo:
                 continue
-            if dry_run:
+            if dry_run:  # what the batch would write, by the rows as read
                 report.rows_changed += len(todo)
+                by_id = {r.id: r for r in rows}
                 for rid, _n, _c, new in todo:
-                    row = next(r for r in rows if r.id == rid)
                     for c in INTERNAL:
-                        report.changed[c] += getattr(row, c) != new[c]
+                        report.changed[c] += getattr(by_id[rid], c) != new[c]
                 continue
             for attempt in range(RETRIES):
                 if _write_batch(session, todo, report, lock_timeout):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import io
 import json
 from collections.abc import Callable
@@ -204,13 +203,22 @@ def test_a_batch_that_cannot_get_its_locks_waits_briefly_and_is_left_for_the_nex
     assert again.complete and _row(session, stale).pinyin == "qintangcun"
 
 
-def test_versions_ended_before_today_are_left_as_they_were(session: Session, stale: int) -> None:
-    row = _row(session, stale)
-    session.execute(text("UPDATE places SET valid_to = :d WHERE id = :id"),
-                    {"d": clock.today() - dt.timedelta(days=1), "id": row.id})
+def test_only_versions_in_force_are_rederived(client: TestClient, session: Session, stale: int, login: Login) -> None:
+    """A legal change today closes the stale version and copies its keys into the new one: the version in force
+    gets the current keys, the closed one stays as it was recorded."""
+    r = client.get(f"/api/v1/places/{stale}")
+    r = client.patch(f"/api/v1/places/{stale}", headers={**login("officer"), "If-Match": r.headers["ETag"]},
+                     json={"mode": "legal", "effective_date": clock.today().isoformat(), "description": "扩建",
+                           "reason": "test"})
+    assert r.status_code == 200, r.text
+    rows = session.execute(text("SELECT id, valid_to, pinyin FROM places WHERE place_id = :p ORDER BY valid_from"),
+                           {"p": stale}).all()
+    assert [x.pinyin for x in rows] == ["tantangcun", "tantangcun"] and rows[0].valid_to == clock.today()
+    session.commit()
     report = _run(session)
-    assert session.execute(text("SELECT pinyin FROM places WHERE id = :id"), {"id": row.id}).scalar() == "tantangcun"
-    assert not [s for s in report.spellings if s.place_id == stale]
+    pinyin = dict(session.execute(text("SELECT id, pinyin FROM places WHERE place_id = :p"), {"p": stale}).all())
+    assert pinyin == {rows[0].id: "tantangcun", rows[1].id: "qintangcun"}
+    assert [s.row_id for s in report.spellings if s.place_id == stale] == [rows[1].id]
 
 
 def test_actor_and_reason_are_required(session: Session) -> None:
