@@ -9,7 +9,8 @@ exact      ``search_keys @> [q]`` (GIN): the name, its 专名, their pinyin and 
 prefix     ``name LIKE q%`` / ``pinyin LIKE q%`` / ``initials LIKE q%`` (btree ``text_pattern_ops``)
 substring  ``grams @> bigrams(q)`` (GIN; LIKE checks contiguity) / ``pinyin LIKE %q%`` (trigram GIN)
 fuzzy      ``pinyin LIKE pinyin(专名)%`` (a wrong character that sounds right), ``search_keys && variants``
-           (every key one edit away: GIN), then, only if nothing else matched, trigram word similarity
+           (the keys one edit away that could be pinyin or initials: GIN), then, only if nothing else matched,
+           trigram word similarity — under a time budget (``FALLBACK_BUDGET_MS``; over it: ``"partial": true``)
 =========  ==========================================================================================
 
 — each with the as-of, ``within``, ``category`` and radius filters inside it and its own ``LIMIT``, as a
@@ -36,7 +37,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import math
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -50,12 +53,13 @@ from sqlalchemy.orm import Session
 
 from gis_api.errors import InvalidInput
 from gis_api.places.romanize import is_han, split_name
-from gis_api.places.searchkeys import look_alikes, query_form, search_keys
+from gis_api.places.searchkeys import look_alikes, pinyin_trigrams, query_form, search_keys
 
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 50
 MAX_RADIUS_M = 2_000_000.0
-EDIT_VARIANT_MAX_CHARS = 14  # edit-distance-1 variants of longer pinyin are left to the trigram branch
+EDIT_VARIANT_MAX_CHARS = 40  # one-edit variants of typed letters up to this length are looked up as exact keys
+INITIALS_VARIANT_MAX_CHARS = 14  # … and up to this length those shaped like initials too (see typo_variants)
 LOCAL_RADIUS_M = 50_000.0  # a radius up to this, or a county or smaller `within`, makes a search "local"
 WALK_ROWS_PER_RESULT = 250  # a walk (name or distance order) reads at most this many rows per wanted result
 LOOKUP_ROWS = 1000  # with near, a term with fewer matches is sorted by distance in full, more is walked
@@ -145,6 +149,57 @@ def edit_variants(word: str) -> list[str]:
     return sorted(v for v in out if len(v) >= 3)  # two letters are someone's initials, not a typo
 
 
+def pinyin_edit_variants(word: str) -> list[str]:
+    """The strings one edit away from ``word`` that could be stored pinyin: every run of three letters in
+    ``^variant$`` is one a string of syllables holds (``pinyin_trigrams``). The edit is checked where it is —
+    the trigrams it destroys must include every impossible one of ``word``, the ones it makes must be possible —
+    so a typo in a long name gives tens of candidates, not a thousand (dianbushequjuminweiyuanhiu: 12 of 1,377)."""
+    trigrams = pinyin_trigrams()
+    s = f"^{word}$"
+    bad = [k for k in range(len(s) - 2) if s[k:k + 3] not in trigrams]
+    out: set[str] = set()
+
+    def consider(a: int, b: int, mid: str) -> None:
+        # s[a:b] (1 ≤ a ≤ b ≤ len(s) - 1) replaced by mid: trigrams starting in [a-2, b-1] are gone (a-2, a-1
+        # for an insertion), and those starting in [a-2, a+len(mid)-1] of the new string are new.
+        if bad and (bad[0] < a - 2 or bad[-1] > max(b - 1, a - 1)):
+            return
+        v = s[:a] + mid + s[b:]
+        if all(v[k:k + 3] in trigrams for k in range(max(0, a - 2), min(len(v) - 2, a + len(mid)))):
+            out.add(v[1:-1])
+
+    n = len(word)
+    for i in range(n + 1):
+        a = i + 1  # word[i] is s[i + 1]
+        if i < n:
+            consider(a, a + 1, "")
+            if i < n - 1:
+                consider(a, a + 2, word[i + 1] + word[i])
+            for c in _ALPHABET:
+                if c != word[i]:
+                    consider(a, a + 1, c)
+        for c in _ALPHABET:
+            consider(a, a, c)
+    out.discard(word)
+    return sorted(v for v in out if len(v) >= 3)
+
+
+def typo_variants(qf: str) -> list[str]:
+    """One-edit variants of typed letters looked up among the exact keys: those that could be stored pinyin,
+    and — for up to ``INITIALS_VARIANT_MAX_CHARS`` letters — those shaped like initials (dbz, dbsqjmwyh:
+    no i, u or v, at most a quarter vowels), which pinyin's trigrams would refuse."""
+    out = set(pinyin_edit_variants(qf))
+    # one edit removes at most one i/u/v and one vowel, and changes the length by at most one
+    if (len(qf) <= INITIALS_VARIANT_MAX_CHARS and sum(c in "iuv" for c in qf) <= 1
+            and 4 * (sum(c in "aeo" for c in qf) - 1) <= len(qf) + 1):
+        out.update(v for v in edit_variants(qf) if _initials_shaped(v))
+    return sorted(out)
+
+
+def _initials_shaped(v: str) -> bool:
+    return not any(c in "iuv" for c in v) and 4 * sum(c in "aeo" for c in v) <= len(v)
+
+
 @dataclass(frozen=True)
 class _Branch:
     tier: int
@@ -181,8 +236,11 @@ def _bigrams(q: str) -> list[str]:
     return pairs or sorted(set(chars))
 
 
-def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]]:
-    """Validate ``query`` and return the statement and its parameters (also used by the benchmark's EXPLAIN)."""
+def build_sql(session: Session, query: SearchQuery, *, fallback: bool = True) -> tuple[str, dict[str, Any]]:
+    """Validate ``query`` and return the statement and its parameters (also used by the benchmark's EXPLAIN).
+
+    ``fallback=False`` leaves the trigram "did you mean" branches out (see ``search_geojson``'s time budget).
+    """
     raw = (query.q or "").strip()
     if not raw:
         raise _invalid("q", "q must not be empty: type a name, its pinyin or initials",
@@ -305,7 +363,7 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
                 check="EXISTS (SELECT 1 FROM unnest(p.search_keys) k WHERE k = ANY(CAST(:look_alikes AS text[])))"))
         if found["var_alike"]:
             branches.append(_Branch(FUZZY, _place_in("var_alike"), near=False, check=_place_in("var_alike")))
-        if sum(1 for c in specific if is_han(c)) >= 2:
+        if fallback and sum(1 for c in specific if is_han(c)) >= 2:
             params["q_specific"] = specific
             branches.append(_Branch(FUZZY, "p.name %> :q_specific", near=False, fallback=True,
                                     check=f"word_similarity(:q_specific, p.name) >= {_WORD_THRESHOLD}"))
@@ -320,15 +378,19 @@ def build_sql(session: Session, query: SearchQuery) -> tuple[str, dict[str, Any]
             branches.append(_Branch(SUBSTRING, "p.pinyin LIKE :qf_infix", walk="p.pinyin",
                                     check="strpos(p.pinyin, :qf) > 0"))
         if 4 <= len(qf) <= EDIT_VARIANT_MAX_CHARS and qf.isascii() and qf.isalpha():
-            # One typo in a stored key (dianbo, diambu → dianbu): GIN lookups of every one-edit variant.
+            # One typo in a stored key (dianbo, diambu → dianbu): GIN lookups of the one-edit variants that could
+            # be stored pinyin or initials (typo_variants: ~100, not ~600 on average). Each is one descent of the
+            # GIN entry tree — its cost grows with the log of the table, unlike the trigram fallback's posting
+            # lists, which grow with the table — so long names (up to 40 letters) are looked up this way too.
             # (Three letters are too short: their variants are half the syllables of Chinese.) The array is
             # handed over as a sub-select: estimated element by element, hundreds of variants look like a
             # large share of the table, and the planner would test them row by row (~20 µs a row) instead.
-            params["variants"] = edit_variants(qf)
+            params["variants"] = typo_variants(qf)
+        if params.get("variants"):
             branches.append(_Branch(
                 FUZZY, "p.search_keys && (SELECT CAST(:variants AS text[]))", near=False,
                 check="EXISTS (SELECT 1 FROM unnest(p.search_keys) k WHERE k = ANY(CAST(:variants AS text[])))"))
-        if len(qf) >= 4:
+        if fallback and len(qf) >= 4:
             # Worse typos: trigram word similarity with the stored pinyin (pg_trgm), when nothing else matched.
             branches.append(_Branch(FUZZY, "p.pinyin %> :qf", near=False, fallback=True,
                                     check=f"word_similarity(:qf, p.pinyin) >= {_WORD_THRESHOLD}"))
@@ -533,6 +595,18 @@ def _envelope(near: tuple[float, float], radius_m: float) -> dict[str, float]:
 _PLAN_OFF = ("SELECT set_config('diming.search_seqscan', current_setting('enable_seqscan'), true), "
              "set_config('enable_seqscan', 'off', true);\n")
 _PLAN_KEY = "diming.search_planning"  # in Session.info: "pending" until _PLAN_OFF went out, then "set"
+_RESTORE_KEY = "diming.search_restore"  # in Session.info: statements to send with the restore
+# The trigram fallback's time budget (see search_geojson): a savepoint, then statement_timeout for the search's
+# statement only (PostgreSQL times each statement of a multi-statement message separately); released and reset
+# with the planner setting afterwards, or rolled back to on timeout.
+FALLBACK_BUDGET_MS = int(os.environ.get("DIMING_SEARCH_FALLBACK_BUDGET_MS", "150"))
+_BUDGET_SAVEPOINT = "diming_search_budget"
+_BUDGET_ON = (f"SAVEPOINT {_BUDGET_SAVEPOINT}; "
+              "SELECT set_config('diming.search_timeout', current_setting('statement_timeout'), true), "
+              "set_config('statement_timeout', :budget, true);\n")
+_BUDGET_OFF = (f"RELEASE SAVEPOINT {_BUDGET_SAVEPOINT}; "
+               "SELECT set_config('statement_timeout', current_setting('diming.search_timeout'), true);\n")
+_QUERY_CANCELED = "57014"
 
 
 def _execute(session: Session, sql: str, params: dict[str, Any] | None = None) -> Any:
@@ -554,9 +628,12 @@ def _index_only_planning(session: Session) -> Iterator[None]:
     session.info[_PLAN_KEY] = "pending"
 
     def restore() -> None:
+        extra = session.info.pop(_RESTORE_KEY, "")
         if session.info.pop(_PLAN_KEY, None) == "set":
-            session.execute(text("SELECT set_config('enable_seqscan', current_setting('diming.search_seqscan'), "
-                                 "true)"))
+            session.execute(text(extra + "SELECT set_config('enable_seqscan', "
+                                 "current_setting('diming.search_seqscan'), true)"))
+        elif extra:
+            session.execute(text(extra + "SELECT 1"))
 
     try:
         yield
@@ -564,6 +641,7 @@ def _index_only_planning(session: Session) -> Iterator[None]:
         # The transaction is aborted: restoring would raise and hide the real error, and the rollback restores
         # the transaction-local setting anyway.
         session.info.pop(_PLAN_KEY, None)
+        session.info.pop(_RESTORE_KEY, None)
         raise
     except BaseException:
         restore()
@@ -578,10 +656,44 @@ def search_geojson(session: Session, query: SearchQuery) -> str:
     ``category_name``, ``division_code``, ``match`` (exact | prefix | substring | fuzzy), ``score`` (0–1,
     a quarter per tier plus a quarter of the trigram similarity) and, with ``near``, ``distance_m``
     (geodesic, on the CGCS2000 ellipsoid).
+
+    A statement that may run the trigram fallback (typos beyond one edit, when nothing else matched) runs under
+    a time budget, ``FALLBACK_BUDGET_MS``: that fallback reads posting lists that grow with the table (~0.1–1 s
+    at a million names), every other branch is a bounded index lookup. Over budget, the search answers
+    without it: if the other branches found anything the fallback would not have run anyway and the answer is
+    complete; if they found nothing the answer says so — ``"partial": true`` with ``partial_reason`` — instead
+    of pretending there is no such place.
     """
     with _index_only_planning(session):  # the variant probe of build_sql is planned the same way
         sql, params = build_sql(session, query)
-        return str(_execute(session, sql, params).scalar_one())
+        if FALLBACK_BUDGET_MS <= 0 or not _has_fallback(sql):
+            return str(_execute(session, sql, params).scalar_one())
+        try:
+            body = str(_execute(session, _BUDGET_ON + sql, {**params, "budget": f"{FALLBACK_BUDGET_MS}ms"})
+                       .scalar_one())
+        except DBAPIError as exc:
+            if getattr(exc.orig, "pgcode", None) != _QUERY_CANCELED:
+                raise
+            # The savepoint undoes the abort and the budget; the planner setting (set before it) stays.
+            session.execute(text(f"ROLLBACK TO SAVEPOINT {_BUDGET_SAVEPOINT}; RELEASE SAVEPOINT {_BUDGET_SAVEPOINT}"))
+            sql, params = build_sql(session, query, fallback=False)
+            body = str(_execute(session, sql, params).scalar_one())
+            doc = json.loads(body)
+            if not doc["features"]:
+                doc["partial"] = True
+                doc["partial_reason"] = {
+                    "en": f"no exact, prefix, substring or one-edit match; the search for worse typos (trigram "
+                          f"similarity) did not finish within {FALLBACK_BUDGET_MS} ms and was skipped",
+                    "zh": f"无精确、前缀、包含或一处拼写错误的匹配；更宽松的相似度检索未能在 {FALLBACK_BUDGET_MS} "
+                          "毫秒内完成，已略过"}
+                body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            return body
+        session.info[_RESTORE_KEY] = _BUDGET_OFF  # sent with the planner setting's restore: no round trip of its own
+        return body
+
+
+def _has_fallback(sql: str) -> bool:
+    return "%> :" in sql
 
 
 def explain(session: Session, query: SearchQuery, *, analyze: bool = True) -> list[str]:

@@ -88,3 +88,46 @@ def look_alikes(*texts: str) -> list[str]:
             out.update(t[:i] + alt + t[i + 1:] for alt in table.get(c, ""))
     out.difference_update(texts)
     return sorted(out)[:LOOK_ALIKE_MAX]
+
+
+# -- what toneless pinyin can look like (typo candidates, issue 12) --------------------------------------------
+
+# Every toneless syllable of pypinyin's dictionary that has a vowel (呣 m, 嗯 n/ng, 噷 hm, 哼 hng left out: no place
+# name is written with them), ü as v, as the stored keys spell them.
+_SYLLABLES = """
+    a ai an ang ao ba bai ban bang bao bei ben beng bi bian biang biao bie bin bing bo bong bu ca cai can cang
+    cao ce cei cen ceng cha chai chan chang chao che chen cheng chi chong chou chu chua chuai chuan chuang chui
+    chun chuo ci cong cou cu cuan cui cun cuo da dai dan dang dao de dei den deng di dia dian diao die din ding
+    diu dong dou du duan dui dun duo e ei en eng er fa fan fang fei fen feng fiao fo fou fu ga gai gan gang gao
+    ge gei gen geng gong gou gu gua guai guan guang gui gun guo ha hai han hang hao he hei hen heng hong hou hu
+    hua huai huan huang hui hun huo ji jia jian jiang jiao jie jin jing jiong jiu ju juan jue jun ka kai kan
+    kang kao ke kei ken keng kong kou ku kua kuai kuan kuang kui kun kuo la lai lan lang lao le lei len leng li
+    lia lian liang liao lie lin ling liu lo long lou lu luan lun luo lv lve ma mai man mang mao me mei men meng
+    mi mian miao mie min ming miu mo mou mu na nai nan nang nao ne nei nen neng ni nia nian niang niao nie nin
+    ning niu nong nou nu nuan nun nuo nv nve o ou pa pai pan pang pao pei pen peng pi pian piao pie pin ping po
+    pou pu qi qia qian qiang qiao qie qin qing qiong qiu qu quan que qun ran rang rao re ren reng ri rong rou
+    ru rua ruan rui run ruo sa sai san sang sao se sen seng sha shai shan shang shao she shei shen sheng shi
+    shou shu shua shuai shuan shuang shui shun shuo si song sou su suan sui sun suo ta tai tan tang tao te tei
+    teng ti tian tiao tie ting tong tou tu tuan tui tun tuo wa wai wan wang wei wen weng wo wong wu xi xia xian
+    xiang xiao xie xin xing xiong xiu xu xuan xue xun ya yan yang yao ye yi yin ying yo yong you yu yuan yue
+    yun za zai zan zang zao ze zei zen zeng zha zhai zhan zhang zhao zhe zhei zhen zheng zhi zhong zhou zhu
+    zhua zhuai zhuan zhuang zhui zhun zhuo zi zong zou zu zuan zui zun zuo
+"""
+PINYIN_SYLLABLES = frozenset(_SYLLABLES.split())
+
+
+@functools.cache
+def pinyin_trigrams() -> frozenset[str]:
+    """Every run of three letters that a string of syllables can hold, ``^`` marking its start and ``$`` its end
+    (``^zh``, ``ngd``, ``un$``): a one-edit variant of typed pinyin that holds any other cannot be stored pinyin."""
+    syllables = sorted(PINYIN_SYLLABLES)
+    lasts = {x[-1] for x in syllables} | {"^"}
+    firsts = {x[0] for x in syllables} | {"$"}
+    # The last two characters of "^" + syllables, and the first two of syllables + "$" (a one-letter syllable —
+    # a, e, o — takes its neighbour's letter along).
+    ends = {x[-2:] if len(x) > 1 else c + x for x in syllables for c in lasts}
+    starts = {x[:2] if len(x) > 1 else x + c for x in syllables for c in firsts} | {"$"}
+    out = {t[i:i + 3] for x in syllables for t in (f"^{x}$",) for i in range(len(t) - 2)}
+    out.update(e + s[0] for e in ends for s in starts)
+    out.update(e[-1] + s[:2] for e in ends | {"^"} for s in starts if len(s) == 2)
+    return frozenset(t for t in out if "^" not in t[1:] and "$" not in t[:2])
