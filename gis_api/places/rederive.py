@@ -40,6 +40,7 @@ import datetime as dt
 import io
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -195,8 +196,10 @@ def _busy(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "pgcode", None) in ("55P03", "40P01")
 
 
-def _set_lock_timeout(session: Session, value: str) -> None:
-    session.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": value})
+def _set_lock_timeout(session: Session, value: str) -> str:
+    """Set lock_timeout for this transaction; returns the value it had (to restore)."""
+    return str(session.execute(text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :v, true)"),
+                               {"v": value}).one()[0])
 
 
 def _read(session: Session, after: int, today: dt.date, n: int) -> list[Any]:
@@ -225,11 +228,11 @@ def _spelling(row: Any, new: dict[str, Any], today: dt.date) -> SpellingChange |
 
 
 def _write_batch(session: Session, rows: list[tuple[int, str, str, dict[str, Any]]], report: Report,
-                 lock_timeout: str) -> bool:
+                 lock_timeout: str, today: dt.date) -> bool:
     """Re-write the internal keys of ``rows`` (id, name, category, new values) in one transaction; False when
     the locks were not granted within ``lock_timeout`` (nothing written)."""
     try:
-        _set_lock_timeout(session, lock_timeout)
+        old_timeout = _set_lock_timeout(session, lock_timeout)
         # First the table lock (writers wait for this batch; readers do not), then the rows.
         session.execute(text(f"ALTER TABLE places {', '.join(f'DISABLE TRIGGER {t}' for t in ROW_TRIGGERS)}"))
         session.execute(text("DROP TABLE IF EXISTS pg_temp._rederive"))
@@ -237,12 +240,12 @@ def _write_batch(session: Session, rows: list[tuple[int, str, str, dict[str, Any
         _copy(session, "_rederive", _STAGE_COLUMNS,
               ("\t".join(_copy_value(v) for v in (rid, name, cat, *(new[c] for c in INTERNAL))) + "\n"
                for rid, name, cat, new in rows))
-        locked = session.execute(text(_LOCK), {"today": clock.today()}).all()
+        locked = session.execute(text(_LOCK), {"today": today}).all()
         if locked:
             session.execute(text(_UPDATE), {"ids": [r.id for r in locked]})
         session.execute(text(f"ALTER TABLE places {', '.join(f'ENABLE TRIGGER {t}' for t in ROW_TRIGGERS)}"))
         session.execute(text("DROP TABLE pg_temp._rederive"))
-        _set_lock_timeout(session, "0")
+        _set_lock_timeout(session, old_timeout)
         report.rows_changed += len(locked)
         for r in locked:
             for c in INTERNAL:
@@ -284,9 +287,9 @@ def _apply(session: Session, change: SpellingChange, report: Report, actor: str,
     body = PlaceUpdate.model_validate({"romanized": None, "mode": "correction", "reason": reason})
     for attempt in range(RETRIES):
         try:
-            _set_lock_timeout(session, lock_timeout)
+            old_timeout = _set_lock_timeout(session, lock_timeout)
             service.update(session, change.place_id, body, change.etag, actor)
-            _set_lock_timeout(session, "0")
+            _set_lock_timeout(session, old_timeout)
             change.action, change.note = "applied", None
             report.applied += 1
             _record(session, report, "running")
@@ -319,6 +322,10 @@ def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False
     actor, reason = check_args(actor, reason)
     if batch_rows < 1:
         raise InvalidInput("--batch-size must be at least 1", "--batch-size 至少为 1", field="batch_size")
+    if not re.fullmatch(r"[0-9]{1,7}(ms|s|min)?", lock_timeout.strip()) or lock_timeout.strip().startswith("0"):
+        raise InvalidInput(f"--lock-timeout {lock_timeout!r} is not a duration such as 500ms, 2s or 1min",
+                           f"--lock-timeout {lock_timeout!r} 不是有效的时长（如 500ms、2s、1min）",
+                           field="lock_timeout")
     report = Report(dry_run=dry_run, apply_romanized=apply_romanized)
     today = clock.today()
     total = int(session.execute(text(f"SELECT count(*) FROM places p WHERE {SCOPE}"), {"today": today}).scalar_one())
@@ -373,7 +380,7 @@ def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False
                         report.changed[c] += getattr(by_id[rid], c) != new[c]
                 continue
             for attempt in range(RETRIES):
-                if _write_batch(session, todo, report, lock_timeout):
+                if _write_batch(session, todo, report, lock_timeout, today):
                     report.batches_written += 1
                     break
                 time.sleep(RETRY_PAUSE_S * (attempt + 1))

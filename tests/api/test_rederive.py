@@ -226,6 +226,10 @@ def test_actor_and_reason_are_required(session: Session) -> None:
         with pytest.raises(rederive.InvalidInput) as err:
             rederive.rederive(session, **kw)
         assert err.value.field == field
+    for kw, field in (({"batch_rows": 0}, "batch_size"), ({"lock_timeout": "soon"}, "lock_timeout")):
+        with pytest.raises(rederive.InvalidInput) as err:
+            rederive.rederive(session, actor="a", reason="r", **kw)
+        assert err.value.field == field and err.value.message_zh
     parser = argparse.ArgumentParser()
     places_cli.register(parser.add_subparsers())
     with pytest.raises(SystemExit):
