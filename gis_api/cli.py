@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -185,6 +186,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         cluster.up()
     port = args.port or settings.server.port
     workers = args.workers or settings.server.workers or os.cpu_count() or 1
+    settings = _connection_budget(settings, workers)
     print(f"Diming serving http://{settings.server.host}:{port}/  (map at /, API docs at /docs; "
           f"{workers} worker process{'es' if workers > 1 else ''})")
     if credentials_file(settings).exists():
@@ -200,6 +202,30 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     uvicorn.run("gis_api.cli:serve_app", factory=True, host=settings.server.host, port=port,
                 log_level=args.log_level, workers=workers)
     return 0
+
+
+def _connection_budget(settings: Settings, workers: int) -> Settings:
+    """Check that every worker's pools fit max_connections of the primary and of each reachable read replica
+    (gis_api.db.check_budget); shrink the pools to fit, with a message, or refuse to start."""
+    from gis_api.db import check_budget, database_url, normalise_url, server_limits
+    from gis_api.ogc.settings import OgcSettings
+
+    pool, ogc = settings.db.pool_size, OgcSettings().pool_size
+    for name, url in [("primary", database_url(settings.db)),
+                      *((f"replica {i + 1}", normalise_url(u)) for i, u in enumerate(settings.db.replica_urls()))]:
+        try:
+            limits = server_limits(url)
+        except Exception as exc:  # a server that is down now may be up later: say so, do not refuse
+            print(f"connection budget of the {name} not checked (cannot connect: {str(exc).splitlines()[0]})")
+            continue
+        budget, note = check_budget(workers, pool, ogc, settings.db.reserved_connections, limits)
+        print(f"{name}: {note}")
+        pool, ogc = budget.pool_size, budget.ogc_pool_size
+    if (pool, ogc) != (settings.db.pool_size, OgcSettings().pool_size):
+        # the worker processes read their settings from the environment
+        os.environ["DIMING_POOL_SIZE"], os.environ["DIMING_OGC_POOL_SIZE"] = str(pool), str(ogc)
+        settings = replace(settings, db=settings.db.model_copy(update={"pool_size": pool}))
+    return settings
 
 
 def serve_app() -> FastAPI:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -50,13 +51,15 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, pool_size: int = 5, connect_timeout: int | None = None) -> Engine:
+    """The engine of a server process: ``pool_size`` connections kept, as many again opened under a burst (and
+    closed after it) — at most ``2 × pool_size``, which the connection budget counts (``connection_budget``)."""
     connect_args: dict[str, object] = {"options": CONNECTION_OPTIONS, "application_name": "diming"}
     if connect_timeout is not None:  # a replica on a host that is gone must not hold a read for minutes
         connect_args["connect_timeout"] = connect_timeout
     engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=10,
+        max_overflow=pool_size,
         pool_pre_ping=True,
         connect_args=connect_args,
     )
@@ -113,3 +116,81 @@ def recreate_database(url: str) -> None:
 
     name = make_url(url).database
     _maintenance(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The connections ``diming serve`` may open on one PostgreSQL server (the primary, or each read replica: a
+    replica gets the same pools), and whether they fit its ``max_connections``."""
+
+    workers: int
+    pool_size: int  # SQLAlchemy, per process: pool_size kept + pool_size overflow
+    ogc_pool_size: int  # asyncpg, per process: two pools of this size (per-request plans, generic plans)
+    max_connections: int
+    superuser_reserved: int
+    reserved: int  # DIMING_RESERVED_CONNECTIONS: CLI, backups, psql, monitoring
+
+    @property
+    def per_worker(self) -> int:
+        return 2 * self.pool_size + 2 * self.ogc_pool_size
+
+    @property
+    def needed(self) -> int:
+        return self.workers * self.per_worker
+
+    @property
+    def available(self) -> int:
+        return self.max_connections - self.superuser_reserved - self.reserved
+
+    def fits(self) -> bool:
+        return self.needed <= self.available
+
+    def describe(self) -> str:
+        return (f"{self.workers} worker(s) × (2 × DIMING_POOL_SIZE {self.pool_size} + 2 × DIMING_OGC_POOL_SIZE "
+                f"{self.ogc_pool_size}) = {self.needed} connections; the server allows max_connections "
+                f"{self.max_connections} − superuser_reserved_connections {self.superuser_reserved} − "
+                f"DIMING_RESERVED_CONNECTIONS {self.reserved} = {self.available}")
+
+    def shrunk(self) -> Budget | None:
+        """The largest pools, in the same proportion, that fit; None when even one connection per pool does not."""
+        if self.fits():
+            return self
+        share = max(self.available, 0) // self.workers // 2  # per worker: 2 × (pool + ogc) ≤ 2 × share
+        if share < 2:
+            return None
+        ogc = max(1, min(self.ogc_pool_size, self.ogc_pool_size * share // (self.pool_size + self.ogc_pool_size)))
+        pool = max(1, min(self.pool_size, share - ogc))
+        out = Budget(self.workers, pool, ogc, self.max_connections, self.superuser_reserved, self.reserved)
+        return out if out.fits() else None
+
+
+def server_limits(url: str) -> tuple[int, int]:
+    """(max_connections, superuser_reserved_connections) of the server at ``url``."""
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool, connect_args={"options": CONNECTION_OPTIONS, "connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT current_setting('max_connections')::int, "
+                                    "current_setting('superuser_reserved_connections')::int")).one()
+            return int(row[0]), int(row[1])
+    finally:
+        engine.dispose()
+
+
+def check_budget(workers: int, pool_size: int, ogc_pool_size: int, reserved: int,
+                 limits: tuple[int, int]) -> tuple[Budget, str]:
+    """The pools to serve with and what to tell the operator; SystemExit when nothing fits (a server that would
+    fail its requests with "too many connections" under load is worse than one that does not start)."""
+    asked = Budget(workers, pool_size, ogc_pool_size, limits[0], limits[1], reserved)
+    if asked.fits():
+        return asked, f"connection budget: {asked.describe()} — fits"
+    fit = asked.shrunk()
+    if fit is None:
+        raise SystemExit(
+            f"connection budget: {asked.describe()}; even one connection per pool does not fit. Lower DIMING_WORKERS "
+            "(--workers) or DIMING_RESERVED_CONNECTIONS, or raise max_connections in postgresql.conf "
+            "(docs/operations.md, 'Connection budget')")
+    return fit, (f"connection budget: {asked.describe()} — too many; serving with DIMING_POOL_SIZE {fit.pool_size} "
+                 f"and DIMING_OGC_POOL_SIZE {fit.ogc_pool_size} ({fit.needed} connections). Set them, lower "
+                 "DIMING_WORKERS or raise max_connections to silence this (docs/operations.md, 'Connection budget')")

@@ -40,7 +40,14 @@ class DatabaseSettings(BaseSettings):
     home: Path = Field(default_factory=default_home, description="State directory of this checkout.")
     pg_bindir: Path | None = Field(default=None, description="Directory holding initdb/pg_ctl.")
     db_name: str = "diming"
-    pool_size: int = 5
+    pool_size: int = Field(
+        default=10, ge=1, le=500,
+        description="SQLAlchemy connections per server process, and as many again under bursts (the sync routes: "
+                    "search, writes, lists). Budget: docs/operations.md, 'Connection budget'.")
+    reserved_connections: int = Field(
+        default=10, ge=0, le=10_000,
+        description="Connections of max_connections that diming serve leaves to others (CLI, backups, psql) on top of "
+                    "superuser_reserved_connections; serve shrinks its pools to fit the rest, or refuses.")
     wal_archive: Path | None = Field(
         default=None, description="Embedded cluster: archive WAL and keep base backups in this directory."
     )
