@@ -46,7 +46,7 @@ from gis_api.db import database_url  # noqa: E402
 from gis_api.settings import load_settings  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench"
-TEMPLATE = "imp_bench_tpl"
+TEMPLATE = "imp_bench_tpl"  # --db-prefix PREFIX: PREFIX_tpl and PREFIX_run instead
 RUN_DB = "imp_bench_run"
 HIGHDIV_ROWS, HIGHDIV_DISTINCT = 200_000, 120_000
 OGC_FILE = "ogc_points_500000_random.csv"
@@ -242,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default="villages,highdiv,ogc")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--villages-rounds", type=int, default=1, help="rounds for villages (each takes minutes)")
+    ap.add_argument("--db-prefix", default="imp_bench", help="scratch databases PREFIX_tpl, PREFIX_run (dropped)")
     args = ap.parse_args(argv)
+    global TEMPLATE, RUN_DB
+    TEMPLATE, RUN_DB = f"{args.db_prefix}_tpl", f"{args.db_prefix}_run"
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     files = {"villages": villages_tgz(), "ogc": CACHE / OGC_FILE}
@@ -272,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"rows={res.get('rows')} load {res['load']}{extra}"
                       + (f" errors {res.get('errors')}" if not res.get("ok") else ""), flush=True)
     _admin(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
+    _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
 
     print(f"\n{'case':9s} {'side':8s} {'n':>2s} {'median s':>9s} {'min–max':>15s}  ratios (median / median)")
     for case in cases:

@@ -343,3 +343,71 @@ def test_categories_given_from_outside_are_checked_again_on_load(session: Sessio
     report = bulk.load(session, prep, actor="wang", reason="r", source=SOURCE, valid_from=TODAY)
     assert [(e.row, e.field) for e in report.errors] == [(2, "category_code")]
     assert report.inserted == 0
+
+
+def test_index_rebuild_drops_and_re_checks_the_foreign_keys(session: Session) -> None:
+    """The rebuild also drops the category foreign key (a trigger query per inserted row) and re-adds it, which
+    checks every row at once: a category that vanished meanwhile is refused, and the rollback restores it."""
+    fks = "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'places'::regclass " \
+          "AND contype = 'f' ORDER BY conname"
+    before = [tuple(r) for r in session.execute(text(fks))]
+    assert before and any("place_categories" in d for _n, d in before)
+    x, y = _inside(session, "340122100")
+    report = _import(session, [PlaceRow(f"新地{i}", "242", lon=x + i * 1e-5, lat=y) for i in range(5)],
+                     rebuild_indexes=True, audit_mode="summary")
+    assert report.ok and report.indexes_rebuilt
+    assert [tuple(r) for r in session.execute(text(fks))] == before
+    # The exclusion index is as the migrations define it (the build's buffering option is reset).
+    assert session.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'places_one_version_per_date'")
+                           ).scalar_one() is None
+    with pytest.raises(IntegrityError, match="fk_places_category_code"), session.begin_nested():
+        defs = bulk._drop_indexes(session)
+        assert defs is not None and any(d.condef and d.condef.startswith("FOREIGN KEY") for d in defs)
+        session.execute(text("UPDATE places SET category_code = 'no-such' WHERE place_id = :p"),
+                        {"p": _places(session)[0].place_id})  # accepted: nothing checks now
+        bulk._create_indexes(session, defs)
+    assert [tuple(r) for r in session.execute(text(fks))] == before
+
+
+_OLD_LOCATE = """
+SELECT t.row_no, loc.code FROM _place_import t
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN t.wkb IS NOT NULL THEN ST_SetSRID(ST_GeomFromWKB(decode(t.wkb, 'hex')), 4490)
+                WHEN t.lon IS NOT NULL THEN ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4490) END AS geom) g
+CROSS JOIN LATERAL (
+    SELECT COALESCE(
+        (SELECT p.code FROM _place_import_divisions p WHERE p.township AND g.geom IS NOT NULL
+           AND ST_Intersects(p.geom, ST_PointOnSurface(g.geom)) ORDER BY p.code LIMIT 1),
+        (SELECT p.code FROM _place_import_divisions p WHERE NOT p.township AND g.geom IS NOT NULL
+           AND ST_Intersects(p.geom, ST_PointOnSurface(g.geom)) ORDER BY p.code LIMIT 1)) AS code) loc
+ORDER BY t.row_no"""
+
+
+def test_set_based_locate_finds_what_the_per_row_subqueries_found(session: Session) -> None:
+    """One probe per row (township first, then the lowest code; a point is its own point on surface) gives the
+    division the two per-row subqueries (township, else county, with ST_PointOnSurface) gave: points in each
+    township, on a township's edge, in the county outside every township piece, outside everything, a polygon,
+    and a row with no location."""
+    codes = [str(c) for c in session.scalars(text(
+        "SELECT code FROM divisions WHERE level IN ('township', 'county') AND geom IS NOT NULL "
+        "AND valid_to IS NULL ORDER BY code"))]
+    pts = [_inside(session, c) for c in codes]
+    edge = session.execute(text(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 1) AS p "
+        "FROM divisions WHERE code = '340122100' AND valid_to IS NULL) s")).one()
+    rows = [(x, y, None) for x, y in pts] + [(float(edge[0]), float(edge[1]), None), (100.0, 40.0, None)]
+    x, y = pts[0]
+    rows.append((None, None, bulk.shapely.to_wkb(bulk.shapely.box(x, y, x + 0.01, y + 0.01), hex=True)))
+    rows.append((None, None, None))
+    session.execute(text(bulk._CREATE_STAGE))
+    for i, (lon, lat, wkb) in enumerate(rows, start=1):
+        session.execute(text("INSERT INTO _place_import VALUES (:i, 'x', '242', 'auto', :lon, :lat, :wkb, NULL, 0)"),
+                        {"i": i, "lon": lon, "lat": lat, "wkb": wkb})
+    session.execute(text(bulk._DIVISION_PARTS), {"on": TODAY})
+    session.execute(text(bulk._LOCATE))
+    new = [tuple(r) for r in session.execute(text(
+        "SELECT row_no, derived_division FROM _place_import_located ORDER BY row_no"))]
+    old = [tuple(r) for r in session.execute(text(_OLD_LOCATE))]
+    assert new == old
+    assert sum(1 for _r, c in new if c is not None) >= len(codes)  # the points inside were located
+    session.execute(text(f"DROP TABLE {bulk._TEMP_TABLES}"))
