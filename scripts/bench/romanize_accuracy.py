@@ -18,6 +18,10 @@ tone marks removed (GeoNames has a few; ours are toneless by default); lower cas
 Apostrophes: a name *needs* one when the official spelling has one; it is *right* when our spelling has
 apostrophes at exactly the same places (positions in the letters-only string) and the same letters.
 
+Mismatches of the reading-consistent stratum are counted by kind (counts only, no names: the held-out split is
+never looked at name by name): ``syllables`` (the letters differ), ``word division`` (only the spaces differ),
+``apostrophes`` (same letters, apostrophes differ).
+
 Strata: ``reading-consistent`` = the official spelling is, syllable by syllable, one of the dictionary
 readings (any of them: pypinyin's heteronym dictionary) of each character of the 专名 — i.e. it is a
 Hanyu Pinyin reading of those characters, and only the choice among readings, the word division and the
@@ -213,6 +217,8 @@ class Score:
     apos_need_pinyin: int = 0
     apos_right_pinyin: int = 0
     apos_extra: int = 0
+    # reading-consistent mismatches by kind (counts only): see mismatch_kind()
+    kinds: dict[str, int] = field(default_factory=dict)
     # reading-consistent names by source of the readings of their 专名 (romanisers with reading_sources())
     by_source: dict[str, list[int]] = field(default_factory=dict)  # source -> [names, letter-identical]
 
@@ -233,6 +239,9 @@ def score(mod: types.ModuleType, rows: Iterable[Row], errors: list[tuple[Row, st
         if pinyin_form:
             s.pinyin_total += 1
             s.pinyin_correct += ok
+            if not ok:
+                kind = mismatch_kind(ours, ref)
+                s.kinds[kind] = s.kinds.get(kind, 0) + 1
             if hasattr(mod, "reading_sources"):
                 tally = s.by_source.setdefault(_source_of(mod, row), [0, 0])
                 tally[0] += 1
@@ -251,6 +260,16 @@ def score(mod: types.ModuleType, rows: Iterable[Row], errors: list[tuple[Row, st
         if errors is not None and not ok:
             errors.append((row, ours, ref))
     return s
+
+
+def mismatch_kind(ours: str, ref: str) -> str:
+    """``syllables`` (the letters differ), ``word division`` (same letters and apostrophes, spaces differ) or
+    ``apostrophes`` (same letters, apostrophes differ; word division may differ too)."""
+    if ours.replace(" ", "").replace("'", "") != ref.replace(" ", "").replace("'", ""):
+        return "syllables"
+    if ours.replace(" ", "") == ref.replace(" ", ""):
+        return "word division"
+    return "apostrophes"
 
 
 def _source_of(mod: types.ModuleType, row: Row) -> str:
@@ -285,6 +304,9 @@ def report(name: str, s: Score) -> None:
     print(f"    apostrophes right, all needing one {s.pct(s.apos_right, s.apos_need)}")
     print(f"    apostrophes right, reading-consist. {s.pct(s.apos_right_pinyin, s.apos_need_pinyin)}")
     print(f"    apostrophes added where none is    {s.apos_extra}")
+    if s.kinds:
+        kinds = ", ".join(f"{k} {s.kinds.get(k, 0)}" for k in ("syllables", "word division", "apostrophes"))
+        print(f"    reading-consistent mismatches by kind: {kinds}")
     if s.by_source:
         print("    reading-consistent names by source of their 专名 readings (table > lexicon > pypinyin only):")
         for src in ("table", "lexicon", "pypinyin"):

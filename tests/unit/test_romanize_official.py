@@ -321,6 +321,15 @@ def test_tune_split_accuracy_meets_the_targets() -> None:
     assert s.apos_right_pinyin / s.apos_need_pinyin >= 0.95
 
 
+def test_bench_counts_mismatches_by_kind() -> None:
+    bench = _bench()
+    kind = bench.mismatch_kind  # type: ignore[attr-defined]
+    assert kind("xuxu", "xuwei") == "syllables"
+    assert kind("bayantuohai", "bayan tuohai") == "word division"
+    assert kind("pingan", "ping'an") == "apostrophes"
+    assert kind("katang'ailieke", "katang ailieke") == "apostrophes"  # the apostrophe moved with the word boundary
+
+
 def test_evaluation_extract_records_its_source() -> None:
     path = ROOT / "scripts/bench/data/geonames_cn_official.tsv"
     head = "".join(ln for ln in path.open(encoding="utf-8") if ln.startswith("#"))
