@@ -16,6 +16,7 @@ from gis_api.db import database_url, make_engine, make_sessionmaker
 from gis_api.divisions.routes import _bbox
 from gis_api.errors import InvalidInput
 from gis_api.io import formats, service
+from gis_api.limits import TooLarge
 from gis_api.ogc.collections import all_collections, get
 from gis_api.settings import Settings
 
@@ -29,13 +30,21 @@ def _print(obj: object) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=1, default=str))
 
 
+# The CLI reads a file from the operator's own disk, not a request body: DIMING_LIMIT_IMPORT_MAX_FEATURES (a bound
+# on one HTTP request) does not apply; this one (``--max-features``) keeps a wrong file from filling the memory
+# (~1.5 kB per row held while the rows are checked and derived).
+CLI_MAX_FEATURES = 20_000_000
+
+
 def cmd_import_places(settings: Settings, args: argparse.Namespace) -> int:
+    max_features = getattr(args, "max_features", None) or CLI_MAX_FEATURES
     opts = service.ImportOptions(
         actor=args.actor, reason=args.reason or f"import {Path(args.file).name}", fmt=args.format,
         encoding=args.encoding, layer=args.layer, crs=args.crs, category_code=args.category,
         lon_field=args.lon_field, lat_field=args.lat_field, wkt_field=args.wkt_field, source=args.source,
         valid_from=args.valid_from, engine=args.engine, key=getattr(args, "key", "id"), dry_run=args.dry_run,
         progress=progress.enabled(), own_session=True,
+        limits=settings.limits.model_copy(update={"import_max_features": max_features}),
     )
     # No tqdm monitor thread: with this process single-threaded the derivation's workers are forked (cheap)
     # rather than spawned (each re-imports the code and re-loads the dictionaries).
@@ -43,7 +52,14 @@ def cmd_import_places(settings: Settings, args: argparse.Namespace) -> int:
     factory = make_sessionmaker(make_engine(database_url(settings.db), 1))
     session = factory()
     try:
-        report = service.import_places(session, Path(args.file), opts)
+        try:
+            report = service.import_places(session, Path(args.file), opts)
+        except TooLarge as exc:
+            if exc.rule != "DIMING_LIMIT_IMPORT_MAX_FEATURES":
+                raise
+            raise TooLarge(f"the file has more than {max_features:,} rows (--max-features)",
+                           f"文件行数超过上限 {max_features:,}（--max-features）", field="file",
+                           rule="--max-features", extra={"limit": max_features}) from None
         if report.ok and not args.dry_run:
             session.commit()
         else:
@@ -117,6 +133,9 @@ def register(sub: SubParsers) -> None:
                         "name+division_code, none (every row is new)")
     p.add_argument("--dry-run", action="store_true",
                    help="check every row and print inserted/updated/unchanged/conflicts; write nothing")
+    p.add_argument("--max-features", type=int, default=CLI_MAX_FEATURES,
+                   help=f"most rows in the file (default {CLI_MAX_FEATURES:,}; the HTTP limit "
+                        "DIMING_LIMIT_IMPORT_MAX_FEATURES does not apply to the CLI)")
     p.add_argument("--actor", default="cli:import", help="who is recorded in the audit log")
     p.add_argument("--reason", help="why (recorded in the audit log; default: the file name)")
     p.set_defaults(handler=cmd_import_places)

@@ -52,18 +52,24 @@ def import_places(
     opts = service.ImportOptions(
         actor=user.username, reason=reason, fmt=format, encoding=encoding, layer=layer, crs=crs,
         category_code=category_code, lon_field=lon_field, lat_field=lat_field, wkt_field=wkt_field, source=source,
-        valid_from=valid_from, engine=engine, key=key, dry_run=dry_run, limits=settings.limits,
+        valid_from=valid_from, engine=engine, key=key, dry_run=dry_run, limits=settings.limits, own_session=True,
     )
     name = Path(file.filename or "upload").name
     formats.guess_format(name, format)
+    # The request's transaction so far (the login) ends here: the import works in its own, and the bulk engine
+    # opens it only after the rows are checked and their names derived (no transaction idle meanwhile).
+    session.commit()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         # Streamed to disk in chunks (the body limit already bounds it; this bounds a direct caller too).
         limits.copy_bounded(file.file, path, settings.limits.upload_body_bytes, "upload_body_bytes")
-        with session.begin_nested() as nested:
+        try:
             report = service.import_places(session, path, opts)
-            if not report.ok or dry_run:
-                nested.rollback()  # all or nothing: a bad row, or a dry run, keeps nothing
+        except BaseException:
+            session.rollback()
+            raise
+        if not report.ok or dry_run:
+            session.rollback()  # all or nothing: a bad row, or a dry run, keeps nothing
     if not report.ok:
         body = report.as_dict()
         body.update(code="import_rejected", message=f"{len(report.errors)} row(s) rejected; nothing was imported",

@@ -131,8 +131,9 @@ class ImportOptions:
     key: str = "id"  # id | name+division_code | none: how rows match existing places
     dry_run: bool = False
     progress: bool = False
-    # The session is the import's own (the CLI): the transaction of the first reads is ended before the rows are
-    # checked and their names derived (minutes for a large file), so none stays open idle; the writes open a new one.
+    # The session's transaction is the import's own (the CLI; the REST route, which commits the login first): the
+    # transaction of the first reads is ended before the rows are checked and their names derived (minutes for a
+    # large file), so none stays open idle; the writes open a new one.
     own_session: bool = False
     limits: LimitSettings = field(default_factory=defaults)  # archive, feature and vertex bounds (DIMING_LIMIT_*)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,67 @@ def test_csv_points_built_in_batches_keep_order_rows_and_errors(
     projected = list(formats.read(f, "csv", crs="EPSG:4549"))  # CGCS2000 / 3-degree GK CM 120E: metres
     x, y = projected[4].geometry.x, projected[4].geometry.y
     assert abs(x - 120.0) < 1e-6 and 31 < y < 32.5  # the central meridian at the false easting
+
+
+def test_cli_is_not_bound_by_the_http_feature_limit(
+    settings: Any, engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DIMING_LIMIT_IMPORT_MAX_FEATURES bounds one HTTP request; a file on the operator's disk may be larger
+    (a 500k-row CLI import was refused at 200k). The CLI has its own bound, --max-features."""
+    f = _csv(tmp_path / "more.csv", engine, [(f"限外{i}村", "222") for i in range(12)])
+    small = dataclasses.replace(settings, limits=settings.limits.model_copy(update={"import_max_features": 5}))
+    assert cli.cmd_import_places(small, _args(f, engine="auto")) == 0
+    assert '"rows_read": 12' in capsys.readouterr().out
+    from gis_api.errors import DimingError
+
+    with pytest.raises(DimingError, match="more than 10 rows \\(--max-features\\)"):
+        cli.cmd_import_places(small, _args(f, engine="auto", max_features=10))
+
+
+def test_rest_import_derives_before_it_opens_the_write_transaction(
+    settings: Any, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /api/v1/imports/places (bulk engine) ends the login's transaction and derives the names before the
+    write transaction opens, as the CLI does (issue 12); all or nothing still holds (a dry run keeps nothing)."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Session
+
+    from gis_api import auth
+    from gis_api.app import create_app
+
+    name = f"rest_bulk_{tmp_path.name[-12:]}"
+    with Session(engine) as s:
+        auth.create_user(s, name, "correct horse battery", ["officer"])
+        token, _record, _user = auth.login(s, name, "correct horse battery", 1)
+        s.commit()
+    f = _csv(tmp_path / "rest.csv", engine, [(f"接口{i}村", "222") for i in range(30)])
+    seen: list[tuple[str, bool]] = []
+    real = bulk.derive_all
+
+    def watching(keys: Any, workers: int | None = None) -> Any:
+        with engine.connect() as c:
+            seen.extend((str(st), bool(x)) for st, x in c.execute(text(_BACKENDS)))
+        return real(keys, workers)
+
+    monkeypatch.setattr(bulk, "derive_all", watching)
+    with engine.connect() as c:
+        before = c.execute(text("SELECT count(*) FROM places")).scalar_one()
+    try:
+        with TestClient(create_app(settings)) as client:
+            r = client.post("/api/v1/imports/places", headers={"Authorization": f"Bearer {token}"},
+                            files={"file": ("rest.csv", f.read_bytes())},
+                            data={"reason": "rest bulk test", "engine": "bulk", "dry_run": "true"})
+        assert r.status_code == 200, r.text
+        assert r.json()["engine"] == "bulk" and r.json()["inserted"] == 30
+        assert not any(in_xact for _state, in_xact in seen), seen
+        with engine.connect() as c:
+            assert c.execute(text("SELECT count(*) FROM places")).scalar_one() == before
+    finally:
+        with engine.begin() as c:
+            uid = c.execute(text("SELECT id FROM users WHERE username = :n"), {"n": name}).scalar_one()
+            for t, col in c.execute(text(
+                    "SELECT cl.relname, a.attname FROM pg_constraint k JOIN pg_class cl ON cl.oid = k.conrelid "
+                    "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] "
+                    "WHERE k.contype = 'f' AND k.confrelid = 'users'::regclass")):
+                c.execute(text(f'DELETE FROM "{t}" WHERE "{col}" = :u'), {"u": uid})
+            c.execute(text("DELETE FROM users WHERE id = :u"), {"u": uid})
