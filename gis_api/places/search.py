@@ -10,7 +10,8 @@ prefix     ``name LIKE q%`` / ``pinyin LIKE q%`` / ``initials LIKE q%`` (btree `
 substring  ``grams @> bigrams(q)`` (GIN; LIKE checks contiguity) / ``pinyin LIKE %q%`` (trigram GIN)
 fuzzy      ``pinyin LIKE pinyin(专名)%`` (a wrong character that sounds right), ``search_keys && variants``
            (the keys one edit away that could be pinyin or initials: GIN), then, only if nothing else matched,
-           trigram word similarity — under a time budget (``FALLBACK_BUDGET_MS``; over it: ``"partial": true``)
+           trigram word similarity — optionally under a time budget (``FALLBACK_BUDGET_MS``; over it the
+           answer says ``"partial": true``)
 =========  ==========================================================================================
 
 — each with the as-of, ``within``, ``category`` and radius filters inside it and its own ``LIMIT``, as a
@@ -599,7 +600,7 @@ _RESTORE_KEY = "diming.search_restore"  # in Session.info: statements to send wi
 # The trigram fallback's time budget (see search_geojson): a savepoint, then statement_timeout for the search's
 # statement only (PostgreSQL times each statement of a multi-statement message separately); released and reset
 # with the planner setting afterwards, or rolled back to on timeout.
-FALLBACK_BUDGET_MS = int(os.environ.get("DIMING_SEARCH_FALLBACK_BUDGET_MS", "150"))
+FALLBACK_BUDGET_MS = int(os.environ.get("DIMING_SEARCH_FALLBACK_BUDGET_MS", "0"))  # 0: off (see search_geojson)
 _BUDGET_SAVEPOINT = "diming_search_budget"
 _BUDGET_ON = (f"SAVEPOINT {_BUDGET_SAVEPOINT}; "
               "SELECT set_config('diming.search_timeout', current_setting('statement_timeout'), true), "
@@ -657,12 +658,15 @@ def search_geojson(session: Session, query: SearchQuery) -> str:
     a quarter per tier plus a quarter of the trigram similarity) and, with ``near``, ``distance_m``
     (geodesic, on the CGCS2000 ellipsoid).
 
-    A statement that may run the trigram fallback (typos beyond one edit, when nothing else matched) runs under
-    a time budget, ``FALLBACK_BUDGET_MS``: that fallback reads posting lists that grow with the table (~0.1–1 s
-    at a million names), every other branch is a bounded index lookup. Over budget, the search answers
-    without it: if the other branches found anything the fallback would not have run anyway and the answer is
-    complete; if they found nothing the answer says so — ``"partial": true`` with ``partial_reason`` — instead
-    of pretending there is no such place.
+    With ``FALLBACK_BUDGET_MS`` > 0 (``DIMING_SEARCH_FALLBACK_BUDGET_MS``; default 0, off), a statement that may
+    run the trigram fallback (typos beyond one edit, when nothing else matched) runs under that time budget:
+    the fallback reads posting lists that grow with the table (~0.1–1 s at a million names under load), every
+    other branch is a bounded index lookup. Over budget, the search answers without it: if the other branches
+    found anything the fallback would not have run anyway and the answer is complete; if they found nothing
+    the answer says so — ``"partial": true`` with ``partial_reason`` — instead of pretending there is no such
+    place. Off by default: the budget is a statement_timeout, and during a benchmark that had it cancel dozens of
+    searches a second under load 10–15, one backend of the shared cluster aborted (glibc malloc assertion,
+    2026-12-06 12:31:56) — the cause is not established; enable it only where cancellations are known safe.
     """
     with _index_only_planning(session):  # the variant probe of build_sql is planned the same way
         sql, params = build_sql(session, query)

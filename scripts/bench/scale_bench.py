@@ -128,6 +128,8 @@ def grow(engine: Engine, rows: Iterator[tuple[str, bulk.PlaceRow]], have: int, t
     phases: dict[str, float] = {}
     derive = 0.0
     cpu = {"client": 0.0, "workers": 0.0, "backend": 0.0}  # CPU seconds: load-independent, unlike wall time
+    with engine.connect() as c:
+        categories = [str(x) for x in c.execute(text("SELECT code FROM place_categories")).scalars()]
     done = have
     while done < target:
         chunk: list[bulk.PlaceRow] = []
@@ -145,11 +147,15 @@ def grow(engine: Engine, rows: Iterator[tuple[str, bulk.PlaceRow]], have: int, t
             chunk.append(row)
         loads.append(os.getloadavg()[0])
         own0, kids0 = time.process_time(), _children_cpu()
+        # As the CLI does: check and derive first with no transaction open (import_places would read the
+        # categories first and sit idle in transaction, holding a snapshot, for the minutes derivation takes),
+        # then write in one transaction.
+        prep = bulk.prepare(chunk, categories, workers=workers)
         with Session(engine) as s:
             backend = int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
             be0 = hl.cpu_seconds([backend]).get(backend, 0.0)
-            rep = bulk.import_places(s, chunk, actor="scale-bench", reason="scale benchmark", source=str(source),
-                                     valid_from=day, check_divisions=False, workers=workers)
+            rep = bulk.load(s, prep, actor="scale-bench", reason="scale benchmark", source=str(source),
+                            valid_from=day, check_divisions=False)
             if not rep.ok:
                 print(json.dumps(rep.as_dict()["errors"][:10], ensure_ascii=False, indent=1))
                 raise SystemExit(1)
@@ -288,6 +294,9 @@ def measure(engine: Engine, db: str, label: str, args: argparse.Namespace, today
                     * 1000 / len(queries)
                 s.rollback()
             inproc = [ms for v in times.values() for ms, _q in v]
+            print(f"  round {rnd + 1} in process, p50/p95 ms by kind: " + ", ".join(
+                f"{k} {hl.pct([ms for ms, _q in v], 50):.0f}/{hl.pct([ms for ms, _q in v], 95):.0f}"
+                for k, v in times.items() if v), flush=True)
             r1 = hl.run_load(port, get_job("search", paths), 1, requests=len(paths))
             r16 = hl.run_load(port, get_job("search", paths), 16, requests=len(paths))
             checks["searches"] += 2 * len(paths)
