@@ -14,8 +14,9 @@ places):
 
 Each measurement runs in a subprocess against a source tree: ``new`` = this checkout, ``old`` = ``--old-rev``
 exported with ``git archive`` into /tmp (the git repository is not touched). Rounds alternate old/new/ogr2ogr;
-the load average is printed per measurement; the summary prints medians, spreads (min–max) and the ratios
-against ogr2ogr and old measured in the same run. Figures only, no assertions.
+the load average and the CPU seconds (client processes + the run database's backends, ``CpuMeter``) are
+printed per measurement; the summary prints medians, spreads (min–max) and the ratios against ogr2ogr and old
+measured in the same run, in wall time and in CPU time. Figures only, no assertions.
 
     .venv/bin/python scripts/bench/import_bench.py [--old-rev REV] [--new-rev REV] [--cases villages,highdiv,ogc]
         [--rounds 3] [--villages-rounds 1] [--sides old,new,ogr2ogr]
@@ -85,6 +86,46 @@ print(json.dumps({"ok": rep.ok, "rows": rep.inserted, "read_s": t1 - t0, "import
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class CpuMeter:
+    """CPU seconds of a measurement, less noisy than wall time on a shared machine: the client processes (the
+    importer or ogr2ogr and their workers: ``RUSAGE_CHILDREN``) plus every PostgreSQL backend connected to the
+    run database (``/proc/PID/stat`` utime + stime, sampled every 0.2 s while it runs; the last sample of a
+    backend counts — up to 0.2 s of a backend's work may be missed)."""
+
+    def __init__(self) -> None:
+        import resource
+        import threading
+
+        self._resource = resource
+        self._start = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._backends: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._eng = create_engine(_url("postgres"), isolation_level="AUTOCOMMIT")
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        with self._eng.connect() as c:
+            while not self._stop.wait(0.2):
+                pids = c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": RUN_DB}).scalars()
+                for pid in pids:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self._backends[pid] = (int(fields[11]) + int(fields[12])) / tick
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self._eng.dispose()
+        end = self._resource.getrusage(self._resource.RUSAGE_CHILDREN)
+        client = (end.ru_utime - self._start.ru_utime) + (end.ru_stime - self._start.ru_stime)
+        backend = sum(self._backends.values())
+        return {"cpu_client_s": round(client, 2), "cpu_db_s": round(backend, 2), "cpu_s": round(client + backend, 2)}
 
 
 def _url(db: str) -> str:
@@ -178,6 +219,7 @@ def highdiv_csv() -> Path:
 def run_importer(tree: Path, case: str, path: Path) -> dict[str, object]:
     url = fresh_db()
     before = load()
+    meter = CpuMeter()
     if case == "highdiv":  # the CLI, as an officer runs it
         env = {**os.environ, "DIMING_DATABASE_URL": url, "PYTHONPATH": str(tree), "DIMING_PROGRESS": "0"}
         t = time.perf_counter()
@@ -201,6 +243,7 @@ def run_importer(tree: Path, case: str, path: Path) -> dict[str, object]:
         else:
             out = json.loads(done.stdout.strip().splitlines()[-1])
             out["wall_s"] = seconds
+    out.update(meter.stop())
     out["load"] = f"{before} -> {load()}"
     return out
 
@@ -215,10 +258,11 @@ def run_ogr2ogr(path: Path) -> dict[str, object]:
            "-a_srs", "EPSG:4490", "-lco", "GEOMETRY_NAME=geom", "-lco", "SPATIAL_INDEX=GIST",
            "--config", "PG_USE_COPY", "YES"]
     before = load()
+    meter = CpuMeter()
     t = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - t
-    return {"ok": done.returncode == 0, "seconds": seconds, "load": f"{before} -> {load()}",
+    return {"ok": done.returncode == 0, "seconds": seconds, "load": f"{before} -> {load()}", **meter.stop(),
             "errors": [done.stderr[-300:]] if done.returncode else []}
 
 
@@ -271,27 +315,30 @@ def main(argv: list[str] | None = None) -> int:
                        else run_importer(trees[side], case, files[case]))
                 results.setdefault((case, side), []).append(res)
                 extra = f" phases {res.get('phases')}" if res.get("phases") else ""
-                print(f"[{case} round {r + 1}] {side:7s} {float(res['seconds']):7.1f} s ok={res.get('ok')} "
+                print(f"[{case} round {r + 1}] {side:7s} {float(res['seconds']):7.1f} s cpu {res.get('cpu_s')} s "
+                      f"(client {res.get('cpu_client_s')}, db {res.get('cpu_db_s')}) ok={res.get('ok')} "
                       f"rows={res.get('rows')} load {res['load']}{extra}"
                       + (f" errors {res.get('errors')}" if not res.get("ok") else ""), flush=True)
     _admin(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
     _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
 
-    print(f"\n{'case':9s} {'side':8s} {'n':>2s} {'median s':>9s} {'min–max':>15s}  ratios (median / median)")
-    for case in cases:
-        med: dict[str, float] = {}
-        for side in ("ogr2ogr", "old", "new"):
-            runs = [float(x["seconds"]) for x in results.get((case, side), []) if x.get("ok")]
-            if not runs:
-                continue
-            med[side] = statistics.median(runs)
-            ratios = []
-            if side != "ogr2ogr" and "ogr2ogr" in med:
-                ratios.append(f"{med[side] / med['ogr2ogr']:.2f}× ogr2ogr")
-            if side == "new" and "old" in med:
-                ratios.append(f"{med['old'] / med[side]:.2f}× faster than old")
-            print(f"{case:9s} {side:8s} {len(runs):2d} {med[side]:9.1f} {min(runs):7.1f}–{max(runs):<7.1f}  "
-                  + ", ".join(ratios))
+    for metric, label in (("seconds", "wall s"), ("cpu_s", "CPU s")):
+        print(f"\n{'case':9s} {'side':8s} {'n':>2s} {'median ' + label:>13s} {'min–max':>15s}  "
+              "ratios (median / median)")
+        for case in cases:
+            med: dict[str, float] = {}
+            for side in ("ogr2ogr", "old", "new"):
+                runs = [float(x[metric]) for x in results.get((case, side), []) if x.get("ok") and metric in x]
+                if not runs:
+                    continue
+                med[side] = statistics.median(runs)
+                ratios = []
+                if side != "ogr2ogr" and "ogr2ogr" in med:
+                    ratios.append(f"{med[side] / med['ogr2ogr']:.2f}× ogr2ogr")
+                if side == "new" and "old" in med:
+                    ratios.append(f"{med['old'] / med[side]:.2f}× faster than old")
+                print(f"{case:9s} {side:8s} {len(runs):2d} {med[side]:13.1f} {min(runs):7.1f}–{max(runs):<7.1f}  "
+                      + ", ".join(ratios))
     return 0
 
 
