@@ -634,7 +634,10 @@ def _specific_words(specific: str, data: _Data) -> list[str]:
         # 克孜勒|希|力克), and is one word (issue 14: on the GeoNames tune split every such 专名 is one word).
         known = sum(1 for p in pieces if len(p) > 1)
         pieces = _merge_single_chars(pieces)
-        if known >= 2 and all(len(p) > 1 for p in pieces):
+        # One character after two known words is a word of its own, a direction or a section (合宁|铁路|肥东|段 ->
+        # Hening Tielu Feidong Duan): only a character left alone *between* words marks a transliteration.
+        body = pieces[:-1] if known >= 2 and len(pieces) > 2 and len(pieces[-1]) == 1 else pieces
+        if known >= 2 and all(len(p) > 1 for p in body):
             pieces = _merge_readings(pieces, specific, data)
             return [_join_word(_tokens(p, data)) for p in pieces]
     tokens = _tokens(specific, data)

@@ -94,6 +94,9 @@ def test_transliterated_long_zhuanming_is_one_word() -> None:
         # a 专名 of dictionary words is still written word by word, an unknown name in front joined (众|兴)
         ("众兴水库大坝", "Zhongxing Shuiku Daba"),
         ("合肥循环经济示范园", "Hefei Xunhuan Jingji Shifanyuan"),
+        # b003948: Heningtielufeidongduan (the demo railway section): one character after the known words is a
+        # word of its own; only a character left alone between words marks a transliteration
+        ("合宁铁路肥东段", "Hening Tielu Feidong Duan"),
     ],
 )
 def test_long_zhuanming_is_split_only_into_known_words(name: str, expected: str) -> None:
