@@ -7,11 +7,18 @@ database: the N7 scope (which existing names a name must not repeat) and the fla
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import gc
 import io
 import json
+import os
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
+from multiprocessing import get_all_start_methods, get_context
 from typing import Any
 
 from sqlalchemy import select, text
@@ -228,79 +235,185 @@ def decide(session: Session, flag_id: int, status: FlagStatus, note: str | None,
 
 # -- the campaign ------------------------------------------------------------------------------------------
 
-def run_campaign(session: Session, actor: str, as_of: dt.date | None = None, within: str | None = None
-                 ) -> dict[str, Any]:
+PARALLEL_MIN_NAMES = 20_000  # below this many distinct names, worker start-up costs more than it saves
+
+_Key = tuple[str, str, str]  # a DuplicateKey as a plain tuple (specific, pinyin, dialect)
+
+
+def run_campaign(session: Session, actor: str, as_of: dt.date | None = None, within: str | None = None,
+                 *, workers: int | None = None) -> dict[str, Any]:
+    """See :func:`_run_campaign`. Python's cyclic garbage collector is paused meanwhile: the run holds a million
+    tuples that make no cycles, and each of its full collections would walk all of them again."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_campaign(session, actor, as_of, within, workers)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _run_campaign(session: Session, actor: str, as_of: dt.date | None, within: str | None, workers: int | None
+                  ) -> dict[str, Any]:
     """Check every name in force (optionally under one division) and keep new flags; idempotent.
 
-    The same findings as :func:`check` on each place in turn (the interactive path), computed in bulk: one query
-    reads the names to check, the 大洋怪 flags and duplicate keys are computed once per distinct name, one query
-    reads the N7 candidates those keys can match (every name in force, for a whole-gazetteer run), in-memory
-    indexes answer :func:`duplicate_candidates`' query for each place (same filters, order and limit of 50),
-    and the flags are written with one statement per batch, with the per-row semantics of ``_store``."""
+    The same findings as :func:`check` on each place in turn (the interactive path), computed in bulk:
+
+    * one query reads the names to check (and, for a whole-gazetteer run, every N7 candidate with them);
+    * the 大洋怪 flags (minus ``exemptions.csv``) and the duplicate key are computed once per distinct name, in
+      worker processes for many names (``workers``: default both cores), while this process counts the stored
+      duplicate keys per (key, scope prefix);
+    * a place whose key (computed now, as ``duplicate_candidates`` does) meets no stored key in its scope but its
+      own has no N7 candidate; for the others in-memory indexes answer ``duplicate_candidates``' query (same
+      filters, order and limit of 50);
+    * the flags are copied into a temporary table and written by one upsert with the semantics of ``_store``
+      (each new or refreshed flag gets its version bump and audit row from the table's triggers)."""
     on = as_of or clock.today()
     audit.set_context(session, actor, "non-standard name campaign run")
     cfg = namecheck.load_config()
     categories = {c.code: c for c in session.scalars(select(PlaceCategory))}
     cur = session.connection().connection.cursor()  # plain tuples: ~600k rows, the ORM's Row costs seconds
     in_force = "p.valid_from <= %(on)s AND (p.valid_to IS NULL OR p.valid_to > %(on)s)"
-    everything: list[tuple[Any, ...]] = []
-    if within is None:  # every name is checked and every name is a candidate: read them once
-        cur.execute(f"""SELECT p.place_id, p.name, p.division_code, p.scope_kind, p.tongming,
-                               p.dup_specific, p.dup_pinyin, p.dup_dialect, p.category_code FROM places p
-                        WHERE {in_force} ORDER BY p.place_id""", {"on": on})
-        everything = list(cur.fetchall())
-        targets: list[tuple[Any, ...]] = [(r[0], r[1], r[8], r[2]) for r in everything]
-    else:
-        cur.execute(f"""SELECT p.place_id, p.name, p.category_code, p.division_code FROM places p
-                        WHERE {in_force} AND p.division_code LIKE %(within)s || '%%'
-                        ORDER BY p.place_id""", {"on": on, "within": within})
-        targets = list(cur.fetchall())
-    keys = lru_cache(maxsize=None)(lambda n: namecheck.duplicate_key(n, cfg))
-    splits = lru_cache(maxsize=None)(lambda n: split_name(n)[1])
-    todo = []
-    for pid, raw, category, division in targets:
-        name = raw.strip()
-        if not name:
-            raise InvalidInput("name must not be empty", "名称不能为空", field="name", rule="N0")
-        cat = categories.get(category) if category else None
-        if category and cat is None:
-            raise InvalidInput(f"unknown category {category!r}", f"未知的地名类别 {category!r}", field="category")
-        todo.append((pid, raw, name, cat, division, keys(name)))
-    if within is not None:  # only the names the keys can match (index scans)
-        cur.execute(f"""SELECT p.place_id, p.name, p.division_code, p.scope_kind, p.tongming,
-                               p.dup_specific, p.dup_pinyin, p.dup_dialect FROM places p
-                        WHERE {in_force} AND (p.dup_specific = ANY(%(s)s) OR p.dup_pinyin = ANY(%(p)s)
-                                              OR p.dup_dialect = ANY(%(d)s))
-                        ORDER BY p.place_id""",
-                    {"on": on, "s": sorted({k.specific for *_x, k in todo if k.specific}),
-                     "p": sorted({k.pinyin for *_x, k in todo if k.specific and k.pinyin}),
-                     "d": sorted({k.dialect for *_x, k in todo if k.specific and k.dialect})})
-        everything = list(cur.fetchall())
-    cur.close()
-    gazetteer = _Gazetteer(everything)
-    exemptions = _all_officer_exemptions(session)
-    base: dict[tuple[str, str | None], tuple[list[namecheck.Flag], list[bool]]] = {}
-    by_class: dict[str, int] = {}
-    pending: dict[tuple[int, str, str, str], list[str]] = {}
-    # Per category: its Chinese name, N7 scope kind and how many code digits make the scope (plain values: the
-    # ORM attributes cost a descriptor call per place); scope labels per (category, prefix).
     cat_info = {code: (c.name_zh, c.scope_kind, SCOPE_PREFIX.get(c.dup_scope, 6)) for code, c in categories.items()}
+    checked: _NameResults | None = None
+    if within is None:  # the distinct names first (a hash aggregate), so the workers start while the rest is read
+        cur.execute(f"""SELECT p.name, p.category_code FROM places p WHERE {in_force}
+                        GROUP BY p.name, p.category_code""", {"on": on})
+        pairs = cur.fetchall()
+        checked = _NameResults(_distinct(pairs, cat_info), cfg, workers)
+        checked.asked = set(pairs)
+    try:
+        # Candidate rows: (place_id, name, division_code, scope_kind, tongming, dup_specific, dup_pinyin,
+        # dup_dialect)
+        everything: list[tuple[Any, ...]] = []
+        if within is None:  # every name is checked and every name is a candidate: read them once
+            cur.execute(f"""SELECT p.place_id, p.name, p.division_code, p.scope_kind, p.tongming,
+                                   p.dup_specific, p.dup_pinyin, p.dup_dialect, p.category_code FROM places p
+                            WHERE {in_force} ORDER BY p.place_id""", {"on": on})
+            everything = list(cur.fetchall())
+            targets: list[tuple[Any, ...]] = [(r[0], r[1], r[8], r[2]) for r in everything]
+        else:
+            cur.execute(f"""SELECT p.place_id, p.name, p.category_code, p.division_code FROM places p
+                            WHERE {in_force} AND p.division_code LIKE %(within)s || '%%'
+                            ORDER BY p.place_id""", {"on": on, "within": within})
+            targets = list(cur.fetchall())
+        bad = next((t for t in targets if not t[1].strip() or (t[2] and t[2] not in categories)), None)
+        if bad is not None:  # the first offending place, in place_id order
+            if not bad[1].strip():
+                raise InvalidInput("name must not be empty", "名称不能为空", field="name", rule="N0")
+            raise InvalidInput(f"unknown category {bad[2]!r}", f"未知的地名类别 {bad[2]!r}", field="category")
+        if checked is None:
+            checked = _NameResults(_distinct(((t[1], t[2]) for t in targets), cat_info), cfg, workers)
+        else:  # a name committed between the two reads (READ COMMITTED) is checked here
+            checked.complete(_distinct({(t[1], t[2]) for t in targets} - checked.asked, cat_info))
+        lengths = _prefix_lengths(targets, cat_info)
+        if within is None:
+            gazetteer = _Gazetteer(everything)
+            gazetteer.count(lengths)  # while the workers check the names
+            keys = checked.keys()
+        else:
+            keys = checked.keys()
+            mine = [keys[r[1].strip()] for r in targets]
+            cur.execute(f"""SELECT p.place_id, p.name, p.division_code, p.scope_kind, p.tongming,
+                                   p.dup_specific, p.dup_pinyin, p.dup_dialect FROM places p
+                            WHERE {in_force} AND (p.dup_specific = ANY(%(s)s) OR p.dup_pinyin = ANY(%(p)s)
+                                                  OR p.dup_dialect = ANY(%(d)s))
+                            ORDER BY p.place_id""",
+                        {"on": on, "s": sorted({k[0] for k in mine if k[0]}),
+                         "p": sorted({k[1] for k in mine if k[0] and k[1]}),
+                         "d": sorted({k[2] for k in mine if k[0] and k[2]})})
+            gazetteer = _Gazetteer(list(cur.fetchall()))
+            gazetteer.count(lengths)
+        base = checked.flags()
+    finally:
+        if checked is not None:
+            checked.close()
+    cur.close()
+
+    def key_of(n: str) -> namecheck.DuplicateKey:  # the names checked now; a candidate outside them computed here
+        k = keys.get(n)
+        if k is None:
+            k = keys[n] = _key_tuple(namecheck.duplicate_key(n, cfg))
+        return namecheck.DuplicateKey(*k)
+
+    key_cache = lru_cache(maxsize=None)(key_of)
+    splits = lru_cache(maxsize=None)(lambda n: split_name(n)[1])
     labels: dict[tuple[str | None, str], tuple[str, tuple[str, str]]] = {}
-    for pid, raw, name, cat, division, key in todo:
-        cat_zh, scope_kind, digits = cat_info[cat.code] if cat else (None, None, 6)
-        cached = base.get((name, cat_zh))
-        if cached is None:  # 大洋怪 and their exemptions (exemptions.csv) depend on the name and category only
-            flags = namecheck.name_flags(name, cat_zh, None, cfg)
-            cached = base[(name, cat_zh)] = (flags, [_exempt(name, f, cfg) for f in flags])
-        scope_at = (cat.code if cat else None, (division or "")[:digits] if division else "")
+    digits_of = {code: info[2] for code, info in cat_info.items()}
+    fresh = [keys[t[1].strip()] for t in targets]
+    # Places that may have N7 candidates: (row position in targets, row position in the gazetteer or -1).
+    suspects: list[tuple[int, int]] = []
+    members: list[int] | None = None  # the gazetteer rows that can be anyone's candidate (None: all)
+    if within is None and len(lengths) == 1:
+        # Every place is a gazetteer row and every scope prefix has one length: a place whose key is the one stored
+        # in its row has a candidate only if its own bucket holds another row; the rows that can be candidates are
+        # those in a bucket of two or more. A place whose stored key is out of date takes the general test.
+        (n,) = lengths
+        ms, mp, md = gazetteer.shared(n)
+        members = []
+        stale: list[int] = []
+        for i, (k, r) in enumerate(zip(fresh, everything, strict=True)):
+            code = r[2]
+            if code is None:
+                if k[0]:
+                    stale.append(i)
+                continue
+            c = code[:n]
+            if (r[5], c) in ms or (r[6], c) in mp or (r[7], c) in md:
+                members.append(i)
+                if k[0] and k[0] == r[5] and k[1] == r[6] and k[2] == r[7] and (
+                        (k[0], c) in ms or (k[1] and (k[1], c) in mp) or (k[2] and (k[2], c) in md)):
+                    suspects.append((i, i))
+                    continue
+            if k[0] and not (k[0] == r[5] and k[1] == r[6] and k[2] == r[7]):
+                stale.append(i)
+        for i in stale:
+            t = targets[i]
+            if gazetteer.may_match(fresh[i], t[3][:digits_of[t[2]] if t[2] else 6] if t[3] else "", i):
+                suspects.append((i, i))
+                members = None  # its bucket may hold rows that share no bucket with any other row
+        suspects.sort()
+    else:
+        own_rows = gazetteer.positions(t[0] for t in targets) if within is not None else None
+        for i, t in enumerate(targets):
+            if not fresh[i][0]:
+                continue
+            prefix = t[3][:digits_of[t[2]] if t[2] else 6] if t[3] else ""  # as _scope
+            own = i if own_rows is None else own_rows.get(t[0], -1)
+            if gazetteer.may_match(fresh[i], prefix, own):
+                suspects.append((i, own))
+    if members is not None:
+        gazetteer.index_rows(members, next(iter(lengths)))
+    else:
+        gazetteer.index(((len(t[3][:digits_of[t[2]] if t[2] else 6]) if t[3] else 0), fresh[i])
+                        for i, _own in suspects for t in (targets[i],))
+    dup: dict[int, list[namecheck.Flag]] = {}
+    for i, _own in suspects:
+        pid, raw, category, division = targets[i]
+        name = raw.strip()
+        _zh, scope_kind, digits = cat_info[category] if category else (None, None, 6)
+        prefix = division[:digits] if division else ""  # as _scope
+        scope_at = (category, prefix)
         scoped = labels.get(scope_at)
         if scoped is None:
-            scoped = labels[scope_at] = _scope(cat, division)
-        prefix, label = scoped
-        existing = gazetteer.candidates(pid, name, key, scope_kind, prefix, splits)
-        dup = namecheck.duplicate_flags(name, existing, label, pid, cfg, keys)
-        raised = [f for f, ex in zip(*cached, strict=True) if not ex]
-        raised += [f for f in dup if not _exempt(name, f, cfg)]
+            scoped = labels[scope_at] = _scope(categories.get(category) if category else None, division)
+        _prefix, label = scoped
+        existing = gazetteer.candidates(pid, name, key_cache(name), scope_kind, prefix, splits)
+        found = [f for f in namecheck.duplicate_flags(name, existing, label, pid, cfg, key_cache)
+                 if not _exempt(name, f, cfg)]
+        if found:
+            dup[pid] = found
+    exemptions = _all_officer_exemptions(session)
+    by_class: dict[str, int] = {}
+    pending: dict[tuple[int, str, str, str], list[str]] = {}
+    for pid, raw, category, _division in targets:
+        name = raw.strip()
+        raised = base.get((name, cat_info[category][0] if category else None), [])
+        more = dup.get(pid)
+        if more:
+            raised = [*raised, *more]
+        if not raised:
+            continue
         recorded = exemptions.get((pid, name), ())
         for f in raised:
             if (f.cls, f.reason_zh) in recorded:
@@ -314,7 +427,122 @@ def run_campaign(session: Session, actor: str, as_of: dt.date | None = None, wit
                 kept[1], kept[2] = f.reason, f.evidence
     new = _store_all(session, pending)
     open_total = session.execute(text("SELECT count(*) FROM name_flags WHERE status = 'open'")).scalar_one()
-    return {"checked": len(todo), "flags": by_class, "new_flags": new, "open_flags": int(open_total)}
+    return {"checked": len(targets), "flags": by_class, "new_flags": new, "open_flags": int(open_total)}
+
+
+def _key_tuple(k: namecheck.DuplicateKey) -> _Key:
+    return (k.specific, k.pinyin, k.dialect)
+
+
+def _distinct(rows: Iterable[tuple[str, str | None]], cat_info: dict[str, tuple[Any, Any, int]]
+              ) -> dict[str, set[str | None]]:
+    """Distinct stripped name -> the Chinese names of its categories (empty names, unknown categories left out:
+    the caller refuses them)."""
+    names: dict[str, set[str | None]] = {}
+    for raw, category in rows:
+        name = raw.strip()
+        if not name or (category and category not in cat_info):
+            continue
+        cats = names.get(name)
+        if cats is None:
+            cats = names[name] = set()
+        cats.add(cat_info[category][0] if category else None)
+    return names
+
+
+def _prefix_lengths(targets: list[tuple[Any, ...]], cat_info: dict[str, tuple[Any, Any, int]]) -> set[int]:
+    """The lengths of the N7 scope prefixes the targets use (``_scope``: a code cut to the scope's digits)."""
+    out: set[int] = set()
+    seen: set[tuple[str | None, int]] = set()
+    for _pid, _raw, category, division in targets:
+        digits = cat_info[category][2] if category else 6
+        at = (category, len(division) if division else -1)
+        if at in seen:
+            continue
+        seen.add(at)
+        out.add(len(division[:digits]) if division and digits else 0)
+    return out
+
+
+def _check_names(items: list[tuple[str, tuple[str | None, ...]]]
+                 ) -> list[tuple[_Key, tuple[tuple[str | None, list[namecheck.Flag]], ...]]]:
+    """Per distinct name: its duplicate key and, per category, its 大洋怪 flags that ``exemptions.csv`` leaves
+    raised (only the categories with any). Runs in a worker process (or in the caller for few names)."""
+    cfg = namecheck.load_config()
+    specifics: dict[str, _Key] = {}
+    out: list[tuple[_Key, tuple[tuple[str | None, list[namecheck.Flag]], ...]]] = []
+    for name, cats in items:
+        specific = namecheck.normalize_for_duplicate(name, cfg)
+        key = specifics.get(specific)
+        if key is None:
+            key = specifics[specific] = _key_tuple(namecheck.specific_key(specific, cfg))
+        flagged = []
+        for cat in cats:
+            raised = [f for f in namecheck.name_flags(name, cat, None, cfg) if not _exempt(name, f, cfg)]
+            if raised:
+                flagged.append((cat, raised))
+        out.append((key, tuple(flagged)))
+    return out
+
+
+class _NameResults:
+    """The per-name work of a campaign, started at once: in ``workers`` processes (default both cores; fork when
+    this process has one thread, as ``bulk.derive_all``) for many names, else here when first asked for."""
+
+    def __init__(self, names: dict[str, set[str | None]], cfg: namecheck.NameCheckConfig, workers: int | None
+                 ) -> None:
+        self.items = [(n, tuple(sorted(c, key=lambda x: x or ""))) for n, c in names.items()]
+        self.asked: set[tuple[str, str | None]] = set()  # the (name, category code) pairs read for ``names``
+        self._keys: dict[str, _Key] | None = None
+        self._flags: dict[tuple[str, str | None], list[namecheck.Flag]] = {}
+        self._parts: Any = None
+        self._pool: ProcessPoolExecutor | None = None
+        n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        if n_workers > 1 and len(self.items) >= PARALLEL_MIN_NAMES:
+            method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
+            if method == "fork":  # dictionaries loaded once here, shared by the forked workers (copy on write)
+                _check_names(self.items[:1])
+            size = max(1000, len(self.items) // (n_workers * 8))
+            chunks = [self.items[i:i + size] for i in range(0, len(self.items), size)]
+            self._pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context(method))
+            self._parts = self._pool.map(_check_names, chunks)
+
+    def _collect(self) -> None:
+        if self._keys is not None:
+            return
+        results = (r for part in self._parts for r in part) if self._parts is not None else _check_names(self.items)
+        keys: dict[str, _Key] = {}
+        for (name, _cats), (key, flagged) in zip(self.items, results, strict=True):
+            keys[name] = key
+            for cat, raised in flagged:
+                self._flags[(name, cat)] = raised
+        self._keys = keys
+        self.close()
+
+    def complete(self, names: dict[str, set[str | None]]) -> None:
+        """Also check ``names`` (names or categories that were not in the first list), here."""
+        missing = [(n, tuple(sorted(c, key=lambda x: x or ""))) for n, c in names.items()]
+        if missing:
+            self._collect()
+            assert self._keys is not None
+            for (name, _cats), (key, flagged) in zip(missing, _check_names(missing), strict=True):
+                self._keys[name] = key
+                for cat, raised in flagged:
+                    self._flags[(name, cat)] = raised
+
+    def keys(self) -> dict[str, _Key]:
+        self._collect()
+        assert self._keys is not None
+        return self._keys
+
+    def flags(self) -> dict[tuple[str, str | None], list[namecheck.Flag]]:
+        self._collect()
+        return self._flags
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def _exempt(name: str, flag: namecheck.Flag, cfg: namecheck.NameCheckConfig) -> bool:
@@ -333,26 +561,89 @@ def _all_officer_exemptions(session: Session) -> dict[tuple[int, str], set[tuple
 
 
 class _Gazetteer:
-    """N7 candidates in force, ordered by place_id, with indexes answering :func:`duplicate_candidates`' query.
+    """N7 candidates in force, ordered by place_id, answering :func:`duplicate_candidates`' query.
 
-    Rows: (place_id, name, division_code, scope_kind, tongming, dup_specific, dup_pinyin, dup_dialect). An index
-    per prefix length maps (column, key value, division-code prefix) to row positions (ascending, so in place_id
-    order); SQL's NULL rules hold: a NULL key, division code, scope kind or 通名 never matches."""
+    Rows: (place_id, name, division_code, scope_kind, tongming, dup_specific, dup_pinyin, dup_dialect). ``count``
+    counts the rows per (stored key column, key value, division-code prefix) for each prefix length; a place whose
+    key meets no row but its own in any of the three has no candidate (``may_match`` says so without an index).
+    For the others, indexes map (column, key value, division-code prefix) to row positions (ascending, so in
+    place_id order); SQL's NULL rules hold: a NULL key, division code, scope kind or 通名 never matches."""
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.rows = rows
+        self._counts: dict[int, tuple[Counter[tuple[Any, Any]], ...]] = {}
         self._by_len: dict[int, tuple[dict[tuple[str, str], list[int]], ...]] = {}
 
-    def _index(self, n: int) -> tuple[dict[tuple[str, str], list[int]], ...]:
-        idx = self._by_len.get(n)
-        if idx is None:
+    def _cut(self, n: int) -> list[str | None]:
+        return [None if r[2] is None else r[2][:n] for r in self.rows]
+
+    def count(self, lengths: Iterable[int]) -> None:
+        for n in lengths:
+            if n not in self._counts:
+                cut = self._cut(n)
+                self._counts[n] = tuple(Counter(zip([r[col] for r in self.rows], cut, strict=True))
+                                        for col in (5, 6, 7))
+
+    def shared(self, n: int) -> tuple[set[tuple[Any, Any]], ...]:
+        """Per stored key column, the (value, prefix of length ``n``) buckets holding two rows or more."""
+        self.count([n])
+        return tuple({k for k, c in counts.items() if c > 1} for counts in self._counts[n])
+
+    def index_rows(self, positions: list[int], n: int) -> None:
+        """Index only the rows at ``positions`` (ascending) for prefixes of length ``n``."""
+        idx = self._by_len[n] = ({}, {}, {})
+        for i in positions:
+            r = self.rows[i]
+            code = r[2][:n]
+            for col, by in zip((5, 6, 7), idx, strict=True):
+                by.setdefault((r[col], code), []).append(i)
+
+    def positions(self, place_ids: Iterable[int]) -> dict[int, int]:
+        """Row position per place id (one row per place in force on a date)."""
+        wanted = set(place_ids)
+        return {r[0]: i for i, r in enumerate(self.rows) if r[0] in wanted}
+
+    def may_match(self, key: _Key, prefix: str, own: int) -> bool:
+        """False when no row but ``own`` (a row position, -1 for none) shares a stored key value with ``key``
+        within ``prefix``: then :meth:`candidates` finds nothing."""
+        counts = self._counts.get(len(prefix))
+        if counts is None:
+            self.count([len(prefix)])
+            counts = self._counts[len(prefix)]
+        r = self.rows[own] if own >= 0 else None
+        mine = r is not None and r[2] is not None and r[2][:len(prefix)] == prefix
+        for col, value, c in ((5, key[0], counts[0]), (6, key[1], counts[1]), (7, key[2], counts[2])):
+            if not value:
+                continue
+            n = c.get((value, prefix), 0)
+            if mine and r is not None and r[col] == value:
+                n -= 1
+            if n > 0:
+                return True
+        return False
+
+    def index(self, wanted: Iterable[tuple[int, _Key]]) -> None:
+        """Index the rows of the buckets the places in ``wanted`` (prefix length, key) will look up."""
+        need: dict[int, tuple[set[str], set[str], set[str]]] = {}
+        for n, key in wanted:
+            sets = need.get(n)
+            if sets is None:
+                sets = need[n] = (set(), set(), set())
+            for col, value in enumerate(key):
+                if value:
+                    sets[col].add(value)
+        for n, sets in need.items():
             idx = self._by_len[n] = ({}, {}, {})
-            for col, by in enumerate(idx, start=5):
-                for i, r in enumerate(self.rows):
-                    code, value = r[2], r[col]
-                    if code is not None and value is not None and len(code) >= n:
-                        by.setdefault((value, code[:n]), []).append(i)
-        return idx
+            cut = self._cut(n)
+            for col, values, by in zip((5, 6, 7), sets, idx, strict=True):
+                column = [r[col] for r in self.rows]
+                for i in [i for i, v in enumerate(column) if v in values]:
+                    code = cut[i]
+                    if code is not None:
+                        by.setdefault((column[i], code), []).append(i)
+
+    def _index(self, n: int) -> tuple[dict[tuple[str, str], list[int]], ...]:
+        return self._by_len.get(n) or ({}, {}, {})
 
     def candidates(self, own: int, name: str, key: namecheck.DuplicateKey, scope_kind: int | None, prefix: str,
                    tongming: Callable[[str], str]) -> list[tuple[object, str]]:
@@ -378,30 +669,48 @@ class _Gazetteer:
         return out
 
 
-def _store_all(session: Session, flags: dict[tuple[int, str, str, str], list[str]], batch: int = 20_000) -> int:
-    """``_store`` for many flags, one statement per batch; returns how many were new. Each (place, name, class,
-    finding) comes once, so the upsert touches a row at most once per statement, as the row-at-a-time one did.
-    The flags' row trigger bumps the version of a refreshed flag and writes the audit trail, as for ``_store``."""
-    items = list(flags.items())
-    n = 0
-    for start in range(0, len(items), batch):
-        chunk = items[start:start + batch]
-        result = session.execute(
-            text("""INSERT INTO name_flags (place_id, name, class, rule, reason, reason_zh, evidence)
-                    SELECT * FROM unnest(CAST(:pid AS bigint[]), CAST(:name AS text[]), CAST(:cls AS text[]),
-                                         CAST(:rule AS text[]), CAST(:reason AS text[]), CAST(:reason_zh AS text[]),
-                                         CAST(:evidence AS text[]))
-                    ORDER BY 1, 2, 3, 6
-                    ON CONFLICT (place_id, name, class, reason_zh) DO UPDATE
-                        SET evidence = EXCLUDED.evidence, reason = EXCLUDED.reason
-                        WHERE name_flags.status = 'open' AND name_flags.evidence <> EXCLUDED.evidence
-                    RETURNING (xmax = 0) AS inserted"""),
-            {"pid": [k[0] for k, _v in chunk], "name": [k[1] for k, _v in chunk], "cls": [k[2] for k, _v in chunk],
-             "rule": [v[0] for _k, v in chunk], "reason": [v[1] for _k, v in chunk],
-             "reason_zh": [k[3] for k, _v in chunk], "evidence": [v[2] for _k, v in chunk]},
-        )
-        n += sum(1 for (inserted,) in result if inserted)
-    return n
+_FLAG_COLUMNS = ("place_id", "name", "class", "rule", "reason", "reason_zh", "evidence")
+
+
+def _store_all(session: Session, flags: dict[tuple[int, str, str, str], list[str]]) -> int:
+    """``_store`` for many flags: COPY into a temporary table, then one upsert; returns how many were new. Each
+    (place, name, class, finding) comes once, so the upsert touches a row at most once, as the row-at-a-time one
+    did. The flags' row triggers bump the version of a refreshed flag and write the audit trail, as for ``_store``.
+
+    Not through ``FLAG_GUARD.lock``: a flag's version guards the officer's decision on it (``decide``, If-Match),
+    and the campaign makes no decision. It adds findings and refreshes the evidence of flags still open; the
+    upsert takes each row lock itself (a concurrent ``decide`` holds it until commit, and the ``status = 'open'``
+    condition is re-checked on the row it then sees, so a decision is never overwritten), and the version bump
+    makes an officer's ETag of a refreshed flag stale, so a decision taken on the old evidence gets 412."""
+    if not flags:
+        return 0
+    buf = io.StringIO()
+    out = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")  # quoted: an empty text is not NULL
+    for (pid, name, cls, reason_zh), (rule, reason, evidence) in flags.items():
+        out.writerow((pid, name, cls, rule, reason, reason_zh, evidence))
+    buf.seek(0)
+    cur = session.connection().connection.cursor()
+    try:
+        cur.execute("DROP TABLE IF EXISTS pg_temp._campaign_flags")
+        cur.execute("""CREATE TEMP TABLE _campaign_flags (place_id bigint, name text, class text, rule text,
+                                                          reason text, reason_zh text, evidence text)
+                       ON COMMIT DROP""")
+        cur.copy_expert(f"COPY _campaign_flags ({', '.join(_FLAG_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buf)
+        cur.execute("""
+            WITH written AS (
+                INSERT INTO name_flags (place_id, name, class, rule, reason, reason_zh, evidence)
+                SELECT place_id, name, class, rule, reason, reason_zh, evidence FROM _campaign_flags
+                ORDER BY place_id, name, class, reason_zh
+                ON CONFLICT (place_id, name, class, reason_zh) DO UPDATE
+                    SET evidence = EXCLUDED.evidence, reason = EXCLUDED.reason
+                    WHERE name_flags.status = 'open' AND name_flags.evidence <> EXCLUDED.evidence
+                RETURNING (xmax = 0) AS inserted)
+            SELECT count(*) FILTER (WHERE inserted) FROM written""")
+        row = cur.fetchone()
+        cur.execute("DROP TABLE pg_temp._campaign_flags")
+    finally:
+        cur.close()
+    return int(row[0]) if row else 0
 
 
 EXPORT_COLUMNS = [

@@ -352,6 +352,24 @@ def foreign_hits(name: str, cfg: NameCheckConfig | None = None) -> list[ForeignE
 
 
 def _check_foreign(name: str, specific: str, cfg: NameCheckConfig) -> list[Flag]:
+    out = _foreign_word_flags(name, cfg)
+    latin = _LATIN.findall(unicodedata.normalize("NFKC", specific))
+    if latin:
+        letters = " ".join(latin)
+        out.append(
+            Flag(
+                "洋",
+                "N5",
+                f"N5: Latin letters in the specific part '{letters}'",
+                f"N5 崇洋：专名使用外文字母“{letters}”",
+                letters,
+                letters,
+            )
+        )
+    return out
+
+
+def _foreign_word_flags(name: str, cfg: NameCheckConfig) -> list[Flag]:
     out: list[Flag] = []
     for entry in foreign_hits(name, cfg):
         what = {"person": "foreign personal name", "place": "foreign place name"}.get(entry.kind, "foreign name")
@@ -364,19 +382,6 @@ def _check_foreign(name: str, specific: str, cfg: NameCheckConfig) -> list[Flag]
                 f"N5 崇洋：含{what_zh}“{entry.word}”",
                 entry.word,
                 entry.word,
-            )
-        )
-    latin = _LATIN.findall(unicodedata.normalize("NFKC", specific))
-    if latin:
-        letters = " ".join(latin)
-        out.append(
-            Flag(
-                "洋",
-                "N5",
-                f"N5: Latin letters in the specific part '{letters}'",
-                f"N5 崇洋：专名使用外文字母“{letters}”",
-                letters,
-                letters,
             )
         )
     return out
@@ -443,6 +448,12 @@ def _check_odd(name: str, cfg: NameCheckConfig) -> list[Flag]:
                     ch,
                 )
             )
+    out.extend(_odd_word_flags(name, cfg))
+    return out
+
+
+def _odd_word_flags(name: str, cfg: NameCheckConfig) -> list[Flag]:
+    out: list[Flag] = []
     for word, kind in cfg.odd_words.items():
         if word in name:
             what, what_zh = {"feudal": ("feudal", "封建色彩"), "ominous": ("ominous", "不吉/恐怖")}.get(
@@ -517,9 +528,27 @@ class DuplicateKey:
 
 def duplicate_key(name: str, config: NameCheckConfig | None = None) -> DuplicateKey:
     cfg = config or load_config()
-    specific = normalize_for_duplicate(name, cfg)
+    return specific_key(normalize_for_duplicate(name, cfg), cfg)
+
+
+def specific_key(specific: str, cfg: NameCheckConfig) -> DuplicateKey:
+    """The duplicate key of a normalised 专名 (names sharing a 专名 share it: the campaign computes it once)."""
     syllables = [s.lower() for s in pinyin_syllables(specific)]
-    return DuplicateKey(specific, " ".join(syllables), " ".join(_dialect_syllable(s, cfg) for s in syllables))
+    dialect = _DIALECT.get(id(cfg))
+    if dialect is None or dialect[0] is not cfg:  # a syllable's local reading, once per syllable and config
+        _DIALECT.clear()
+        dialect = _DIALECT[id(cfg)] = (cfg, {})
+    seen = dialect[1]
+    local = []
+    for s in syllables:
+        d = seen.get(s)
+        if d is None:
+            d = seen[s] = _dialect_syllable(s, cfg)
+        local.append(d)
+    return DuplicateKey(specific, " ".join(syllables), " ".join(local))
+
+
+_DIALECT: dict[int, tuple[NameCheckConfig, dict[str, str]]] = {}
 
 
 def duplicate_scope(kind: str, config: NameCheckConfig | None = None) -> str:
@@ -643,10 +672,34 @@ def check_name_detailed(
 def name_flags(name: str, category: str | None, attrs: Mapping[str, float] | None, cfg: NameCheckConfig
                ) -> list[Flag]:
     """The 大, 洋 and 怪 flags of a stripped name: they depend on the name, category and size only (the
-    campaign computes them once per distinct name and category), unlike 重, which depends on the scope."""
+    campaign computes them once per distinct name and category), unlike 重, which depends on the scope.
+
+    A name made only of characters of the 通用规范汉字表 (the usual case) has no digits, Latin letters, symbols,
+    traditional or rare characters, so only the word lists can raise a flag: the same flags, in the same order,
+    without splitting the name or normalising it (the splitting only served the Latin-letter test)."""
+    if _plain_chars(cfg).issuperset(name):
+        return [*_check_big(name, category, attrs or {}, cfg), *_foreign_word_flags(name, cfg),
+                *_odd_word_flags(name, cfg)]
     specific, _ = split_name(name)
     return [*_check_big(name, category, attrs or {}, cfg), *_check_foreign(name, specific, cfg),
             *_check_odd(name, cfg)]
+
+
+def _plain_chars(cfg: NameCheckConfig) -> frozenset[str]:
+    """Characters for which :func:`_check_odd` and the Latin-letter test of :func:`_check_foreign` have nothing to
+    say: Han characters of the standard list that NFKC leaves unchanged (one set per config, as ``_derived``)."""
+    hit = _PLAIN.get(id(cfg))
+    if hit is not None and hit[0] is cfg:
+        return hit[1]
+    plain = frozenset(c for c in cfg.standard_chars
+                      if len(c) == 1 and is_han(c) and unicodedata.normalize("NFKC", c) == c and not c.isdigit()
+                      and not c.isspace())
+    _PLAIN.clear()
+    _PLAIN[id(cfg)] = (cfg, plain)
+    return plain
+
+
+_PLAIN: dict[int, tuple[NameCheckConfig, frozenset[str]]] = {}
 
 
 def duplicate_flags(name: str, existing: Iterable[tuple[object, str]], scope_label: str | tuple[str, str] | None,

