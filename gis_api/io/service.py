@@ -154,6 +154,26 @@ def _err(rep: Report, row: int, field_: str, message: str, message_zh: str) -> N
     rep.ok = False
 
 
+_FIELDS: dict[Any, tuple[str, bool]] = {}
+
+
+def _field(key: Any, short: dict[str, str] | None) -> tuple[str, bool]:
+    """A file column → the field it holds, and whether its values may be labels of an enumeration (else
+    ``labels.from_label`` leaves them as they are); worked out once per column name, not on every row."""
+    if not short:
+        hit = _FIELDS.get(key)
+        if hit is not None:
+            return hit
+    k = str(key).strip()
+    if short and k in short:
+        k = short[k]
+    k = HEADING.get(k, ALIASES.get(k, ALIASES.get(k.lower(), labels.field_from_label(k) or k)))
+    hit = (k, labels.domain_of(k) is not None)
+    if not short and len(_FIELDS) < 10_000:  # a Shapefile's short names depend on the call: not cached
+        _FIELDS[key] = hit
+    return hit
+
+
 def _normalise(rec: Record, opts: ImportOptions, categories: dict[str, str],
                short: dict[str, str] | None = None) -> Row:
     """Record properties → PlaceCreate fields (English names, the register's Chinese headings, or the DBF
@@ -164,11 +184,9 @@ def _normalise(rec: Record, opts: ImportOptions, categories: dict[str, str],
     blank: set[str] = set()
     variant_columns = False
     for key, value in rec.props.items():
-        k = str(key).strip()
-        if short and k in short:
-            k = short[k]
-        k = HEADING.get(k, ALIASES.get(k, ALIASES.get(k.lower(), labels.field_from_label(k) or k)))
-        value = labels.from_label(k, value)  # a labelled export's 标准地名 → standard
+        k, labelled = _field(key, short)
+        if labelled:
+            value = labels.from_label(k, value)  # a labelled export's 标准地名 → standard
         if isinstance(value, dt.datetime):
             value = value.date()
         if isinstance(value, str) and not value.strip():
