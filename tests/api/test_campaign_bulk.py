@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -101,3 +102,89 @@ def test_bulk_campaign_within_a_division(session: Session) -> None:
     summary = checks.run_campaign(session, "test:campaign", on, within="340122100")
     assert _stored(session) == expected and expected
     assert summary["new_flags"] == len(expected)
+
+
+def _one_scope_length(session: Session) -> None:
+    """Every category's N7 scope the county and every place in a county: one prefix length (6), the campaign's
+    fast path for a whole gazetteer (suspects from bucket counts, only the rows of shared buckets indexed)."""
+    session.execute(text("UPDATE place_categories SET dup_scope = 'county'"))
+    session.execute(text("UPDATE places SET division_code = '340122' WHERE division_code IS NULL "
+                         "OR length(division_code) < 6"))
+
+
+def test_fast_path_with_out_of_date_stored_keys(session: Session) -> None:
+    """The whole-gazetteer path that trusts bucket counts only for places whose stored key is the one computed
+    now: places whose stored keys are out of date (a data file edited since they were written) still get
+    exactly the interactive check's findings, as candidates of others and as places checked."""
+    _extend(session)
+    _one_scope_length(session)
+    # Out of date: one 王岗 row stored under another sound (it no longer meets its namesakes by sound, but its
+    # 专名 still matches), one row of another name stored under the key of 汪岗 (a candidate the interactive
+    # query finds by the stored key, classified by the key computed now), and one row with no stored key at all.
+    ids = [pid for (pid,) in session.execute(text(
+        "SELECT place_id FROM places WHERE name = '王岗村委会' AND division_code LIKE '340122%' "
+        "ORDER BY place_id LIMIT 3"))]
+    session.execute(text("UPDATE places SET dup_pinyin = 'wang gang x', dup_dialect = 'x' WHERE place_id = :p"),
+                    {"p": ids[0]})
+    other = session.execute(text(
+        "SELECT place_id FROM places WHERE name NOT LIKE '%岗%' AND division_code LIKE '340122%' "
+        "AND valid_to IS NULL ORDER BY place_id LIMIT 1")).scalar_one()
+    session.execute(text("UPDATE places SET (dup_specific, dup_pinyin, dup_dialect) = "
+                         "(SELECT dup_specific, dup_pinyin, dup_dialect FROM places WHERE name = '汪岗村委会' LIMIT 1) "
+                         "WHERE place_id = :p"), {"p": other})
+    session.execute(text("UPDATE places SET dup_specific = '', dup_pinyin = '', dup_dialect = '' "
+                         "WHERE place_id = :p"), {"p": ids[1]})
+    session.execute(text("UPDATE places SET dup_specific = '陈旧', dup_pinyin = 'chen jiu', dup_dialect = 'cen jiu' "
+                         "WHERE place_id = :p"), {"p": ids[2]})
+    session.execute(text("DELETE FROM name_flags"))
+    on = clock.today()
+    expected = _reference(session, on)
+
+    summary = checks.run_campaign(session, "test:campaign", on)
+
+    assert _stored(session) == set(expected)
+    assert summary["flags"] == dict(Counter(f[2] for f in expected))
+    # The places stored under another key still find their namesakes, and are not found by them.
+    for pid in ids[1:]:
+        assert any(f[0] == pid and f[2] == "重" for f in expected)
+        assert not any(f"#{pid} " in f[6] for f in expected if f[0] not in ids)
+
+
+def test_workers_give_the_same_findings(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The distinct names checked in worker processes (as for a large gazetteer) give what one process gives."""
+    _extend(session)
+    _one_scope_length(session)
+    session.execute(text("DELETE FROM name_flags"))
+    on = clock.today()
+    one = checks.run_campaign(session, "test:campaign", on, workers=1)
+    flags = _stored(session)
+    session.execute(text("DELETE FROM name_flags"))
+    monkeypatch.setattr(checks, "PARALLEL_MIN_NAMES", 1)
+    two = checks.run_campaign(session, "test:campaign", on, workers=2)
+    assert two == one and _stored(session) == flags and flags
+
+
+def test_name_flags_plain_names_take_the_short_way_to_the_same_flags() -> None:
+    """``name_flags`` skips the split and the 怪 N3 character tests for a name of standard characters only; for
+    every kind of name the flags (and their order) are those of the three checks run in full."""
+    from gis_api.places import namecheck
+    from gis_api.places.romanize import split_name
+
+    cfg = namecheck.load_config()
+
+    def full(name: str, category: str | None) -> list[namecheck.Flag]:
+        specific, _ = split_name(name)
+        return [*namecheck._check_big(name, category, {}, cfg), *namecheck._check_foreign(name, specific, cfg),
+                *namecheck._check_odd(name, cfg)]
+
+    names = ["王岗村委会", "巴黎巴黎小区", "曼哈頓廣場", "帝豪国际大厦广场", "华盛顿花园", "阎王村", "八五〇农场",
+             "ＡＢ小区", "A区3号楼", "12345", "青龙 路", "㐀家村", "朝鲜族村", "内蒙古路", "东方威尼斯城", "龙凤呈祥苑",
+             "建德国际", "𠮷野村", "豐村", "金碧辉煌大酒店", "中心广场", "新村", "", "村"]
+    plain = namecheck._plain_chars(cfg)
+    assert any(plain.issuperset(n) and full(n, None) for n in names)  # the short way does raise flags
+    assert any(not plain.issuperset(n) for n in names)
+    for name in names:
+        for category in (None, "住宅区", "村民委员会"):
+            assert namecheck.name_flags(name, category, None, cfg) == full(name, category), name
+            assert [f.span for f in namecheck.name_flags(name, category, None, cfg)] == \
+                [f.span for f in full(name, category)], name
