@@ -119,6 +119,20 @@ def _authenticate(request: Request, token: str) -> auth.User:
 ReadUser = Annotated[auth.User | None, Depends(read_user)]
 
 
+async def current_user(request: Request) -> auth.User:
+    """``deps.CurrentUser`` in one trip through the thread pool (the token check) instead of three; the route's
+    role check first (``deps.permission_first``), 401 without a login."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    user = await run_in_threadpool(_authenticate, request, token) if scheme.lower() == "bearer" and token else None
+    permission_first(request, user)
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+CurrentUser = Annotated[auth.User, Depends(current_user)]
+
+
 async def as_of_param(
     as_of: Annotated[dt.date | None, Query(description="Valid-time date YYYY-MM-DD; default today")] = None,
 ) -> dt.date:

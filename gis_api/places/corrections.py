@@ -93,7 +93,7 @@ def patch_place(session: Session, place_id: int, body: PlaceUpdate, if_match: st
                              missing=lambda: service._not_found(place_id, today))
     proposal = _needs_sign_off(session, row, body)
     if proposal is None:
-        return service.update(session, place_id, body, if_match, actor)
+        return service.update(session, place_id, body, if_match, actor, locked=row)
     waiting = session.scalar(select(NameCorrection).where(NameCorrection.place_id == place_id,
                                                           NameCorrection.status == PENDING))
     if waiting is not None:

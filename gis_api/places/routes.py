@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gis_api import auth, fast_reads
 from gis_api.deps import AsOf, CurrentUser, ReadAccess, SessionDep, SettingsDep
@@ -112,16 +113,21 @@ def create_place(body: PlaceCreate, session: SessionDep, user: CurrentUser) -> J
                           "/api/v1/name-corrections/{id}), which another user with the reviewer role confirms or "
                           "rejects.",
               responses={**media(GEOJSON), 202: {"description": "Correction request waiting for a reviewer (R2)"}})
-def update_place(
-    place_id: int, body: PlaceUpdate, session: SessionDep, user: CurrentUser,
+async def update_place(
+    place_id: int, body: PlaceUpdate, request: Request, user: fast_reads.CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     auth.require(user, *EDITORS)
-    done = corrections.patch_place(session, place_id, body, if_match, user.username)
-    if isinstance(done, NameCorrection):
-        return _correction(done, 202)
-    row, flags = done
-    return _written(session, row.place_id, row.valid_from, 200, flags)
+
+    def write(session: Session) -> JSONResponse:
+        done = corrections.patch_place(session, place_id, body, if_match, user.username)
+        if isinstance(done, NameCorrection):
+            return _correction(done, 202)
+        row, flags = done
+        return _written(session, row.place_id, row.valid_from, 200, flags)
+
+    # the token checked, then the write and its answer in one trip through the thread pool (gis_api/fast_reads.py)
+    return await fast_reads.in_session(request, write)
 
 
 # -- R2: typo corrections of procedure names, confirmed by a second person --------------------------------------

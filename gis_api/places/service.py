@@ -505,17 +505,19 @@ def _guard_protected_rename(session: Session, row: Place, new_name: str) -> None
 
 
 def update(session: Session, place_id: int, body: PlaceUpdate, if_match: str | None, actor: str, *,
-           echoed: bool = False, via_proposal: int | None = None, confirmation: str | None = None
-           ) -> tuple[Place, list[dict[str, Any]]]:
+           echoed: bool = False, via_proposal: int | None = None, confirmation: str | None = None,
+           locked: Place | None = None) -> tuple[Place, list[dict[str, Any]]]:
     """Correct the version in force today, or record a legal change from ``effective_date``.
 
     ``echoed``: the body is a GIS client's copy of the feature it read (OGC PUT/PATCH); a derived spelling or
     division sent back unchanged is then not an officer's override. It is compared with the locked version.
     ``via_proposal``: the approved renaming proposal making this change (the only way a standard name that came
     out of the procedure is renamed, R2). ``confirmation``: the audit note of a reviewer-confirmed typo correction
-    of such a name (``places.corrections.confirm``, the only caller that passes it)."""
+    of such a name (``places.corrections.confirm``, the only caller that passes it). ``locked``: the row the caller
+    got from ``GUARD.lock`` with this ``if_match`` in this transaction today (not locked and checked twice)."""
     today = clock.today()
-    row = GUARD.lock(session, place_id, if_match, where=_in_force(today), missing=lambda: _not_found(place_id, today))
+    row = locked if locked is not None else GUARD.lock(session, place_id, if_match, where=_in_force(today),
+                                                       missing=lambda: _not_found(place_id, today))
     if echoed:
         body = _without_echoes(body, row)
     sent = body.model_fields_set

@@ -9,12 +9,13 @@ statements but not the asyncpg path; here an app without that override reads the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -125,3 +126,29 @@ def test_access(settings: Settings, engine: Engine, pooled: TestClient) -> None:
                       {"u": name})
             s.execute(text("DELETE FROM users WHERE username = :u"), {"u": name})
             s.commit()
+
+
+def test_a_patch_locks_its_place_once(client: TestClient, session: Session,
+                                      login: Callable[..., dict[str, str]]) -> None:
+    """The officer's PATCH (corrections.patch_place) hands its locked row to service.update: one advisory lock and
+    one row lock per write, not two of each — and still 412 for a stale ETag."""
+    h = login("officer")
+    pid = session.scalar(text("SELECT place_id FROM places WHERE valid_to IS NULL ORDER BY place_id LIMIT 1"))
+    url = f"/api/v1/places/{pid}"
+    tag = client.get(url).headers["etag"]
+    seen: list[str] = []
+
+    def count(_conn: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    conn = session.connection()
+    event.listen(conn, "before_cursor_execute", count)
+    try:
+        r = client.patch(url, json={"history": "合成示例：一次更正", "reason": "test"}, headers={**h, "If-Match": tag})
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
+    assert r.status_code == 200, r.text
+    assert sum("pg_advisory_xact_lock" in s for s in seen) == 1
+    assert sum("FOR UPDATE" in s and "FROM places" in s for s in seen) == 1
+    stale = client.patch(url, json={"history": "再改", "reason": "test"}, headers={**h, "If-Match": tag})
+    assert stale.status_code == 412 and stale.headers["etag"] == r.headers["etag"]
