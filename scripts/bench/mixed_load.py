@@ -20,7 +20,8 @@ It prints p50/p95/p99 per class and overall for each server, requests/s, the num
 
 Old code against new: ``--a-rev REV`` runs server A from that git revision (``git archive`` into a scratch
 directory, same database, same embedded cluster), server B from this checkout; with ``--workers-b 1`` both have one
-worker, so the rounds compare the code alone.
+worker, so the rounds compare the code alone. ``--a-tree DIR`` / ``--b-tree DIR`` run a server from a directory
+(e.g. ``git archive HEAD`` untarred, so that a shared work tree's uncommitted edits stay out of the comparison).
 
     .venv/bin/python scripts/bench/mixed_load.py [--clients 50] [--seconds 30] [--rounds 2] [--keep]
     .venv/bin/python scripts/bench/mixed_load.py --a-rev b003948 --workers-b 1 --rounds 3 --seconds 20
@@ -289,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--env-b", action="append", default=[], metavar="VAR=VALUE",
                     help="environment of server B only (e.g. DIMING_POOL_SIZE=10)")
     ap.add_argument("--a-rev", metavar="REV", help="server A runs this git revision's code (old vs new)")
+    ap.add_argument("--a-tree", metavar="DIR", type=Path, help="server A runs the code of this directory")
+    ap.add_argument("--b-tree", metavar="DIR", type=Path,
+                    help="server B runs the code of this directory (e.g. a git archive of HEAD, without the "
+                         "uncommitted edits of a shared work tree)")
     ap.add_argument("--cpu-profile", type=int, default=100, metavar="N",
                     help="CPU per request by class, N requests each on every server (0 = skip)")
     ap.add_argument("--db", default="scale_mixed")
@@ -302,16 +307,19 @@ def main(argv: list[str] | None = None) -> int:
           f" {len(data['search'])} search queries; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     servers: dict[str, Any] = {}
     old_tree = checkout(args.a_rev) if args.a_rev else None
+    trees = {"A": old_tree or args.a_tree, "B": args.b_tree}
+    what = {"A": f"code of {args.a_rev}" if args.a_rev else f"code of {args.a_tree}", "B": f"code of {args.b_tree}"}
     try:
         env_a = dict(kv.split("=", 1) for kv in args.env_a)
         env_b = dict(kv.split("=", 1) for kv in args.env_b)
         specs = [("A", args.workers_a, env_a)] + ([("B", args.workers_b, env_b)] if args.workers_b else [])
         for name, workers, env in specs:
             port = hl.free_port()
-            proc = (start_server_at(old_tree, args.db, port, workers, env) if name == "A" and old_tree
+            tree = trees[name]
+            proc = (start_server_at(tree, args.db, port, workers, env) if tree
                     else hl.start_server(args.db, port, workers, env))
-            label = f"{workers} uvicorn worker(s)" + (f", code of {args.a_rev}" if name == "A" and old_tree else
-                                                      ", this checkout" if old_tree else "")
+            label = f"{workers} uvicorn worker(s)" + (f", {what[name]}" if tree else
+                                                      ", this checkout" if any(trees.values()) else "")
             servers[name] = {"port": port, "proc": proc, "workers": workers, "env": env, "results": [],
                              "label": label}
         first = servers["A"]["port"]
