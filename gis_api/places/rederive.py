@@ -336,7 +336,7 @@ def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False
                 "the database role may not switch the row triggers of places (it does not own the table): "
                 "run this command as the role that ran the migrations, so the internal keys are re-written "
                 "without a new record version",
-                "当前数据库角色不是 places 表的属主，不能临时关闭行级触发器：请以执行迁移的角色运行本命令，"
+                "当前数据库角色不是地名表的属主，不能临时关闭行级触发器：请以执行迁移的角色运行本命令，"
                 "以便在不产生新记录版本的情况下重写内部检索键", field="database_role")
         _start_audit(session, report, actor, reason, batch_rows)
     session.rollback()
