@@ -12,11 +12,13 @@
 
 The old code checks one place at a time (4–20 ms a place), so it is timed on a sample: the places under one
 division prefix (``--sample``, default 61 = Shaanxi, 20,356 villages; ``--sample 4101`` has 3,306). The N7
-duplicates are still looked up in the whole gazetteer. ``--full`` also times the new code on every name (no old
-baseline). Each run prints its wall time, the load, and the CPU seconds of the Python process and of its
-PostgreSQL backend (the figure that moves least with the load of a shared machine).
+duplicates are still looked up in the whole gazetteer. ``--full`` also runs every name, the previous bulk code
+(``--full-rev``) against this checkout, interleaved, with the same full comparison of flags and summary. Each run
+prints its wall time, the load, and the CPU seconds of the Python process, of its worker processes and of its
+PostgreSQL backend (the figures that move least with the load of a shared machine).
 
-    .venv/bin/python scripts/bench/campaign_bench.py [--reuse] [--keep] [--rounds 3] [--sample 61] [--full]
+    .venv/bin/python scripts/bench/campaign_bench.py [--reuse] [--keep] [--rounds 3] [--sample 61]
+        [--sample-rounds N] [--full] [--full-rev b003948]
 """
 
 from __future__ import annotations
