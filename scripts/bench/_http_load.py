@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 
 
 def make_app() -> Any:
@@ -41,17 +40,25 @@ def free_port() -> int:
 
 
 def start_server(db: str, port: int, workers: int = 1, env: dict[str, str] | None = None,
-                 wait_path: str = "/api/v1/places/categories") -> subprocess.Popen[bytes]:
-    """uvicorn with ``workers`` processes serving database ``db``; returns once ``wait_path`` answers 200."""
-    penv = {**os.environ, "DIMING_DB_NAME": db, "PYTHONPATH": str(ROOT), **(env or {})}
-    cmd = [sys.executable, "-m", "uvicorn", "_http_load:make_app", "--factory", "--app-dir", str(HERE),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
-           "--http", "httptools", "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=penv)
+                 wait_path: str = "/api/v1/places/categories", tree: Path | None = None) -> subprocess.Popen[bytes]:
+    """uvicorn with ``workers`` processes serving database ``db``; returns once ``wait_path`` answers 200.
+
+    ``tree``: run the code of another checkout (e.g. a ``git archive`` of an old revision) against the same
+    cluster and database; default this one.
+    """
+    base = tree or ROOT
+    penv = {**os.environ, "DIMING_DB_NAME": db, "PYTHONPATH": str(base), **(env or {})}
+    if tree is not None:  # the other tree's settings would look for the cluster of its own path
+        from gis_api.settings import load_settings
+        penv.setdefault("DIMING_HOME", str(load_settings().db.home))
+    cmd = [sys.executable, "-m", "uvicorn", "_http_load:make_app", "--factory", "--app-dir",
+           str(base / "scripts" / "bench"), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=base, env=penv)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
+            raise SystemExit(f"server ({base}) exited with {proc.returncode}")
         try:
             status, _b = Client(port).request("GET", wait_path)
             if status == 200:
@@ -60,7 +67,7 @@ def start_server(db: str, port: int, workers: int = 1, env: dict[str, str] | Non
             pass
         time.sleep(0.3)
     stop_server(proc)
-    raise SystemExit(f"server on port {port} did not answer {wait_path}")
+    raise SystemExit(f"server ({base}) on port {port} did not answer {wait_path}")
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

@@ -39,7 +39,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -109,28 +108,6 @@ def checkout(rev: str) -> Path:
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
-
-
-def start_server_at(tree: Path, db: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``_http_load.start_server`` with the code of another tree (its gis_api, same cluster and database)."""
-    penv = {**os.environ, "DIMING_DB_NAME": db, "PYTHONPATH": str(tree), "DIMING_HOME": str(load_settings().db.home),
-            **env}
-    cmd = [sys.executable, "-m", "uvicorn", "_http_load:make_app", "--factory", "--app-dir",
-           str(tree / "scripts" / "bench"), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=tree, env=penv)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server ({tree}) exited with {proc.returncode}")
-        try:
-            if hl.Client(port).request("GET", "/api/v1/places/categories")[0] == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.3)
-    hl.stop_server(proc)
-    raise SystemExit(f"server ({tree}) on port {port} did not answer")
 
 
 def login(port: int) -> str:
@@ -316,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, workers, env in specs:
             port = hl.free_port()
             tree = trees[name]
-            proc = (start_server_at(tree, args.db, port, workers, env) if tree
-                    else hl.start_server(args.db, port, workers, env))
+            proc = hl.start_server(args.db, port, workers, env, tree=tree)
             label = f"{workers} uvicorn worker(s)" + (f", {what[name]}" if tree else
                                                       ", this checkout" if any(trees.values()) else "")
             servers[name] = {"port": port, "proc": proc, "workers": workers, "env": env, "results": [],
