@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeGuard
 from urllib.parse import quote, unquote
 
@@ -27,6 +29,7 @@ from gis_api.errors import (
     InvalidInput,
     MethodNotAllowed,
     NotFound,
+    PreconditionFailed,
     PreconditionRequired,
     Unauthorized,
 )
@@ -396,10 +399,30 @@ def _reason(body: Any, header: str | None, method: str, request: Request) -> str
     return f"OGC API Features {method} ({agent[:80]})"
 
 
+def _feature_row(session: SessionDep, c: Collection, fid: str, on: dt.date) -> Any:
+    sql, params = query.item_sql(c, fid, list(c.properties), crs_mod.resolve(None), query.TimeFilter(as_of=on))
+    return SessionReader(session).fetchrow_sync(sql, params)
+
+
+@contextmanager
+def _served_etags(session: SessionDep, c: Collection, fid: str) -> Iterator[None]:
+    """A 412 of a write names the feature's ETag as this API serves it (``"p12.v3.j7"``: with its joined rows'
+    tag), not the record's (``"p12.v3"``), so a client can compare it with what it read here."""
+    try:
+        yield
+    except PreconditionFailed as exc:
+        record = exc.extra.get("etag")
+        row = _feature_row(session, c, fid, clock.today()) if record else None
+        served = feature_etag(c, row) if row is not None else None
+        if served and version_precondition(served) == record:
+            exc.extra["etag"] = served
+            exc.headers["ETag"] = served
+        raise
+
+
 def _written(session: SessionDep, request: Request, c: Collection, fid: str, on: dt.date, status: int
              ) -> Response:
-    sql, params = query.item_sql(c, fid, list(c.properties), crs_mod.resolve(None), query.TimeFilter(as_of=on))
-    row = SessionReader(session).fetchrow_sync(sql, params)
+    row = _feature_row(session, c, fid, on)
     if row is None:
         raise _missing(c, fid)
     headers = {"Location": f"{base_url(request)}/collections/{c.id}/items/{quote(fid)}",
@@ -489,8 +512,9 @@ def replace_item(collection_id: str, feature_id: str, request: Request, body: Fe
                  maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
     body = _in_crs84(request, session, body)
-    fid, on = editor.replace(session, feature_id, body, _precondition(c, if_match, body), user.username,
-                             _reason(body, reason, "PUT", request))
+    with _served_etags(session, c, feature_id):
+        fid, on = editor.replace(session, feature_id, body, _precondition(c, if_match, body), user.username,
+                                 _reason(body, reason, "PUT", request))
     return _written(session, request, c, fid, on, 200)
 
 
@@ -501,8 +525,9 @@ def update_item(collection_id: str, feature_id: str, request: Request, body: Fea
                 maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None) -> Response:
     c, editor, user = _editor(collection_id, maybe_user)
     body = _in_crs84(request, session, body)
-    fid, on = editor.update(session, feature_id, body, _precondition(c, if_match, body), user.username,
-                            _reason(body, reason, "PATCH", request))
+    with _served_etags(session, c, feature_id):
+        fid, on = editor.update(session, feature_id, body, _precondition(c, if_match, body), user.username,
+                                _reason(body, reason, "PATCH", request))
     return _written(session, request, c, fid, on, 200)
 
 
@@ -511,7 +536,7 @@ def update_item(collection_id: str, feature_id: str, request: Request, body: Fea
 def delete_item(collection_id: str, feature_id: str, request: Request, session: SessionDep,
                 maybe_user: OptionalUser, if_match: IfMatch = None, reason: ReasonHeader = None,
                 effective_date: Annotated[dt.date | None, Query(description="default today")] = None) -> Response:
-    _, editor, user = _editor(collection_id, maybe_user)
+    c, editor, user = _editor(collection_id, maybe_user)
     if not (if_match and if_match.strip()):
         # A DELETE has no body, so nothing but If-Match can say which version is being retired.
         raise PreconditionRequired(
@@ -519,8 +544,9 @@ def delete_item(collection_id: str, feature_id: str, request: Request, session: 
             "(QGIS) retires the feature in the map or through the JSON API (POST /api/v1/…/retire)",
             "撤销须携带 If-Match 请求头（所撤销版本的 ETag）；无法发送该请求头的客户端（如 QGIS）请在地图界面或经 "
             "JSON API（POST /api/v1/…/retire）撤销", field="If-Match", rule="RFC 6585 §3")
-    editor.delete(session, feature_id, version_precondition(if_match), user.username,
-                  _reason(None, reason, "DELETE", request), effective_date or clock.today())
+    with _served_etags(session, c, feature_id):
+        editor.delete(session, feature_id, version_precondition(if_match), user.username,
+                      _reason(None, reason, "DELETE", request), effective_date or clock.today())
     return Response(status_code=204)
 
 

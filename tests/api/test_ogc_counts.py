@@ -148,11 +148,11 @@ def test_concurrent_transactions_keep_the_count_exact(engine: Engine, cleanup: N
         rnd = random.Random(w)
         try:
             with engine.connect() as c:
-                c.execute(text("SET lock_timeout = '20s'"))
-                c.commit()
                 for i in range(12):
                     pid = BASE + 1000 * (w + 1) + i
                     tx = c.begin()
+                    # SET LOCAL: a session-wide setting would stay on the pooled connection for later tests
+                    c.execute(text("SET LOCAL lock_timeout = '20s'"))
                     ops = ["add", "future", "facility"]
                     rnd.shuffle(ops)
                     for op in ops:
