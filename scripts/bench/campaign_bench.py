@@ -210,6 +210,26 @@ def compare(name: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
     return same_flags and same_summary
 
 
+def interleave(rev: str, url: str, within: str | None, rounds: int, label: str, ok: bool
+               ) -> tuple[list[float], list[float], bool]:
+    """``rounds`` interleaved runs of the code of ``rev`` and of this checkout on ``within`` (None: the whole
+    gazetteer), each pair compared in full; their times and whether every pair matched (and ``ok`` before)."""
+    t_old: list[float] = []
+    t_new: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="cov_campaign_old_") as tmp:
+        old = old_tree(rev, Path(tmp))
+        for i in range(1, rounds + 1):
+            a = run(old, url, within)
+            b = run(ROOT, url, within)
+            t_old.append(a["seconds"])
+            t_new.append(b["seconds"])
+            print(f"{label} {i}: {rev} {describe(a)}; new {describe(b)}; ratio {rev}/new "
+                  f"{a['seconds'] / b['seconds']:.1f}×; {b['summary']['checked']:,} checked, {len(b['flags']):,} "
+                  f"flags, audit rows {a['audit_rows']:,} / {b['audit_rows']:,}, summary {b['summary']}", flush=True)
+            ok = compare(f"{label} {i}, {rev} vs new", a, b) and ok
+    return t_old, t_new, ok
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default="cov_campaign", help="scratch database (re-created unless --reuse)")
@@ -256,40 +276,14 @@ def main(argv: list[str] | None = None) -> int:
           f"old = {args.old_rev}, new = this checkout; {args.rounds} interleaved rounds", flush=True)
     ok = True
     try:
-        with tempfile.TemporaryDirectory(prefix="cov_campaign_old_") as tmp:
-            old = old_tree(args.old_rev, Path(tmp))
-            t_old: list[float] = []
-            t_new: list[float] = []
-            for i in range(1, args.sample_rounds + 1):
-                a = run(old, url, within)
-                b = run(ROOT, url, within)
-                t_old.append(a["seconds"])
-                t_new.append(b["seconds"])
-                print(f"round {i}: old {describe(a)}, new {describe(b)}; "
-                      f"ratio old/new {a['seconds'] / b['seconds']:.1f}×; "
-                      f"{b['summary']['checked']:,} checked, {len(b['flags']):,} flags, "
-                      f"audit rows old {a['audit_rows']:,} / new {b['audit_rows']:,}", flush=True)
-                ok = compare(f"round {i}", a, b) and ok
-            if t_old:
-                print(f"old: {spread(t_old)};  new: {spread(t_new)};  "
-                      f"ratio of medians {statistics.median(t_old) / statistics.median(t_new):.1f}×")
+        if args.sample_rounds:
+            t_old, t_new, ok = interleave(args.old_rev, url, within, args.sample_rounds, "round", ok)
+            print(f"old: {spread(t_old)};  new: {spread(t_new)};  "
+                  f"ratio of medians {statistics.median(t_old) / statistics.median(t_new):.1f}×")
         if args.full:
-            with tempfile.TemporaryDirectory(prefix="cov_campaign_full_") as tmp:
-                base = old_tree(args.full_rev, Path(tmp))
-                f_old: list[float] = []
-                f_new: list[float] = []
-                for i in range(1, args.rounds + 1):
-                    a = run(base, url, None)
-                    b = run(ROOT, url, None)
-                    f_old.append(a["seconds"])
-                    f_new.append(b["seconds"])
-                    print(f"full round {i}: {args.full_rev} {describe(a)}; new {describe(b)}; "
-                          f"ratio {a['seconds'] / b['seconds']:.1f}×; {b['summary']['checked']:,} names checked, "
-                          f"{len(b['flags']):,} flags, audit rows {a['audit_rows']:,} / {b['audit_rows']:,}, "
-                          f"summary {b['summary']}", flush=True)
-                    ok = compare(f"full round {i}, {args.full_rev} vs new", a, b) and ok
-                print(f"whole gazetteer: {args.full_rev} {spread(f_old)};  new {spread(f_new)} (target ≤ 60 s); "
-                      f"ratio of medians {statistics.median(f_old) / statistics.median(f_new):.1f}×")
+            f_old, f_new, ok = interleave(args.full_rev, url, None, args.rounds, "full round", ok)
+            print(f"whole gazetteer: {args.full_rev} {spread(f_old)};  new {spread(f_new)} (target ≤ 60 s); "
+                  f"ratio of medians {statistics.median(f_old) / statistics.median(f_new):.1f}×")
     finally:
         if not args.keep:
             drop_database(url)
