@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,13 +107,40 @@ class ServerSettings(BaseSettings):
                     "half of a request runs on every core); unset = the number of cores.")
 
 
+class SearchSettings(BaseSettings):
+    """``DIMING_SEARCH_*``: place-name search (gis_api/places/search.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="DIMING_SEARCH_", extra="ignore")
+
+    fallback_budget_ms: int = Field(
+        default=0, ge=0,
+        description="Time budget (a statement_timeout) of a search that may run the trigram-similarity fallback "
+                    "(typos beyond one edit, when nothing closer matched); over it the search answers without the "
+                    "fallback, \"partial\": true when nothing was found. 0 = off (see search_geojson before "
+                    "enabling: read once when the server starts).")
+
+    @field_validator("fallback_budget_ms", mode="before")
+    @classmethod
+    def _whole_ms(cls, value: object) -> object:
+        # pydantic's own message names the field, not the variable an operator set: name the variable.
+        text = str(value).strip()
+        if text == "":  # set but blank (an env file's "VAR="): unset, the default
+            return 0
+        if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,9}", text):
+            raise ValueError(f"DIMING_SEARCH_FALLBACK_BUDGET_MS must be a whole number of milliseconds, 0 or more "
+                             f"(0 = off), not {str(value)[:40]!r}")
+        return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     db: DatabaseSettings
     auth: AuthSettings
     server: ServerSettings
     limits: LimitSettings = field(default_factory=LimitSettings)  # DIMING_LIMIT_* (gis_api/limits.py)
+    search: SearchSettings = field(default_factory=SearchSettings)  # DIMING_SEARCH_*
 
 
 def load_settings() -> Settings:
-    return Settings(db=DatabaseSettings(), auth=AuthSettings(), server=ServerSettings(), limits=LimitSettings())
+    return Settings(db=DatabaseSettings(), auth=AuthSettings(), server=ServerSettings(), limits=LimitSettings(),
+                    search=SearchSettings())

@@ -40,7 +40,6 @@ import datetime as dt
 import itertools
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -55,6 +54,7 @@ from sqlalchemy.orm import Session
 from gis_api.errors import InvalidInput
 from gis_api.places.romanize import is_han, split_name
 from gis_api.places.searchkeys import look_alikes, pinyin_trigrams, query_form, search_keys
+from gis_api.settings import SearchSettings
 
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 50
@@ -600,7 +600,7 @@ _RESTORE_KEY = "diming.search_restore"  # in Session.info: statements to send wi
 # The trigram fallback's time budget (see search_geojson): a savepoint, then statement_timeout for the search's
 # statement only (PostgreSQL times each statement of a multi-statement message separately); released and reset
 # with the planner setting afterwards, or rolled back to on timeout.
-FALLBACK_BUDGET_MS = int(os.environ.get("DIMING_SEARCH_FALLBACK_BUDGET_MS", "0"))  # 0: off (see search_geojson)
+FALLBACK_BUDGET_MS = SearchSettings().fallback_budget_ms  # DIMING_SEARCH_FALLBACK_BUDGET_MS; 0: off (search_geojson)
 _BUDGET_SAVEPOINT = "diming_search_budget"
 _BUDGET_ON = (f"SAVEPOINT {_BUDGET_SAVEPOINT}; "
               "SELECT set_config('diming.search_timeout', current_setting('statement_timeout'), true), "
