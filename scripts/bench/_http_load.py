@@ -121,6 +121,7 @@ class LoadResult:
     seconds: float = 0.0
     load: tuple[float, float] = (0.0, 0.0)  # 1-min load average before and after
     errors: list[str] = field(default_factory=list)
+    client_cpu: float = 0.0  # CPU seconds of this (load generator) process: it shares the machine's CPUs too
 
     def ms(self, kind: str | None = None) -> list[float]:
         return [s.ms for s in self.samples if kind is None or s.kind == kind]
@@ -168,10 +169,11 @@ def run_load(port: int, job: Job, clients: int, *, requests: int | None = None, 
         th.start()
     before = os.getloadavg()[0]
     start.wait()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for th in threads:
         th.join()
     result.seconds = time.perf_counter() - t0
+    result.client_cpu = time.process_time() - c0
     result.load = (before, os.getloadavg()[0])
     return result
 
