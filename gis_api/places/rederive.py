@@ -15,9 +15,11 @@ TRIGGER`` is transactional; its SHARE ROW EXCLUSIVE lock lets readers through bu
 ``places`` waiting until the batch commits, so no other change slips through unversioned or unaudited — the
 same pattern as the bulk importer's summary audit). Bumping ``version`` instead would make every officer's open
 edit fail with 412 for a change they cannot see, and write ~1.6 kB of audit JSON per place repeating the row.
-The run is audited by **one** ``audit_log`` entry (action ``REDERIVE``, entity ``rederive``): who, why, counts
-per column. It is written when the run starts and brought up to date in the same transaction as each batch it
-counts, so the trail is never behind the data, even when a run is interrupted (status ``running``).
+The run is audited in ``audit_log``, append-only (an audit row is never rewritten): a ``REDERIVE`` entry (entity
+``rederive``) when the run starts — who, why, status ``running`` — one ``REDERIVE_BATCH`` entry in the transaction
+of each batch it writes, with that batch's counts per column (so the trail is never behind the data, even when a
+run is interrupted), and a closing ``REDERIVE`` entry with the totals and status ``done`` or ``incomplete``. The
+later entries name the first by its id (``run``).
 
 Published spellings (``PUBLISHED``: ``romanized``, ``zhuanming``, ``tongming``, ``tongming_romanized``) are
 never changed silently: the run lists the places whose spelling would change, old → new. With
@@ -27,9 +29,19 @@ the operator's reason: a new record version and an audit row per place. An offic
 (``romanized_by`` not ``auto``, RZ6) is never replaced; a version that takes effect later is listed, not applied
 (the service corrects the version in force today).
 
-Safe on a live system: rows are read in short read-only transactions, derived with no transaction open, and
-written in short batch transactions (``lock_timeout``; a batch that cannot get its locks is retried, then left
-for the next run) that write only rows still holding the name and category they were derived from. Idempotent:
+Variants (简称, 别名, 曾用名 …, ``place_variants``) are records of their own with a version and ETag; their
+``romanized`` is published with the place, so it is treated like a place's spelling: listed, and with
+``apply_romanized`` written through ``service.respell_variant`` (lock, If-Match with the ETag read when listed,
+write; the table's triggers bump the variant's version and write its audit row). The automatic spelling is the
+one the write path gives: ``romanize(name)`` (``service.add_variant``), or for the former name a legal rename kept,
+the spelling of the closed place version it came from under that version's category — an officer's spelling
+there (``romanized_by`` not ``auto``) is kept. A variant records no ``romanized_by`` of its own, so one whose
+stored spelling is not a pinyin reading of its name at all (each character one of its readings) is taken for an
+officer's and kept (listed with a note); one that is such a reading is taken for an automatic one.
+
+Safe on a live system: rows (and variants) are read in short read-only transactions, derived with no transaction
+open, and written in short batch transactions (``lock_timeout``; a batch that cannot get its locks is retried, then
+left for the next run) that write only rows still holding the name and category they were derived from. Idempotent:
 a second run finds nothing to change.
 """
 
@@ -42,6 +54,7 @@ import json
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -53,6 +66,7 @@ from sqlalchemy.orm import Session
 from gis_api import clock, progress
 from gis_api.errors import Conflict, DimingError, InvalidInput, PreconditionFailed
 from gis_api.places.derive import derived_fields
+from gis_api.places.romanize import pinyin_syllables, romanize
 
 INTERNAL = ("search_keys", "pinyin", "initials", "grams", "dup_specific", "dup_pinyin", "dup_dialect")
 PUBLISHED = ("romanized", "zhuanming", "tongming", "tongming_romanized")
@@ -72,6 +86,19 @@ SELECT p.id, p.place_id, p.name, p.category_code, p.romanized_by, p.version, p.v
 FROM places p
 WHERE p.id > :after AND {SCOPE}
 ORDER BY p.id
+LIMIT :n"""
+# Variants of places in force today or later, with (for a former name a legal rename kept) the closed place
+# version it came from: service.update adds it with that version's name, romanized, valid_from and valid_to.
+_READ_VARIANTS = f"""
+SELECT v.id, v.place_id, v.kind, v.name, v.romanized, v.version, v.valid_from,
+       f.category_code AS from_category, f.romanized_by AS from_romanized_by
+FROM place_variants v
+LEFT JOIN LATERAL (
+    SELECT p.category_code, p.romanized_by FROM places p
+    WHERE p.place_id = v.place_id AND p.name = v.name AND p.valid_from = v.valid_from AND p.valid_to = v.valid_to
+    LIMIT 1) f ON v.kind = '曾用名'
+WHERE v.id > :after AND EXISTS (SELECT 1 FROM places p WHERE p.place_id = v.place_id AND {SCOPE})
+ORDER BY v.id
 LIMIT :n"""
 _STAGE = """
 CREATE TEMP TABLE _rederive (
@@ -108,6 +135,8 @@ class SpellingChange:
     changes: dict[str, dict[str, str | None]]  # column → {"old": …, "new": …}
     action: str = "listed"  # listed | applied | skipped
     note: str | None = None
+    record: str = "place"  # place | variant (row_id is then the variant's id, etag its ETag)
+    kind: str | None = None  # a variant's kind (简称, 别名, 曾用名 …)
 
     @property
     def applicable(self) -> bool:
@@ -124,26 +153,35 @@ class Report:
     batches: int = 0
     batches_written: int = 0
     rows_left: int = 0  # rows of batches that could not get their locks: the next run takes them
+    variants_checked: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)  # names the rules could not derive
     spellings: list[SpellingChange] = field(default_factory=list)
     applied: int = 0
     spellings_left: int = 0
-    audit_id: int | None = None
+    audit_id: int | None = None  # the run's first audit entry (REDERIVE, status running)
     seconds: float = 0.0
+    actor: str | None = None
+    reason: str | None = None
 
     @property
     def complete(self) -> bool:
         return not self.rows_left and not self.spellings_left and not self.errors
 
     def counts(self) -> dict[str, Any]:
-        listed = len(self.spellings)
+        places = [s for s in self.spellings if s.record == "place"]
+        variants = [s for s in self.spellings if s.record == "variant"]
         return {
             "rows_checked": self.rows_checked, "rows_changed": self.rows_changed, "changed": dict(self.changed),
             "batches": self.batches, "batches_written": self.batches_written, "rows_left": self.rows_left,
             "errors": len(self.errors),
-            "spellings": {"listed": listed, "applied": self.applied, "left": self.spellings_left,
-                          "by_column": {c: sum(c in s.changes for s in self.spellings) for c in PUBLISHED},
-                          "officer_spellings_kept": sum(s.romanized_by != "auto" for s in self.spellings)},
+            "spellings": {"listed": len(places), "applied": sum(s.action == "applied" for s in places),
+                          "left": sum(s.action == "skipped" for s in places),
+                          "by_column": {c: sum(c in s.changes for s in places) for c in PUBLISHED},
+                          "officer_spellings_kept": sum(s.romanized_by != "auto" for s in places)},
+            "variants_checked": self.variants_checked,
+            "variant_spellings": {"listed": len(variants), "applied": sum(s.action == "applied" for s in variants),
+                                  "left": sum(s.action == "skipped" for s in variants),
+                                  "officer_spellings_kept": sum(s.romanized_by != "auto" for s in variants)},
         }
 
     def summary(self) -> dict[str, Any]:
@@ -246,12 +284,15 @@ def _write_batch(session: Session, rows: list[tuple[int, str, str, dict[str, Any
         session.execute(text(f"ALTER TABLE places {', '.join(f'ENABLE TRIGGER {t}' for t in ROW_TRIGGERS)}"))
         session.execute(text("DROP TABLE pg_temp._rederive"))
         _set_lock_timeout(session, old_timeout)
-        report.rows_changed += len(locked)
-        for r in locked:
-            for c in INTERNAL:
-                report.changed[c] += bool(getattr(r, c))
-        _record(session, report, "running")
+        changed = {c: sum(bool(getattr(r, c)) for r in locked) for c in INTERNAL}
+        if locked:  # the batch's own entry, in its transaction: the trail is never behind the data
+            _audit(session, report, "REDERIVE_BATCH", {
+                "status": "batch", "batch": report.batches, "ids": [rows[0][0], rows[-1][0]],
+                "rows_changed": len(locked), "changed": changed})
         session.commit()
+        report.rows_changed += len(locked)
+        for c in INTERNAL:
+            report.changed[c] += changed[c]
         return True
     except DBAPIError as exc:
         session.rollback()
@@ -260,39 +301,46 @@ def _write_batch(session: Session, rows: list[tuple[int, str, str, dict[str, Any
         raise
 
 
-def _record(session: Session, report: Report, status: str) -> None:
-    """The run's one audit entry, brought up to date in the caller's transaction."""
-    if report.audit_id is None:
-        return
-    session.execute(text("UPDATE audit_log SET new = CAST(:new AS jsonb) WHERE id = :id"),
-                    {"id": report.audit_id, "new": json.dumps({"rederive": {"status": status, **report.counts()}},
-                                                              ensure_ascii=False)})
+def _audit(session: Session, report: Report, action: str, entry: dict[str, Any]) -> None:
+    """Append one entry of the run to ``audit_log`` in the caller's transaction (entries are never rewritten)."""
+    assert report.audit_id is not None and report.actor is not None
+    session.execute(
+        text("INSERT INTO audit_log (actor, reason, action, table_name, entity_key, new) "
+             "VALUES (:actor, :reason, :action, 'places', 'rederive', CAST(:new AS jsonb))"),
+        {"actor": report.actor, "reason": report.reason, "action": action,
+         "new": json.dumps({"rederive": {"run": report.audit_id, **entry}}, ensure_ascii=False)})
 
 
 def _start_audit(session: Session, report: Report, actor: str, reason: str, batch_rows: int) -> None:
+    """The run's first entry (its id names the run in the later ones), committed before anything is written."""
     new = {"rederive": {"status": "running", "batch_rows": batch_rows, **report.counts()}}
     report.audit_id = int(session.execute(
         text("INSERT INTO audit_log (actor, reason, action, table_name, entity_key, new) "
              "VALUES (:actor, :reason, 'REDERIVE', 'places', 'rederive', CAST(:new AS jsonb)) RETURNING id"),
         {"actor": actor, "reason": reason, "new": json.dumps(new, ensure_ascii=False)}).scalar_one())
+    report.actor, report.reason = actor, reason
     session.commit()
 
 
 def _apply(session: Session, change: SpellingChange, report: Report, actor: str, reason: str,
            lock_timeout: str) -> None:
-    """One spelling through the versioned service write, in a transaction of its own."""
+    """One spelling through the versioned service write of its record, in a transaction of its own."""
     from gis_api.places import service
     from gis_api.places.schemas import PlaceUpdate
 
-    body = PlaceUpdate.model_validate({"romanized": None, "mode": "correction", "reason": reason})
     for attempt in range(RETRIES):
         try:
             old_timeout = _set_lock_timeout(session, lock_timeout)
-            service.update(session, change.place_id, body, change.etag, actor)
+            if change.record == "variant":
+                new = change.changes["romanized"]["new"]
+                assert new is not None
+                service.respell_variant(session, change.place_id, change.row_id, new, change.etag, actor, reason)
+            else:
+                body = PlaceUpdate.model_validate({"romanized": None, "mode": "correction", "reason": reason})
+                service.update(session, change.place_id, body, change.etag, actor)
             _set_lock_timeout(session, old_timeout)
             change.action, change.note = "applied", None
             report.applied += 1
-            _record(session, report, "running")
             session.commit()
             return
         except PreconditionFailed:
@@ -310,6 +358,81 @@ def _apply(session: Session, change: SpellingChange, report: Report, actor: str,
             change.action, change.note = "skipped", "busy (locked by another writer): run again"
             time.sleep(RETRY_PAUSE_S * (attempt + 1))
     report.spellings_left += 1
+
+
+# -- variants --------------------------------------------------------------------------------------------------
+
+def _plain(text_: str) -> str:
+    """Lower-case ASCII letters and digits only (tone marks, ü's dots, spaces, apostrophes and hyphens dropped)."""
+    folded = unicodedata.normalize("NFKD", text_.lower())
+    return "".join(c for c in folded if c.isascii() and c.isalnum()).replace("v", "u")
+
+
+def _readings(ch: str) -> set[str]:
+    from pypinyin import Style, pinyin
+
+    out = {_plain(r) for r in pinyin(ch, style=Style.NORMAL, heteronym=True, errors="default")[0]}
+    out.update(_plain(r) for r in pinyin_syllables(ch))  # the place-name readings (RZ6) too
+    return out
+
+
+def reads_as(spelling: str, name: str) -> bool:
+    """Whether ``spelling`` is a pinyin reading of ``name``: each character one of its readings, in order (case,
+    tones, spaces and apostrophes aside) — what any version of the automatic rules can have written."""
+    target = _plain(spelling)
+    ends = {0}
+    for ch in name:
+        options = _readings(ch) if not ch.isspace() else {""}
+        ends = {j + len(o) for j in ends for o in options if target.startswith(o, j)}
+        if not ends:
+            return False
+    return len(target) in ends
+
+
+def _variant_spelling(row: Any) -> SpellingChange | None:
+    """A variant whose published spelling differs from the automatic one under the current rules."""
+    from gis_api.places.service import variant_etag
+
+    if row.from_category is not None:  # a former name kept by a rename: the closed version's spelling rule
+        new = derived_fields(row.name, row.from_category)["romanized"]
+        by = str(row.from_romanized_by)
+    else:
+        new = romanize(row.name).romanized
+        by = "auto" if not row.romanized or reads_as(row.romanized, row.name) else "officer"
+    if row.romanized == new:
+        return None
+    change = SpellingChange(place_id=row.place_id, row_id=row.id, name=row.name, category_code=row.from_category or "",
+                            etag=variant_etag(row), valid_from=row.valid_from.isoformat() if row.valid_from else "",
+                            romanized_by=by, changes={"romanized": {"old": row.romanized, "new": new}},
+                            record="variant", kind=row.kind)
+    if row.from_category is not None and by != "auto":
+        change.note = f"officer's spelling (romanized_by {by} on the renamed version) kept: an officer decides"
+    elif by != "auto":
+        change.note = ("not a pinyin reading of the name, so taken for an officer's spelling (variants record no "
+                       "romanized_by) and kept: an officer decides")
+    return change
+
+
+def _check_variants(session: Session, report: Report, today: dt.date, batch_rows: int) -> None:
+    after = 0
+    while True:
+        try:
+            rows = list(session.execute(text(_READ_VARIANTS), {"after": after, "today": today, "n": batch_rows}).all())
+        finally:
+            session.rollback()
+        if not rows:
+            return
+        after = rows[-1].id
+        report.variants_checked += len(rows)
+        for row in rows:
+            try:
+                change = _variant_spelling(row)
+            except Exception as exc:  # an odd name is reported, not a reason to stop the whole run
+                report.errors.append({"place_id": row.place_id, "variant_id": row.id, "name": row.name,
+                                      "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            if change is not None:
+                report.spellings.append(change)
 
 
 def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False, apply_romanized: bool = False,
@@ -341,7 +464,7 @@ def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False
         _start_audit(session, report, actor, reason, batch_rows)
     session.rollback()
     after = 0
-    steps = math.ceil(total / batch_rows) + (1 if apply_romanized else 0)
+    steps = math.ceil(total / batch_rows) + 1 + (1 if apply_romanized else 0)
     with progress.phases("rederive places", max(steps, 1)) as bar:
         while True:
             rows = _read(session, after, today, batch_rows)
@@ -386,13 +509,16 @@ def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False
                 time.sleep(RETRY_PAUSE_S * (attempt + 1))
             else:
                 report.rows_left += len(todo)
+        bar.step("variants")
+        _check_variants(session, report, today, batch_rows)
         if apply_romanized and not dry_run:
             bar.step(f"spellings ({sum(s.applicable for s in report.spellings)})")
             for change in report.spellings:
                 if change.applicable:
                     _apply(session, change, report, actor, reason, lock_timeout)
     if not dry_run:
-        _record(session, report, "done" if report.complete else "incomplete")
+        _audit(session, report, "REDERIVE", {"status": "done" if report.complete else "incomplete",
+                                             **report.counts()})
         session.commit()
     report.seconds = time.perf_counter() - t0
     return report
@@ -400,19 +526,19 @@ def rederive(session: Session, *, actor: str, reason: str, dry_run: bool = False
 
 # -- the list of spellings -------------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("place_id", "row_id", "name", "category_code", "valid_from", "romanized_by", "column", "old", "new",
-               "action", "note", "etag")
+CSV_COLUMNS = ("record", "place_id", "row_id", "kind", "name", "category_code", "valid_from", "romanized_by", "column",
+               "old", "new", "action", "note", "etag")
 
 
 def spellings_csv(changes: Sequence[SpellingChange]) -> str:
-    """One line per changed column of each place (old → new)."""
+    """One line per changed column of each place or variant (old → new)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for s in changes:
         for column, diff in s.changes.items():
-            w.writerow((s.place_id, s.row_id, s.name, s.category_code, s.valid_from, s.romanized_by, column,
-                        diff["old"] or "", diff["new"] or "", s.action, s.note or "", s.etag))
+            w.writerow((s.record, s.place_id, s.row_id, s.kind or "", s.name, s.category_code, s.valid_from,
+                        s.romanized_by, column, diff["old"] or "", diff["new"] or "", s.action, s.note or "", s.etag))
     return out.getvalue()
 
 

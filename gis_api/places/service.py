@@ -677,6 +677,19 @@ def delete_variant(session: Session, place_id: int, variant_id: int, if_match: s
     session.flush()
 
 
+def respell_variant(session: Session, place_id: int, variant_id: int, romanized: str, if_match: str, actor: str,
+                    reason: str) -> PlaceVariant:
+    """Replace a variant's romanisation (``diming places rederive --apply-romanized``): the variant's versioned
+    write — locked, checked against the ETag the caller read, written; its triggers bump the version and audit it."""
+    row = VARIANT_GUARD.lock(session, variant_id, if_match, missing=lambda: _no_variant(place_id, variant_id))
+    if row.place_id != place_id:
+        raise _no_variant(place_id, variant_id)
+    audit.set_context(session, actor, reason)
+    row.romanized = romanized
+    session.flush()
+    return row
+
+
 def set_protection(session: Session, place_id: int, body: ProtectionIn, actor: str, *, if_match: str | None,
                    if_none_match: str | None = None) -> tuple[ProtectionListing, bool]:
     """List a place (``If-None-Match: *``) or change its listing (If-Match: the listing's ETag).
