@@ -51,15 +51,18 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, pool_size: int = 5, connect_timeout: int | None = None) -> Engine:
-    """The engine of a server process: ``pool_size`` connections kept, as many again opened under a burst (and
-    closed after it) — at most ``2 × pool_size``, which the connection budget counts (``connection_budget``)."""
+    """The engine of a server process: at most ``2 × pool_size`` connections, which the connection budget counts
+    (``connection_budget``), each opened when first needed and then kept. (It was ``pool_size`` kept and as many
+    again as overflow, closed when returned: under the 50-client mixed load, scripts/bench/mixed_load.py, that
+    opened ~7 new backends a second, each a fork and a cold catalogue cache — a first search ~40 ms instead of
+    ~10 — and, on a shared cluster, "too many clients already" 503s while the others' connections came and went.)"""
     connect_args: dict[str, object] = {"options": CONNECTION_OPTIONS, "application_name": "diming"}
     if connect_timeout is not None:  # a replica on a host that is gone must not hold a read for minutes
         connect_args["connect_timeout"] = connect_timeout
     engine = create_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=2 * pool_size,
+        max_overflow=0,
         pool_pre_ping=True,
         connect_args=connect_args,
     )

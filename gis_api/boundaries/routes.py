@@ -98,12 +98,23 @@ def safe_boundary_report(
     return HTMLResponse(report.to_html(rep, words, bsettings.due_soon_days))
 
 
+def _settings(request: Request) -> BoundarySettings:
+    """The app's boundary settings, read from the environment once per app (like ``app.state.settings``): a
+    ``BoundarySettings()`` per request parsed the environment each time, half the Python time of a line GET under
+    the mixed load (scripts/bench/mixed_load.py, py-spy)."""
+    state = request.app.state
+    found: BoundarySettings | None = getattr(state, "boundary_settings", None)
+    if found is None:
+        found = state.boundary_settings = load_boundary_settings()
+    return found
+
+
 @router.get("/{line_id}", summary="One boundary line (the geometry in force on as_of) with its record",
             responses=media(GEOJSON))
 async def get_line(line_id: str, request: Request, _user: fast_reads.ReadUser, as_of: fast_reads.AsOf) -> Response:
     # On the event loop and the read pool (gis_api/fast_reads.py), record and feature in one statement.
     row = await fast_reads.fetchrow(request, lines.FEATURE_ONE_SQL, {
-        "id": line_id, "as_of": as_of, "interval": load_boundary_settings().inspection_interval_years})
+        "id": line_id, "as_of": as_of, "interval": _settings(request).inspection_interval_years})
     text_, tag = lines.feature_answer(row, line_id, as_of)
     return Response(text_, media_type=GEOJSON, headers={"ETag": tag})
 

@@ -152,3 +152,23 @@ def test_a_patch_locks_its_place_once(client: TestClient, session: Session,
     assert sum("FOR UPDATE" in s and "FROM places" in s for s in seen) == 1
     stale = client.patch(url, json={"history": "再改", "reason": "test"}, headers={**h, "If-Match": tag})
     assert stale.status_code == 412 and stale.headers["etag"] == r.headers["etag"]
+
+
+def test_a_line_get_reads_the_boundary_settings_once_per_app(pooled: TestClient, session: Session,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """BoundarySettings() parsed the environment on every line GET — half the route's Python time under the mixed
+    load (py-spy); now once per app, and the answer is the same."""
+    from gis_api.boundaries import routes as boundary_routes
+
+    made: list[BoundarySettings] = []
+
+    def counted() -> BoundarySettings:
+        made.append(BoundarySettings())
+        return made[-1]
+
+    monkeypatch.setattr(boundary_routes, "load_boundary_settings", counted)
+    line_id = session.scalar(text("SELECT line_id FROM boundary_lines ORDER BY line_id LIMIT 1"))
+    bodies = {pooled.get(f"/api/v1/boundaries/{line_id}").text for _ in range(3)}
+    assert len(made) == 1 and len(bodies) == 1
+    body, _tag = lines.feature(session, line_id, clock.today(), BoundarySettings())
+    assert bodies == {body}

@@ -27,7 +27,28 @@ def test_the_engine_opens_at_most_twice_its_pool(settings: Settings) -> None:
     assert settings.db.database_url
     eng = make_engine(settings.db.database_url, 7)
     try:
-        assert (eng.pool.size(), eng.pool._max_overflow) == (7, 7)  # type: ignore[attr-defined]
+        assert (eng.pool.size(), eng.pool._max_overflow) == (14, 0)  # type: ignore[attr-defined]
+    finally:
+        eng.dispose()
+
+
+def test_the_engine_keeps_what_a_burst_opened(settings: Settings) -> None:
+    """Connections opened under a burst stay in the pool (an overflow closed on return was a new backend —
+    fork, cold caches — at the next burst)."""
+    assert settings.db.database_url
+    eng = make_engine(settings.db.database_url, 2)
+    try:
+        held = [eng.connect() for _ in range(4)]
+        pids = {c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in held}
+        for c in held:
+            c.close()
+        assert eng.pool.checkedin() == 4  # type: ignore[attr-defined]
+        again = [eng.connect() for _ in range(4)]
+        try:
+            assert {c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in again} == pids
+        finally:
+            for c in again:
+                c.close()
     finally:
         eng.dispose()
 
