@@ -114,7 +114,7 @@ def create_place(body: PlaceCreate, session: SessionDep, user: CurrentUser) -> J
                           "rejects.",
               responses={**media(GEOJSON), 202: {"description": "Correction request waiting for a reviewer (R2)"}})
 async def update_place(
-    place_id: int, body: PlaceUpdate, request: Request, user: fast_reads.CurrentUser,
+    place_id: int, body: PlaceUpdate, request: Request, user: fast_reads.WriteUser,
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     auth.require(user, *EDITORS)
@@ -126,7 +126,8 @@ async def update_place(
         row, flags = done
         return _written(session, row.place_id, row.valid_from, 200, flags)
 
-    # the token checked, then the write and its answer in one trip through the thread pool (gis_api/fast_reads.py)
+    # the write and its answer in the transaction the token was checked in, one trip through the thread pool
+    # (gis_api/fast_reads.py)
     return await fast_reads.in_session(request, write)
 
 

@@ -172,3 +172,40 @@ def test_a_line_get_reads_the_boundary_settings_once_per_app(pooled: TestClient,
     assert len(made) == 1 and len(bodies) == 1
     body, _tag = lines.feature(session, line_id, clock.today(), BoundarySettings())
     assert bodies == {body}
+
+
+def test_a_patch_checks_its_token_in_its_own_transaction(settings: Settings, engine: Engine, pooled: TestClient,
+                                                          session: Session) -> None:
+    """fast_reads.write_user: the officer's token is checked in the transaction the write then runs in — one pool
+    checkout per PATCH, not a session of its own for the token (a checkout, ping and rollback more per write); a
+    request refused before the write (412, 422, 403) gives its connection back, rolled back."""
+    pid = session.scalar(text("SELECT place_id FROM places WHERE valid_to IS NULL ORDER BY place_id LIMIT 1"))
+    users = {"fast_reads_officer": ["officer"], "fast_reads_viewer2": ["viewer"]}
+    tokens = {}
+    with Session(engine) as s:
+        for name, roles in users.items():
+            auth.create_user(s, name, "correct horse battery", roles)
+            tokens[name] = auth.login(s, name, "correct horse battery", 1)[0]
+        s.commit()
+    pool = pooled.app.state.engine.pool  # type: ignore[attr-defined]
+    checkouts: list[object] = []
+    event.listen(pool, "checkout", lambda *a: checkouts.append(a))
+    try:
+        officer = {"Authorization": f"Bearer {tokens['fast_reads_officer']}"}
+        body = {"history": "合成示例：不会写入", "reason": "test"}
+        stale = pooled.patch(f"/api/v1/places/{pid}", json=body, headers={**officer, "If-Match": '"p0.v0"'})
+        assert stale.status_code == 412, stale.text
+        assert len(checkouts) == 1 and pool.checkedout() == 0
+        bad = pooled.patch(f"/api/v1/places/{pid}", json={"reason": 5}, headers={**officer, "If-Match": '"p0.v0"'})
+        assert bad.status_code == 422 and pool.checkedout() == 0, bad.text
+        viewer = {"Authorization": f"Bearer {tokens['fast_reads_viewer2']}", "If-Match": '"p0.v0"'}
+        assert pooled.patch(f"/api/v1/places/{pid}", json={"reason": 5}, headers=viewer).status_code == 403
+        assert pooled.patch(f"/api/v1/places/{pid}", json=body, headers={"If-Match": '"p0.v0"'}).status_code == 401
+        assert pool.checkedout() == 0
+    finally:
+        with Session(engine) as s:
+            for name in users:
+                s.execute(text("DELETE FROM api_tokens WHERE user_id = (SELECT id FROM users WHERE username = :u)"),
+                          {"u": name})
+                s.execute(text("DELETE FROM users WHERE username = :u"), {"u": name})
+            s.commit()
