@@ -261,6 +261,17 @@ class CpuMeter:
     def start(self) -> None:
         self.before_s = hl.cpu_seconds(hl.process_tree(self.pid))
         self.before_d = hl.cpu_seconds(backends(self.engine, self.db))
+        self.before_n = self.sessions()
+
+    def sessions(self) -> int:
+        """Backends started on the database so far (a pool that closes and re-opens connections starts many —
+        whose CPU the /proc figures miss once they are gone)."""
+        with self.engine.connect() as c:
+            return int(c.execute(text("SELECT sessions FROM pg_stat_database WHERE datname = :db"),
+                                 {"db": self.db}).scalar_one())
+
+    def opened(self) -> int:
+        return self.sessions() - self.before_n
 
     def stop(self) -> tuple[float, float]:
         after_s = hl.cpu_seconds(hl.process_tree(self.pid))
@@ -298,6 +309,7 @@ class Cell:
     stats: dict[str, int] = field(default_factory=new_stats)
     cpu_ms: list[float] = field(default_factory=list)  # per round: CPU ms per request under the load
     client_ms: list[float] = field(default_factory=list)  # per round: the load generator's CPU ms per request
+    opened: list[int] = field(default_factory=list)  # per round: database backends started
 
 
 def summary(title: str, cell: Cell) -> dict[str, float]:
@@ -326,7 +338,8 @@ def summary(title: str, cell: Cell) -> dict[str, float]:
     print(f"  overall p95 per round: {', '.join(f'{x:.0f}' for x in per_round)} ms "
           f"(median {statistics.median(per_round):.0f}); req/s per round {hl.spread([r.rps for r in results])}; "
           f"CPU ms per request under load per round {hl.spread(cell.cpu_ms)} (server + database; the load "
-          f"generator's own {hl.spread(cell.client_ms)})")
+          f"generator's own {hl.spread(cell.client_ms)}); database backends started per round: "
+          f"{', '.join(map(str, cell.opened))}")
     st = cell.stats
     print(f"  writes: {st['written']} written, {st['412']} answered 412 (re-read, retried), {st['gave_up']} given up "
           f"after 10 412s, {st['write_errors']} other write errors; non-200 responses of any class: "
@@ -434,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                     r = hl.run_load(srv["port"], make_job(data, m, token, cell.stats, 100 + rnd), args.clients,
                                     seconds=args.seconds)
                     cpu = sum(meter.stop()) * 1000 / max(1, len(r.samples))
+                    cell.opened.append(meter.opened())
                     cell.results.append(r)
                     cell.cpu_ms.append(cpu)
                     cell.client_ms.append(r.client_cpu * 1000 / max(1, len(r.samples)))
@@ -441,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{hl.pct(r.ms(), 50):.0f} ms, p95 {hl.pct(r.ms(), 95):.0f} ms, p99 "
                           f"{hl.pct(r.ms(), 99):.0f} ms, write p95 {hl.pct(r.ms('write'), 95):.0f} ms, errors "
                           f"{sum(1 for s in r.samples if not s.ok)}, CPU {cpu:.1f} ms/request, "
+                          f"{cell.opened[-1]} backends started, "
                           f"load {r.load[0]:.1f}→{r.load[1]:.1f}", flush=True)
                 stop(srv)
         print(f"\n== {args.clients} clients; mix {mix_text()}; {args.rounds} × {args.seconds:.0f} s per server and "
