@@ -176,7 +176,8 @@ def write_version(session: Session, row: T, changes: dict[str, Any], *, legal: b
         )
     cls = type(row)
     mapper: Any = getattr(cls, "__mapper__")  # noqa: B009
-    keep = {c.key: getattr(row, c.key) for c in mapper.column_attrs if c.key not in KEEP_OUT}
+    keep = {c.key: getattr(row, c.key) for c in mapper.column_attrs  # generated columns: PostgreSQL computes them
+            if c.key not in KEEP_OUT and all(col.computed is None for col in c.columns)}
     new = cls(**{**keep, **changes, "valid_from": effective_date, "valid_to": valid_to})
     setattr(row, "valid_to", effective_date)  # noqa: B010
     session.flush()  # close first: the exclusion constraint forbids two versions on one date

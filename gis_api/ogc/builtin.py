@@ -109,7 +109,7 @@ register(Collection(
     table="places", id_sql="t.place_id", id_type="integer", geometry_type="Geometry",
     properties=_PLACE_PROPS, join=_PLACE_JOIN,
     etag=places_service.etag, editor=PlaceEditor(), keywords=("地名", "gazetteer", "place names"),
-    requires_table=False,
+    requires_table=False, point_column="geom_pt",
 ))
 
 

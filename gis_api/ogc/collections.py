@@ -83,13 +83,18 @@ class Collection:
     min_zoom: int = 0
     max_zoom: int = 22
     requires_table: bool = True  # only listed when the table exists (areas still being built)
+    # A stored core ``point`` column (the geometry's x/y for points, NULL otherwise) whose GiST index INCLUDEs
+    # ``id_sql``'s column, ``row_id_sql``'s and the valid-time columns, beside a partial GiST index on the
+    # geometry WHERE it IS NULL: a bbox is then counted and paged from indexes alone (places: migration 0016).
+    point_column: str | None = None
     _props: dict[str, Property] = field(default_factory=dict, init=False, repr=False, compare=False)
     # columns() by (property names, extra SQL): computed once per shape, not per request (regex over the SQL)
     _columns: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in (self.table, self.geom_column, *(c for c in (self.valid_from, self.valid_to) if c)):
+        for name in (self.table, self.geom_column,
+                     *(c for c in (self.valid_from, self.valid_to, self.point_column) if c)):
             if not _IDENT.match(name):
                 raise ValueError(f"collection {self.id}: {name!r} is not a plain lower-case SQL identifier")
         if not re.match(r"^[A-Za-z0-9_.-]+$", self.id):

@@ -135,6 +135,35 @@ def conditions(q: ItemsQuery, params: Params) -> tuple[list[str], str | None, bo
     return conds, env, spatial
 
 
+def point_split(q: ItemsQuery) -> bool:
+    """Whether a bbox's matches come from the collection's point index (``Collection.point_column``): a plain
+    lon/lat bbox with an area, no filter, property condition or fixed slice (their columns are not in the index).
+    A bbox without an area is left to ``ST_Intersects``, which finds no point in an envelope that is a point."""
+    c = q.collection
+    return (c.point_column is not None and q.bbox is not None and q.bbox_wkt is None and q.filter is None
+            and not q.equals and not c.where and c.id_type == "integer"
+            and q.bbox[0] < q.bbox[2] and q.bbox[1] < q.bbox[3])
+
+
+def split_matches_sql(c: Collection, time: list[str], box: tuple[str, ...]) -> str:
+    """The bbox's matches in force on the requested time as (row id ``rid``, feature id ``k``), from indexes
+    alone: the points from the GiST index of the point column (an index-only scan: no heap page per match),
+    the other geometries from the partial GiST index on the geometry WHERE the point column IS NULL.
+    ``time``: the valid-time conditions (``time_sql``); ``box``: the bound x0, y0, x1, y1.
+
+    The same rows as ``ST_Intersects(geom, envelope)``: a point intersects an envelope with an area exactly
+    when x0 <= x <= x1 and y0 <= y <= y1 (the boundary included), which ``point <@ box`` tests on the same
+    float8 values; a NULL point column (line, area, no geometry, empty point) falls to the exact test."""
+    assert c.point_column is not None
+    x0, y0, x1, y1 = box
+    pc = f"t.{c.point_column}"
+    points = [*time, f"{pc} <@ box(point({x0}, {y0}), point({x1}, {y1}))"]
+    others = [*time, f"{pc} IS NULL", f"ST_Intersects({c.geom_sql}, ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, 4490))"]
+    cols = f"{c.row_id_sql} AS rid, {c.id_sql} AS k"
+    return (f"SELECT {cols} FROM {c.table} t WHERE {' AND '.join(points)} UNION ALL "
+            f"SELECT {cols} FROM {c.table} t WHERE {' AND '.join(others)}")
+
+
 def _order(q: ItemsQuery, spatial_filter: bool = False) -> str:
     """One total order, the same on every page: the ``sortby`` keys, then the feature id — unique among the
     rows of one request (one version per id: ``time_sql``), so offset paging never skips or repeats a feature.
@@ -173,10 +202,23 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
     the page; counting and paging separately read every match's heap row twice (with points in random physical
     order: one heap page per match). When the cap overflows, the page comes from the narrow top-N instead (a
     CASE branch: the other one never runs).
+
+    A plain bbox over a collection with a point column (``point_split``): the matches — for the count and the
+    page's ids alike — come from indexes alone (``split_matches_sql``: no heap page per match, which in random
+    physical order was one page per match), and the page's rows are then fetched by row id.
     """
     c = q.collection
     params = Params()
-    conds, _env, spatial = conditions(q, params)
+    split = point_split(q)
+    src = ""
+    if split:  # the conditions of ``conditions`` for a plain bbox, its placeholders shared with the index form
+        assert q.bbox is not None
+        time = time_sql(c, q.time, params)
+        box = tuple(params.bind(float(v), "float8") for v in q.bbox)
+        conds, spatial = [*time, f"ST_Intersects({c.geom_sql}, ST_MakeEnvelope({', '.join(box)}, 4490))"], True
+        src = split_matches_sql(c, time, box)
+    else:
+        conds, _env, spatial = conditions(q, params)
     where = " AND ".join(conds) or "TRUE"
     where_params = Params()
     where_params.values = list(params.values)
@@ -189,7 +231,18 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
     page = f"SELECT {cols} FROM {c.table} t WHERE {where} ORDER BY {order} LIMIT {page_limit} OFFSET {offset}"
     count = "NULL::bigint"
     ctes = ""
-    if q.spatial_leads and not q.sortby and c.id_type == "integer":
+    if split and q.spatial_leads and not q.sortby:
+        # the matches from indexes alone (``split_matches_sql``); the page's rows then by row id
+        ids = f"ARRAY(SELECT rid FROM ({src}) x ORDER BY k LIMIT {page_limit} OFFSET {offset})"
+        if count_exact:
+            cap = params.bind(exact_max + 1, "bigint")
+            ctes = (f"WITH m AS MATERIALIZED (SELECT rid, k FROM ({src}) x LIMIT {cap}), "
+                    "n AS (SELECT count(*) AS c FROM m) ")
+            ids = (f"CASE WHEN (SELECT c FROM n) < {cap} THEN ARRAY(SELECT rid FROM m ORDER BY k "
+                   f"LIMIT {page_limit} OFFSET {offset}) ELSE {ids} END")
+            count = f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT c FROM n) END"
+        page = f"SELECT {cols} FROM {c.table} t WHERE {c.row_id_sql} = ANY ({ids}) ORDER BY {c.id_sql}"
+    elif q.spatial_leads and not q.sortby and c.id_type == "integer":
         # the page's row addresses from a narrow top-N (no wide rows through the sort), then those rows (plain
         # tables only: a ctid names a row of one table, not of a partitioned one)
         narrow = (f"SELECT t.ctid FROM {c.table} t WHERE {where} ORDER BY {order} LIMIT {page_limit} "
@@ -209,8 +262,9 @@ def items_sql(q: ItemsQuery, exact_max: int, count_exact: bool = True) -> tuple[
                  f"ogc_row_count('{c.table}', {params.bind(q.time.as_of, 'date')}) END")
     elif count_exact:
         cap = params.bind(exact_max + 1, "bigint")
+        counted = f"SELECT 1 FROM ({src}) x" if split else f"SELECT 1 FROM {c.table} t WHERE {where}"
         count = (f"CASE WHEN count(*) > {limit} OR (count(*) = 0 AND {offset} > 0) THEN (SELECT count(*) FROM "
-                 f"(SELECT 1 FROM {c.table} t WHERE {where} LIMIT {cap}) n) END")
+                 f"({counted} LIMIT {cap}) n) END")
     sql = f"""{ctes}
 SELECT count(*) AS got,
        convert_to('[' || coalesce(string_agg({feature}, ',' ORDER BY t.rn) FILTER (WHERE t.rn <= {limit}), '')

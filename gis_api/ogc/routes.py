@@ -256,6 +256,8 @@ async def items(request: Request, collection_id: str) -> Response:
     if known_large:
         sql, params, where, where_params = query.items_sql(q, settings.exact_count_max, count_exact=False)
     plain = q.bbox is None and q.filter is None and not q.equals and not q.sortby
+    # a small bbox answered from the point index has one best plan whatever the box: no re-planning either
+    plain = plain or (q.spatial_leads and not q.sortby and query.point_split(q))
     row = await (reader(request, generic=True) if plain else db).fetchrow(sql, params)
     assert row is not None
     got, features, exact, tag = int(row[0]), row[1], row[2], row[3]

@@ -15,6 +15,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -30,11 +31,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
 
 from gis_api.db import Base
 from gis_api.versioning import ValidTime, valid_time_constraints
 
 PLACE_ID_SEQ = Sequence("place_id_seq", metadata=Base.metadata)
+
+
+class CorePoint(UserDefinedType[str]):
+    """PostgreSQL's own ``point`` (two float8): its GiST opclass can return the value, so index-only scans."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "POINT"
 
 
 class PlaceStatus(StrEnum):
@@ -129,6 +140,11 @@ class Place(ValidTime, Base):
     dup_specific: Mapped[str] = mapped_column(Text, nullable=False)
     dup_pinyin: Mapped[str] = mapped_column(Text, nullable=False)
     dup_dialect: Mapped[str] = mapped_column(Text, nullable=False)
+    # A point geometry's x/y (NULL for lines, areas, no geometry), computed by PostgreSQL (migration 0016): its
+    # GiST index carries the id and valid time, so an OGC bbox is counted and paged from the index alone.
+    geom_pt: Mapped[str | None] = mapped_column(CorePoint(), Computed(
+        "CASE WHEN GeometryType(geom) = 'POINT' THEN point(ST_X(geom), ST_Y(geom)) END", persisted=True),
+        deferred=True)
 
     __table_args__ = (
         CheckConstraint(
@@ -144,6 +160,9 @@ class Place(ValidTime, Base):
         *valid_time_constraints("place_id", "places_one_version_per_date"),
         Index("ix_places_place_id", "place_id", "valid_from"),
         Index("ix_places_geom", "geom", postgresql_using="gist"),
+        Index("ix_places_geom_pt", "geom_pt", postgresql_using="gist",
+              postgresql_include=["place_id", "id", "valid_from", "valid_to"]),
+        Index("ix_places_geom_other", "geom", postgresql_using="gist", postgresql_where=text("geom_pt IS NULL")),
         Index("ix_places_division", "division_code"),
         Index("ix_places_category", "category_code"),
         Index("ix_places_name_prefix", "name", postgresql_ops={"name": "text_pattern_ops"}),

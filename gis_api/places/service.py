@@ -47,7 +47,8 @@ from gis_api.when import not_after_today
 
 TABLE = "places"
 GEOMETRY_TYPES = ("Point", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
-HIDDEN = "ARRAY['geom', 'search_keys', 'grams', 'pinyin', 'initials', 'dup_specific', 'dup_pinyin', 'dup_dialect']"
+HIDDEN = ("ARRAY['geom', 'geom_pt', 'search_keys', 'grams', 'pinyin', 'initials', 'dup_specific', 'dup_pinyin', "
+          "'dup_dialect']")
 
 FEATURE_SQL = f"""
 json_build_object(

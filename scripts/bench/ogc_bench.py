@@ -26,15 +26,19 @@ with the load average recorded before every run: ``wrk`` (2 threads, 16 connecti
 response's status and feature count) on (a) ``items?bbox=117.2,31.8,117.3,31.9&limit=100``, (b) one item,
 (c) ``items?limit=1000``; the raw-SQL ceiling: Diming's own statement for the same request run by ``pgbench``
 (16 clients, prepared) on the database directly — "sql" with the exact count (for (c) the kept count), "sql-page"
-the page alone (what the default server runs once a bbox result is known to exceed 10,000); MVT tiles z10–z14,
-sequential. It prints per server the median req/s and the spread (min–max) over rounds, p50/p99, and the median
-of the per-round ratios Diming / tipg and Diming / the ceiling of the statement that server runs. Figures only,
-no timed assertions.
+the page alone (what the default server runs once a bbox result is known to exceed 10,000), "sql-pool" the
+statement with as many clients as a server has connections (--pool × --workers); MVT tiles z10–z14,
+sequential. It prints per server the median req/s and the spread (min–max) over rounds, p50/p99, the CPU per
+request of the server's processes ("app") and of the database's backends ("db") — read from /proc around each
+run, a figure the machine's other load changes far less than req/s — and the median of the per-round ratios
+Diming / tipg and Diming / the ceiling of the statement that server runs. Figures only, no timed assertions.
 Under a high load average the single pgbench run (16 backends) gets a larger share of the CPU than one server
-process: compare the ceiling at the same --workers and read it with the load column.
+process: compare the ceiling at the same --workers (and sql-pool) and read it with the load column.
+``--base-tree DIR`` adds a server running another checkout's code (``git archive`` of the previous revision)
+as "base-exact", in the same rounds: old and new compared like for like.
 
     .venv/bin/python scripts/bench/ogc_bench.py [--order random|hilbert] [--rounds 3] [--duration 10]
-        [--workers 1] [--keep] [--reuse]
+        [--workers 1] [--keep] [--reuse] [--cases abc] [--no-tiles] [--base-tree DIR]
 """
 
 from __future__ import annotations
@@ -230,14 +234,19 @@ def wait_http(port: int, path: str, seconds: float = 300) -> None:
     raise SystemExit(f"server on port {port} did not answer {path}")
 
 
-def start_diming(db: str, port: int, workers: int, exact_max: int | None, pool: int) -> subprocess.Popen[bytes]:
-    """``diming serve`` as an operator runs it (the same worker set-up), on the scratch database."""
+def start_diming(db: str, port: int, workers: int, exact_max: int | None, pool: int, tree: Path | None = None
+                 ) -> subprocess.Popen[bytes]:
+    """``diming serve`` as an operator runs it (the same worker set-up), on the scratch database; ``tree``: the
+    code of another checkout (a ``git archive`` of an older revision) against the same cluster and database."""
     env = {**os.environ, "DIMING_DB_NAME": db, "DIMING_WORKERS": str(workers), "DIMING_PORT": str(port),
            "DIMING_OGC_POOL_SIZE": str(pool)}
+    if tree is not None:  # its settings would look for a cluster of its own path
+        env["PYTHONPATH"] = str(tree)
+        env.setdefault("DIMING_HOME", str(load_settings().db.home))
     if exact_max is not None:
         env["DIMING_OGC_EXACT_COUNT_MAX"] = str(exact_max)
-    return subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--log-level", "warning"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-m", "gis_api.cli", "serve", "--log-level", "warning"],
+                            cwd=tree or ROOT, env=env, stdout=subprocess.DEVNULL)
 
 
 def start_tipg(url: str, db: str, port: int, workers: int, props: list[str], pool: int) -> subprocess.Popen[bytes]:
@@ -485,6 +494,49 @@ def wrk(port: int, path: str, expected: int, seconds: int, threads: int, connect
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else ""}
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's worker processes)."""
+    parents: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            parents.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += parents.get(p, [])
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU of each process (those that have exited are left out)."""
+    out = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            out[p] = (int(f[11]) + int(f[12])) / _TICK
+        except OSError:
+            pass
+    return out
+
+
+def backends(url: str, db: str) -> list[int]:
+    """The server processes of the database's connections (whoever is measured owns nearly all the CPU)."""
+    out = subprocess.run(["psql", "-Atc", f"SELECT pid FROM pg_stat_activity WHERE datname = '{db}'",
+                          "-h", str(make_url(url).query.get("host") or make_url(url).host), "-U",
+                          str(make_url(url).username), "postgres"], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
 def sql_literal(sql: str, values: list[Any]) -> str:
     """Diming's statement with its parameters written in (pgbench runs it prepared, without arguments)."""
     def lit(v: Any) -> str:
@@ -506,9 +558,14 @@ def pgbench(url: str, db: str, sql: str, seconds: int, clients: int) -> dict[str
     from gis_api.ogc.reader import SERVER_SETTINGS
     opts = " ".join(f"-c {k}={v}" for k, v in SERVER_SETTINGS.items() if k != "application_name")
     env = {**os.environ, "PGOPTIONS": opts}
-    out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds),
-                          "-h", str(target.query.get("host") or target.host), "-U", str(target.username), "-f",
-                          script, "-r", db], capture_output=True, text=True, env=env)
+    for _try in range(6):  # a shared cluster may be out of connections for a moment: wait, try again
+        out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds),
+                              "-h", str(target.query.get("host") or target.host), "-U", str(target.username), "-f",
+                              script, "-r", db], capture_output=True, text=True, env=env)
+        if out.returncode == 0 or "too many clients" not in out.stderr:
+            break
+        print("  (pgbench: too many clients on the cluster; again in 10 s)", flush=True)
+        time.sleep(10)
     os.unlink(script)
     if out.returncode != 0:
         raise SystemExit(f"pgbench failed: {out.stderr[-500:]}")
@@ -640,6 +697,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-tiles", action="store_true")
     ap.add_argument("--tiles", type=int, default=30, help="tiles compared and timed per zoom level")
     ap.add_argument("--port", type=int, default=8811, help="first of three ports (Diming exact, default, tipg)")
+    ap.add_argument("--base-tree", type=Path,
+                    help="also run this checkout's code (e.g. a git archive of the previous revision) as "
+                         "'base-exact', interleaved with the others: old and new compared in the same rounds")
     args = ap.parse_args(argv)
     args.rounds = max(3, args.rounds)
     args.db = args.db or f"ogc_bench_{args.order}"
@@ -678,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     cases = {k: v for k, v in cases.items() if k in args.cases}
     servers = {"diming-exact": port_x, "diming": port_d, "tipg": port_t}
+    if args.base_tree:
+        servers["base-exact"] = args.port + 3
     print(f"servers: {args.workers} worker process(es) each, read pools of {args.pool} connections; "
           f"Diming 'exact' counts every match "
           f"(DIMING_OGC_EXACT_COUNT_MAX={EXACT_ALL:,}), 'diming' runs the default settings; "
@@ -685,6 +747,10 @@ def main(argv: list[str] | None = None) -> int:
     procs = [start_diming(args.db, port_x, args.workers, EXACT_ALL, args.pool),
              start_diming(args.db, port_d, args.workers, None, args.pool),
              start_tipg(url, args.db, port_t, args.workers, props, args.pool)]
+    if args.base_tree:
+        procs.append(start_diming(args.db, servers["base-exact"], args.workers, EXACT_ALL, args.pool,
+                                  tree=args.base_tree.resolve()))
+    pid_of = dict(zip(servers, (p.pid for p in procs), strict=True))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {k: {} for k in cases}
     ceiling_of: dict[str, dict[str, str]] = {}
     tile_rows: list[str] = []
@@ -692,12 +758,17 @@ def main(argv: list[str] | None = None) -> int:
         wait_http(port_x, "/ogc/collections/places")
         wait_http(port_d, "/ogc/collections/places")
         wait_http(port_t, "/collections/public.places")
+        if args.base_tree:
+            wait_http(servers["base-exact"], "/ogc/collections/places")
 
         print("\n== responses compared in Python: ids and order, properties, geometry, counts ==")
         for k, (label, kind, _e, path_d, path_t) in cases.items():
             t_doc = get_json(port_t, path_t)
             info = compare(kind, get_json(port_x, path_d), t_doc, f"({k}) exact", count_must_match=True)
             info_d = compare(kind, get_json(port_d, path_d), t_doc, f"({k}) default", count_must_match=False)
+            if args.base_tree:
+                compare(kind, get_json(servers["base-exact"], path_d), t_doc, f"({k}) base exact",
+                        count_must_match=True)
             # the statement the default server runs: with the count while it is exact, else the page alone
             exact_default = kind in ("feature", "page") or t_doc.get("numberMatched", 0) <= DEFAULT_EXACT_MAX
             ceiling_of[k] = {"diming-exact": "sql", "diming": "sql" if exact_default else "sql-page"}
@@ -745,6 +816,7 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "feature":
                 s_, p_ = query.item_sql(c, str(place_id), plist, out, tf)
                 sqls[k] = {"sql": sql_literal(s_, p_.values)}
+                sqls[k]["sql-pool"] = sqls[k]["sql"]
                 continue
             q = query.ItemsQuery(collection=c, limit=100 if kind == "bbox" else 1000, offset=0, crs=out, props=plist,
                                  time=tf)
@@ -756,12 +828,13 @@ def main(argv: list[str] | None = None) -> int:
             sqls[k] = {"sql": sql_literal(s_, p_.values)}
             s2, p2, _w, _wp = query.items_sql(q, EXACT_ALL, count_exact=False)
             sqls[k]["sql-page"] = sql_literal(s2, p2.values)
+            sqls[k]["sql-pool"] = sqls[k]["sql"]
         print(f"\n== load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s (every response checked: "
               f"status 200, feature count) and pgbench -c{args.connections} of Diming's statement; "
               f"{args.rounds} interleaved "
               "rounds ==", flush=True)
         for k, (_label, _kind, expected, path_d, path_t) in cases.items():
-            paths = {"diming-exact": path_d, "diming": path_d, "tipg": path_t}
+            paths = {"diming-exact": path_d, "diming": path_d, "tipg": path_t, "base-exact": path_d}
             for s, port in servers.items():  # warm-up: connections opened, statements prepared
                 wrk(port, paths[s], expected, 2, args.threads, args.connections, lua)
             runs: dict[str, list[dict[str, Any]]] = {s: [] for s in [*servers, *sqls[k]]}
@@ -769,14 +842,28 @@ def main(argv: list[str] | None = None) -> int:
                 for s in runs:
                     load1 = os.getloadavg()[0]
                     if s in servers:
+                        # CPU per request, server process(es) and database backends: a figure the machine's
+                        # other load does not change much (req/s under a load average of 15 does)
+                        spids, bpids = _tree(pid_of[s]), backends(url, args.db)
+                        before = cpu_seconds(spids), cpu_seconds(bpids)
                         res = wrk(servers[s], paths[s], expected, args.duration, args.threads, args.connections, lua)
+                        # connections opened during the run (a pool replacing one) count whole
+                        after = cpu_seconds(spids), cpu_seconds(sorted({*bpids, *backends(url, args.db)}))
+                        done = max(1.0, res["rps"] * args.duration)
+                        res["cpu_app_ms"], res["cpu_db_ms"] = (1000 * sum(a[p] - b.get(p, 0.0) for p in a) / done
+                                                               for a, b in zip(after, before, strict=True))
                     else:
-                        res = pgbench(url, args.db, sqls[k][s], args.duration, args.connections)
+                        # sql-pool: as many clients as one server has connections (under a high load, 16
+                        # backends take a larger share of the CPU than a server's pool)
+                        res = pgbench(url, args.db, sqls[k][s], args.duration,
+                                      args.pool * args.workers if s == "sql-pool" else args.connections)
                     res["load"] = load1
                     runs[s].append(res)
                     print(f"  ({k}) round {r + 1} {s:12} {res['rps']:8.1f} req/s  p50 {res['p50_ms']:7.2f} ms  "
                           f"p99 {res['p99_ms']:7.2f} ms  load {load1:4.1f}  bad {res['bad'] + res['non2xx']}"
-                          f"{'  socket errors: ' + res['socket_errors'] if res['socket_errors'] else ''}", flush=True)
+                          f"{'  socket errors: ' + res['socket_errors'] if res['socket_errors'] else ''}"
+                          + (f"  CPU/req app {res['cpu_app_ms']:5.2f} db {res['cpu_db_ms']:5.2f} ms"
+                             if "cpu_app_ms" in res else ""), flush=True)
             results[k] = runs
         lua.unlink()
 
@@ -816,12 +903,23 @@ def main(argv: list[str] | None = None) -> int:
             line = (f"     {s:12} {median(rps):8.1f} [{min(rps):7.1f}–{max(rps):7.1f}]  p50 "
                     f"{median([x['p50_ms'] for x in rs]):7.2f}  p99 {median([x['p99_ms'] for x in rs]):7.2f}  "
                     "load " + " ".join(f"{x['load']:.1f}" for x in rs))
+            if "cpu_app_ms" in rs[0]:
+                line += (f"  CPU/req app {median([x['cpu_app_ms'] for x in rs]):5.2f} db "
+                         f"{median([x['cpu_db_ms'] for x in rs]):5.2f} ms")
+            if s == "base-exact":
+                ratios = [ratio(a["rps"], b["rps"]) for a, b in zip(rs, runs["tipg"], strict=True)]
+                new = [ratio(a["rps"], b["rps"]) for a, b in zip(runs["diming-exact"], rs, strict=True)]
+                line += (f"  ×tipg {median(ratios):5.2f} [{min(ratios):.2f}–{max(ratios):.2f}]  diming-exact / "
+                         f"base {median(new):4.2f} [{min(new):.2f}–{max(new):.2f}]")
             if s.startswith("diming"):
                 ratios = [ratio(a["rps"], b["rps"]) for a, b in zip(rs, runs["tipg"], strict=True)]
                 line += f"  ×tipg {median(ratios):5.2f} [{min(ratios):.2f}–{max(ratios):.2f}]"
                 ref = ceiling_of[k][s] if ceiling_of[k][s] in runs else "sql"
                 ceil = [ratio(a["rps"], b["rps"]) for a, b in zip(rs, runs[ref], strict=True)]
                 line += f"  ×ceiling({ref}) {median(ceil):4.2f} [{min(ceil):.2f}–{max(ceil):.2f}]"
+                if "sql-pool" in runs and ref == "sql":
+                    cp = [ratio(a["rps"], b["rps"]) for a, b in zip(rs, runs["sql-pool"], strict=True)]
+                    line += f"  ×ceiling(sql-pool) {median(cp):4.2f} [{min(cp):.2f}–{max(cp):.2f}]"
             print(line)
         for s in ("diming-exact", "diming"):
             ratios = [ratio(a["rps"], b["rps"]) for a, b in zip(runs[s], runs["tipg"], strict=True)]

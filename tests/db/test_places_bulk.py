@@ -251,7 +251,10 @@ def _overlapping_version(session: Session, place_id: int, valid_from: dt.date) -
     session.execute(text("CREATE TEMP TABLE _copy ON COMMIT DROP AS SELECT * FROM places WHERE place_id = :p"),
                     {"p": place_id})
     session.execute(text("UPDATE _copy SET id = (SELECT max(id) + 1 FROM places), valid_from = :d"), {"d": valid_from})
-    session.execute(text("INSERT INTO places SELECT * FROM _copy"))
+    cols = ", ".join(session.scalars(text(  # not the generated geom_pt (migration 0016): PostgreSQL computes it
+        "SELECT quote_ident(column_name) FROM information_schema.columns WHERE table_name = 'places' "
+        "AND table_schema = current_schema() AND is_generated = 'NEVER' ORDER BY ordinal_position")))
+    session.execute(text(f"INSERT INTO places ({cols}) SELECT {cols} FROM _copy"))
 
 
 def _index_set(session: Session) -> list[tuple[str, str]]:
