@@ -104,11 +104,13 @@ class Report:
     n_conflicts: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step: read, normalise, match, bulk steps
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "engine": self.engine, "key": self.key, "rows_read": self.rows_read,
                 "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged,
                 "conflicts": self.n_conflicts, "dry_run": self.dry_run, "seconds": round(self.seconds, 3),
+                "phases": {k: round(v, 3) for k, v in self.phases.items()},
                 "errors": self.errors, "conflict_rows": self.conflicts[:1000], "place_ids": self.place_ids[:1000],
                 "updated_ids": self.updated_ids[:1000]}
 
@@ -269,13 +271,17 @@ def import_places(session: Session, path: Path, opts: ImportOptions) -> Report:
         raise InvalidInput(f"key must be one of {', '.join(KEYS)}", f"匹配键须为 {'、'.join(KEYS)} 之一", field="key")
     records = read_records(path, opts)
     rep = Report(rows_read=len(records), dry_run=opts.dry_run, key=opts.key)
+    rep.phases["read"] = (mark := time.perf_counter()) - t0
     categories = _categories(session)
     short = _shapefile_names() if formats.guess_format(path.name, opts.fmt) == "shp" else None
     rows = [_normalise(rec, opts, categories, short) for rec in records]
     for r in rows:
         for field_, en, zh in r.rec.errors:
             _err(rep, r.rec.row, field_, en, zh)
+    rep.phases["normalise"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     new_rows = _match(session, rows, opts, rep, dbf=short is not None)
+    rep.phases["match"] = time.perf_counter() - mark
     new = [(r.rec, r.data) for r in new_rows]
     extra = any(set(d) - CORE for _r, d in new)
     engine = opts.engine
@@ -542,6 +548,8 @@ def _bulk(session: Session, rows: list[tuple[Record, dict[str, Any]]], opts: Imp
     prep = bulk.prepare(place_rows(), categories)
     result = bulk.load(session, prep, actor=opts.actor, reason=opts.reason, source=opts.source,
                        valid_from=valid_from)
+    rep.phases["derive"] = result.derive_seconds  # the names' fields, in Python (no transaction open)
+    rep.phases.update(result.phases)
     for e in result.errors:
         _err(rep, e.row, e.field, e.message, e.message_zh)
     rep.inserted = result.inserted if rep.ok else 0

@@ -58,11 +58,34 @@ CHILD = r"""
 import datetime as dt, json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 case, path, url = sys.argv[2], sys.argv[3], sys.argv[4]
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 from gis_api.db import CONNECTION_OPTIONS
 from gis_api.places import bulk
 engine = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
+TICK = os.sysconf("SC_CLK_TCK")
+backend = {"pid": None, "cpu": 0.0}
+db_cpu = {}
+
+
+def backend_cpu():
+    try:  # the run database is on this machine: the backend's utime + stime
+        f = open(f"/proc/{backend['pid']}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / TICK
+
+
+def hook(name, session):  # after each load step: the backend's CPU seconds in it
+    if backend["pid"] is None:
+        return
+    now = backend_cpu()
+    db_cpu[name] = db_cpu.get(name, 0.0) + now - backend["cpu"]
+    backend["cpu"] = now
+
+
+if hasattr(bulk, "PHASE_HOOK"):  # older trees have no hook: wall phases only
+    bulk.PHASE_HOOK = hook
 t0 = time.perf_counter()
 if case == "villages":
     sys.path.insert(0, os.path.join(sys.argv[5], "scripts", "bench"))
@@ -73,14 +96,19 @@ else:
     rows = bulk.read_csv(path)
 t1 = time.perf_counter()
 with Session(engine) as s:
+    backend["pid"] = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    backend["cpu"] = backend_cpu()
+    s.commit()
     rep = bulk.import_places(s, rows, actor="bench", reason="import bench", source="bench",
                              valid_from=dt.date.today(), check_divisions=False)
+    tc = time.perf_counter()
     s.commit()
 t2 = time.perf_counter()
 d = rep.as_dict()
+phases = {"read": t1 - t0, "prepare": d["derive_seconds"], **d["phases"], "commit": t2 - tc}
 print(json.dumps({"ok": rep.ok, "rows": rep.inserted, "read_s": t1 - t0, "import_s": t2 - t1, "seconds": t2 - t0,
-                  "derive_s": d["derive_seconds"], "phases": d["phases"], "distinct": rep.distinct_names,
-                  "errors": d["errors"][:3]}))
+                  "derive_s": d["derive_seconds"], "phases": phases, "phases_cpu": d.get("phases_cpu", {}),
+                  "phases_db_cpu": db_cpu, "distinct": rep.distinct_names, "errors": d["errors"][:3]}))
 """
 
 
@@ -232,7 +260,8 @@ def run_importer(tree: Path, case: str, path: Path) -> dict[str, object]:
         except ValueError:
             rep = {"ok": False, "errors": [done.stderr[-500:]]}
         out: dict[str, object] = {"ok": bool(rep.get("ok")) and done.returncode == 0, "rows": rep.get("inserted"),
-                                  "seconds": seconds, "errors": rep.get("errors", [])[:3]}
+                                  "seconds": seconds, "errors": rep.get("errors", [])[:3],
+                                  "phases": rep.get("phases", {})}
     else:
         t = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", CHILD, str(tree), case, str(path), url, str(ROOT)],
@@ -278,6 +307,43 @@ def old_tree(rev: str) -> Path:
     return dest
 
 
+def _phases(res: dict[str, object]) -> str:
+    """``step wall/client-CPU/backend-CPU`` per step of one import (CPU where the tree under test reports it)."""
+    wall = dict(res.get("phases") or {})  # type: ignore[call-overload]
+    cpu = dict(res.get("phases_cpu") or {})  # type: ignore[call-overload]
+    db = dict(res.get("phases_db_cpu") or {})  # type: ignore[call-overload]
+    parts = []
+    for k, v in wall.items():
+        c = f"/{cpu[k]:.1f}" if k in cpu else ""
+        b = f"/db {db[k]:.1f}" if k in db else ""
+        parts.append(f"{k} {float(v):.1f}{c}{b}")
+    return ", ".join(parts)
+
+
+def _phase_table(cases: list[str], results: dict[tuple[str, str], list[dict[str, object]]]) -> None:
+    """Median wall seconds per step, old against new (and the backend's CPU seconds per step, where measured)."""
+    for case in cases:
+        sides = [s for s in ("old", "new") if results.get((case, s))]
+        steps: list[str] = []
+        for s in sides:
+            for r in results[(case, s)]:
+                steps += [k for k in dict(r.get("phases") or {}) if k not in steps]  # type: ignore[call-overload]
+        if not steps:
+            continue
+        print(f"\n{case}: median seconds per step (wall; backend CPU)")
+        print(f"  {'step':14s} " + " ".join(f"{s + ' wall':>10s} {s + ' db':>8s}" for s in sides))
+        for k in steps:
+            cells = []
+            for s in sides:
+                ok = [r for r in results[(case, s)] if r.get("ok")]
+                w = [float(dict(r["phases"])[k]) for r in ok if k in dict(r.get("phases") or {})]  # type: ignore
+                b = [float(dict(r["phases_db_cpu"])[k]) for r in ok  # type: ignore[call-overload]
+                     if k in dict(r.get("phases_db_cpu") or {})]  # type: ignore[call-overload]
+                cells.append(f"{statistics.median(w):10.1f}" if w else f"{'–':>10s}")
+                cells.append(f"{statistics.median(b):8.1f}" if b else f"{'–':>8s}")
+            print(f"  {k:14s} " + " ".join(cells))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--old-rev", default="HEAD", help="git revision to compare against (default HEAD)")
@@ -314,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = (run_ogr2ogr(files[case]) if side == "ogr2ogr"
                        else run_importer(trees[side], case, files[case]))
                 results.setdefault((case, side), []).append(res)
-                extra = f" phases {res.get('phases')}" if res.get("phases") else ""
+                extra = f"\n    phases {_phases(res)}" if res.get("phases") else ""
                 print(f"[{case} round {r + 1}] {side:7s} {float(res['seconds']):7.1f} s cpu {res.get('cpu_s')} s "
                       f"(client {res.get('cpu_client_s')}, db {res.get('cpu_db_s')}) ok={res.get('ok')} "
                       f"rows={res.get('rows')} load {res['load']}{extra}"
@@ -322,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     _admin(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
     _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
 
+    _phase_table(cases, results)
     for metric, label in (("seconds", "wall s"), ("cpu_s", "CPU s")):
         print(f"\n{'case':9s} {'side':8s} {'n':>2s} {'median ' + label:>13s} {'min–max':>15s}  "
               "ratios (median / median)")
