@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gis_api.places.romanize import DATA_DIR, _read_csv, is_han, pinyin_syllables, split_name
+from gis_api.places.romanize import DATA_DIR, _read_csv, is_han, pinyin_syllables, split_name, strip_tones
 
 CLASSES = ("大", "洋", "怪", "重")
 SCOPES = ("national", "province", "county", "built_up_area")
@@ -469,24 +469,30 @@ def _odd_word_flags(name: str, cfg: NameCheckConfig) -> list[Flag]:
 # 重 (N7)
 
 
-def normalize_for_duplicate(name: str, config: NameCheckConfig | None = None) -> str:
+def normalize_for_duplicate(
+    name: str, config: NameCheckConfig | None = None, *, known: tuple[str, str] | None = None
+) -> str:
     """Normalised 专名 for the N7 comparison (domain.md 2.2).
 
     Removes an NBS committee suffix (…社区居民委员会, then a 村/社区 left in front of it) or else the 通名
     (so 青龙路 and 青龙街 both give 青龙), a county/city prefix (肥东, 合肥), and then a leading 新/大 when at least
     ``dup_min_specific_chars_after_leading`` characters remain.
+
+    ``known`` is ``(text, split_name(text, join_modifier=False)[0])`` when the caller has it (the bulk importer).
     """
     cfg = config or load_config()
     text = name.strip()
     committee = False
-    for suffix in cfg.dup_suffixes:
-        if text.endswith(suffix) and len(text) > len(suffix):
-            text, committee = text[: -len(suffix)], True
-            break
-    for prefix in cfg.dup_prefixes:
-        if text.startswith(prefix) and len(text) > len(prefix):
-            text = text[len(prefix) :]
-            break
+    if text.endswith(cfg.dup_suffixes):  # one C call for the common miss (speed); the loop picks which
+        for suffix in cfg.dup_suffixes:
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text, committee = text[: -len(suffix)], True
+                break
+    if text.startswith(cfg.dup_prefixes):
+        for prefix in cfg.dup_prefixes:
+            if text.startswith(prefix) and len(text) > len(prefix):
+                text = text[len(prefix) :]
+                break
     if committee:
         # The committee suffix was the generic: 赵岗社区村民委员会 -> 赵岗 (岗 stays), but the village's own
         # generic goes too: 陈村村民委员会 -> 陈村 -> 陈, as for the village 陈村.
@@ -495,6 +501,8 @@ def normalize_for_duplicate(name: str, config: NameCheckConfig | None = None) ->
             if specific.endswith(generic) and len(specific) > len(generic):
                 specific = specific[: -len(generic)]
                 break
+    elif known is not None and known[0] == text:
+        specific = known[1]
     else:
         specific, _ = split_name(text, join_modifier=False)
     for lead in cfg.dup_leading:
@@ -531,24 +539,38 @@ def duplicate_key(name: str, config: NameCheckConfig | None = None) -> Duplicate
     return specific_key(normalize_for_duplicate(name, cfg), cfg)
 
 
-def specific_key(specific: str, cfg: NameCheckConfig) -> DuplicateKey:
-    """The duplicate key of a normalised 专名 (names sharing a 专名 share it: the campaign computes it once)."""
-    syllables = [s.lower() for s in pinyin_syllables(specific)]
-    dialect = _DIALECT.get(id(cfg))
-    if dialect is None or dialect[0] is not cfg:  # a syllable's local reading, once per syllable and config
+def specific_key(specific: str, cfg: NameCheckConfig, syllables: Sequence[str] | None = None) -> DuplicateKey:
+    """The duplicate key of a normalised 专名 (names sharing a 专名 share it: the campaign computes it once).
+
+    ``syllables``: ``pinyin_syllables(specific, tones=True)`` when the caller has them (the bulk importer).
+    """
+    if syllables is None:
+        syllables = pinyin_syllables(specific)
+    low, local = specific_key_columns(syllables, cfg)
+    return DuplicateKey(specific, low, local)
+
+
+def specific_key_columns(syllables: Sequence[str], cfg: NameCheckConfig) -> tuple[str, str]:
+    """(pinyin, dialect) of a duplicate key from syllables with or without tone marks: per syllable, once per
+    syllable and config (speed: the same few thousand syllables come back in every name)."""
+    memo = _DIALECT.get(id(cfg))
+    if memo is None or memo[0] is not cfg:
         _DIALECT.clear()
-        dialect = _DIALECT[id(cfg)] = (cfg, {})
-    seen = dialect[1]
-    local = []
-    for s in syllables:
-        d = seen.get(s)
-        if d is None:
-            d = seen[s] = _dialect_syllable(s, cfg)
-        local.append(d)
-    return DuplicateKey(specific, " ".join(syllables), " ".join(local))
+        memo = _DIALECT[id(cfg)] = (cfg, {}, {})
+    _cfg, lowered, local = memo
+    try:
+        return " ".join(map(lowered.__getitem__, syllables)), " ".join(map(local.__getitem__, syllables))
+    except KeyError:
+        if len(lowered) >= 100_000:
+            lowered.clear()
+            local.clear()
+        for s in syllables:
+            low = strip_tones(s).lower()
+            lowered[s], local[s] = low, _dialect_syllable(low, cfg)
+        return specific_key_columns(syllables, cfg)
 
 
-_DIALECT: dict[int, tuple[NameCheckConfig, dict[str, str]]] = {}
+_DIALECT: dict[int, tuple[NameCheckConfig, dict[str, str], dict[str, str]]] = {}  # see specific_key_columns
 
 
 def duplicate_scope(kind: str, config: NameCheckConfig | None = None) -> str:

@@ -48,8 +48,9 @@ How a name is spelled:
 Speed (issue 12 section 3; ``scripts/bench/romanize_speed.py``): pypinyin is asked once per word of its own
 segmentation (same words, same syllables) and the syllables kept per word; spellings are cached per run of Han
 characters, per 专名 and per (name, tones, kind); reading and lexicon matching looks only at the lengths of the
-words that start with each character. ``reload_data()`` clears the caches. Accuracy against official spellings:
-``scripts/bench/romanize_accuracy.py`` (issue 14).
+words that start with each character. The bulk importer (derive.py) goes through :func:`fast_reading`, which
+composes a name's syllables from its 专名's and a cached tail (see there). ``reload_data()`` clears the caches.
+Accuracy against official spellings: ``scripts/bench/romanize_accuracy.py`` (issue 14).
 """
 
 from __future__ import annotations
@@ -58,13 +59,14 @@ import csv
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pypinyin import Style, pinyin
+from pypinyin.constants import PHRASES_DICT as _PYPINYIN_PHRASES
 from pypinyin.constants import RE_HANS as _PYPINYIN_HANS
 from pypinyin.seg.mmseg import seg as _pypinyin_mmseg
 from pypinyin.seg.simpleseg import seg as _pypinyin_seg
@@ -101,7 +103,7 @@ class Romanization:
     tongming_roman: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built for every name, and a frozen init costs a setattr call per field
 class _Split:
     """Internal result of splitting: 专名, modifier (RZ2), ethnic words, base generic."""
 
@@ -146,6 +148,10 @@ class _Data:
         default_factory=dict, compare=False, repr=False
     )
     words_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)  # 专名 -> words
+    # name_syllables (the bulk importer's fast path): per 专名, per tail (last pypinyin word(s) + 通名), per 通名
+    run_cache: dict[str, _RunInfo | None] = field(default_factory=dict, compare=False, repr=False)
+    tail_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    generic_cache: dict[str, _GenericInfo] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -267,6 +273,9 @@ def _data_for(region: str | None = None) -> _Data:
         syllable_cache={},
         span_cache={},
         words_cache={},
+        run_cache={},
+        tail_cache={},
+        generic_cache={},
     )
 
 
@@ -337,9 +346,11 @@ def _match(
     """
     spans: dict[int, tuple[int, tuple[str, ...]]] = {}
     size = len(text)
-    i = 0
-    while i < size:
-        for n in lengths.get(text[i], ()):
+    search = _starters(lengths)
+    found = search(text)
+    while found is not None:  # only where a word can start (one C-level scan to the next such character)
+        i = found.start()
+        for n in lengths[text[i]]:
             if i + n <= size:
                 syllables = table.get(text[i : i + n])
                 if syllables is not None:
@@ -348,7 +359,23 @@ def _match(
                     break
         else:
             i += 1
+        found = search(text, i)
     return spans
+
+
+_STARTERS: dict[int, tuple[Mapping[str, Sequence[int]], Callable[..., re.Match[str] | None]]] = {}
+
+
+def _starters(lengths: Mapping[str, Sequence[int]]) -> Callable[..., re.Match[str] | None]:
+    """``search`` of a pattern that finds the characters that start a word of ``lengths`` (once per table)."""
+    entry = _STARTERS.get(id(lengths))
+    if entry is None or entry[0] is not lengths:
+        chars = "".join(sorted(lengths))
+        pattern = re.compile(f"[{re.escape(chars)}]" if chars else "(?!)")
+        if len(_STARTERS) > 32:
+            _STARTERS.clear()
+        entry = _STARTERS[id(lengths)] = (lengths, pattern.search)
+    return entry[1]
 
 
 def _pypinyin_run(run: str) -> list[str]:
@@ -477,14 +504,22 @@ def reading_sources(text: str, *, region: str | None = None) -> list[str]:
 def _join_word(syllables: Sequence[str]) -> str:
     """Join syllables into one capitalised word, with RZ9 apostrophes (Chang'an, Lu'an)."""
     parts: list[str] = []
+    apostrophe = _APOSTROPHE_FIRST
     for idx, syl in enumerate(syllables):
         if not syl:
             continue
-        if idx > 0 and parts and strip_tones(syl[0]).lower() in _APOSTROPHE_INITIALS and parts[-1][-1:].isalpha():
+        first = syl[0]
+        before = apostrophe.get(first)
+        if before is None:
+            before = apostrophe[first] = strip_tones(first).lower() in _APOSTROPHE_INITIALS
+        if idx > 0 and parts and before and parts[-1][-1:].isalpha():
             parts.append("'")
         parts.append(syl)
     word = "".join(parts)
     return _capitalise(word)
+
+
+_APOSTROPHE_FIRST: dict[str, bool] = {}  # a syllable's first character -> does RZ9 put an apostrophe before it
 
 
 def _capitalise(word: str) -> str:
@@ -500,18 +535,26 @@ def _finish(text: str, tones: bool) -> str:
 # Splitting 专名 / 通名
 
 
-def _cuts_reading(name: str, cut: int, data: _Data) -> bool:
-    """True if cutting ``name`` at ``cut`` would split an RZ6 reading word (e.g. 砀山 -> 砀 + 山)."""
-    return any(start < cut < end for start, (end, _) in _reading_spans(name, data).items())
+def _cuts_reading(
+    name: str, cut: int, data: _Data, spans: dict[int, tuple[int, tuple[str, ...]]] | None = None
+) -> bool:
+    """True if cutting ``name`` at ``cut`` would split an RZ6 reading word (e.g. 砀山 -> 砀 + 山). ``spans``: the
+    name's reading matches when the caller has them."""
+    if spans is None:
+        spans = _reading_spans(name, data)
+    return any(start < cut < end for start, (end, _) in spans.items())
 
 
-def _split(name: str, data: _Data, *, absorb_modifier: bool = True) -> _Split:
+def _split(
+    name: str, data: _Data, *, absorb_modifier: bool = True, spans: dict[int, tuple[int, tuple[str, ...]]] | None = None
+) -> _Split:
+    """``spans``: the name's reading matches when the caller has them (else cached per name)."""
     for n in data.generic_lengths:
         if len(name) <= n:
             continue
         word = name[-n:]
         generic = data.generics.get(word)
-        if generic is None or _cuts_reading(name, len(name) - n, data):
+        if generic is None or _cuts_reading(name, len(name) - n, data, spans):
             continue
         specific = name[:-n]
         modifier = ""
@@ -860,3 +903,248 @@ def romanize_lines(lines: Iterable[str], tones: bool = False) -> list[str]:
         text = line.strip()
         out.append(romanize(text, tones=tones).romanized if text else "")
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The bulk importer's fast path (issue 12 section 3; derive.py, scripts/bench/derive_speed.py)
+#
+# For every distinct name the importer needs the syllables of its 专名 (the spelling) and of the whole name (search
+# and duplicate keys), with and without the place-name readings. Asked for separately, the whole name repeats all
+# of the 专名's work (pypinyin's segmentation, the lexicon). Here the whole name is composed from its 专名 and a
+# short, cached tail, which gives exactly the same syllables because of how the two matchings work:
+#
+# * pypinyin's segmenter (mmseg.Seg.cut) takes one word at a time, reading forward while the text read so far is a
+#   prefix of some phrase (its prefix set holds every prefix of every phrase). A word of the 专名 whose reading
+#   stopped inside the 专名 is cut the same in the whole name. The first one whose text up to the 专名's end is in
+#   the prefix set may read on into the 通名: from its start the whole name is cut as the rest of the name alone
+#   (the segmenter keeps no other state), so that rest (the tail: typically the 专名's last word and the 通名) is
+#   converted on its own and cached.
+# * the lexicon is matched forward, longest first: when no lexicon word can start in the 专名 and end in the 通名
+#   (a set per 通名 of the 专名 endings that would), the whole name's matches are the 专名's and the 通名's.
+# * the readings table is matched on the whole name (the 专名/通名 split needs those matches anyway).
+#
+# A name that is not all Han characters (for is_han and for pypinyin), or whose syllables do not come out one per
+# character, takes the general path. tests/unit/test_derive_fast.py compares both paths.
+
+
+class _RunInfo(NamedTuple):
+    """A run of Han characters as name_syllables needs it."""
+
+    starts: tuple[int, ...]  # where each of pypinyin's words starts
+    counts: tuple[int, ...]  # syllables of the words before each word (and of all words, last)
+    raw: tuple[str, ...]  # _pypinyin_run(run)
+    lexicon: dict[int, tuple[int, tuple[str, ...]]]  # the lexicon's matches
+    final: tuple[str, ...]  # _han_syllables(run)
+
+
+class _GenericInfo(NamedTuple):
+    """The text after a 专名 (its 通名) as name_syllables needs it."""
+
+    lexicon: dict[int, tuple[int, tuple[str, ...]]]  # the lexicon's matches in the text alone
+    crossing: frozenset[str]  # 专名 endings x such that x + (a start of the text) is a lexicon word
+    longest: int  # the longest of them
+
+
+class FastReading(NamedTuple):
+    """What derive.py needs of a name, each as the general functions give it: the fields of ``romanize(name,
+    kind=kind)`` and the syllables (tone-marked) of :func:`pinyin_syllables` and :func:`everyday_syllables`."""
+
+    romanized: str
+    zhuanming: str
+    tongming: str
+    tongming_roman: str
+    modifier: str  # an RZ2 modifier taken into the 通名 ("" if none)
+    syllables: list[str]  # the whole name
+    everyday: list[str]  # the whole name, pypinyin's readings only
+    specific: tuple[str, ...]  # the 专名
+    specific_everyday: tuple[str, ...]  # the 专名, pypinyin's readings only
+
+
+_PREFIXES = _pypinyin_mmseg._prefix_set._set  # pypinyin's prefix set (the objects its segmenter reads)
+_PHRASES = _PYPINYIN_PHRASES
+_SEG_IS_STRICT = getattr(_pypinyin_mmseg, "_no_non_phrases", False) is True  # what _cut reproduces
+_MISSING = object()
+
+
+def _cut(text: str) -> list[str]:
+    """``list(pypinyin.seg.mmseg.seg.cut(text))``, with indexes instead of a generator re-slicing the rest of the
+    text (speed; tests/unit/test_derive_fast.py compares both). The segmenter is pypinyin's strict one
+    (no_non_phrases): reading forward while the text read is in the prefix set, it takes the longest phrase read,
+    else one character; when the text ends while every prefix was in the set and no phrase was read, every
+    character left is a word of its own."""
+    prefixes, phrases = _PREFIXES, _PHRASES
+    out: list[str] = []
+    size = len(text)
+    pos = 0
+    while pos < size:
+        valid = 0
+        end = pos + 1
+        while end <= size:
+            word = text[pos:end]
+            if word not in prefixes:
+                break
+            if word in phrases:
+                valid = end
+            end += 1
+        if valid:
+            out.append(text[pos:valid])
+            pos = valid
+        elif end <= size:
+            out.append(text[pos])
+            pos += 1
+        else:
+            out.extend(text[pos:])
+            break
+    return out
+
+
+def _run_info(
+    run: str, data: _Data, readings: dict[int, tuple[int, tuple[str, ...]]] | None = None
+) -> _RunInfo | None:
+    """pypinyin's words and the syllables of an all-Han run (same as _pypinyin_run and _han_syllables), cached; None
+    when pypinyin does not take every character for Han or does not give one syllable per character. ``readings``:
+    the run's reading matches when the caller has them."""
+    cached = data.run_cache.get(run, _MISSING)
+    if cached is not _MISSING:
+        return cached  # type: ignore[return-value]
+    info = None
+    if _PYPINYIN_HANS.match(run) and _SEG_IS_STRICT:
+        starts: list[int] = []
+        counts = [0]
+        raw: list[str] = []
+        pos = 0
+        words = _WORD_SYLLABLES
+        for word in _cut(run):  # as _pypinyin_run does, keeping where each word starts
+            syllables = words.get(word)
+            if syllables is None:
+                syllables = tuple(item[0] for item in pinyin(word, style=Style.TONE, errors="default"))
+                if len(words) < _CACHE_MAX:
+                    words[word] = syllables
+            starts.append(pos)
+            pos += len(word)
+            raw.extend(syllables)
+            counts.append(len(raw))
+        if len(raw) == len(run):
+            lexicon = _match(run, data.lexicon, data.lexicon_lengths) if data.lexicon else {}
+            final = raw.copy()
+            for start, (end, syl) in lexicon.items():
+                final[start:end] = syl
+            for start, (end, syl) in (_reading_spans(run, data) if readings is None else readings).items():
+                final[start:end] = syl
+            info = _RunInfo(tuple(starts), tuple(counts), tuple(raw), lexicon, tuple(final))
+            _remember(data.syllable_cache, run, info.final)  # what _han_syllables(run) would compute
+    _remember(data.run_cache, run, info)
+    return info
+
+
+def _generic_info(text: str, data: _Data) -> _GenericInfo:
+    cached = data.generic_cache.get(text)
+    if cached is None:
+        crossing = {
+            word[:-e]
+            for e in range(1, len(text) + 1)
+            for word in _lexicon_by_last_char(data).get(text[e - 1], ())
+            if len(word) > e and word.endswith(text[:e])
+        }
+        cached = _GenericInfo(
+            _match(text, data.lexicon, data.lexicon_lengths), frozenset(crossing), max(map(len, crossing), default=0)
+        )
+        _remember(data.generic_cache, text, cached)
+    return cached
+
+
+_BY_LAST: dict[int, tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]] = {}
+
+
+def _lexicon_by_last_char(data: _Data) -> dict[str, tuple[str, ...]]:
+    """The lexicon's words by their last character (to find the words that can end in a 通名)."""
+    entry = _BY_LAST.get(id(data.lexicon))
+    if entry is None or entry[0] is not data.lexicon:
+        index: dict[str, list[str]] = {}
+        for word in data.lexicon:
+            index.setdefault(word[-1], []).append(word)
+        _BY_LAST.clear()
+        entry = _BY_LAST[id(data.lexicon)] = (data.lexicon, {k: tuple(v) for k, v in index.items()})
+    return entry[1]
+
+
+def name_syllables(
+    name: str,
+    specific_len: int,
+    data: _Data,
+    readings: dict[int, tuple[int, tuple[str, ...]]] | None = None,
+    head_readings: dict[int, tuple[int, tuple[str, ...]]] | None = None,
+) -> tuple[list[str], list[str], _RunInfo] | None:
+    """``(_han_syllables(name), _pypinyin_run(name), the 专名's run)`` for a name of Han characters (for is_han and
+    pypinyin) whose first ``specific_len`` characters are its 专名, composed as explained above; None when the
+    general path must do it. ``readings``, ``head_readings``: the reading matches of the name and of the 专名 when
+    the caller has them."""
+    head = name[:specific_len]
+    info = _run_info(head, data, head_readings)
+    if info is None:
+        return None
+    if specific_len == len(name):
+        return list(info.final), list(info.raw), info
+    # The first word of the 专名 whose reading may go on into the 通名 (else the 通名 starts a word).
+    prefixes = _PREFIXES
+    i, start = len(info.starts), specific_len
+    for k, word_start in enumerate(info.starts):
+        if head[word_start:] in prefixes:
+            i, start = k, word_start
+            break
+    tail = name[start:]
+    tail_raw = data.tail_cache.get(tail)
+    if tail_raw is None:
+        tail_raw = tuple(_pypinyin_run(tail))
+        _remember(data.tail_cache, tail, tail_raw)
+    raw = [*info.raw[: info.counts[i]], *tail_raw]
+    if len(raw) != len(name):  # _han_syllables would go one character at a time
+        return None
+    final = raw.copy()
+    if data.lexicon:
+        generic = _generic_info(name[specific_len:], data)
+        crossing = generic.crossing
+        if any(head[-k:] in crossing for k in range(1, min(specific_len, generic.longest) + 1)):
+            spans = _match(name, data.lexicon, data.lexicon_lengths)
+        else:
+            spans = {**info.lexicon, **{s + specific_len: (e + specific_len, syl) for s, (e, syl) in
+                                         generic.lexicon.items()}}  # fmt: skip
+        for start, (end, syl) in spans.items():
+            final[start:end] = syl
+    for start, (end, syl) in (_reading_spans(name, data) if readings is None else readings).items():
+        final[start:end] = syl
+    return final, raw, info
+
+
+def fast_reading(name: str, kind: str | None = None) -> FastReading | None:
+    """``romanize(name, kind=kind)`` and the syllables of the name and its 专名, sharing the work (the bulk
+    importer: one call per distinct name); None for a name the general functions must handle."""
+    # All Han for is_han (also: not empty, no whitespace, so _clean(name) == name) and for pypinyin (which then
+    # segments the name as one run).
+    if _HAN_RUN.fullmatch(name) is None or not _PYPINYIN_HANS.match(name):
+        return None
+    data = _data_for(None)
+    readings = _match(name, data.readings, data.reading_lengths)  # not cached: the name is met once
+    parts = _split(name, data, spans=readings)
+    specific_len = len(parts.specific)
+    head_readings = None
+    if not parts.modifier and not parts.ethnic:
+        # The 专名 ends where the generic starts, which _split checked cuts no reading: the 专名's reading matches
+        # are the name's before it (forward matching never reached past the cut to decide them).
+        head_readings = {s: v for s, v in readings.items() if s < specific_len} if readings else readings
+    composed = name_syllables(name, specific_len, data, readings, head_readings)
+    if composed is None:
+        return None
+    syllables, everyday, info = composed
+    natural = kind is not None and kind in data.natural_kinds
+    if natural:  # RZ3 spells the whole name as one word from these syllables (_tokens finds them here)
+        _remember(data.syllable_cache, name, tuple(syllables))
+    romanized, spec, gen = _romanize_split(name, parts, data, kind)
+    spec_final, gen_final = strip_tones(spec), strip_tones(gen)  # (spec_final is romanize's zhuanming_roman)
+    if not natural and len(romanized) == len(spec) + len(gen) + (1 if spec and gen else 0):
+        # romanized is spec + " " + gen: tone marks go word by word, so strip the (cached) parts, not the name
+        final = f"{spec_final} {gen_final}" if spec and gen else (spec_final if spec else gen_final)
+    else:
+        final = strip_tones(romanized)
+    return FastReading(final, parts.specific, parts.tongming, gen_final, parts.modifier, syllables, everyday,
+                       info.final, info.raw)  # fmt: skip

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gis_api.places.romanize import everyday_syllables, is_han, pinyin_syllables, split_name
+from gis_api.places.romanize import _HAN_RUN, everyday_syllables, is_han, pinyin_syllables, split_name, strip_tones
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,39 @@ def _ascii_pinyin(syllables: list[str]) -> tuple[str, str]:
     return "".join(clean), "".join(s[0] for s in clean)
 
 
+# syllable (tone-marked or not) -> what _ascii_pinyin keeps of it after strip_tones ("" for nothing), and its first
+# letter: the same few thousand syllables come back in every name (speed, issue 12 section 3)
+_ASCII: dict[str, str] = {}
+_ASCII_FIRST: dict[str, str] = {}
+
+
+def _ascii_pinyin_toned(syllables: Sequence[str]) -> tuple[str, str]:
+    """``_ascii_pinyin`` of the syllables without their tone marks (``[strip_tones(s) for s in syllables]``)."""
+    try:
+        return "".join(map(_ASCII.__getitem__, syllables)), "".join(map(_ASCII_FIRST.__getitem__, syllables))
+    except KeyError:
+        if len(_ASCII) >= 100_000:
+            _ASCII.clear()
+            _ASCII_FIRST.clear()
+        for syl in syllables:
+            plain = strip_tones(syl)
+            a = plain.lower().replace("ü", "v") if plain and plain.isalpha() else ""
+            _ASCII[syl], _ASCII_FIRST[syl] = a, a[:1]
+        return _ascii_pinyin_toned(syllables)
+
+
 def query_form(q: str) -> str:
     """A query as it is compared with stored keys: trimmed, lower case, ü → v, no spaces or apostrophes."""
+    if (q.isascii() and q.isalpha() and q.islower()) or _HAN_RUN.fullmatch(q):  # nothing to change (speed)
+        return q
     return "".join(q.split()).lower().replace("ü", "v").replace("'", "").replace("’", "")
 
 
 def grams(text: str) -> list[str]:
+    if _HAN_RUN.fullmatch(text):  # every character counts (speed: no per-character test, pairs joined in C)
+        out = set(text)
+        out.update(map(operator.add, text, text[1:]))
+        return sorted(out)
     chars = [c for c in text if is_han(c) or c.isalnum()]
     out = set(chars)
     out.update(a + b for a, b in itertools.pairwise(chars))
@@ -41,16 +70,46 @@ def grams(text: str) -> list[str]:
 
 def search_keys(name: str) -> SearchKeys:
     zhuanming, _tongming = split_name(name)
-    py, ini = _ascii_pinyin(pinyin_syllables(name))
-    zm_py, zm_ini = _ascii_pinyin(pinyin_syllables(zhuanming)) if zhuanming else ("", "")
+    return SearchKeys(*_assemble(
+        name,
+        zhuanming,
+        _ascii_pinyin(pinyin_syllables(name)),
+        _ascii_pinyin(pinyin_syllables(zhuanming)) if zhuanming else ("", ""),
+        _ascii_pinyin(everyday_syllables(name)),
+        lambda: _ascii_pinyin(everyday_syllables(zhuanming)),
+    ))
+
+
+def keys_from_syllables(
+    name: str, zhuanming: str, syllables: Sequence[str], zm_syllables: Sequence[str], everyday: Sequence[str],
+    zm_everyday: Sequence[str],
+) -> tuple[list[str], str, str, list[str]]:  # fmt: skip
+    """The fields of ``search_keys(name)`` (keys, pinyin, initials, grams) from syllables the caller has (the bulk
+    importer, romanize.fast_reading): those of ``pinyin_syllables`` for the name and its 专名 ``zhuanming`` and of
+    ``everyday_syllables`` for both, with or without tone marks."""
+    return _assemble(
+        name,
+        zhuanming,
+        _ascii_pinyin_toned(syllables),
+        _ascii_pinyin_toned(zm_syllables) if zhuanming else ("", ""),
+        _ascii_pinyin_toned(everyday),
+        lambda: _ascii_pinyin_toned(zm_everyday),
+    )
+
+
+def _assemble(
+    name: str, zhuanming: str, pinyin: tuple[str, str], zm_pinyin: tuple[str, str], everyday: tuple[str, str],
+    zm_everyday: Callable[[], tuple[str, str]],
+) -> tuple[list[str], str, str, list[str]]:  # fmt: skip
+    py, ini = pinyin
+    zm_py, zm_ini = zm_pinyin
     keys = {query_form(k) for k in (name, zhuanming, py, ini, zm_py, zm_ini) if k}
     # The everyday reading too, when the place-name reading differs (单庄 is Shanzhuang, but an officer who does
     # not know that types "danzhuang"): exact keys only; the pinyin column keeps the place-name reading.
-    everyday, everyday_ini = _ascii_pinyin(everyday_syllables(name))
-    if everyday != py:
-        zm_everyday, zm_everyday_ini = _ascii_pinyin(everyday_syllables(zhuanming)) if zhuanming else ("", "")
-        keys.update(query_form(k) for k in (everyday, everyday_ini, zm_everyday, zm_everyday_ini) if k)
-    return SearchKeys(keys=sorted(keys), pinyin=py, initials=ini, grams=grams(name))
+    if everyday[0] != py:
+        zm_everyday_py, zm_everyday_ini = zm_everyday() if zhuanming else ("", "")
+        keys.update(query_form(k) for k in (*everyday, zm_everyday_py, zm_everyday_ini) if k)
+    return sorted(keys), py, ini, grams(name)
 
 
 # -- look-alike and same-sounding characters (issue 14) ---------------------------------------------------------
