@@ -1,5 +1,6 @@
 """Security headers on every response: a strict Content-Security-Policy, nosniff, no framing, no referrer
-leaks (docs/security.md explains each directive).
+leaks (docs/security.md explains each directive), and ``Cache-Control: private`` on answers to a request that
+carried a token (unless the route chose its own caching).
 
 A pure ASGI middleware (not ``BaseHTTPMiddleware``): it only adds headers to ``http.response.start``, so
 streaming responses and static files pass through untouched. A route that serves a document needing another
@@ -136,6 +137,11 @@ def _add(headers: Iterable[tuple[bytes, bytes]], scope: Scope, path: str) -> Ite
             # A notice or report rendered from stored data: no script at all, and a unique origin.
             csp += "; sandbox"
         headers.append((b"content-security-policy", csp.encode()))
+    if b"cache-control" not in names and any(k.lower() == b"authorization" for k, _ in scope.get("headers", ())):
+        # An answer to a request with a token may be one only that caller may see (DIMING_PUBLIC_READ=false, an
+        # attachment not yet linked): a shared cache must not keep it for others. RFC 9111 §3.5 already says so,
+        # but reverse-proxy caches do not all honour it; the browser's own cache (and If-None-Match) still works.
+        headers.append((b"cache-control", b"private"))
     for name, value in (
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
