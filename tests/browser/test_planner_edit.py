@@ -40,6 +40,20 @@ def _zoom(run: PageRun) -> int:
     return int(run.page.evaluate("() => window.dimingMap.getZoom()"))
 
 
+# How long a save may take the server. The live server runs in this test's process, beside the browser, so on a
+# loaded machine (load 13-27 on 2 cores) a write was seen to take 1-15 s; the page's own part after the answer took
+# ~1 s. Waiting for the answer first gives each its own budget, and a failure says which one was slow.
+SAVE_TIMEOUT_MS = 60_000
+
+
+def _save(run: PageRun, button: str, method: str, path: str) -> Any:
+    """Click ``button`` and wait for the answer to the ``method`` request whose URL ends with ``path``."""
+    with run.page.expect_response(lambda r: r.request.method == method and r.url.split("?")[0].endswith(path),
+                                  timeout=SAVE_TIMEOUT_MS) as answer:
+        run.page.click(button)
+    return answer.value
+
+
 def _drag(run: PageRun, selector: str, dx: float, dy: float) -> None:
     box = run.page.locator(selector).first.bounding_box()
     assert box, selector
@@ -287,7 +301,8 @@ def test_facility_create_move_edit_with_a_conflict(run: PageRun, live: Live) -> 
     page.wait_for_selector("label[for='fac-name']:has-text('名称')")
     assert page.input_value("#fac-lonlat") == f"{POINT[0]}, {POINT[1]}"
     page.fill("#fac-reason", "新建站点")
-    page.click("#fac-save")
+    created_r = _save(run, "#fac-save", "POST", "/api/v1/facilities")
+    assert created_r.status == 201, created_r.text()
     page.wait_for_selector("#facility-saved")
     fid = int(page.get_attribute("#facility-saved", "data-id") or 0)
     with live.client() as c:
@@ -319,7 +334,8 @@ def test_facility_create_move_edit_with_a_conflict(run: PageRun, live: Live) -> 
     page.fill("#fac-name", "东湖社区养老服务站")
     page.fill("#fac-capacity", "120")
     page.fill("#fac-reason", "迁址并核定床位")
-    page.click("#fac-save")
+    refused = _save(run, "#fac-save", "PATCH", f"/api/v1/facilities/{fid}")
+    assert refused.status == 412, refused.text()
     page.wait_for_selector("#conflict-dialog[open]")
     rows = page.locator("#conflict-dialog tr.conflict-row")
     fields = set(rows.evaluate_all("rs => rs.map((r) => r.dataset.field)"))
@@ -331,7 +347,8 @@ def test_facility_create_move_edit_with_a_conflict(run: PageRun, live: Live) -> 
     assert now["name"] == "东湖养老服务站" and now["staff"] == 7 and now["capacity"] is None
     run.shot("planner-facility-conflict")
     page.check("#conflict-dialog input[name='take-name'][value='mine']")
-    page.click("#btn-merge-save")
+    merged = _save(run, "#btn-merge-save", "PATCH", f"/api/v1/facilities/{fid}")
+    assert merged.status == 200, merged.text()
     page.wait_for_selector("#facility-saved")
     with live.client() as c:
         final = c.get(f"/api/v1/facilities/{fid}").json()
