@@ -359,6 +359,30 @@ def test_facility_create_move_edit_with_a_conflict(run: PageRun, live: Live) -> 
     assert run.errors == []
 
 
+def test_a_field_being_typed_in_keeps_its_focus_when_the_planner_pane_re_renders(run: PageRun, live: Live) -> None:
+    """A language switch re-renders the planner pane (after its requests) and moves the open editor into the new
+    tools box; the field being typed in lost its focus, so text typed then was lost (seen as the create test's
+    save answering "reason required" under load: Playwright's fill focuses, then types, in two steps)."""
+    if not live.has("/api/v1/facilities"):
+        pytest.skip("the facilities API is not wired into the app")
+    page = run.page
+    run.open()
+    run.login("sun")
+    _planner_tab(run)
+    page.click("#btn-new-facility")
+    page.wait_for_selector("#facility-form")
+    page.fill("#fac-reason", "新建")
+    page.focus("#fac-reason")
+    page.evaluate("() => { document.querySelector('#coverage-form').dataset.old = '1'; }")
+    page.dispatch_event("#lang", "click")  # a click event that does not take the focus itself
+    page.wait_for_selector("#coverage-form:not([data-old])", state="attached")  # the pane was re-rendered
+    assert page.evaluate("() => document.activeElement && document.activeElement.id") == "fac-reason"
+    page.keyboard.type("站点")
+    assert page.input_value("#fac-reason") == "新建站点"
+    page.dispatch_event("#lang", "click")
+    assert run.errors == []
+
+
 def test_cemetery_parcel_create_and_edit_with_a_conflict(run: PageRun, live: Live) -> None:
     if not live.has("/api/v1/cemeteries"):
         pytest.skip("the cemeteries API is not wired into the app")

@@ -434,6 +434,7 @@ function afterParcel(r, cemetery) {
 /** Buttons to create, and a list of cemeteries to open (the map needs no pointer to reach them). */
 export function editorTools() {
   if (!can("plan")) return null;
+  keepFocus();
   const pick = el("select", { id: "cemetery-pick", "aria-label": t("pick_cemetery") }, el("option", { value: "" }, t("pick_cemetery")));
   api("/api/v1/cemeteries", { params: { as_of: state.asOf } }).then(({ data }) => {
     pick.append(...data.features.map((f) => el("option", { value: f.properties.id }, f.properties.name)));
@@ -451,6 +452,26 @@ export function editorTools() {
 
 function report(e) {
   toast(e instanceof ApiError ? e.text : String(e), "error");
+}
+
+/**
+ * The planner pane re-renders after a language switch or a login (planner.js) and takes the open editor along
+ * into its new tools box: the move takes the editor out of the document for a moment, which drops the focus of
+ * the field being typed in — the next keystrokes (or a test's fill) went nowhere, and a save then said "reason
+ * required". Give the field its focus and selection back as soon as the re-render (this same task) is done.
+ */
+function keepFocus() {
+  const active = document.activeElement;
+  if (!active || active === document.body || !editorBox.contains(active)) return;
+  let range = null;
+  try { range = [active.selectionStart, active.selectionEnd, active.selectionDirection]; } catch { /* no selection */ }
+  queueMicrotask(() => {
+    if (!document.contains(active) || document.activeElement === active) return;
+    active.focus({ preventScroll: true });
+    if (range && range[0] !== null) {
+      try { active.setSelectionRange(...range); } catch { /* number and date inputs have none */ }
+    }
+  });
 }
 
 export function initPlannerEdit() {
