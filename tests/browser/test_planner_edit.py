@@ -383,6 +383,24 @@ def test_a_field_being_typed_in_keeps_its_focus_when_the_planner_pane_re_renders
     assert run.errors == []
 
 
+def test_overlapping_loads_draw_each_facility_once(run: PageRun, live: Live) -> None:
+    """Two facility loads at once (a kind filter toggled, the view moved) drew every facility twice (seen
+    under load as a strict-mode error on ``path.f-<id>`` in the create/edit test)."""
+    page = run.page
+    run.open()
+    page.click("#tab-layers")
+    page.check('#layer-list label[data-layer="facilities"] input')
+    page.wait_for_selector("path.facility")
+    # A kind switched off and on again at once: two loads in flight together.
+    page.evaluate("() => { const cb = document.querySelector('#facility-kinds input'); cb.click(); cb.click(); }")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("path.facility")
+    ids = page.evaluate("""() => [...document.querySelectorAll('path.facility')]
+        .map((p) => [...p.classList].find((c) => /^f-[0-9]+$/.test(c)))""")
+    assert ids and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)[:10]
+    assert run.errors == []
+
+
 def test_cemetery_parcel_create_and_edit_with_a_conflict(run: PageRun, live: Live) -> None:
     if not live.has("/api/v1/cemeteries"):
         pytest.skip("the cemeteries API is not wired into the app")

@@ -88,13 +88,21 @@ export async function loadFacilityKinds() {
   return facilityKinds;
 }
 
+let facilitiesLoad = 0; // the newest load: an older answer arriving later is dropped
+
 export async function loadFacilities() {
   if (!overlayVisible("facilities")) return;
+  const load = ++facilitiesLoad;
   await loadFacilityKinds();
   const kinds = [...shownKinds];
+  const data = kinds.length
+    ? (await api("/api/v1/facilities", { params: { bbox: viewBbox(), as_of: state.asOf, kind: kinds.join(","), limit: 5000 } })).data
+    : null;
+  // Cleared only now, by the newest load: two loads at once (a layer switched on and the view moved) each
+  // cleared before their answers and then both drew theirs — every facility twice, and maybe the older view.
+  if (load !== facilitiesLoad) return;
   layers.facilities.clearLayers();
-  if (!kinds.length) return;
-  const { data } = await api("/api/v1/facilities", { params: { bbox: viewBbox(), as_of: state.asOf, kind: kinds.join(","), limit: 5000 } });
+  if (!data) return;
   L.geoJSON(data, {
     pointToLayer: (f, ll) => L.circleMarker(ll, {
       pane: "points", radius: 6, weight: 1.5, color: "#fff", fillColor: kindColor(f.properties.kind), fillOpacity: 0.95,
