@@ -21,8 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis_api.io import service
-
-AS_OF = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
+from tests.today import AS_OF
 
 
 def n_places(session: Session) -> int:

@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from gis_api.io import formats
 from gis_api.places import service as places_service
 from gis_api.places.schemas import PlaceUpdate
+from tests.today import AS_OF
 
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx")
-AS_OF = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
 NEW_NAME = "新开岗"
 NEW_POINT = (117.4712345, 31.8812345)
 

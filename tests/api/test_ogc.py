@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from gis_api import clock
 from gis_api.ogc.reader import SessionReader
 from gis_api.ogc.settings import OgcSettings
+from tests.today import AS_OF
 
 TODAY = clock.today()
-AS_OF = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
 
 
 @pytest.fixture

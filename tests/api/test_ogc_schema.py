@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis_api.ogc.reader import SessionReader
+from tests.today import AS_OF
 
-AS_OF = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
 FAMILIES = {"place-points": (0, {"Point"}, "geometry-point"),
             "place-lines": (1, {"MultiLineString"}, "geometry-multilinestring"),
             "place-areas": (2, {"MultiPolygon"}, "geometry-multipolygon")}

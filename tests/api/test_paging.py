@@ -42,6 +42,7 @@ from gis_api import clock
 from gis_api.audit import service as audit
 from gis_api.ogc.collections import Collection, all_collections
 from gis_api.ogc.reader import SessionReader
+from tests.today import AS_OF
 
 EXAMPLES = int(os.environ.get("DIMING_PAGING_EXAMPLES", "20"))
 MAX_PAGES = 25
@@ -373,7 +374,7 @@ def test_v1_lists_page_without_skips_or_repeats(path: str, client: TestClient, s
 
 def test_v1_lists_match_sql(client: TestClient, session: Session) -> None:
     """The one big page used above as the reference is itself the filtered set (SQL counts)."""
-    as_of = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
+    as_of = AS_OF
     for path, sql in (
         ("/api/v1/places", f"SELECT count(*) FROM places WHERE {as_of}"),
         ("/api/v1/divisions?level=village", f"SELECT count(*) FROM divisions WHERE level = 'village' AND {as_of}"),

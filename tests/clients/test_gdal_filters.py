@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from gis_api.app import create_app
 from gis_api.settings import Settings
 from tests.live import serve
+from tests.today import AS_OF
 
-AS_OF = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
 needs_gdal = pytest.mark.skipif(shutil.which("ogr2ogr") is None, reason="gdal-bin is not installed")
 CLIENT_SIDE = "Full filter will be evaluated on client side"
 

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from gis_api.app import create_app
 from gis_api.settings import Settings
 from tests.live import serve
+from tests.today import AS_OF
 
-AS_OF = "valid_from <= CURRENT_DATE AND (valid_to IS NULL OR valid_to > CURRENT_DATE)"
 COUNTS = {
     "counties": f"SELECT count(*) FROM divisions WHERE level = 'county' AND {AS_OF}",
     "townships": f"SELECT count(*) FROM divisions WHERE level = 'township' AND {AS_OF}",
