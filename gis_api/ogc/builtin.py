@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.divisions import service as divisions_service
 from gis_api.errors import InvalidInput, NotFound
 from gis_api.ogc.collections import Collection, GeometryType, Property, register
@@ -255,6 +256,10 @@ register(Collection(
     join="LEFT JOIN facility_kinds k ON k.code = t.kind", keywords=("设施", "facility"),
 ))
 
+# The bureau's date, as every write takes "today" (gis_api.clock) — not CURRENT_DATE, the session's (UTC) date,
+# which is a day behind from 16:00 to 24:00 UTC: a cemetery record changed "today" was not joined until midnight UTC.
+_TODAY = f"(now() AT TIME ZONE '{clock.zone().key}')::date"
+
 register(Collection(
     id="cemeteries", title="公墓 Cemeteries and ash halls",
     description="Public cemeteries and ash halls: the facilities of the funeral kinds, with their cemetery record "
@@ -262,7 +267,7 @@ register(Collection(
     table="facilities", id_sql="t.facility_id", geometry_type="Point",
     where="t.kind IN ('public_cemetery', 'ash_hall')",
     join=("LEFT JOIN facility_kinds k ON k.code = t.kind LEFT JOIN cemeteries cm ON cm.facility_id = t.facility_id "
-          "AND cm.valid_from <= CURRENT_DATE AND (cm.valid_to IS NULL OR cm.valid_to > CURRENT_DATE)"),
+          f"AND cm.valid_from <= {_TODAY} AND (cm.valid_to IS NULL OR cm.valid_to > {_TODAY})"),
     properties=(*_FACILITY_PROPS,
                 P("cemetery_type", "cm.cemetery_type", title="公墓类型 cemetery type", joined=True),
                 P("capacity_plots", "cm.capacity_plots", "integer", title="墓穴容量 plots", joined=True),
