@@ -44,7 +44,8 @@ class DatabaseSettings(BaseSettings):
     pool_size: int = Field(
         default=10, ge=1, le=500,
         description="SQLAlchemy connections per server process, and as many again under bursts (the sync routes: "
-                    "search, writes, lists). Budget: docs/operations.md, 'Connection budget'.")
+                    "search, writes, lists); each is opened when first needed and then kept. Budget: "
+                    "docs/operations.md, 'Connection budget'.")
     reserved_connections: int = Field(
         default=10, ge=0, le=10_000,
         description="Connections of max_connections that diming serve leaves to others (CLI, backups, psql) on top of "
