@@ -386,17 +386,21 @@ def _pypinyin_run(run: str) -> list[str]:
     a bulk import of 120,000 distinct names meets the same few thousand words again and again.
     """
     out: list[str] = []
-    cache = _WORD_SYLLABLES
     # pypinyin's own segmentation: a run all of whose characters it takes for Han goes straight to its
     # phrase segmenter (what simpleseg.seg does after splitting off non-Han characters).
     for word in _pypinyin_cut(run) if _PYPINYIN_HANS.match(run) else _pypinyin_seg(run):
-        syllables = cache.get(word)
-        if syllables is None:
-            syllables = tuple(item[0] for item in pinyin(word, style=Style.TONE, errors="default"))
-            if len(cache) < _CACHE_MAX:
-                cache[word] = syllables
-        out.extend(syllables)
+        out.extend(_word_syllables(word))
     return out
+
+
+def _word_syllables(word: str) -> tuple[str, ...]:
+    """pypinyin's tone-marked syllables of one of its words (cached: the same words come back in every name)."""
+    syllables = _WORD_SYLLABLES.get(word)
+    if syllables is None:
+        syllables = tuple(item[0] for item in pinyin(word, style=Style.TONE, errors="default"))
+        if len(_WORD_SYLLABLES) < _CACHE_MAX:
+            _WORD_SYLLABLES[word] = syllables
+    return syllables
 
 
 def everyday_syllables(text: str) -> list[str]:
@@ -1013,13 +1017,8 @@ def _run_info(
         counts = [0]
         raw: list[str] = []
         pos = 0
-        words = _WORD_SYLLABLES
         for word in _cut(run):  # as _pypinyin_run does, keeping where each word starts
-            syllables = words.get(word)
-            if syllables is None:
-                syllables = tuple(item[0] for item in pinyin(word, style=Style.TONE, errors="default"))
-                if len(words) < _CACHE_MAX:
-                    words[word] = syllables
+            syllables = _word_syllables(word)
             starts.append(pos)
             pos += len(word)
             raw.extend(syllables)
