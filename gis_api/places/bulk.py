@@ -42,9 +42,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import shapely
 from sqlalchemy import text
@@ -65,7 +66,11 @@ BULK_WORK_MEM = "256MB"  # for imports of ANALYZE_MIN_ROWS or more: GIN pending-
 REBUILD_MIN_ROWS = 100_000
 REBUILD_RATIO = 1.0  # … and only when the import has at least as many rows as the table
 REBUILD_LOCK_TIMEOUT = "10s"  # waiting longer for readers to finish: keep the indexes, insert row by row
-REBUILD_MAINTENANCE_MEM = "512MB"
+REBUILD_MAINTENANCE_MEM = "512MB"  # btree sorts and GiST sorted builds: the more the fewer passes
+# GIN builds collect their keys in maintenance_work_mem and flush when it is full; a small buffer builds faster
+# (its tree of keys stays in the CPU caches). search_keys, 620k villages: 20.5 s at 512MB, 7.6–9.0 s at 16–32MB;
+# 4M names: 92 s at 512MB, 75 s at 16MB, 69 s at 64MB. 32MB is near the best at both sizes.
+REBUILD_GIN_MEM = "32MB"
 # Called after each load step with its name (the benchmark reads the backend's CPU time there); None in use.
 PHASE_HOOK: Callable[[str, Session], None] | None = None
 GEOMETRY_TYPES = ("Point", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -161,31 +166,37 @@ def read_csv(
     stopping at the first one.
     """
     with Path(path).open(encoding=encoding, newline="") as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter)
+        reader = csv.reader(fh, delimiter=delimiter)  # rows as lists, fields by position (faster than dicts)
+        header = next(reader, [])
         wanted = [f for f in (name_field, category_field, lon_field, lat_field, wkt_field, division_field,
                               romanized_field) if f]
-        missing = [f for f in wanted if f not in (reader.fieldnames or [])]
+        missing = [f for f in wanted if f not in header]
         if missing:
-            raise ValueError(f"{path}: no column(s) {', '.join(missing)}; columns are {reader.fieldnames}")
-
-        def get(rec: dict[str, str | None], name: str | None) -> str | None:
-            value = rec.get(name) if name else None
-            return value.strip() or None if value is not None else None
-
+            raise ValueError(f"{path}: no column(s) {', '.join(missing)}; columns are {header or None}")
+        # The column of each field (the first of a repeated name, as DictReader gave the last: a header that
+        # repeats a field is ambiguous either way); -1, a field not read, is the "" appended to every row.
+        i_name, i_cat, i_lon, i_lat, i_wkt, i_div, i_rom = (
+            header.index(f) if f else -1
+            for f in (name_field, category_field, lon_field, lat_field, wkt_field, division_field, romanized_field))
+        width = len(header)
         for rec in reader:
+            if not rec:  # a blank line: DictReader skipped these too
+                continue
+            if len(rec) < width:  # a short row lacks its last fields
+                rec.extend([""] * (width - len(rec)))
+            rec.append("")
             yield PlaceRow(
-                name=get(rec, name_field) or "",
-                category_code=get(rec, category_field) or default_category or "",
-                lon=get(rec, lon_field), lat=get(rec, lat_field), wkt=get(rec, wkt_field),
-                division_code=get(rec, division_field), romanized=get(rec, romanized_field),
+                name=rec[i_name].strip(),
+                category_code=rec[i_cat].strip() or default_category or "",
+                lon=rec[i_lon].strip() or None, lat=rec[i_lat].strip() or None, wkt=rec[i_wkt].strip() or None,
+                division_code=rec[i_div].strip() or None, romanized=rec[i_rom].strip() or None,
                 row=reader.line_num,
             )
 
 
 # -- checking ----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Checked:
+class _Checked(NamedTuple):  # a tuple: built once per row of a file, cheaper than a frozen dataclass
     row: int
     name: str
     category_code: str
@@ -280,7 +291,7 @@ def _is_number(value: float | str | None) -> bool:
 _Key = tuple[str, str, str | None]  # name, category_code, romanized override
 
 
-def _derive_chunk(keys: Sequence[_Key]) -> list[tuple[_Key, tuple[Any, ...] | str]]:
+def _derive_chunk(keys: Sequence[_Key], copy_lines: bool = False) -> list[tuple[_Key, tuple[Any, ...] | str]]:
     import gc
 
     out: list[tuple[_Key, tuple[Any, ...] | str]] = []
@@ -293,7 +304,10 @@ def _derive_chunk(keys: Sequence[_Key]) -> list[tuple[_Key, tuple[Any, ...] | st
         for key in keys:
             try:
                 d = derived_fields(*key)
-                out.append((key, tuple(d[f] for f in DERIVED)))
+                fields = tuple(d[f] for f in DERIVED)
+                # copy_lines: the fields as one line of the COPY stream, built here in the worker (in parallel,
+                # and one string to send back instead of a tuple of eleven values and two lists).
+                out.append((key, ("\t".join(map(_copy_text, fields)),) if copy_lines else fields))
             except Exception as exc:  # an odd name must become a row error, not abort the import
                 out.append((key, f"{type(exc).__name__}: {exc}"))
     finally:
@@ -302,11 +316,15 @@ def _derive_chunk(keys: Sequence[_Key]) -> list[tuple[_Key, tuple[Any, ...] | st
     return out
 
 
-def derive_all(keys: Sequence[_Key], workers: int | None = None) -> dict[_Key, tuple[Any, ...] | str]:
-    """Derived fields per distinct (name, category, override); in worker processes for many names."""
+def derive_all(keys: Sequence[_Key], workers: int | None = None,
+               copy_lines: bool = False) -> dict[_Key, tuple[Any, ...] | str]:
+    """Derived fields per distinct (name, category, override); in worker processes for many names.
+
+    A value is the tuple of the ``DERIVED`` fields — with ``copy_lines``, a 1-tuple: those fields as one
+    tab-separated line of a COPY stream — or the reason the name cannot be derived (a ``str``)."""
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if n_workers <= 1 or len(keys) < PARALLEL_MIN_NAMES:
-        return dict(_derive_chunk(keys))
+        return dict(_derive_chunk(keys, copy_lines))
     size = max(1000, len(keys) // (n_workers * 8))
     chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
     # fork when this process has one thread (the CLI, a script): cheap, and the main module need not be
@@ -321,7 +339,7 @@ def derive_all(keys: Sequence[_Key], workers: int | None = None) -> dict[_Key, t
     try:
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context(method)) as pool:
             result: dict[_Key, tuple[Any, ...] | str] = {}
-            for part in pool.map(_derive_chunk, chunks):
+            for part in pool.map(partial(_derive_chunk, copy_lines=copy_lines), chunks):
                 result.update(part)
     finally:
         if was_enabled:
@@ -472,9 +490,10 @@ def _disable_row_audit(session: Session) -> bool:
 _INDEX_DEFS = """
 SELECT quote_ident(ci.relname) AS index_name, pg_get_indexdef(i.indexrelid) AS indexdef,
        quote_ident(c.conname) AS conname, pg_get_constraintdef(c.oid) AS condef,
-       obj_description(i.indexrelid, 'pg_class') AS comment
+       obj_description(i.indexrelid, 'pg_class') AS comment, am.amname AS method
 FROM pg_index i
 JOIN pg_class ci ON ci.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ci.relam
 LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('u', 'x')
 WHERE i.indrelid = 'places'::regclass AND NOT i.indisprimary
   AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid)
@@ -485,7 +504,7 @@ ORDER BY ci.relname"""
 # re-added after a rebuild, when one anti-join checks every row at once.
 _FOREIGN_KEYS = """
 SELECT '' AS index_name, '' AS indexdef, quote_ident(c.conname) AS conname, pg_get_constraintdef(c.oid) AS condef,
-       NULL AS comment
+       NULL AS comment, '' AS method
 FROM pg_constraint c WHERE c.conrelid = 'places'::regclass AND c.contype = 'f' ORDER BY c.conname"""
 
 
@@ -496,6 +515,7 @@ class _IndexDef:
     conname: str | None
     condef: str | None
     comment: str | None
+    method: str  # the index access method (btree, gin, gist); '' for a foreign key
 
 
 def _rebuild_pays(session: Session, n: int) -> bool:
@@ -535,13 +555,14 @@ def _create_indexes(session: Session, defs: Sequence[_IndexDef]) -> None:
     """Re-create what ``_drop_indexes`` dropped; ADD CONSTRAINT re-checks the exclusion and the foreign keys over
     every row.
 
-    ``maintenance_work_mem`` is raised for these builds only (the GIN builds accumulate their keys in it). The
+    ``maintenance_work_mem`` is set for each build (``REBUILD_MAINTENANCE_MEM``, ``REBUILD_GIN_MEM``). The
     one-version-per-date exclusion is a GiST over one core ``box`` (migration 0017): built by insertion like the
     btree_gist + daterange index it replaced, but ~3× cheaper (620k rows: 2.3 s build, 5.7–8.9 s with the
     exclusion check, against 7.0 s / 12.5–15.8 s with ``buffering=on``), and buffering does not help it."""
-    old = session.execute(text("SELECT current_setting('maintenance_work_mem'), "
-                               "set_config('maintenance_work_mem', :v, true)"), {"v": REBUILD_MAINTENANCE_MEM}).one()[0]
+    old = session.execute(text("SELECT current_setting('maintenance_work_mem')")).scalar_one()
     for d in defs:
+        mem = REBUILD_GIN_MEM if d.method == "gin" else REBUILD_MAINTENANCE_MEM
+        session.execute(text("SELECT set_config('maintenance_work_mem', :v, true)"), {"v": mem})
         if d.conname:
             session.execute(text(f"ALTER TABLE places ADD CONSTRAINT {d.conname} {d.condef}"))
         else:
@@ -581,7 +602,7 @@ def prepare(rows: Iterable[PlaceRow], categories: Iterable[str], *, workers: int
     t1 = time.perf_counter()
     keys = list(dict.fromkeys((c.name, c.category_code, c.romanized) for c in checked))
     report.distinct_names = len(keys)
-    derived = derive_all(keys, workers) if not report.errors else {}
+    derived = derive_all(keys, workers, copy_lines=True) if not report.errors else {}
     report.derive_seconds = time.perf_counter() - t1
     if not report.errors:
         for c in checked:
@@ -660,7 +681,7 @@ def load(
 
     def name_lines() -> Iterator[str]:
         for k, i in name_ids.items():
-            yield "\t".join((str(i), *(_copy_text(v) for v in cast(tuple[Any, ...], derived[k])))) + "\n"
+            yield f"{i}\t{cast(tuple[str], derived[k])[0]}\n"
 
     def lines() -> Iterator[str]:
         # One f-string per row (this loop runs 620k times for the villages): a name holds no control character

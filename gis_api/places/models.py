@@ -132,14 +132,15 @@ class Place(ValidTime, Base):
     remarks: Mapped[str | None] = mapped_column(Text)  # 备注
     # Search helpers, computed on write (places.searchkeys): exact keys (name, 专名, their pinyin and
     # initials), toneless pinyin (ü as v, as people type it), initials, and Chinese 1- and 2-grams.
-    search_keys: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    search_keys: Mapped[list[str]] = mapped_column(ARRAY(Text(collation="C")), nullable=False)
     pinyin: Mapped[str] = mapped_column(Text, nullable=False)
     initials: Mapped[str] = mapped_column(Text, nullable=False)
-    grams: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
-    # N7 duplicate keys (namecheck.duplicate_key): normalised 专名, its toneless and dialect readings
-    dup_specific: Mapped[str] = mapped_column(Text, nullable=False)
-    dup_pinyin: Mapped[str] = mapped_column(Text, nullable=False)
-    dup_dialect: Mapped[str] = mapped_column(Text, nullable=False)
+    grams: Mapped[list[str]] = mapped_column(ARRAY(Text(collation="C")), nullable=False)
+    # N7 duplicate keys (namecheck.duplicate_key): normalised 专名, its toneless and dialect readings. The keys
+    # here and above are compared for equality only: COLLATE "C" (memcmp; migration 0018).
+    dup_specific: Mapped[str] = mapped_column(Text(collation="C"), nullable=False)
+    dup_pinyin: Mapped[str] = mapped_column(Text(collation="C"), nullable=False)
+    dup_dialect: Mapped[str] = mapped_column(Text(collation="C"), nullable=False)
     # A point geometry's x/y (NULL for lines, areas, no geometry), computed by PostgreSQL (migration 0016): its
     # GiST index carries the id and valid time, so an OGC bbox is counted and paged from the index alone.
     geom_pt: Mapped[str | None] = mapped_column(CorePoint(), Computed(

@@ -46,10 +46,10 @@ def test_cli_derives_before_it_opens_the_write_transaction(
     seen: list[tuple[str, bool]] = []
     real = bulk.derive_all
 
-    def watching(keys: Any, workers: int | None = None) -> Any:
+    def watching(keys: Any, workers: int | None = None, **kw: Any) -> Any:
         with engine.connect() as c:
             seen.extend((str(s), bool(x)) for s, x in c.execute(text(_BACKENDS)))
-        return real(keys, workers)
+        return real(keys, workers, **kw)
 
     monkeypatch.setattr(bulk, "derive_all", watching)
     writes: list[bool] = []
@@ -131,10 +131,10 @@ def test_rest_import_derives_before_it_opens_the_write_transaction(
     seen: list[tuple[str, bool]] = []
     real = bulk.derive_all
 
-    def watching(keys: Any, workers: int | None = None) -> Any:
+    def watching(keys: Any, workers: int | None = None, **kw: Any) -> Any:
         with engine.connect() as c:
             seen.extend((str(st), bool(x)) for st, x in c.execute(text(_BACKENDS)))
-        return real(keys, workers)
+        return real(keys, workers, **kw)
 
     monkeypatch.setattr(bulk, "derive_all", watching)
     with engine.connect() as c:
