@@ -548,7 +548,7 @@ def _bulk(session: Session, rows: list[tuple[Record, dict[str, Any]]], opts: Imp
     prep = bulk.prepare(place_rows(), categories)
     result = bulk.load(session, prep, actor=opts.actor, reason=opts.reason, source=opts.source,
                        valid_from=valid_from)
-    rep.phases["derive"] = result.derive_seconds  # the names' fields, in Python (no transaction open)
+    rep.phases["derive"] = result.derive_seconds  # the names' fields, in worker processes (overlaps the load steps)
     rep.phases.update(result.phases)
     for e in result.errors:
         _err(rep, e.row, e.field, e.message, e.message_zh)

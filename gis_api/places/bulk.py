@@ -6,13 +6,14 @@ romanisation and the search and N7 keys; the township — else county — the lo
 when there are many), the rows are streamed into a temporary table with ``COPY`` and moved into ``places``
 with one ``INSERT … SELECT`` that builds the geometry and finds the division in SQL.
 
-Two halves: ``prepare`` checks the rows and derives the names in Python only (no transaction open — the CLI
-holds none while it works), ``load`` writes them in the caller's transaction. The division a point lies in is
-found set-wise against the divisions cut into small pieces (``ST_Subdivide``). A large import into a table
-that is small next to it (``REBUILD_MIN_ROWS``, ``REBUILD_RATIO``) drops the secondary indexes and the
-exclusion constraint of ``places`` and re-creates them after the insert, in the same transaction, under an
-ACCESS EXCLUSIVE lock until commit (readers wait; none sees the table without them); the re-added constraint
-is checked over every row (measured: scripts/bench/import_bench.py).
+Two halves: ``prepare`` checks the rows in Python only (no transaction open — the CLI holds none while it works)
+and has worker processes start deriving the names; ``load`` writes in the caller's transaction: it copies,
+locates and checks the rows while the workers finish (the database's core and theirs overlap), then the names.
+The division a point lies in is found set-wise against the divisions cut into small pieces (``ST_Subdivide``).
+A large import into a table that is small next to it (``REBUILD_MIN_ROWS``, ``REBUILD_RATIO``) drops the
+secondary indexes and the exclusion constraint of ``places`` and re-creates them after the insert, in the same
+transaction, under an ACCESS EXCLUSIVE lock until commit (readers wait; none sees the table without them); the
+re-added constraint is checked over every row (measured: scripts/bench/import_bench.py).
 
 All or nothing: every row is checked before anything is written; if any row is bad the report lists each
 error with its row number and reason, and ``places`` is untouched. The caller owns the transaction.
@@ -40,7 +41,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import get_all_start_methods, get_context
@@ -316,35 +317,68 @@ def _derive_chunk(keys: Sequence[_Key], copy_lines: bool = False) -> list[tuple[
     return out
 
 
-def derive_all(keys: Sequence[_Key], workers: int | None = None,
-               copy_lines: bool = False) -> dict[_Key, tuple[Any, ...] | str]:
-    """Derived fields per distinct (name, category, override); in worker processes for many names.
+class Derivation:
+    """The derived fields of distinct names, being computed — in worker processes for many names, while the caller
+    goes on (the importer copies, locates and checks its rows meanwhile); ``result()`` waits for them.
 
     A value is the tuple of the ``DERIVED`` fields — with ``copy_lines``, a 1-tuple: those fields as one
-    tab-separated line of a COPY stream — or the reason the name cannot be derived (a ``str``)."""
-    n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    if n_workers <= 1 or len(keys) < PARALLEL_MIN_NAMES:
-        return dict(_derive_chunk(keys, copy_lines))
-    size = max(1000, len(keys) // (n_workers * 8))
-    chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
-    # fork when this process has one thread (the CLI, a script): cheap, and the main module need not be
-    # importable; with other threads alive (a web server) a forked child could inherit a held lock, so spawn.
-    method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
-    if method == "fork":  # load the dictionaries once here; the forked workers share them (copy on write)
-        _derive_chunk(keys[:1])
-    import gc
+    tab-separated line of a COPY stream — or the reason the name cannot be derived (a ``str``). ``close()`` stops
+    the workers (``result()`` does when it has them all).
 
-    was_enabled = gc.isenabled()
-    gc.disable()  # the results arriving here are many containers and no garbage: 7.6 -> 1.9 s CPU for 371k names
-    try:
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context(method)) as pool:
-            result: dict[_Key, tuple[Any, ...] | str] = {}
-            for part in pool.map(partial(_derive_chunk, copy_lines=copy_lines), chunks):
-                result.update(part)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return result
+    The workers start once the whole file is read and checked, not on the first names while it is still being
+    read: that was slower (620k villages 70 s against 60 s, 2 rounds each, with ~10 s more CPU in this process;
+    why is not established — the cyclic garbage collector walking the rows read so far is a guess)."""
+
+    def __init__(self, keys: Sequence[_Key], workers: int | None = None, copy_lines: bool = False) -> None:
+        self.keys = keys
+        self.started = time.perf_counter()
+        self.seconds = 0.0  # from the start until every result was in
+        self._result: dict[_Key, tuple[Any, ...] | str] | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[list[tuple[_Key, tuple[Any, ...] | str]]]] = []
+        n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        if n_workers <= 1 or len(keys) < PARALLEL_MIN_NAMES:
+            self._result = dict(_derive_chunk(keys, copy_lines))
+            self.seconds = time.perf_counter() - self.started
+            return
+        size = max(1000, len(keys) // (n_workers * 8))
+        # fork when this process has one thread (the CLI, a script): cheap, and the main module need not be
+        # importable; with other threads alive (a web server) a forked child could inherit a held lock, so spawn.
+        method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
+        if method == "fork":  # load the dictionaries once here; the forked workers share them (copy on write)
+            _derive_chunk(keys[:1])
+        self._pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context(method))
+        task = partial(_derive_chunk, copy_lines=copy_lines)
+        self._futures = [self._pool.submit(task, keys[i:i + size]) for i in range(0, len(keys), size)]
+
+    def result(self) -> dict[_Key, tuple[Any, ...] | str]:
+        if self._result is None:
+            import gc
+
+            was_enabled = gc.isenabled()
+            gc.disable()  # the results arriving are many containers and no garbage: 7.6 -> 1.9 s CPU, 371k names
+            try:
+                result: dict[_Key, tuple[Any, ...] | str] = {}
+                for f in self._futures:
+                    result.update(f.result())
+            finally:
+                if was_enabled:
+                    gc.enable()
+                self.close()
+            self._result = result
+            self.seconds = time.perf_counter() - self.started
+        return self._result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def derive_all(keys: Sequence[_Key], workers: int | None = None,
+               copy_lines: bool = False) -> dict[_Key, tuple[Any, ...] | str]:
+    """Derived fields per distinct (name, category, override), waiting for them (see ``Derivation``)."""
+    return Derivation(keys, workers, copy_lines).result()
 
 
 # -- loading -----------------------------------------------------------------------------------------------
@@ -576,17 +610,22 @@ def _create_indexes(session: Session, defs: Sequence[_IndexDef]) -> None:
 
 @dataclass
 class Prepared:
-    """Rows checked and their fields derived, in Python only: no database work, no transaction open."""
+    """Rows checked (in Python only: no database work, no transaction open) and their names being derived."""
 
     report: ImportReport
     checked: list[_Checked]
-    derived: dict[_Key, tuple[Any, ...] | str]
+    derivation: Derivation | None  # None: the rows have errors, nothing to derive
     started: float
+
+    def close(self) -> None:
+        if self.derivation is not None:
+            self.derivation.close()
 
 
 def prepare(rows: Iterable[PlaceRow], categories: Iterable[str], *, workers: int | None = None,
             max_errors: int = 1000) -> Prepared:
-    """Check every row and derive the fields of every distinct name. ``report.errors`` lists bad rows."""
+    """Check every row and start deriving the fields of every distinct name (``load`` collects them: with many
+    names the workers run on while ``load`` copies and locates the rows). ``report.errors`` lists bad rows."""
     t0 = time.perf_counter()
     report = ImportReport()
     cats = set(categories)
@@ -599,21 +638,23 @@ def prepare(rows: Iterable[PlaceRow], categories: Iterable[str], *, workers: int
         elif len(report.errors) < max_errors:
             report.errors.extend(errs[: max_errors - len(report.errors)])
 
-    t1 = time.perf_counter()
     keys = list(dict.fromkeys((c.name, c.category_code, c.romanized) for c in checked))
     report.distinct_names = len(keys)
-    derived = derive_all(keys, workers, copy_lines=True) if not report.errors else {}
-    report.derive_seconds = time.perf_counter() - t1
-    if not report.errors:
-        for c in checked:
-            d = derived[(c.name, c.category_code, c.romanized)]
-            if isinstance(d, str):
-                report.errors.append(RowError(c.row, "name", f"cannot derive the name's fields: {d}",
-                                              f"无法处理该名称：{d}"))
-                if len(report.errors) >= max_errors:
-                    break
+    report.phases["read_check"] = time.perf_counter() - t0
+    derivation = Derivation(keys, workers, copy_lines=True) if not report.errors else None
     report.seconds = time.perf_counter() - t0
-    return Prepared(report, checked, derived, t0)
+    return Prepared(report, checked, derivation, t0)
+
+
+def _derive_errors(report: ImportReport, checked: Sequence[_Checked], derived: dict[_Key, tuple[Any, ...] | str],
+                   max_errors: int) -> None:
+    for c in checked:
+        d = derived[(c.name, c.category_code, c.romanized)]
+        if isinstance(d, str):
+            report.errors.append(RowError(c.row, "name", f"cannot derive the name's fields: {d}",
+                                          f"无法处理该名称：{d}"))
+            if len(report.errors) >= max_errors:
+                break
 
 
 def import_places(
@@ -661,10 +702,35 @@ def load(
     max_errors: int = 1000,
     rebuild_indexes: bool | None = None,
 ) -> ImportReport:
-    """Write prepared rows in the caller's transaction (the first statement opens it); nothing if any is bad."""
-    report, checked, derived, t0 = prep.report, prep.checked, prep.derived, prep.started
+    """Write prepared rows in the caller's transaction (the first statement opens it); nothing if any is bad.
+
+    The rows are copied, located and checked while the names are still being derived (``prepare`` started
+    that): the transaction is open only with work to do, and the database's core and the workers' overlap."""
+    try:
+        return _load(session, prep, actor=actor, reason=reason, source=source, valid_from=valid_from,
+                     audit_mode=audit_mode, divisions_on=divisions_on, check_divisions=check_divisions,
+                     max_errors=max_errors, rebuild_indexes=rebuild_indexes)
+    finally:
+        prep.close()  # the workers, if an error or a refusal ended the load before their results were taken
+
+
+def _load(
+    session: Session,
+    prep: Prepared,
+    *,
+    actor: str,
+    reason: str,
+    source: str,
+    valid_from: dt.date,
+    audit_mode: AuditMode,
+    divisions_on: dt.date | None,
+    check_divisions: bool,
+    max_errors: int,
+    rebuild_indexes: bool | None,
+) -> ImportReport:
+    report, checked, derivation, t0 = prep.report, prep.checked, prep.derivation, prep.started
     on = divisions_on or valid_from
-    if report.errors or not checked:
+    if report.errors or not checked or derivation is None:
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -677,9 +743,9 @@ def load(
     session.execute(text(f"DROP TABLE IF EXISTS {_TEMP_TABLES}"))
     session.execute(text(_CREATE_STAGE))
 
-    name_ids = {k: i for i, k in enumerate(derived)}
+    name_ids = {k: i for i, k in enumerate(derivation.keys)}
 
-    def name_lines() -> Iterator[str]:
+    def name_lines(derived: dict[_Key, tuple[Any, ...] | str]) -> Iterator[str]:
         for k, i in name_ids.items():
             yield f"{i}\t{cast(tuple[str], derived[k])[0]}\n"
 
@@ -707,10 +773,8 @@ def load(
         if PHASE_HOOK is not None:
             PHASE_HOOK(name, session)
 
-    _copy(session, "_place_import_names", _NAME_COLUMNS, name_lines())
     _copy(session, "_place_import", _COPY_COLUMNS, lines())
     session.execute(text("ANALYZE _place_import"))
-    session.execute(text("ANALYZE _place_import_names"))
     lap("copy")
     # Categories were checked against a list read before the transaction (the CLI reads and derives first).
     for row in session.execute(text(
@@ -749,6 +813,15 @@ def load(
                 f"{'该位置' if row.located else f'行政区 {row.division_code} '}不在本县（{county}）行政区域内"
                 "（G1：本地名库只登记本县地名；§1.5：标准地名须有所在行政区）"))
     lap("check")
+    if not report.errors:  # the names' fields: wait for the workers (if they are not done), copy them
+        derived = derivation.result()
+        report.derive_seconds = derivation.seconds
+        lap("derive_wait")
+        _derive_errors(report, checked, derived, max_errors)
+    if not report.errors:
+        _copy(session, "_place_import_names", _NAME_COLUMNS, name_lines(derived))
+        session.execute(text("ANALYZE _place_import_names"))
+        lap("copy_names")
     if report.errors:
         report.errors.sort(key=lambda e: e.row)
         del report.errors[max_errors:]

@@ -240,6 +240,42 @@ def test_parallel_derivation_matches_serial(monkeypatch: pytest.MonkeyPatch) -> 
     assert parallel[("东山村", "242", None)][bulk.DERIVED.index("pinyin")] == "dongshancun"
 
 
+def test_a_name_that_cannot_be_derived_is_a_row_error_and_nothing_is_written(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names are derived while the load copies and locates the rows; a name that fails is still a row error
+    before anything reaches ``places``."""
+    real = bulk.derived_fields
+
+    def failing(name: str, *a: Any) -> dict[str, Any]:
+        if name == "坏名村":
+            raise ValueError("no reading")
+        return real(name, *a)
+
+    monkeypatch.setattr(bulk, "derived_fields", failing)
+    x, y = _inside(session, "340122100")
+    rows = [PlaceRow("好名村", "242", lon=x, lat=y), PlaceRow("坏名村", "242", lon=x, lat=y),
+            PlaceRow("又一村", "242", lon=x, lat=y)]
+    report = _import(session, rows, workers=1)
+    assert not report.ok and report.inserted == 0
+    assert [(e.row, e.field) for e in report.errors] == [(2, "name")]
+    assert "cannot derive the name's fields: ValueError: no reading" in report.errors[0].message
+    assert _places(session) == []
+
+
+def test_a_refused_load_stops_the_derive_workers(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_NAMES", 10)
+    x, y = _inside(session, "340122100")
+    rows = [PlaceRow(f"{a}{b}村", "242", lon=x, lat=y) for a in "东南西北中" for b in "山水田林湖"]
+    rows.append(PlaceRow("县外村", "242", lon=100.0, lat=30.0))  # outside the county: refused in load
+    prep = bulk.prepare(rows, ["242"], workers=2)
+    assert prep.derivation is not None and prep.derivation._pool is not None  # workers started
+    report = bulk.load(session, prep, actor="wang", reason="test", source=SOURCE, valid_from=TODAY)
+    assert [(e.row, e.field) for e in report.errors] == [(26, "geometry")]
+    assert prep.derivation._pool is None  # shut down, not left running
+    assert _places(session) == []
+
+
 # -- large imports: indexes dropped and re-created in the transaction (issue 12) ---------------------------------
 
 _INDEXES = ("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
