@@ -3,6 +3,7 @@
 Every write service function of a versioned entity begins with ``Versioned.lock``, which does, in this order:
 
 1. 428 when the request carries no If-Match (nothing is read or locked for a request that cannot proceed);
+   412 at once, without waiting for any lock, when the offered version is already replaced (read unlocked);
 2. a transaction-level advisory lock on the entity (table + key), so writers of one entity queue up even when
    the row they will change does not exist yet or stops matching (a legal change closes one valid-time row and
    inserts the next; a retirement closes the row the next writer looks for);
@@ -83,13 +84,34 @@ class Versioned(Generic[T]):
         When no row matches ``where`` but the entity has rows (it was retired or closed meanwhile), a stale
         If-Match gets 412 with the newest row; otherwise ``missing()`` is raised (404)."""
         offered = _offered(require_present(if_match))
+        if "*" not in offered:
+            # A version already replaced is refused before queueing behind the entity's locks: versions only move
+            # forward, so whatever a writer holding them commits, the offered one cannot become current again —
+            # the answer after the wait would be the same 412, only later (and the wait holds a connection).
+            self._refuse_stale(session, self._current(session, key, where), offered)
         row = self._locked(session, key, where)
-        # Nothing to write: compare with the newest row, to tell a client holding an old version that the entity
-        # moved on.
-        found = row if row is not None else session.scalars(
-            self._rows(key).execution_options(populate_existing=True)).first()
+        found = row if row is not None else self._current(session, key, ())
         if found is None:
             raise missing()
+        self._refuse_stale(session, found, offered)
+        if row is None:
+            raise missing()  # the version offered (or "*") is current, but no row matches ``where``
+        return row
+
+    def _current(self, session: Session, key: Any, where: Iterable[Any]) -> T | None:
+        """The row matching ``where``, else — nothing to write — the newest row (to tell a client holding an old
+        version that the entity moved on); None if the entity has no rows. Not locked."""
+        where = tuple(where)
+        for cond in (where, ()) if where else ((),):
+            row: T | None = session.scalars(
+                self._rows(key).where(*cond).execution_options(populate_existing=True)).first()
+            if row is not None:
+                return row
+        return None
+
+    def _refuse_stale(self, session: Session, found: T | None, offered: list[str]) -> None:
+        if found is None:
+            return
         current = self.etag(found)
         if current not in offered and "*" not in offered:
             what, what_zh = self.label(found)
@@ -99,9 +121,6 @@ class Versioned(Generic[T]):
                 field="If-Match", extra={"current": json.loads(self.body(session, found)), "etag": current},
                 headers={"ETag": current},
             )
-        if row is None:
-            raise missing()  # the version offered (or "*") is current, but no row matches ``where``
-        return row
 
     def lock_for_put(self, session: Session, key: Any, if_match: str | None, if_none_match: str | None, *,
                      missing: Callable[[], DimingError]) -> T | None:

@@ -191,6 +191,26 @@ def test_places_rest_patch_and_retire(live: Live) -> None:
                               headers={"If-Match": tag}))
 
 
+def test_a_replaced_version_is_refused_without_waiting_for_the_lock(live: Live) -> None:
+    """A PATCH naming a version already replaced gets its 412 at once, while another writer holds the place's
+    locks: whatever that writer commits, the offered version cannot come back (before: it queued for the locks
+    and got the same 412 after them; here it would never return and the request times out)."""
+    pid, tag = _place(live)
+    url = f"/api/v1/places/{pid}"
+    with live.client("officer") as c:
+        current = _ok(c.patch(url, json={"remarks": "first", "reason": "t"}, headers={"If-Match": tag}))
+    with live.engine.connect() as holder:  # a writer in the middle of its write: both locks held until rollback
+        holder.execute(text("SELECT pg_advisory_xact_lock(hashtext('places'), hashtext(:k))"), {"k": str(pid)})
+        holder.execute(text("SELECT 1 FROM places WHERE place_id = :p FOR UPDATE"), {"p": pid})
+        with live.client("officer") as c:
+            stale = c.patch(url, json={"remarks": "stale", "reason": "t"}, headers={"If-Match": tag}, timeout=20)
+        holder.rollback()
+    assert stale.status_code == 412, stale.text
+    assert stale.headers["ETag"] == current.headers["ETag"] == stale.json()["etag"]
+    with live.client("officer") as c:
+        assert _ok(c.get(url)).json()["properties"]["remarks"] == "first"
+
+
 def test_places_ogc_put_patch_delete(live: Live) -> None:
     pid, _ = _place(live)
     url = f"/ogc/collections/places/items/{pid}"
