@@ -750,175 +750,156 @@ def load(
     The rows are copied, located and checked while the names are still being derived (``prepare`` started
     that): the transaction is open only with work to do, and the database's core and the workers' overlap."""
     try:
-        return _load(session, prep, actor=actor, reason=reason, source=source, valid_from=valid_from,
-                     audit_mode=audit_mode, divisions_on=divisions_on, check_divisions=check_divisions,
-                     max_errors=max_errors, rebuild_indexes=rebuild_indexes)
-    finally:
-        prep.close()  # the workers, if an error or a refusal ended the load before their results were taken
-
-
-def _load(
-    session: Session,
-    prep: Prepared,
-    *,
-    actor: str,
-    reason: str,
-    source: str,
-    valid_from: dt.date,
-    audit_mode: AuditMode,
-    divisions_on: dt.date | None,
-    check_divisions: bool,
-    max_errors: int,
-    rebuild_indexes: bool | None,
-) -> ImportReport:
-    report, checked, derivation, t0 = prep.report, prep.checked, prep.derivation, prep.started
-    on = divisions_on or valid_from
-    if report.errors or not checked or derivation is None:
-        report.seconds = time.perf_counter() - t0
-        return report
-
-    t2 = time.perf_counter()
-    audit.set_context(session, actor, reason)
-    big = len(checked) >= ANALYZE_MIN_ROWS
-    if big:  # sorts (row order, place_id runs), hash joins, GIN pending-list merges: in memory, for this load only
-        work_mem = session.execute(text("SELECT current_setting('work_mem'), set_config('work_mem', :v, true)"),
-                                   {"v": BULK_WORK_MEM}).one()[0]
-    session.execute(text(f"DROP TABLE IF EXISTS {_TEMP_TABLES}"))
-    session.execute(text(_CREATE_STAGE))
-
-    name_ids = {k: i for i, k in enumerate(derivation.keys)}
-
-    def name_lines(derived: dict[_Key, tuple[Any, ...] | str]) -> Iterator[str]:
-        for k, i in name_ids.items():
-            yield f"{i}\t{cast(tuple[str], derived[k])[0]}\n"
-
-    def lines() -> Iterator[str]:
-        # One f-string per row (this loop runs 620k times for the villages): a name holds no control character
-        # (refused by _check_row), so only a backslash needs escaping; division codes are digits, WKB is hex.
-        by, null = _copy_text(actor), "\\N"
-        cats: dict[str, str] = {}
-        for c in checked:
-            name = c.name.replace("\\", "\\\\") if "\\" in c.name else c.name
-            cat = cats.get(c.category_code) or cats.setdefault(c.category_code, _copy_text(c.category_code))
-            lon = null if c.lon is None else c.lon
-            lat = null if c.lat is None else c.lat
-            yield (f"{c.row}\t{name}\t{cat}\t{by if c.romanized else 'auto'}\t{lon}\t{lat}\t{c.wkb or null}\t"
-                   f"{c.division_code or null}\t{name_ids[(c.name, c.category_code, c.romanized)]}\n")
-
-    mark, cpu_mark = t2, time.process_time()
-
-    def lap(name: str) -> None:
-        nonlocal mark, cpu_mark
-        now, cpu = time.perf_counter(), time.process_time()
-        report.phases[name] = report.phases.get(name, 0.0) + now - mark
-        report.phases_cpu[name] = report.phases_cpu.get(name, 0.0) + cpu - cpu_mark
-        mark, cpu_mark = now, cpu
-        if PHASE_HOOK is not None:
-            PHASE_HOOK(name, session)
-
-    _copy(session, "_place_import", _COPY_COLUMNS, lines())
-    session.execute(text("ANALYZE _place_import"))
-    lap("copy")
-    # Categories were checked against a list read before the transaction (the CLI reads and derives first).
-    for row in session.execute(text(
-            "SELECT t.row_no, t.category_code FROM _place_import t WHERE NOT EXISTS "
-            "(SELECT 1 FROM place_categories c WHERE c.code = t.category_code) ORDER BY t.row_no LIMIT :m"),
-            {"m": max_errors}):
-        report.errors.append(RowError(row.row_no, "category_code", f"unknown category_code {row.category_code!r}",
-                                      f"未知的地名类别代码 {row.category_code!r}"))
-    session.execute(text(_DIVISION_PARTS), {"on": on})
-    session.execute(text("CREATE INDEX ON _place_import_divisions USING gist (geom)"))
-    session.execute(text("ANALYZE _place_import_divisions"))
-    session.execute(text(_LOCATE))
-    lap("locate")
-    if check_divisions:
-        for row in session.execute(text(_CHECK_DIVISIONS), {"on": on, "max_errors": max_errors}):
-            if row.stated_name is None:
-                report.errors.append(RowError(
-                    row.row_no, "division_code", f"division_code {row.division_code} is not a division in force "
-                    f"on {on.isoformat()}", f"所在行政区代码 {row.division_code} 在 {on.isoformat()} 时不存在"))
-            else:
-                report.errors.append(RowError(
-                    row.row_no, "division_code",
-                    f"division_code {row.division_code} ({row.stated_name}) does not match the location, which lies "
-                    f"in {row.derived_division} ({row.derived_name})",
-                    f"所填行政区 {row.division_code}（{row.stated_name}）与位置不符：该地名位于 "
-                    f"{row.derived_division}（{row.derived_name}）"))
-        from gis_api.places.service import gazetteer_settings  # here: worker processes need not load it
-
-        county = gazetteer_settings().county
-        for row in session.execute(text(_CHECK_COUNTY), {"county": county, "max_errors": max_errors}):
-            where = "the location" if row.located else f"division_code {row.division_code}"
-            report.errors.append(RowError(
-                row.row_no, "geometry" if row.located else "division_code",
-                f"{where} lies outside county {county} (G1: this gazetteer holds the county's own names; §1.5: a "
-                "standard name needs its division)",
-                f"{'该位置' if row.located else f'行政区 {row.division_code} '}不在本县（{county}）行政区域内"
-                "（G1：本地名库只登记本县地名；§1.5：标准地名须有所在行政区）"))
-    lap("check")
-    if not report.errors:  # the names' fields: wait for the workers (if they are not done), copy them
-        derived = derivation.result()
-        report.derive_seconds = derivation.seconds
-        lap("derive_wait")
-        _derive_errors(report, checked, derived, max_errors)
-    if not report.errors:
-        _copy(session, "_place_import_names", _NAME_COLUMNS, name_lines(derived))
-        session.execute(text("ANALYZE _place_import_names"))
-        lap("copy_names")
-    if report.errors:
-        report.errors.sort(key=lambda e: e.row)
-        del report.errors[max_errors:]
-        session.execute(text(f"DROP TABLE {_TEMP_TABLES}"))
-        if big:
-            session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
-        report.seconds = time.perf_counter() - t0
-        return report
-
-    mode = audit_mode if audit_mode != "auto" else ("rows" if len(checked) <= AUDIT_ROWS_MAX else "summary")
-    rebuild = _rebuild_pays(session, len(checked)) if rebuild_indexes is None else rebuild_indexes
-    index_defs = _drop_indexes(session) if rebuild else None
-    lap("drop_indexes")
-    if mode == "summary" and not _disable_row_audit(session):
-        mode = "rows"
-    params = {"valid_from": valid_from, "source": source, "check_divisions": check_divisions}
-    stats = session.execute(text(_INSERT), params).one()
-    lap("insert")
-    if index_defs is not None:
-        try:
-            with session.begin_nested():
-                _create_indexes(session, index_defs)
-        except DBAPIError as exc:  # e.g. the exclusion constraint: then nothing is kept (the caller rolls back)
-            report.errors.append(RowError(0, "place_id", f"re-creating the indexes failed: {exc.orig}",
-                                          f"重建索引失败：{exc.orig}"))
+        report, checked, derivation, t0 = prep.report, prep.checked, prep.derivation, prep.started
+        on = divisions_on or valid_from
+        if report.errors or not checked or derivation is None:
             report.seconds = time.perf_counter() - t0
             return report
-        lap("indexes")
-    report.inserted = int(stats[0])
-    report.divisions_derived = int(stats[1])
-    report.place_id_ranges = [(int(lo), int(hi)) for lo, hi in json.loads(stats[2])]
-    if mode == "summary":
-        session.execute(text("ALTER TABLE places ENABLE TRIGGER places_audit"))
-        summary = {
-            "import": {
-                "source": source, "valid_from": valid_from.isoformat(), "rows": report.inserted,
-                "divisions_derived": report.divisions_derived, "place_id_ranges": report.place_id_ranges,
-                "created_at": stats[3].isoformat(), "indexes_rebuilt": index_defs is not None,
+
+        t2 = time.perf_counter()
+        audit.set_context(session, actor, reason)
+        big = len(checked) >= ANALYZE_MIN_ROWS
+        if big:  # sorts (row order, place_id runs), hash joins, GIN pending-list merges: in memory, for this load only
+            work_mem = session.execute(text("SELECT current_setting('work_mem'), set_config('work_mem', :v, true)"),
+                                       {"v": BULK_WORK_MEM}).one()[0]
+        session.execute(text(f"DROP TABLE IF EXISTS {_TEMP_TABLES}"))
+        session.execute(text(_CREATE_STAGE))
+
+        name_ids = {k: i for i, k in enumerate(derivation.keys)}
+
+        def name_lines(derived: dict[_Key, tuple[Any, ...] | str]) -> Iterator[str]:
+            for k, i in name_ids.items():
+                yield f"{i}\t{cast(tuple[str], derived[k])[0]}\n"
+
+        def lines() -> Iterator[str]:
+            # One f-string per row (this loop runs 620k times for the villages): a name holds no control character
+            # (refused by _check_row), so only a backslash needs escaping; division codes are digits, WKB is hex.
+            by, null = _copy_text(actor), "\\N"
+            cats: dict[str, str] = {}
+            for c in checked:
+                name = c.name.replace("\\", "\\\\") if "\\" in c.name else c.name
+                cat = cats.get(c.category_code) or cats.setdefault(c.category_code, _copy_text(c.category_code))
+                lon = null if c.lon is None else c.lon
+                lat = null if c.lat is None else c.lat
+                yield (f"{c.row}\t{name}\t{cat}\t{by if c.romanized else 'auto'}\t{lon}\t{lat}\t{c.wkb or null}\t"
+                       f"{c.division_code or null}\t{name_ids[(c.name, c.category_code, c.romanized)]}\n")
+
+        mark, cpu_mark = t2, time.process_time()
+
+        def lap(name: str) -> None:
+            nonlocal mark, cpu_mark
+            now, cpu = time.perf_counter(), time.process_time()
+            report.phases[name] = report.phases.get(name, 0.0) + now - mark
+            report.phases_cpu[name] = report.phases_cpu.get(name, 0.0) + cpu - cpu_mark
+            mark, cpu_mark = now, cpu
+            if PHASE_HOOK is not None:
+                PHASE_HOOK(name, session)
+
+        _copy(session, "_place_import", _COPY_COLUMNS, lines())
+        session.execute(text("ANALYZE _place_import"))
+        lap("copy")
+        # Categories were checked against a list read before the transaction (the CLI reads and derives first).
+        for row in session.execute(text(
+                "SELECT t.row_no, t.category_code FROM _place_import t WHERE NOT EXISTS "
+                "(SELECT 1 FROM place_categories c WHERE c.code = t.category_code) ORDER BY t.row_no LIMIT :m"),
+                {"m": max_errors}):
+            report.errors.append(RowError(row.row_no, "category_code", f"unknown category_code {row.category_code!r}",
+                                          f"未知的地名类别代码 {row.category_code!r}"))
+        session.execute(text(_DIVISION_PARTS), {"on": on})
+        session.execute(text("CREATE INDEX ON _place_import_divisions USING gist (geom)"))
+        session.execute(text("ANALYZE _place_import_divisions"))
+        session.execute(text(_LOCATE))
+        lap("locate")
+        if check_divisions:
+            for row in session.execute(text(_CHECK_DIVISIONS), {"on": on, "max_errors": max_errors}):
+                if row.stated_name is None:
+                    report.errors.append(RowError(
+                        row.row_no, "division_code", f"division_code {row.division_code} is not a division in force "
+                        f"on {on.isoformat()}", f"所在行政区代码 {row.division_code} 在 {on.isoformat()} 时不存在"))
+                else:
+                    report.errors.append(RowError(
+                        row.row_no, "division_code",
+                        f"division_code {row.division_code} ({row.stated_name}) does not match the location, "
+                        f"which lies in {row.derived_division} ({row.derived_name})",
+                        f"所填行政区 {row.division_code}（{row.stated_name}）与位置不符：该地名位于 "
+                        f"{row.derived_division}（{row.derived_name}）"))
+            from gis_api.places.service import gazetteer_settings  # here: worker processes need not load it
+
+            county = gazetteer_settings().county
+            for row in session.execute(text(_CHECK_COUNTY), {"county": county, "max_errors": max_errors}):
+                where = "the location" if row.located else f"division_code {row.division_code}"
+                report.errors.append(RowError(
+                    row.row_no, "geometry" if row.located else "division_code",
+                    f"{where} lies outside county {county} (G1: this gazetteer holds the county's own names; §1.5: a "
+                    "standard name needs its division)",
+                    f"{'该位置' if row.located else f'行政区 {row.division_code} '}不在本县（{county}）行政区域内"
+                    "（G1：本地名库只登记本县地名；§1.5：标准地名须有所在行政区）"))
+        lap("check")
+        if not report.errors:  # the names' fields: wait for the workers (if they are not done), copy them
+            derived = derivation.result()
+            report.derive_seconds = derivation.seconds
+            lap("derive_wait")
+            _derive_errors(report, checked, derived, max_errors)
+        if not report.errors:
+            _copy(session, "_place_import_names", _NAME_COLUMNS, name_lines(derived))
+            session.execute(text("ANALYZE _place_import_names"))
+            lap("copy_names")
+        if report.errors:
+            report.errors.sort(key=lambda e: e.row)
+            del report.errors[max_errors:]
+            session.execute(text(f"DROP TABLE {_TEMP_TABLES}"))
+            if big:
+                session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
+            report.seconds = time.perf_counter() - t0
+            return report
+
+        mode = audit_mode if audit_mode != "auto" else ("rows" if len(checked) <= AUDIT_ROWS_MAX else "summary")
+        rebuild = _rebuild_pays(session, len(checked)) if rebuild_indexes is None else rebuild_indexes
+        index_defs = _drop_indexes(session) if rebuild else None
+        lap("drop_indexes")
+        if mode == "summary" and not _disable_row_audit(session):
+            mode = "rows"
+        params = {"valid_from": valid_from, "source": source, "check_divisions": check_divisions}
+        stats = session.execute(text(_INSERT), params).one()
+        lap("insert")
+        if index_defs is not None:
+            try:
+                with session.begin_nested():
+                    _create_indexes(session, index_defs)
+            except DBAPIError as exc:  # e.g. the exclusion constraint: then nothing is kept (the caller rolls back)
+                report.errors.append(RowError(0, "place_id", f"re-creating the indexes failed: {exc.orig}",
+                                              f"重建索引失败：{exc.orig}"))
+                report.seconds = time.perf_counter() - t0
+                return report
+            lap("indexes")
+        report.inserted = int(stats[0])
+        report.divisions_derived = int(stats[1])
+        report.place_id_ranges = [(int(lo), int(hi)) for lo, hi in json.loads(stats[2])]
+        if mode == "summary":
+            session.execute(text("ALTER TABLE places ENABLE TRIGGER places_audit"))
+            summary = {
+                "import": {
+                    "source": source, "valid_from": valid_from.isoformat(), "rows": report.inserted,
+                    "divisions_derived": report.divisions_derived, "place_id_ranges": report.place_id_ranges,
+                    "created_at": stats[3].isoformat(), "indexes_rebuilt": index_defs is not None,
+                }
             }
-        }
-        session.execute(
-            text("INSERT INTO audit_log (actor, reason, action, table_name, entity_key, new) "
-                 "VALUES (:actor, :reason, 'IMPORT', 'places', 'import', CAST(:new AS jsonb))"),
-            {"actor": actor, "reason": reason, "new": json.dumps(summary, ensure_ascii=False)},
-        )
-    report.audit = mode
-    report.indexes_rebuilt = index_defs is not None
-    session.execute(text(f"DROP TABLE {_TEMP_TABLES}"))
-    lap("audit")
-    if report.inserted >= ANALYZE_MIN_ROWS:
-        session.execute(text("ANALYZE places"))
-        lap("analyze")
-    if big:
-        session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
-    report.load_seconds = time.perf_counter() - t2
-    report.seconds = time.perf_counter() - t0
-    return report
+            session.execute(
+                text("INSERT INTO audit_log (actor, reason, action, table_name, entity_key, new) "
+                     "VALUES (:actor, :reason, 'IMPORT', 'places', 'import', CAST(:new AS jsonb))"),
+                {"actor": actor, "reason": reason, "new": json.dumps(summary, ensure_ascii=False)},
+            )
+        report.audit = mode
+        report.indexes_rebuilt = index_defs is not None
+        session.execute(text(f"DROP TABLE {_TEMP_TABLES}"))
+        lap("audit")
+        if report.inserted >= ANALYZE_MIN_ROWS:
+            session.execute(text("ANALYZE places"))
+            lap("analyze")
+        if big:
+            session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
+        report.load_seconds = time.perf_counter() - t2
+        report.seconds = time.perf_counter() - t0
+        return report
+    finally:
+        prep.close()  # the workers, if an error or a refusal ended the load before their results were taken

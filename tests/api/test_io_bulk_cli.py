@@ -38,21 +38,27 @@ def _csv(path: Path, engine: Engine, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
+def _watch_derivation(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """(state, in a transaction) of every backend when a derivation of names starts."""
+    seen: list[tuple[str, bool]] = []
+
+    class Watching(bulk.Derivation):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            with engine.connect() as c:
+                seen.extend((str(st), bool(x)) for st, x in c.execute(text(_BACKENDS)))
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(bulk, "Derivation", Watching)
+    return seen
+
+
 def test_cli_derives_before_it_opens_the_write_transaction(
     settings: Any, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CLI reads and checks the file and starts deriving the names (minutes for a large file) before it opens
     the write transaction, which then has work from its first statement: no transaction idle meanwhile (issue 12)."""
     f = _csv(tmp_path / "many.csv", engine, [(f"试点{i}村", "222") for i in range(30)])
-    seen: list[tuple[str, bool]] = []
-
-    class Watching(bulk.Derivation):
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            with engine.connect() as c:
-                seen.extend((str(s), bool(x)) for s, x in c.execute(text(_BACKENDS)))
-            super().__init__(*a, **kw)
-
-    monkeypatch.setattr(bulk, "Derivation", Watching)
+    seen = _watch_derivation(engine, monkeypatch)
     writes: list[bool] = []
     real_load = bulk.load
 
@@ -129,15 +135,7 @@ def test_rest_import_derives_before_it_opens_the_write_transaction(
         token, _record, _user = auth.login(s, name, "correct horse battery", 1)
         s.commit()
     f = _csv(tmp_path / "rest.csv", engine, [(f"接口{i}村", "222") for i in range(30)])
-    seen: list[tuple[str, bool]] = []
-
-    class Watching(bulk.Derivation):
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            with engine.connect() as c:
-                seen.extend((str(st), bool(x)) for st, x in c.execute(text(_BACKENDS)))
-            super().__init__(*a, **kw)
-
-    monkeypatch.setattr(bulk, "Derivation", Watching)
+    seen = _watch_derivation(engine, monkeypatch)
     with engine.connect() as c:
         before = c.execute(text("SELECT count(*) FROM places")).scalar_one()
     try:
