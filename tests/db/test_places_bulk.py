@@ -240,6 +240,19 @@ def test_parallel_derivation_matches_serial(monkeypatch: pytest.MonkeyPatch) -> 
     assert parallel[("东山村", "242", None)][bulk.DERIVED.index("pinyin")] == "dongshancun"
 
 
+def test_place_ids_follow_the_row_numbers(session: Session) -> None:
+    """The ids are taken in row-number order before the insert joins the rows with their names (a hash join
+    returns them in its own order): 3,000 rows given in reverse, the lowest id goes to row 1."""
+    x, y = _inside(session, "340122100")
+    rows = [PlaceRow(f"序{n}村", "242", lon=x, lat=y, row=n) for n in range(3000, 0, -1)]
+    report = _import(session, rows)
+    assert report.ok, report.errors
+    got = _places(session)
+    assert [g.name for g in got] == [f"序{n}村" for n in range(1, 3001)]
+    assert report.place_id_ranges == [(got[0].place_id, got[-1].place_id)]
+    assert got[-1].place_id - got[0].place_id == 2999
+
+
 def test_a_name_that_cannot_be_derived_is_a_row_error_and_nothing_is_written(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
