@@ -82,7 +82,10 @@ def test_tianditu_only_with_a_key_and_in_matrix_set_w(run: PageRun, live: Live, 
         assert all("TILEMATRIXSET=w" in u and "tk=test-key-123" in u for u in tiles)
         assert {re.search(r"LAYER=(\w+)", u).group(1) for u in tiles} == {"vec", "cva"}  # type: ignore[union-attr]
         page.check('#layer-list input[value="tdt_img"]')
-        assert retry(lambda: any("/img_w/" in u for u in run.requests) and any("/cia_w/" in u for u in run.requests),
+        # The request events reach run.requests only while Playwright runs (a plain sleep delivers none): wait in
+        # the page between looks (the full suite failed here once, the imagery requests sent after page.check).
+        assert retry(lambda: page.wait_for_timeout(100) or (any("/img_w/" in u for u in run.requests)
+                                                            and any("/cia_w/" in u for u in run.requests)),
                      timeout=30)
         # Back to no base map: no tile left on the map.
         page.check('#layer-list input[value="none"]')
