@@ -25,3 +25,9 @@ def zone() -> ZoneInfo:
 
 def today() -> dt.date:
     return dt.datetime.now(zone()).date()
+
+
+def today_sql() -> str:
+    """``today()`` as a SQL expression. ``CURRENT_DATE`` is the session's date (UTC here), a day behind the bureau
+    from 16:00 to 24:00 UTC: a record changed "today" would not be in force by it until midnight UTC."""
+    return f"(now() AT TIME ZONE '{zone().key}')::date"

@@ -4,7 +4,7 @@
 is already on the next day, and a place written "from today" was not yet in force by ``CURRENT_DATE``.
 """
 
-from gis_api.clock import zone
+from gis_api.clock import today_sql
 
-TODAY = f"(now() AT TIME ZONE '{zone().key}')::date"
+TODAY = today_sql()
 AS_OF = f"valid_from <= {TODAY} AND (valid_to IS NULL OR valid_to > {TODAY})"

@@ -256,9 +256,8 @@ register(Collection(
     join="LEFT JOIN facility_kinds k ON k.code = t.kind", keywords=("设施", "facility"),
 ))
 
-# The bureau's date, as every write takes "today" (gis_api.clock) — not CURRENT_DATE, the session's (UTC) date,
-# which is a day behind from 16:00 to 24:00 UTC: a cemetery record changed "today" was not joined until midnight UTC.
-_TODAY = f"(now() AT TIME ZONE '{clock.zone().key}')::date"
+# The bureau's date, as every write takes "today" — not CURRENT_DATE (see clock.today_sql).
+_TODAY = clock.today_sql()
 
 register(Collection(
     id="cemeteries", title="公墓 Cemeteries and ash halls",

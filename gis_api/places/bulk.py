@@ -70,8 +70,9 @@ REBUILD_RATIO = 1.0  # … and only when the import has at least as many rows as
 REBUILD_LOCK_TIMEOUT = "10s"  # waiting longer for readers to finish: keep the indexes, insert row by row
 REBUILD_MAINTENANCE_MEM = "512MB"  # btree sorts and GiST sorted builds: the more the fewer passes
 # GIN builds collect their keys in maintenance_work_mem and flush when it is full; a small buffer builds faster
-# (its tree of keys stays in the CPU caches). search_keys, 620k villages: 20.5 s at 512MB, 7.6–9.0 s at 16–32MB;
-# 4M names: 92 s at 512MB, 75 s at 16MB, 69 s at 64MB. 32MB is near the best at both sizes.
+# (its tree of keys stays in the CPU caches). search_keys, 620k villages, default collation: 20.5 s at 512MB,
+# 9.0–10.4 s at 16–32MB (COLLATE "C": 14.7 s at 2GB, 7.6–7.9 s at 16–32MB); 4M names: 92 s at 512MB, 75 s at
+# 16MB, 69 s at 64MB. 32MB is near the best at both sizes.
 REBUILD_GIN_MEM = "32MB"
 # Called after each load step with its name (the benchmark reads the backend's CPU time there); None in use.
 PHASE_HOOK: Callable[[str, Session], None] | None = None
@@ -170,16 +171,13 @@ def read_csv(
     with Path(path).open(encoding=encoding, newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)  # rows as lists, fields by position (faster than dicts)
         header = next(reader, [])
-        wanted = [f for f in (name_field, category_field, lon_field, lat_field, wkt_field, division_field,
-                              romanized_field) if f]
-        missing = [f for f in wanted if f not in header]
+        fields = (name_field, category_field, lon_field, lat_field, wkt_field, division_field, romanized_field)
+        missing = [f for f in fields if f and f not in header]
         if missing:
             raise ValueError(f"{path}: no column(s) {', '.join(missing)}; columns are {header or None}")
         # The column of each field (the first of a repeated name, as DictReader gave the last: a header that
         # repeats a field is ambiguous either way); -1, a field not read, is the "" appended to every row.
-        i_name, i_cat, i_lon, i_lat, i_wkt, i_div, i_rom = (
-            header.index(f) if f else -1
-            for f in (name_field, category_field, lon_field, lat_field, wkt_field, division_field, romanized_field))
+        i_name, i_cat, i_lon, i_lat, i_wkt, i_div, i_rom = (header.index(f) if f else -1 for f in fields)
         width = len(header)
         for rec in reader:
             if not rec:  # a blank line: DictReader skipped these too

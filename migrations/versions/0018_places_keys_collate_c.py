@@ -5,8 +5,8 @@ compared for equality (``@>``, ``&&``, ``= ANY``, ``=``) with values the applica
 or not, in any collation. The
 database's collation (C.UTF-8) sorts the same way as "C" for UTF-8 text, but PostgreSQL 15 compares C.UTF-8 text
 through ``strcoll`` on NUL-terminated copies, "C" with ``memcmp``. Building the two GIN indexes after a bulk import
-sorts millions of keys: 620,573 villages, search_keys 10.4 → 7.9 s and grams 5.6 → 4.5 s (32MB
-maintenance_work_mem), each dup_* btree ~1.5 → 0.4 s (scratch copy, quiet machine). A query's text parameter takes the column's collation ("C" is an implicit,
+sorts millions of keys: 620,573 villages, search_keys 10.4 → 7.9 s (32MB maintenance_work_mem), grams 6.8 → 4.5 s
+(512MB), dup_pinyin's btree 1.5 → 0.4 s (scratch copy, quiet machine). A query's text parameter takes the column's collation ("C" is an implicit,
 non-default collation and wins over the default), so every query keeps its index.
 
 No table rewrite: only the collation changes; the indexes on these columns are rebuilt (2.8 s for the two GIN

@@ -293,7 +293,7 @@ def run_importer(tree: Path, case: str, path: Path, side: str) -> dict[str, obje
                                   "phases": rep.get("phases", {})}
     else:
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", CHILD, str(tree), case, str(path), url, str(ROOT)],
+        done = subprocess.run([sys.executable, "-c", CHILD, str(tree), case, str(path), url],
                               cwd=tree, capture_output=True, text=True)
         seconds = time.perf_counter() - t
         if done.returncode != 0:

@@ -374,13 +374,12 @@ def test_v1_lists_page_without_skips_or_repeats(path: str, client: TestClient, s
 
 def test_v1_lists_match_sql(client: TestClient, session: Session) -> None:
     """The one big page used above as the reference is itself the filtered set (SQL counts)."""
-    as_of = AS_OF
     for path, sql in (
-        ("/api/v1/places", f"SELECT count(*) FROM places WHERE {as_of}"),
-        ("/api/v1/divisions?level=village", f"SELECT count(*) FROM divisions WHERE level = 'village' AND {as_of}"),
-        ("/api/v1/boundaries", f"SELECT count(*) FROM boundary_line_versions WHERE {as_of}"),
-        ("/api/v1/boundary-markers", f"SELECT count(*) FROM boundary_markers WHERE {as_of}"),
-        ("/api/v1/facilities", f"SELECT count(*) FROM facilities WHERE {as_of}"),
+        ("/api/v1/places", f"SELECT count(*) FROM places WHERE {AS_OF}"),
+        ("/api/v1/divisions?level=village", f"SELECT count(*) FROM divisions WHERE level = 'village' AND {AS_OF}"),
+        ("/api/v1/boundaries", f"SELECT count(*) FROM boundary_line_versions WHERE {AS_OF}"),
+        ("/api/v1/boundary-markers", f"SELECT count(*) FROM boundary_markers WHERE {AS_OF}"),
+        ("/api/v1/facilities", f"SELECT count(*) FROM facilities WHERE {AS_OF}"),
     ):
         body = client.get(f"{path}{'&' if '?' in path else '?'}limit=10000").json()
         n = session.scalar(text(sql))
