@@ -333,6 +333,7 @@ class Derivation:
         self.keys: list[_Key] = []  # distinct, in the order given
         self.started = time.perf_counter()
         self.seconds = 0.0  # from the start until every result was in
+        self.waited = 0.0  # time values() spent waiting for the workers
         self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._task = partial(_derive_chunk, copy_lines=copy_lines)
         self._submitted = 0  # keys[:_submitted] are with the workers
@@ -371,28 +372,43 @@ class Derivation:
         self._futures += [self._pool.submit(self._task, pending[i:i + size]) for i in range(0, len(pending), size)]
 
     def result(self) -> dict[_Key, tuple[Any, ...] | str]:
-        self.finish()
         if self._result is None:
-            import gc
-
-            was_enabled = gc.isenabled()
-            gc.disable()  # the results arriving are many containers and no garbage: 7.6 -> 1.9 s CPU, 371k names
-            try:
-                result: dict[_Key, tuple[Any, ...] | str] = {}
-                for f in self._futures:
-                    result.update(f.result())
-            finally:
-                if was_enabled:
-                    gc.enable()
-                self.close()
-            self._result = result
-            self.seconds = time.perf_counter() - self.started
+            self._result = dict(self.values())
         return self._result
+
+    def values(self) -> Iterator[tuple[_Key, tuple[Any, ...] | str]]:
+        """Every key and its value, in the order the keys were given, as the workers deliver them: a caller that
+        writes them on and keeps none (``load``) holds one chunk at a time — 13M names' results (~0.7 kB each) would
+        otherwise be held all at once. Once only; ``waited`` is the time spent waiting for the workers."""
+        self.finish()
+        if self._result is not None:
+            yield from self._result.items()
+            return
+        import gc
+
+        was_enabled = gc.isenabled()
+        gc.disable()  # the results arriving are many containers and no garbage: 7.6 -> 1.9 s CPU, 371k names
+        try:
+            futures, self._futures = self._futures, []
+            for i, f in enumerate(futures):
+                t = time.perf_counter()
+                chunk = f.result()
+                self.waited += time.perf_counter() - t
+                futures[i] = _DONE  # the chunk's results go with it once the caller has them
+                yield from chunk
+        finally:
+            if was_enabled:
+                gc.enable()
+            self.close()
+        self.seconds = time.perf_counter() - self.started
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+_DONE: Future[list[tuple[_Key, tuple[Any, ...] | str]]] = Future()
 
 
 def derive_all(keys: Sequence[_Key], workers: int | None = None,
@@ -638,6 +654,7 @@ class Prepared:
     checked: list[_Checked]
     derivation: Derivation | None  # None: the rows have errors, nothing to derive
     started: float
+    name_ids: dict[_Key, int] = field(default_factory=dict)  # each distinct name's number, in derivation order
 
     def close(self) -> None:
         if self.derivation is not None:
@@ -653,7 +670,7 @@ def prepare(rows: Iterable[PlaceRow], categories: Iterable[str], *, workers: int
     cats = set(categories)
     checked: list[_Checked] = []
     derivation: Derivation | None = Derivation(workers, copy_lines=True)
-    seen: dict[_Key, None] = {}
+    seen: dict[_Key, int] = {}  # each distinct name and its number (the order the workers are given them)
     new: list[_Key] = []
     try:
         for i, r in enumerate(rows, start=1):
@@ -663,7 +680,7 @@ def prepare(rows: Iterable[PlaceRow], categories: Iterable[str], *, workers: int
                 checked.append(ok)
                 key = (ok.name, ok.category_code, ok.romanized)
                 if key not in seen:
-                    seen[key] = None
+                    seen[key] = len(seen)
                     new.append(key)
                     if len(new) >= 1000 and derivation is not None:  # to the workers (none for a bad file)
                         derivation.extend(new)
@@ -684,14 +701,14 @@ def prepare(rows: Iterable[PlaceRow], categories: Iterable[str], *, workers: int
         derivation.extend(new)
         derivation.finish()
     report.seconds = time.perf_counter() - t0
-    return Prepared(report, checked, derivation, t0)
+    return Prepared(report, checked, derivation, t0, seen)
 
 
-def _derive_errors(report: ImportReport, checked: Sequence[_Checked], derived: dict[_Key, tuple[Any, ...] | str],
+def _derive_errors(report: ImportReport, checked: Sequence[_Checked], failed: dict[_Key, str],
                    max_errors: int) -> None:
     for c in checked:
-        d = derived[(c.name, c.category_code, c.romanized)]
-        if isinstance(d, str):
+        d = failed.get((c.name, c.category_code, c.romanized))
+        if d is not None:
             report.errors.append(RowError(c.row, "name", f"cannot derive the name's fields: {d}",
                                           f"无法处理该名称：{d}"))
             if len(report.errors) >= max_errors:
@@ -763,11 +780,16 @@ def load(
         session.execute(text(f"DROP TABLE IF EXISTS {_TEMP_TABLES}"))
         session.execute(text(_CREATE_STAGE))
 
-        name_ids = {k: i for i, k in enumerate(derivation.keys)}
+        name_ids = prep.name_ids
+        failed: dict[_Key, str] = {}  # names that cannot be derived, and why
 
-        def name_lines(derived: dict[_Key, tuple[Any, ...] | str]) -> Iterator[str]:
-            for k, i in name_ids.items():
-                yield f"{i}\t{cast(tuple[str], derived[k])[0]}\n"
+        def name_lines() -> Iterator[str]:
+            # straight from the workers to COPY, numbered as the rows refer to them (the order they were given)
+            for i, (k, v) in enumerate(derivation.values()):
+                if isinstance(v, str):
+                    failed[k] = v
+                else:
+                    yield f"{i}\t{v[0]}\n"
 
         def lines() -> Iterator[str]:
             # One f-string per row (this loop runs 620k times for the villages): a name holds no control character
@@ -833,15 +855,15 @@ def load(
                     f"{'该位置' if row.located else f'行政区 {row.division_code} '}不在本县（{county}）行政区域内"
                     "（G1：本地名库只登记本县地名；§1.5：标准地名须有所在行政区）"))
         lap("check")
-        if not report.errors:  # the names' fields: wait for the workers (if they are not done), copy them
-            derived = derivation.result()
+        if not report.errors:  # the names' fields, copied as the workers deliver them
+            _copy(session, "_place_import_names", _NAME_COLUMNS, name_lines())
             report.derive_seconds = derivation.seconds
-            lap("derive_wait")
-            _derive_errors(report, checked, derived, max_errors)
-        if not report.errors:
-            _copy(session, "_place_import_names", _NAME_COLUMNS, name_lines(derived))
-            session.execute(text("ANALYZE _place_import_names"))
+            report.phases["derive_wait"] = derivation.waited  # the wait for the workers is its own step
+            mark += derivation.waited
             lap("copy_names")
+            _derive_errors(report, checked, failed, max_errors)
+        if not report.errors:
+            session.execute(text("ANALYZE _place_import_names"))
         if report.errors:
             report.errors.sort(key=lambda e: e.row)
             del report.errors[max_errors:]

@@ -131,26 +131,37 @@ def grow(engine: Engine, rows: Iterator[tuple[str, bulk.PlaceRow]], have: int, t
     with engine.connect() as c:
         categories = [str(x) for x in c.execute(text("SELECT code FROM place_categories")).scalars()]
     done = have
+    ahead: list[tuple[str, bulk.PlaceRow]] = []  # the row that ended the last batch (another source or date)
+
+    def batch_rows(n: int, counted: list[Any]) -> Iterator[bulk.PlaceRow]:
+        """Up to ``n`` rows of one source and valid-from date, streamed to the importer (13M rows held in a list
+        first would take ~6 GB); ``counted`` gets the source, the date and how many."""
+        first = ahead.pop() if ahead else next(rows)
+        src = first[0]
+        day = REAL_FROM if src == REAL else valid_from_for(done)
+        counted[:] = [src, day, 1]
+        yield first[1]
+        while counted[2] < n:
+            nxt = next(rows, None)
+            if nxt is None:
+                return
+            d = REAL_FROM if nxt[0] == REAL else valid_from_for(done + counted[2])
+            if nxt[0] != src or d != day:
+                ahead.append(nxt)
+                return
+            counted[2] += 1
+            yield nxt[1]
+
     while done < target:
-        chunk: list[bulk.PlaceRow] = []
-        source = None
-        day = REAL_FROM
-        while done + len(chunk) < target and len(chunk) < batch:
-            src, row = next(rows)
-            pos = done + len(chunk)
-            d = REAL_FROM if src == REAL else valid_from_for(pos)
-            if source is not None and (src != source or d != day):
-                # one source and date per import: put it back by starting the next batch with it
-                rows = _prepend((src, row), rows)
-                break
-            source, day = src, d
-            chunk.append(row)
+        counted: list[Any] = []
+        chunk = batch_rows(min(batch, target - done), counted)
         loads.append(os.getloadavg()[0])
         own0, kids0 = time.process_time(), _children_cpu()
         # As the CLI does: check and derive first with no transaction open (import_places would read the
         # categories first and sit idle in transaction, holding a snapshot, for the minutes derivation takes),
         # then write in one transaction.
         prep = bulk.prepare(chunk, categories, workers=workers)
+        source, day = counted[0], counted[1]
         with Session(engine) as s:
             backend = int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
             be0 = hl.cpu_seconds([backend]).get(backend, 0.0)
@@ -177,7 +188,7 @@ def grow(engine: Engine, rows: Iterator[tuple[str, bulk.PlaceRow]], have: int, t
               flush=True)
     seconds = time.perf_counter() - t0
     return {"rows": done - have, "seconds": seconds, "derive": derive, "phases": phases, "load": loads,
-            "cpu": cpu, "rest": rows}
+            "cpu": cpu, "rest": _prepend(ahead[0], rows) if ahead else rows}
 
 
 def _children_cpu() -> float:
