@@ -276,6 +276,28 @@ def test_a_name_that_cannot_be_derived_is_a_row_error_and_nothing_is_written(
     assert _places(session) == []
 
 
+def test_names_derived_by_the_workers_reach_their_own_rows(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers' results are copied as they arrive, chunk by chunk, and numbered in the order the names were
+    first seen; every row must still get its own name's fields (a numbering off by one would swap them)."""
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_NAMES", 10)
+    monkeypatch.setattr(bulk, "STREAM_CHUNK", 7)  # several chunks per worker
+    x, y = _inside(session, "340122100")
+    names = [f"{a}{b}{c}" for a in "东南西北中" for b in "山水田林" for c in "村郢湾"]  # 60 names
+    rows = [PlaceRow(n, "242", lon=x, lat=y) for n in names]
+    rows += [PlaceRow(n, "242", lon=x, lat=y) for n in reversed(names[::3])]  # repeats, in another order
+    report = _import(session, rows, workers=2)
+    assert report.ok, report.errors
+    assert (report.inserted, report.distinct_names) == (80, 60)
+    assert "derive_wait" in report.phases and "copy_names" in report.phases
+    got = _places(session)
+    assert [p.name for p in got] == [r.name for r in rows]
+    for p in got:
+        want = derived_fields(p.name, "242", None)
+        assert (p.zhuanming, p.tongming, p.pinyin, p.initials, p.search_keys, p.grams, p.dup_specific) == (
+            want["zhuanming"], want["tongming"], want["pinyin"], want["initials"], want["search_keys"],
+            want["grams"], want["dup_specific"]), p.name
+
+
 def test_a_refused_load_stops_the_derive_workers(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bulk, "PARALLEL_MIN_NAMES", 10)
     x, y = _inside(session, "340122100")
