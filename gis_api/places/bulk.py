@@ -38,6 +38,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,7 +48,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, cast
+from typing import IO, Any, Literal, NamedTuple, cast
 
 import shapely
 from sqlalchemy import text
@@ -323,23 +325,25 @@ class Derivation:
     derived here, by ``finish()``.
 
     A value is the tuple of the ``DERIVED`` fields — with ``copy_lines``, a 1-tuple: those fields as one
-    tab-separated line of a COPY stream — or the reason the name cannot be derived (a ``str``). ``close()`` stops
-    the workers (``result()`` does when it has them all).
+    tab-separated line of a COPY stream — or the reason the name cannot be derived (a ``str``). With ``spool``
+    (the importer) the workers write those lines to files instead, read back by ``copy_chunks()``. ``close()``
+    stops the workers and removes their files (``result()`` and ``copy_chunks()`` do when they have them all).
 
     Starting the workers while the file is read, rather than after it, saved 1.5–3 s of the 620k villages'
     read → derived path (2 interleaved rounds each, load ~1.4; 61.2 s against 63.3 s in all, within the noise)."""
 
-    def __init__(self, workers: int | None = None, copy_lines: bool = False) -> None:
+    def __init__(self, workers: int | None = None, copy_lines: bool = False, spool: bool = False) -> None:
         self.keys: list[_Key] = []  # distinct, in the order given
         self.started = time.perf_counter()
         self.seconds = 0.0  # from the start until every result was in
-        self.waited = 0.0  # time values() spent waiting for the workers
+        self.waited = 0.0  # time copy_chunks() spent waiting for the workers
         self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-        self._task = partial(_derive_chunk, copy_lines=copy_lines)
+        self._task = partial(_derive_chunk, copy_lines=copy_lines or spool)
+        self._spool: str | None = "" if spool else None  # the workers' directory, made when they start
         self._submitted = 0  # keys[:_submitted] are with the workers
         self._result: dict[_Key, tuple[Any, ...] | str] | None = None
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: list[Future[list[tuple[_Key, tuple[Any, ...] | str]]]] = []
+        self._futures: list[Future[Any]] = []
 
     def extend(self, keys: Iterable[_Key]) -> None:
         """More keys, none given before."""
@@ -366,49 +370,87 @@ class Derivation:
             method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
             if method == "fork":  # load the dictionaries once here; the forked workers share them (copy on write)
                 _derive_chunk(self.keys[:1])
+            if self._spool is not None:
+                self._spool = tempfile.mkdtemp(prefix="diming-import-")
             self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=get_context(method))
-        pending = self.keys[self._submitted:]
+        first, pending = self._submitted, self.keys[self._submitted:]
         self._submitted = len(self.keys)
-        self._futures += [self._pool.submit(self._task, pending[i:i + size]) for i in range(0, len(pending), size)]
+        for i in range(0, len(pending), size):
+            if self._spool:
+                path = os.path.join(self._spool, f"{first + i}.copy")
+                self._futures.append(self._pool.submit(_derive_to_file, pending[i:i + size], first + i, path))
+            else:
+                self._futures.append(self._pool.submit(self._task, pending[i:i + size]))
 
     def result(self) -> dict[_Key, tuple[Any, ...] | str]:
+        """Every key's value (not with ``spool``: see ``copy_chunks``)."""
+        self.finish()
         if self._result is None:
-            self._result = dict(self.values())
+            import gc
+
+            was_enabled = gc.isenabled()
+            gc.disable()  # the results arriving are many containers and no garbage: 7.6 -> 1.9 s CPU, 371k names
+            try:
+                result: dict[_Key, tuple[Any, ...] | str] = {}
+                for f in self._futures:
+                    result.update(f.result())
+            finally:
+                if was_enabled:
+                    gc.enable()
+                self.close()
+            self._result = result
+            self.seconds = time.perf_counter() - self.started
         return self._result
 
-    def values(self) -> Iterator[tuple[_Key, tuple[Any, ...] | str]]:
-        """Every key and its value, in the order the keys were given, as the workers deliver them: a caller that
-        writes them on and keeps none (``load``) holds one chunk at a time — 13M names' results (~0.7 kB each) would
-        otherwise be held all at once. Once only; ``waited`` is the time spent waiting for the workers."""
+    def copy_chunks(self) -> Iterator[tuple[IO[str], dict[_Key, str]]]:
+        """The names as the text of a COPY — ``number<TAB>fields…`` lines, numbered in the order the keys were
+        given — chunk by chunk as the workers finish them, each with its names that cannot be derived (and why).
+        With ``spool`` the workers write that text to files and this process holds none of it: 8M names' results
+        held in memory, as they arrive while the importer is busy with the rows, took ~6 GB. Once only."""
         self.finish()
-        if self._result is not None:
-            yield from self._result.items()
+        if self._result is not None:  # derived here: few names
+            buf, bad = io.StringIO(), {}
+            for i, (k, v) in enumerate(self._result.items()):
+                if isinstance(v, str):
+                    bad[k] = v
+                else:
+                    buf.write(f"{i}\t{v[0]}\n")
+            buf.seek(0)
+            yield buf, bad
             return
-        import gc
-
-        was_enabled = gc.isenabled()
-        gc.disable()  # the results arriving are many containers and no garbage: 7.6 -> 1.9 s CPU, 371k names
         try:
-            futures, self._futures = self._futures, []
-            for i, f in enumerate(futures):
+            for f in self._futures:
                 t = time.perf_counter()
-                chunk = f.result()
+                path, failed = f.result()
                 self.waited += time.perf_counter() - t
-                futures[i] = _DONE  # the chunk's results go with it once the caller has them
-                yield from chunk
+                with open(path, encoding="utf-8", newline="") as fh:
+                    yield fh, dict(failed)
+                os.unlink(path)
         finally:
-            if was_enabled:
-                gc.enable()
             self.close()
         self.seconds = time.perf_counter() - self.started
 
     def close(self) -> None:
+        """Stop the workers and remove their files."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._spool:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            self._spool = None
 
 
-_DONE: Future[list[tuple[_Key, tuple[Any, ...] | str]]] = Future()
+def _derive_to_file(keys: Sequence[_Key], first: int, path: str) -> tuple[str, list[tuple[_Key, str]]]:
+    """A worker's task with ``spool``: the chunk's COPY lines (numbered from ``first``) to ``path``; returns the
+    path and the names that cannot be derived, with the reason."""
+    failed: list[tuple[_Key, str]] = []
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        for i, (key, v) in enumerate(_derive_chunk(keys, copy_lines=True), start=first):
+            if isinstance(v, str):
+                failed.append((key, v))
+            else:
+                fh.write(f"{i}\t{v[0]}\n")
+    return path, failed
 
 
 def derive_all(keys: Sequence[_Key], workers: int | None = None,
@@ -525,21 +567,25 @@ def _copy_text(value: Any) -> str:
 
 
 def _copy(session: Session, table: str, columns: Sequence[str], lines: Iterable[str]) -> None:
+    buf = io.StringIO()
+    count = 0
+    for line in lines:
+        buf.write(line)
+        count += 1
+        if count >= COPY_BATCH:
+            buf.seek(0)
+            _copy_file(session, table, columns, buf)
+            buf, count = io.StringIO(), 0
+    if count:
+        buf.seek(0)
+        _copy_file(session, table, columns, buf)
+
+
+def _copy_file(session: Session, table: str, columns: Sequence[str], fh: IO[str]) -> None:
+    """COPY the text of ``fh`` (tab-separated lines) into ``table``."""
     cursor = cast(Any, session.connection().connection).cursor()
     try:
-        buf = io.StringIO()
-        count = 0
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        for line in lines:
-            buf.write(line)
-            count += 1
-            if count >= COPY_BATCH:
-                buf.seek(0)
-                cursor.copy_expert(sql, buf, size=COPY_READ)
-                buf, count = io.StringIO(), 0
-        if count:
-            buf.seek(0)
-            cursor.copy_expert(sql, buf, size=COPY_READ)
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", fh, size=COPY_READ)
     finally:
         cursor.close()
 
@@ -669,7 +715,7 @@ def prepare(rows: Iterable[PlaceRow], categories: Iterable[str], *, workers: int
     report = ImportReport()
     cats = set(categories)
     checked: list[_Checked] = []
-    derivation: Derivation | None = Derivation(workers, copy_lines=True)
+    derivation: Derivation | None = Derivation(workers, spool=True)
     seen: dict[_Key, int] = {}  # each distinct name and its number (the order the workers are given them)
     new: list[_Key] = []
     try:
@@ -783,14 +829,6 @@ def load(
         name_ids = prep.name_ids
         failed: dict[_Key, str] = {}  # names that cannot be derived, and why
 
-        def name_lines() -> Iterator[str]:
-            # straight from the workers to COPY, numbered as the rows refer to them (the order they were given)
-            for i, (k, v) in enumerate(derivation.values()):
-                if isinstance(v, str):
-                    failed[k] = v
-                else:
-                    yield f"{i}\t{v[0]}\n"
-
         def lines() -> Iterator[str]:
             # One f-string per row (this loop runs 620k times for the villages): a name holds no control character
             # (refused by _check_row), so only a backslash needs escaping; division codes are digits, WKB is hex.
@@ -856,7 +894,9 @@ def load(
                     "（G1：本地名库只登记本县地名；§1.5：标准地名须有所在行政区）"))
         lap("check")
         if not report.errors:  # the names' fields, copied as the workers deliver them
-            _copy(session, "_place_import_names", _NAME_COLUMNS, name_lines())
+            for chunk, bad in derivation.copy_chunks():
+                _copy_file(session, "_place_import_names", _NAME_COLUMNS, chunk)
+                failed.update(bad)
             report.derive_seconds = derivation.seconds
             report.phases["derive_wait"] = derivation.waited  # the wait for the workers is its own step
             mark += derivation.waited

@@ -305,10 +305,34 @@ def test_a_refused_load_stops_the_derive_workers(session: Session, monkeypatch: 
     rows.append(PlaceRow("县外村", "242", lon=100.0, lat=30.0))  # outside the county: refused in load
     prep = bulk.prepare(rows, ["242"], workers=2)
     assert prep.derivation is not None and prep.derivation._pool is not None  # workers started
+    spool = prep.derivation._spool
+    assert spool and Path(spool).is_dir()  # the workers write the names' COPY text there
     report = bulk.load(session, prep, actor="wang", reason="test", source=SOURCE, valid_from=TODAY)
     assert [(e.row, e.field) for e in report.errors] == [(26, "geometry")]
     assert prep.derivation._pool is None  # shut down, not left running
+    assert not Path(spool).exists()  # and their files removed
     assert _places(session) == []
+
+
+def test_a_worker_writes_its_names_numbered_and_returns_those_that_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a worker does with ``spool`` (here in this process): COPY lines numbered from its chunk's first name,
+    none for a name that cannot be derived — that one comes back with its reason."""
+    real = bulk.derived_fields
+
+    def failing(name: str, *a: Any) -> dict[str, Any]:
+        if name == "坏名村":
+            raise ValueError("no reading")
+        return real(name, *a)
+
+    monkeypatch.setattr(bulk, "derived_fields", failing)
+    keys = [("好名村", "242", None), ("坏名村", "242", None), ("又一村", "242", None)]
+    path, failed = bulk._derive_to_file(keys, 40, str(tmp_path / "40.copy"))
+    assert failed == [(("坏名村", "242", None), "ValueError: no reading")]
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [["40", "好名"], ["42", "又一"]]
+    assert len(lines[0].split("\t")) == 1 + len(bulk.DERIVED)
 
 
 # -- large imports: indexes dropped and re-created in the transaction (issue 12) ---------------------------------
