@@ -279,7 +279,11 @@ def build_sql(session: Session, query: SearchQuery, *, fallback: bool = True) ->
     # Filters in two forms: `filters` may be answered by their own index (division, category, GiST), `residual`
     # (for fuzzy branches) only checks rows its branch's own index found — a fuzzy condition is too costly to
     # evaluate row by row over a whole township or radius (hundreds of typo variants per row).
-    filters = ["p.valid_from <= :as_of", "(p.valid_to IS NULL OR p.valid_to > :as_of)"]
+    # `IS TRUE` keeps the as-of test a check of the rows found (valid_from is NOT NULL: the same answer). Written
+    # plainly, a branch whose key list is computed at run time (typo variants: no estimate) was planned as a
+    # BitmapAnd with a scan of ix_places_place_id's second column over every version in force on the date —
+    # 440 ms for 620,573 such rows at 13M names, to intersect with the one row the name's key found.
+    filters = ["(p.valid_from <= :as_of) IS TRUE", "(p.valid_to IS NULL OR p.valid_to > :as_of)"]
     residual = list(filters)
     if query.within:
         prefix = within_prefix(query.within)
