@@ -253,11 +253,9 @@ def test_place_ids_follow_the_row_numbers(session: Session) -> None:
     assert got[-1].place_id - got[0].place_id == 2999
 
 
-def test_a_name_that_cannot_be_derived_is_a_row_error_and_nothing_is_written(
-    session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The names are derived while the load copies and locates the rows; a name that fails is still a row error
-    before anything reaches ``places``."""
+@pytest.fixture
+def bad_name(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A name whose fields cannot be derived (in this process: forked workers inherit it, spawned ones not)."""
     real = bulk.derived_fields
 
     def failing(name: str, *a: Any) -> dict[str, Any]:
@@ -266,6 +264,12 @@ def test_a_name_that_cannot_be_derived_is_a_row_error_and_nothing_is_written(
         return real(name, *a)
 
     monkeypatch.setattr(bulk, "derived_fields", failing)
+    return "坏名村"
+
+
+def test_a_name_that_cannot_be_derived_is_a_row_error_and_nothing_is_written(session: Session, bad_name: str) -> None:
+    """The names are derived while the load copies and locates the rows; a name that fails is still a row error
+    before anything reaches ``places``."""
     x, y = _inside(session, "340122100")
     rows = [PlaceRow("好名村", "242", lon=x, lat=y), PlaceRow("坏名村", "242", lon=x, lat=y),
             PlaceRow("又一村", "242", lon=x, lat=y)]
@@ -314,22 +318,12 @@ def test_a_refused_load_stops_the_derive_workers(session: Session, monkeypatch: 
     assert _places(session) == []
 
 
-def test_a_worker_writes_its_names_numbered_and_returns_those_that_failed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_worker_writes_its_names_numbered_and_returns_those_that_failed(tmp_path: Path, bad_name: str) -> None:
     """What a worker does with ``spool`` (here in this process): COPY lines numbered from its chunk's first name,
     none for a name that cannot be derived — that one comes back with its reason."""
-    real = bulk.derived_fields
-
-    def failing(name: str, *a: Any) -> dict[str, Any]:
-        if name == "坏名村":
-            raise ValueError("no reading")
-        return real(name, *a)
-
-    monkeypatch.setattr(bulk, "derived_fields", failing)
-    keys = [("好名村", "242", None), ("坏名村", "242", None), ("又一村", "242", None)]
+    keys = [("好名村", "242", None), (bad_name, "242", None), ("又一村", "242", None)]
     path, failed = bulk._derive_to_file(keys, 40, str(tmp_path / "40.copy"))
-    assert failed == [(("坏名村", "242", None), "ValueError: no reading")]
+    assert failed == [((bad_name, "242", None), "ValueError: no reading")]
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     assert [line.split("\t")[:2] for line in lines] == [["40", "好名"], ["42", "又一"]]
     assert len(lines[0].split("\t")) == 1 + len(bulk.DERIVED)
