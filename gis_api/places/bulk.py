@@ -324,21 +324,21 @@ class Derivation:
     then while the importer copies, locates and checks its rows; ``result()`` waits for them. Few names are
     derived here, by ``finish()``.
 
-    A value is the tuple of the ``DERIVED`` fields — with ``copy_lines``, a 1-tuple: those fields as one
-    tab-separated line of a COPY stream — or the reason the name cannot be derived (a ``str``). With ``spool``
-    (the importer) the workers write those lines to files instead, read back by ``copy_chunks()``. ``close()``
-    stops the workers and removes their files (``result()`` and ``copy_chunks()`` do when they have them all).
+    A value is the tuple of the ``DERIVED`` fields, or the reason the name cannot be derived (a ``str``). With
+    ``spool`` (the importer) the fields are one tab-separated line of a COPY stream instead, which the workers
+    write to files, read back by ``copy_chunks()``. ``close()`` stops the workers and removes their files
+    (``result()`` and ``copy_chunks()`` do when they have them all).
 
     Starting the workers while the file is read, rather than after it, saved 1.5–3 s of the 620k villages'
     read → derived path (2 interleaved rounds each, load ~1.4; 61.2 s against 63.3 s in all, within the noise)."""
 
-    def __init__(self, workers: int | None = None, copy_lines: bool = False, spool: bool = False) -> None:
+    def __init__(self, workers: int | None = None, spool: bool = False) -> None:
         self.keys: list[_Key] = []  # distinct, in the order given
         self.started = time.perf_counter()
         self.seconds = 0.0  # from the start until every result was in
         self.waited = 0.0  # time copy_chunks() spent waiting for the workers
         self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-        self._task = partial(_derive_chunk, copy_lines=copy_lines or spool)
+        self._task = partial(_derive_chunk, copy_lines=spool)
         self._spool: str | None = "" if spool else None  # the workers' directory, made when they start
         self._submitted = 0  # keys[:_submitted] are with the workers
         self._result: dict[_Key, tuple[Any, ...] | str] | None = None
@@ -453,10 +453,9 @@ def _derive_to_file(keys: Sequence[_Key], first: int, path: str) -> tuple[str, l
     return path, failed
 
 
-def derive_all(keys: Sequence[_Key], workers: int | None = None,
-               copy_lines: bool = False) -> dict[_Key, tuple[Any, ...] | str]:
+def derive_all(keys: Sequence[_Key], workers: int | None = None) -> dict[_Key, tuple[Any, ...] | str]:
     """Derived fields per distinct (name, category, override), waiting for them (see ``Derivation``)."""
-    derivation = Derivation(workers, copy_lines)
+    derivation = Derivation(workers)
     derivation.extend(dict.fromkeys(keys))
     return derivation.result()
 

@@ -39,6 +39,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -134,35 +135,31 @@ def grow(engine: Engine, rows: Iterator[tuple[str, bulk.PlaceRow]], have: int, t
     done = have
     ahead: list[tuple[str, bulk.PlaceRow]] = []  # the row that ended the last batch (another source or date)
 
-    def batch_rows(n: int, counted: list[Any]) -> Iterator[bulk.PlaceRow]:
-        """Up to ``n`` rows of one source and valid-from date, streamed to the importer (13M rows held in a list
-        first would take ~6 GB); ``counted`` gets the source, the date and how many."""
-        first = ahead.pop() if ahead else next(rows)
-        src = first[0]
-        day = REAL_FROM if src == REAL else valid_from_for(done)
-        counted[:] = [src, day, 1]
-        yield first[1]
-        while counted[2] < n:
-            nxt = next(rows, None)
-            if nxt is None:
+    def batch_rows(n: int, into: _Batch) -> Iterator[bulk.PlaceRow]:
+        """Up to ``n`` rows of one source and valid-from date (``into`` gets them), streamed to the importer: 13M
+        rows held in a list first would take ~6 GB."""
+        src, row = ahead.pop() if ahead else next(rows)
+        into.source, into.day = src, REAL_FROM if src == REAL else valid_from_for(done)
+        while True:
+            yield row
+            into.rows += 1
+            if into.rows >= n or (nxt := next(rows, None)) is None:
                 return
-            d = REAL_FROM if nxt[0] == REAL else valid_from_for(done + counted[2])
-            if nxt[0] != src or d != day:
+            src, row = nxt
+            if src != into.source or (REAL_FROM if src == REAL else valid_from_for(done + into.rows)) != into.day:
                 ahead.append(nxt)
                 return
-            counted[2] += 1
-            yield nxt[1]
 
     while done < target:
-        counted: list[Any] = []
-        chunk = batch_rows(min(batch, target - done), counted)
+        current = _Batch()
+        chunk = batch_rows(min(batch, target - done), current)
         loads.append(os.getloadavg()[0])
         own0, kids0 = time.process_time(), _children_cpu()
         # As the CLI does: check and derive first with no transaction open (import_places would read the
         # categories first and sit idle in transaction, holding a snapshot, for the minutes derivation takes),
         # then write in one transaction.
         prep = bulk.prepare(chunk, categories, workers=workers)
-        source, day = counted[0], counted[1]
+        source, day = current.source, current.day
         with Session(engine) as s:
             backend = int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
             be0 = hl.cpu_seconds([backend]).get(backend, 0.0)
@@ -191,6 +188,15 @@ def grow(engine: Engine, rows: Iterator[tuple[str, bulk.PlaceRow]], have: int, t
     seconds = time.perf_counter() - t0
     return {"rows": done - have, "seconds": seconds, "derive": derive, "phases": phases, "load": loads,
             "cpu": cpu, "rest": _prepend(ahead[0], rows) if ahead else rows}
+
+
+@dataclass
+class _Batch:
+    """The source, valid-from date and row count of the batch being streamed to the importer."""
+
+    source: str = ""
+    day: dt.date = REAL_FROM
+    rows: int = 0
 
 
 def _children_cpu() -> float:
