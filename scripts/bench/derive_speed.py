@@ -186,7 +186,7 @@ def _checkout(rev: str, tmp: Path) -> str:
 
 
 def _summary(label: str, runs: list[dict[str, Any]], key: str, unit: float, fmt: str) -> float:
-    values = [r[key] * unit for r in runs]
+    values: list[float] = [r[key] * unit for r in runs]
     med = statistics.median(values)
     loads = ", ".join(f"{r['load']:.1f}" for r in runs)
     print(f"    {label:6} median {med:{fmt}} (spread {min(values):{fmt}} - {max(values):{fmt}}); load {loads}")

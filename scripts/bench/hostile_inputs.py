@@ -123,8 +123,8 @@ def raw_post(port: int, path: str, headers: dict[str, str], body: Iterator[bytes
         pass
     sock.close()
     status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
-    body = bytes(data[head_end + 4:]) if head_end >= 0 else b""
-    return status, body[:100_000], sent
+    answer = bytes(data[head_end + 4:]) if head_end >= 0 else b""
+    return status, answer[:100_000], sent
 
 
 def _json_head(field: str) -> bytes:

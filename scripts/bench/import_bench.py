@@ -37,6 +37,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -412,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                        else run_importer(trees[side], case, files[case], side))
                 results.setdefault((case, side), []).append(res)
                 extra = f"\n    phases {_phases(res)}" if res.get("phases") else ""
-                print(f"[{case} round {r + 1}] {side:7s} {float(res['seconds']):7.1f} s cpu {res.get('cpu_s')} s "
+                print(f"[{case} round {r + 1}] {side:7s} {float(cast(float, res['seconds'])):7.1f} s "
+                      f"cpu {res.get('cpu_s')} s "
                       f"(client {res.get('cpu_client_s')}, db {res.get('cpu_db_s')}) ok={res.get('ok')} "
                       f"rows={res.get('rows')} peak RSS {res.get('rss_mb', '-')} MB load {res['load']}{extra}"
                       + (f" errors {res.get('errors')}" if not res.get("ok") else ""), flush=True)
@@ -427,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             med: dict[str, float] = {}
             for side in ("ogr2ogr", "old", "new"):
-                runs = [float(x[metric]) for x in results.get((case, side), []) if x.get("ok") and metric in x]
+                runs = [float(cast(float, x[metric])) for x in results.get((case, side), [])
+                        if x.get("ok") and metric in x]
                 if not runs:
                     continue
                 med[side] = statistics.median(runs)

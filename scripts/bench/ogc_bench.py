@@ -377,6 +377,7 @@ def _fields(buf: bytes) -> list[tuple[int, Any]]:
     while i < len(buf):
         key, i = _varint(buf, i)
         num, wire = key >> 3, key & 7
+        v: int | bytes
         if wire == 0:
             v, i = _varint(buf, i)
         elif wire == 2:
@@ -436,7 +437,8 @@ def decode_mvt(data: bytes, id_attr: str | None = None) -> dict[int, tuple[dict[
             elif n == 2:
                 feats.append(v)
         for f in feats:
-            fid, tags, geom = None, [], ()
+            fid, tags = None, []
+            geom: tuple[int, ...] = ()
             for n, v in _fields(f):
                 if n == 1:
                     fid = v
@@ -792,21 +794,21 @@ def main(argv: list[str] | None = None) -> int:
             rnd = random.Random(SEED)
             tiles = {z: tiles_for(z, args.tiles, rnd) for z in range(10, 15)}
             for z, ts in tiles.items():
-                nd = nt = ring = over = 0
+                n_d = n_t = ring = over = 0
                 for _z, x, y in ts:
                     a, b, r_, o = compare_tile(port_d, port_t, z, x, y)
-                    nd, nt, ring, over = nd + a, nt + b, ring + r_, over + o
-                print(f"  z{z}: {len(ts)} tiles, {nd:,} / {nt:,} features (Diming / tipg); {len(ts) - over} with "
+                    n_d, n_t, ring, over = n_d + a, n_t + b, ring + r_, over + o
+                print(f"  z{z}: {len(ts)} tiles, {n_d:,} / {n_t:,} features (Diming / tipg); {len(ts) - over} with "
                       f"the same features inside the tile (+{ring:,} on the edge or in Diming's buffer ring), {over} "
                       f"over the limit (both ≤ {TILE_LIMIT}, different samples)")
 
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(WRK_LUA)
             lua = Path(fh.name)
-        c = get_collection("places")
-        assert c is not None
+        coll = get_collection("places")
+        assert coll is not None
         from gis_api.ogc.params import parse_props
-        plist = parse_props(c, ",".join(props))
+        plist = parse_props(coll, ",".join(props))
         today = dt.date.today()  # noqa: F841 — Diming's "today" is the bureau's (clock.today); the same here
         from gis_api import clock
         tf = query.TimeFilter(as_of=clock.today())
@@ -814,11 +816,11 @@ def main(argv: list[str] | None = None) -> int:
         sqls: dict[str, dict[str, str]] = {}
         for k, (_l, kind, _e, _pd, _pt) in cases.items():
             if kind == "feature":
-                s_, p_ = query.item_sql(c, str(place_id), plist, out, tf)
+                s_, p_ = query.item_sql(coll, str(place_id), plist, out, tf)
                 sqls[k] = {"sql": sql_literal(s_, p_.values)}
                 sqls[k]["sql-pool"] = sqls[k]["sql"]
                 continue
-            q = query.ItemsQuery(collection=c, limit=100 if kind == "bbox" else 1000, offset=0, crs=out, props=plist,
+            q = query.ItemsQuery(collection=coll, limit=100 if kind == "bbox" else 1000, offset=0, crs=out, props=plist,
                                  time=tf)
             if kind == "bbox":
                 q.bbox = BBOX_A

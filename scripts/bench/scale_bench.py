@@ -493,10 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n== growth curve (medians over rounds; load = median 1-min load average of the rounds) ==")
         print(f"  {'names':>11} {'import':>9} {'GB':>6} {'srch p95 1×':>12} {'in-proc':>8} {'16×':>7} "
               f"{'bbox/s':>7} {'item/s':>7} {'as-of p95':>9} {'load':>5}")
-        for c in curve:
-            print(f"  {c['size']:>11,} {c['import_s'] / 60:>7.1f}mn {c['total_gb']:>6.2f} {c['p95_http1']:>10.1f}ms "
-                  f"{c['p95_inproc']:>6.1f}ms {c['p95_http16']:>5.0f}ms {c['bbox_rps']:>7.0f} {c['item_rps']:>7.0f} "
-                  f"{c['asof_p95']:>7.1f}ms {c['load']:>5.1f}")
+        for p in curve:
+            print(f"  {p['size']:>11,} {p['import_s'] / 60:>7.1f}mn {p['total_gb']:>6.2f} {p['p95_http1']:>10.1f}ms "
+                  f"{p['p95_inproc']:>6.1f}ms {p['p95_http16']:>5.0f}ms {p['bbox_rps']:>7.0f} {p['item_rps']:>7.0f} "
+                  f"{p['asof_p95']:>7.1f}ms {p['load']:>5.1f}")
         if curve and curve[-1]["size"] >= 13_000_000:
             last = curve[-1]
             print(f"  targets at 13M: import ≤ 15 min: {last['import_s'] / 60:.1f} min "

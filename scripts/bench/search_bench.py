@@ -413,9 +413,9 @@ def interleaved(engine: Engine, args: argparse.Namespace, queries: list[tuple[st
     print(f"\n== {len(queries)} queries ({len(base_qs)} of the baseline's kinds: {', '.join(BASELINE_KINDS)}), "
           f"{args.rounds} interleaved rounds, ms; median [min–max] over rounds ==")
     print("  load (1 min) per round: " + ", ".join(f"{x:.1f}" for x in rows["load"]) + f" on {os.cpu_count()} CPUs")
-    for k, v in rows.items():
+    for k, vals in rows.items():
         if k != "load":
-            print(f"  {k:38} {hl.spread(v)}")
+            print(f"  {k:38} {hl.spread(vals)}")
     for label, a, b in (("1 conn p50", "baseline 1 conn p50", "search 1 conn, baseline kinds p50"),
                         ("1 conn p95", "baseline 1 conn p95", "search 1 conn, baseline kinds p95"),
                         ("16 conns p50", "baseline 16 conns p50", "search 16 conns p50"),
