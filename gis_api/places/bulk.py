@@ -550,7 +550,7 @@ WITH ins AS (
         ) s
     ) s
     -- written in division order, numbered in row order: a county's or township's rows share pages, so a
-    -- search within it reads a few hundred pages, not one page per row (13M names, 256MB shared_buffers)
+    -- search within it reads few of them (a county of 5,292 rows at 13M names: 1,389 buffers, not 5,301)
     ORDER BY s.division_code COLLATE "C", s.place_id
     RETURNING place_id, division_code
 ),

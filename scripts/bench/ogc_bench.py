@@ -117,8 +117,9 @@ def _hilbert(n: int, x: int, y: int) -> int:
 def generate_points(n: int, order: str = "random", seed: int = SEED) -> list[tuple[str, float, float]]:
     """``n`` deterministic (name, lon, lat): in generation (random) order, or sorted along a Hilbert curve over
     the data area (``order="hilbert"``: neighbours stored together and numbered together, as an import grouped
-    by township would be). The importer numbers place ids in file order, so the order decides both the physical
-    order and how ids follow location."""
+    by township would be). The importer numbers place ids in file order, so the order decides how ids follow
+    location; it stores an import's rows grouped by division code (since 5685392), each division's rows in file
+    order — "random" is random within each of the 26 divisions the points fall in, not over the whole table."""
     rnd = random.Random(seed)
     pts = []
     for _ in range(n):
@@ -682,7 +683,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--order", choices=("random", "hilbert"), default="random",
-                    help="file order of the points (= place id and physical order): random, or along a Hilbert curve")
+                    help="file order of the points (= place id order; stored grouped by division, then in this "
+                         "order): random, or along a Hilbert curve")
     ap.add_argument("--db", help="scratch database (default ogc_bench_<order>; re-created unless --reuse)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     ap.add_argument("--reuse", action="store_true", help="reuse a kept scratch database (skip the load)")
