@@ -16,7 +16,7 @@ setup-test:
 
 test: setup-test ## the same set-up, then lint, types and the whole suite against a real PostGIS
 	$(VENV)/ruff check gis_api tests scripts migrations
-	$(VENV)/mypy gis_api scripts/bench
+	$(VENV)/mypy gis_api scripts/bench tests
 	$(VENV)/pytest -q
 
 manuals: setup-test ## regenerate the user manuals' screenshots (docs/manuals/img) by the browser tour

@@ -3,6 +3,7 @@ reads before and after on divisions, boundary lines, places and seats, and impac
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Callable
@@ -223,8 +224,8 @@ def test_merge_two_townships(client: TestClient, session: Session, demo: None,
     assert client.get(f"/api/v1/boundaries/{line_id}", params={"as_of": AFTER}).status_code == 404
     assert perimeter_gap(session, "340122190", AFTER) < 0.001
     assert partition_errors(session, AFTER)[0] < 1.0
-    codes = dict(session.execute(text("SELECT division_code, valid_from FROM places WHERE place_id = :p"),
-                                 {"p": seat_place}).all())
+    codes: dict[str, dt.date] = dict(session.execute(
+        text("SELECT division_code, valid_from FROM places WHERE place_id = :p"), {"p": seat_place}).all())
     assert villages_a[0] in codes and any(c.startswith("340122190") for c in codes)
     lineage = client.get(f"/api/v1/divisions/{a}/lineage").json()["lineage"]
     assert lineage == [{"predecessor": a, "successor": "340122190", "relation": "merged_into", "effective_date": E,

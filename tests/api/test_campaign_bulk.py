@@ -48,7 +48,7 @@ def _reference(session: Session, on: dt.date) -> list[Flag]:
 
 
 def _stored(session: Session, status: str = "open") -> set[Flag]:
-    return {tuple(r) for r in session.execute(text(  # type: ignore[misc]
+    return {tuple(r) for r in session.execute(text(
         "SELECT place_id, name, class, rule, reason, reason_zh, evidence FROM name_flags WHERE status = :s"),
         {"s": status})}
 

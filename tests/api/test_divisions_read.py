@@ -17,7 +17,7 @@ def _fc(client: TestClient, **params: Any) -> dict[str, Any]:
     r = client.get("/api/v1/divisions", params=params)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/geo+json")
-    body = r.json()
+    body: dict[str, Any] = r.json()
     assert body["type"] == "FeatureCollection"
     return body
 

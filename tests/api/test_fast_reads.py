@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from anyio.from_thread import BlockingPortal
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -38,7 +39,7 @@ def _pooled(settings: Settings, **auth_overrides: object) -> Iterator[TestClient
         for name in ("ogc_reader", "ogc_generic_reader"):
             r = getattr(app.state, name, None)
             if isinstance(r, PoolReader):
-                client.portal.call(r.close)
+                cast(BlockingPortal, client.portal).call(r.close)  # set while the client is open
     app.state.engine.dispose()
 
 
@@ -63,7 +64,8 @@ def test_same_bytes_and_etag_as_the_session_statement(pooled: TestClient, sessio
     line_ids = list(session.scalars(text("SELECT line_id FROM boundary_lines ORDER BY line_id LIMIT 4")))
     assert pids and codes and line_ids
     bset = BoundarySettings()
-    cases = [(f"/api/v1/places/{p}", places.feature, (session, p, today)) for p in pids]
+    cases: list[tuple[str, Callable[..., tuple[str, str]], tuple[Any, ...]]] = [
+        (f"/api/v1/places/{p}", places.feature, (session, p, today)) for p in pids]
     cases += [(f"/api/v1/divisions/{c}", divisions.feature, (session, c, today)) for c in codes]
     cases += [(f"/api/v1/boundaries/{b}", lines.feature, (session, b, today, bset)) for b in line_ids]
     for path, fn, args in cases:

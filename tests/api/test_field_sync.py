@@ -77,7 +77,7 @@ def test_package_of_feidongs_county_lines(client: TestClient, demo: dict[str, An
         assert got[marker_no]["etag"] == f'"m{marker_no}.v{version}"'
     # The last joint inspection recorded on each line, and the coverage rule of the GPX upload.
     by_id = {f["id"]: f["properties"] for f in lines}
-    dates = dict(session.execute(text(
+    dates: dict[str, str | None] = dict(session.execute(text(
         "SELECT line_id, last_inspection_on::text FROM boundary_lines WHERE line_id = ANY(:ids)"),
         {"ids": list(by_id)}).all())
     assert {k: v["last_inspection_on"] for k, v in by_id.items()} == dates
@@ -134,8 +134,9 @@ def _batch(session: Session, doc: dict[str, Any], photo_sha: str) -> tuple[list[
     lon, lat = displaced["geometry"]["coordinates"]
     east, north, _ = GEOD.fwd(lon, lat, 90, 12.0)
     # Dense enough that the chords between fixes stay within the 30 m buffer of a winding line.
-    track = [[*_point_on_line(session, line_id, i / 1000), f"2026-05-01T{8 + i // 60:02d}:{i % 60:02d}:00+08:00",
-              5.0] for i in range(0, 501)]
+    track: list[list[Any]] = [
+        [*_point_on_line(session, line_id, i / 1000), f"2026-05-01T{8 + i // 60:02d}:{i % 60:02d}:00+08:00", 5.0]
+        for i in range(0, 501)]
     track.insert(3, [track[3][0] + 0.01, track[3][1] + 0.01, None, 300.0])  # a poor fix: dropped
     changes = [
         {"change_id": _cid(), "kind": "marker_visit", "base_etag": damaged["properties"]["etag"],

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio.raw  # type: ignore[import-untyped]
+import pyogrio.raw
 import pytest
 import shapely
 from fastapi.testclient import TestClient

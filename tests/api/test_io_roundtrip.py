@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyogrio
 import pyogrio.raw
 import pytest
@@ -27,6 +28,7 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis_api import clock
 from gis_api.io import formats
 from gis_api.places import service as places_service
 from gis_api.places.schemas import PlaceUpdate
@@ -89,7 +91,7 @@ def _edit_ogr(path: Path, pid: int, meaning: str, new: bool, names: dict[str, st
     ids = data[col["id"]]
     if pid in ids:
         data[col["meaning"]][list(ids).index(pid)] = meaning
-    masks = [None] * len(fields)
+    masks: list[npt.NDArray[np.bool_] | None] = [None] * len(fields)
     if new:
         geoms = np.append(geoms, np.array([shapely.to_wkb(shapely.Point(*NEW_POINT))], dtype=object))
         extra = {"name": NEW_NAME, "category_code": "122"}
@@ -222,7 +224,7 @@ def test_row_edited_since_the_export_is_a_conflict(fmt: str, client: TestClient,
     total = n_places(session)
     pid, _meaning = a_point_place(session)
     path = export(client, fmt, tmp_path)
-    _feature, etag = places_service.feature(session, pid, places_service.clock.today())
+    _feature, etag = places_service.feature(session, pid, clock.today())
     places_service.update(session, pid, PlaceUpdate(meaning="库里改过", reason="并发编辑"), etag, "other")
     EDIT[fmt](path, pid, "文件里改过", False)
 
@@ -237,7 +239,7 @@ def test_unchanged_file_after_a_database_edit_is_a_conflict_not_a_revert(
         client: TestClient, session: Session, login: Callable[..., dict[str, str]], tmp_path: Path) -> None:
     pid, _meaning = a_point_place(session)
     path = export(client, "geojson", tmp_path)
-    _feature, etag = places_service.feature(session, pid, places_service.clock.today())
+    _feature, etag = places_service.feature(session, pid, clock.today())
     places_service.update(session, pid, PlaceUpdate(meaning="库里改过", reason="并发编辑"), etag, "other")
     rep = import_(client, login("officer"), path)
     assert rep["conflicts"] == 1 and rep["updated"] == 0
@@ -261,7 +263,7 @@ def test_unknown_id_and_key_by_name(client: TestClient, session: Session, login:
     officer = login("officer")
     name, code, category = session.execute(text(
         f"SELECT name, division_code, category_code FROM places WHERE {AS_OF} AND name = '店埠镇'")).one()
-    doc = {"type": "FeatureCollection", "features": [
+    doc: dict[str, Any] = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": 99999999, "geometry": None, "properties": {"name": "无此地", "category_code": "122"}},
     ]}
     f = tmp_path / "x.geojson"
@@ -375,7 +377,7 @@ def test_gpx_escapes_names(client: TestClient, session: Session) -> None:
     import gpxpy
 
     pid, _m = a_point_place(session)
-    _f, etag = places_service.feature(session, pid, places_service.clock.today())
+    _f, etag = places_service.feature(session, pid, clock.today())
     places_service.update(session, pid, PlaceUpdate(name="A&B<岗>", reason="转义"), etag, "t")
     r = client.get("/api/v1/exports/places?f=gpx")
     assert b"A&amp;B&lt;" in r.content
@@ -434,7 +436,7 @@ def test_shapefile_cut_text_is_not_an_edit(client: TestClient, session: Session,
                                            login: Callable[..., dict[str, str]], tmp_path: Path) -> None:
     pid, _m = a_point_place(session)
     long_history = "明清时为驿站，" * 20  # 280 bytes of UTF-8: a DBF field keeps 254
-    _f, etag = places_service.feature(session, pid, places_service.clock.today())
+    _f, etag = places_service.feature(session, pid, clock.today())
     places_service.update(session, pid, PlaceUpdate(history=long_history, reason="长文本"), etag, "t")
     total = n_places(session)
     path = export(client, "shp", tmp_path)

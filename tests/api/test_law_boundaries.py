@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -123,7 +123,7 @@ def test_future_patrols_surveys_and_resolutions_are_refused(client: TestClient, 
                                                             login: Login) -> None:
     h = login("patrol")
     markers = _markers(client)
-    track = [tuple(markers["0013001Q"]), tuple(markers["0013002Q"])]
+    track = cast(list[tuple[float, float]], [tuple(markers["0013001Q"]), tuple(markers["0013002Q"])])
     files = {"file": ("p.gpx", _gpx(track, "2024-05-01"), "application/gpx+xml")}
     r = client.post("/api/v1/boundary-patrols", data={"line_id": LINE, "patrolled_on": _tomorrow()},
                     files=files, headers=h)
@@ -195,7 +195,7 @@ def test_a_repeated_displacement_alert_updates_the_open_issue(client: TestClient
     markers = _markers(client)
     q1, q2, q3 = sorted(m for m in markers if m.endswith("Q"))[:3]
     lon, lat = markers[q3]
-    track = [tuple(markers[q1]), tuple(markers[q2])]
+    track = cast(list[tuple[float, float]], [tuple(markers[q1]), tuple(markers[q2])])
     ids = []
     for on, metres in (("2024-05-02", 9.0), ("2024-06-02", 11.0)):
         moved = GEOD.fwd(lon, lat, 90, metres)[:2]

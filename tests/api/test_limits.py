@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -239,7 +239,7 @@ def test_every_text_column_is_bounded_in_the_database(session: Session) -> None:
         SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
         JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
         WHERE n.nspname = 'public' AND c.contype = 'c' AND c.conname LIKE 'ck\\_%\\_len'""")).all()
-    found = dict(rows)
+    found: dict[str, str] = dict(rows)
     for table, cols in COLUMN_LIMITS.items():
         for column, n in cols.items():
             definition = found.get(constraint_name(table, column))
@@ -262,7 +262,7 @@ def test_database_refuses_a_long_value_that_bypasses_the_schema(session: Session
     pid = session.scalar(text("SELECT place_id FROM places LIMIT 1"))
     with pytest.raises(IntegrityError) as exc, session.begin_nested():
         session.execute(text("UPDATE places SET remarks = repeat('x', 4001) WHERE place_id = :p"), {"p": pid})
-    assert exc.value.orig.diag.constraint_name == "ck_places_remarks_len"
+    assert cast(Any, exc.value.orig).diag.constraint_name == "ck_places_remarks_len"  # psycopg2 has no stubs
     from gis_api.limits import length_error
 
     err = length_error("ck_places_remarks_len")

@@ -96,7 +96,7 @@ def backend_messages_zh() -> Iterator[tuple[str, int, str]]:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            found: list[ast.AST] = []
+            found: list[ast.expr] = []
             if isinstance(node, ast.Call):
                 found += [k.value for k in node.keywords if k.arg in ZH_KEYS]
                 if _call_name(node) in MESSAGE_CALLS:

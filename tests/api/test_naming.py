@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from docx import Document
@@ -61,7 +61,7 @@ def _reports(client: TestClient, h: dict[str, str], pid: int, *extra_kinds: str)
 
 
 def _etag(client: TestClient, pid: int) -> str:
-    return client.get(f"{URL}/{pid}").headers["ETag"]
+    return cast(str, client.get(f"{URL}/{pid}").headers["ETag"])
 
 
 def _advance(client: TestClient, h: dict[str, str], pid: int, **body: Any) -> Any:
@@ -496,7 +496,7 @@ def test_reject_and_withdraw(client: TestClient, login: Login) -> None:
 
 def test_bad_applications_are_clear_4xx(client: TestClient, login: Login) -> None:
     officer = login("officer")
-    for over, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"category_code": None}, "category_code"),
         ({"category_code": "999"}, "category_code"),
         ({"name": " "}, "name"),
@@ -505,7 +505,8 @@ def test_bad_applications_are_clear_4xx(client: TestClient, login: Login) -> Non
         ({"applied_on": (clock.today() + dt.timedelta(days=3)).isoformat()}, "applied_on"),
         ({"kind": "renaming"}, "place_id"),
         ({"kind": "rename"}, "kind"),
-    ]:
+    ]
+    for over, field in cases:
         r = client.post(URL, json=_street(**over), headers=officer)
         assert r.status_code == 422, (over, r.text)
         assert r.json()["field"] == field, (over, r.json())

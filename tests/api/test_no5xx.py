@@ -175,7 +175,7 @@ def test_deep_filter_does_not_kill_the_process(pooled: TestClient) -> None:
 
 def test_write_to_read_only_collection_is_405_with_allow(ogc: TestClient,
                                                          login: Callable[..., dict[str, str]]) -> None:
-    feature = {"type": "Feature", "geometry": None, "properties": {}}
+    feature: dict[str, Any] = {"type": "Feature", "geometry": None, "properties": {}}
     for headers in ({}, login("admin")):
         r = ogc.post("/ogc/collections/facilities/items", json=feature, headers=headers)
         body = error(r, 405)

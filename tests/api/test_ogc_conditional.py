@@ -9,6 +9,7 @@ read pool.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,7 +32,7 @@ def ogc(app_factory: Callable[..., TestClient], session: Session) -> TestClient:
 
 
 def revalidate(client: TestClient, path: str, tag: str) -> int:
-    return client.get(path, headers={"If-None-Match": tag}).status_code
+    return cast(int, client.get(path, headers={"If-None-Match": tag}).status_code)
 
 
 def tags(client: TestClient) -> dict[str, str]:

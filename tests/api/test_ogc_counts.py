@@ -86,8 +86,12 @@ def test_a_transaction_counts_its_own_writes_and_rollbacks_leave_nothing(engine:
 
 
 def test_committed_writes_keep_the_count_exact(engine: Engine, cleanup: None) -> None:
-    steps: list[Callable[[Connection], None]] = [
-        lambda c: [add_place(c, BASE + i, start=-10 * i) for i in range(4)],
+    def add_four(c: Connection) -> None:
+        for i in range(4):
+            add_place(c, BASE + i, start=-10 * i)
+
+    steps: list[Callable[[Connection], object]] = [
+        add_four,
         lambda c: add_place(c, BASE + 10, start=5),
         lambda c: add_place(c, BASE + 11, start=-400, end=3),
         lambda c: c.execute(text("UPDATE places SET valid_to = current_date WHERE place_id = :p"), {"p": BASE + 3}),

@@ -200,7 +200,8 @@ def test_division_put_as_qgis_sends_it_keeps_the_boundary(
     if geometry["type"] == "Polygon":
         geometry = {"type": "MultiPolygon", "coordinates": [geometry["coordinates"]]}
     echo = {**geometry, "coordinates": _rounded(geometry["coordinates"])}
-    sent = {"type": "Feature", "id": "340122100", "geometry": echo, "properties": {**props, "population": 654321}}
+    sent: dict[str, Any] = {"type": "Feature", "id": "340122100", "geometry": echo,
+                            "properties": {**props, "population": 654321}}
     assert sent["geometry"]["coordinates"] != read["geometry"]["coordinates"]  # the echo really differs
     officer = login("officer")
     r = ogc.put(url, json=sent, headers=officer)

@@ -28,7 +28,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from gis_api import clock
 from gis_api.audit import service as audit
-from gis_api.ogc.collections import Collection, all_collections
+from gis_api.ogc.collections import Collection, Property, all_collections
 from gis_api.ogc.reader import SessionReader
 from tests.today import AS_OF
 
@@ -156,7 +156,7 @@ def expected(session: Session, c: Collection, req: Req) -> list[tuple[str, str |
     if req.bbox:
         params.update(zip(("x1", "y1", "x2", "y2"), req.bbox, strict=True))
         outer = f"ST_Intersects({c.geom_sql}, ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4490))"
-    keys = [f"{c.prop(n).sql} {'DESC' if d else 'ASC'}" for n, d in req.sortby] + [f"{c.id_sql} ASC"]
+    keys = [f"{cast(Property, c.prop(n)).sql} {'DESC' if d else 'ASC'}" for n, d in req.sortby] + [f"{c.id_sql} ASC"]
     rows = session.execute(text(f"SELECT {c.id_sql}::text, {vf}::text FROM ({versions}) t WHERE {outer} "
                                 f"ORDER BY {', '.join(keys)}"), params).all()
     return [(str(r[0]), r[1]) for r in rows]
@@ -212,7 +212,7 @@ def _requests(draw: st.DrawFn, c: Collection, extent: tuple[float, float, float,
     w, h = max(x1 - x0, 1e-3), max(y1 - y0, 1e-3)
     bbox = None
     if draw(st.integers(0, 4)):  # mostly with a bbox: the case that broke
-        if anchors and draw(st.booleans()):  # centred on a feature: ties in distance (polygons around it)
+        if bool(anchors) and draw(st.booleans()):  # centred on a feature: ties in distance (polygons around it)
             cx, cy = draw(st.sampled_from(anchors))
         else:
             cx, cy = x0 + w * draw(st.floats(-0.1, 1.1)), y0 + h * draw(st.floats(-0.1, 1.1))
@@ -221,7 +221,7 @@ def _requests(draw: st.DrawFn, c: Collection, extent: tuple[float, float, float,
         bbox = (cx - w * fx / 2, cy - h * fy / 2, cx + w * fx / 2, cy + h * fy / 2)
     sortable = [p.name for p in c.queryables()]
     sortby = tuple(draw(st.lists(st.tuples(st.sampled_from(sortable), st.booleans()), max_size=2,
-                                 unique_by=lambda s: s[0]))) if sortable and draw(st.booleans()) else ()
+                                 unique_by=lambda s: s[0]))) if bool(sortable) and draw(st.booleans()) else ()
     limit = draw(st.integers(1, 50) | st.integers(1, 4))  # small pages often: a page boundary inside ties
     return Req(bbox=bbox, limit=limit, sortby=sortby,
                     datetime=draw(st.sampled_from(DATETIMES)))

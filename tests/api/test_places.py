@@ -59,13 +59,14 @@ def test_stated_division_must_match_geometry(client: TestClient, login: Login) -
 
 def test_bad_input_is_a_clear_4xx(client: TestClient, login: Login) -> None:
     h = login("officer")
-    for over, field in [
+    cases: list[tuple[dict[str, Any], str | None]] = [
         ({"category_code": "999"}, "category_code"),
         ({"name": " "}, "name"),
         ({"geometry": {"type": "Point", "coordinates": [31.8, 117.4]}}, "geometry"),
         ({"geometry": {"type": "GeometryCollection", "geometries": []}}, "geometry"),
         ({"coord_method": "猜测"}, None),
-    ]:
+    ]
+    for over, field in cases:
         r = client.post("/api/v1/places", json=_place(**over), headers=h)
         assert 400 <= r.status_code < 500, (over, r.text)
         if field:

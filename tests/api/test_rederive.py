@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from gis_api import clock
+from gis_api.errors import InvalidInput
 from gis_api.places import checks, rederive
 from gis_api.places import cli as places_cli
 from gis_api.places.derive import derived_fields
@@ -222,18 +223,23 @@ def test_only_versions_in_force_are_rederived(client: TestClient, session: Sessi
     assert [x.pinyin for x in rows] == ["tantangcun", "tantangcun"] and rows[0].valid_to == clock.today()
     session.commit()
     report = _run(session)
-    pinyin = dict(session.execute(text("SELECT id, pinyin FROM places WHERE place_id = :p"), {"p": stale}).all())
+    pinyin: dict[int, str] = dict(
+        session.execute(text("SELECT id, pinyin FROM places WHERE place_id = :p"), {"p": stale}).all())
     assert pinyin == {rows[0].id: "tantangcun", rows[1].id: "qintangcun"}
     assert [s.row_id for s in report.spellings if s.place_id == stale] == [rows[1].id]
 
 
 def test_actor_and_reason_are_required(session: Session) -> None:
-    for kw, field in (({"actor": " ", "reason": "r"}, "actor"), ({"actor": "a", "reason": ""}, "reason")):
-        with pytest.raises(rederive.InvalidInput) as err:
+    required: tuple[tuple[dict[str, Any], str], ...] = (
+        ({"actor": " ", "reason": "r"}, "actor"), ({"actor": "a", "reason": ""}, "reason"))
+    for kw, field in required:
+        with pytest.raises(InvalidInput) as err:
             rederive.rederive(session, **kw)
         assert err.value.field == field
-    for kw, field in (({"batch_rows": 0}, "batch_size"), ({"lock_timeout": "soon"}, "lock_timeout")):
-        with pytest.raises(rederive.InvalidInput) as err:
+    limits: tuple[tuple[dict[str, Any], str], ...] = (
+        ({"batch_rows": 0}, "batch_size"), ({"lock_timeout": "soon"}, "lock_timeout"))
+    for kw, field in limits:
+        with pytest.raises(InvalidInput) as err:
             rederive.rederive(session, actor="a", reason="r", **kw)
         assert err.value.field == field and err.value.message_zh
     parser = argparse.ArgumentParser()

@@ -10,9 +10,10 @@ import hashlib
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gis_api.coverage import report
@@ -67,7 +68,7 @@ def test_headers_on_every_response(client: TestClient, method: str, path: str) -
 
 def test_headers_on_an_unhandled_error(client: TestClient) -> None:
     """A bug's 500 comes from Starlette's outermost ServerErrorMiddleware: the headers are on it too."""
-    app: Any = client.app
+    app = cast(FastAPI, client.app)
 
     @app.get("/__boom")
     def boom() -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -605,9 +605,9 @@ def _switch(run: PageRun, to: str) -> None:
 
 
 def _values(run: PageRun, ids: list[str]) -> dict[str, Any]:
-    return run.page.evaluate(
+    return cast(dict[str, Any], run.page.evaluate(
         "(ids) => Object.fromEntries(ids.map((id) => { const n = document.getElementById(id);"
-        " return [id, n ? (n.type === 'checkbox' ? n.checked : n.value) : null]; }))", ids)
+        " return [id, n ? (n.type === 'checkbox' ? n.checked : n.value) : null]; }))", ids))
 
 
 def test_language_switch_keeps_layers_search_and_place_panel(run: PageRun, live: Live) -> None:

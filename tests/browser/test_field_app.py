@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from PIL import Image
@@ -72,7 +72,7 @@ def _jpeg() -> bytes:
 
 def _rows(settings: Settings) -> dict[str, int]:
     """Counts of the tables a sync writes to: a replay must leave every one as it was."""
-    engine = create_engine(settings.db.database_url, connect_args={"options": CONNECTION_OPTIONS})
+    engine = create_engine(cast(str, settings.db.database_url), connect_args={"options": CONNECTION_OPTIONS})
     with engine.connect() as conn:
         out = {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())  # fixed table names
                for t in ("boundary_patrols", "boundary_markers", "boundary_issues", "field_attachment_links",
@@ -84,7 +84,7 @@ def _rows(settings: Settings) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def second_team(browser_settings: Settings) -> str:
     """Another patrol account (another team) that edits a marker while the phone is offline."""
-    engine = create_engine(browser_settings.db.database_url, connect_args={"options": CONNECTION_OPTIONS})
+    engine = create_engine(cast(str, browser_settings.db.database_url), connect_args={"options": CONNECTION_OPTIONS})
     with Session(engine) as session:
         taken = session.execute(text("SELECT 1 FROM users WHERE username = 'team2'")).first()
         if not taken:
@@ -102,11 +102,11 @@ def phone(browser: Any, live: Live) -> Iterator[Any]:
         timezone_id=clock.zone().key, permissions=["geolocation"],
         geolocation={"latitude": 31.88, "longitude": 117.47, "accuracy": 5},
     )
-    context.requests = []  # type: ignore[attr-defined]
-    context.errors = []  # type: ignore[attr-defined]
-    context.on("request", lambda req: context.requests.append(req))  # type: ignore[attr-defined]
+    context.requests = []
+    context.errors = []
+    context.on("request", lambda req: context.requests.append(req))
     page = context.new_page()
-    page.on("pageerror", lambda exc: context.errors.append(str(exc)))  # type: ignore[attr-defined]
+    page.on("pageerror", lambda exc: context.errors.append(str(exc)))
     page.set_default_timeout(20_000)
     yield page
     context.close()

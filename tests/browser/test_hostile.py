@@ -252,7 +252,12 @@ def test_hostile_names_stay_text_everywhere(run: PageRun, live: Live, tmp_path: 
     page = run.page
     page.context.add_init_script(PROBE)
     w = Watch()
-    page.on("dialog", lambda d: (w.dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(d: Any) -> None:
+        w.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("console", lambda m: w.console.append(m.text) if "Content Security Policy" in m.text else None)
 
     run.open()

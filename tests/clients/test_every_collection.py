@@ -124,23 +124,24 @@ def test_gdal_types_every_field_from_the_schema(client: str, report: dict[str, d
 
 
 def test_owslib_pages_through_every_collection(clients_server: ClientsServer) -> None:
-    from owslib.ogcapi.features import Features
+    from owslib.ogcapi.features import Features  # type: ignore[import-untyped]  # owslib ships no type hints
 
     api = Features(clients_server.ogc)
     wrong = {}
     ids = clients_server.collection_ids()
     assert set(ids) >= {"places", "townships"}, ids  # else the loop would check nothing
     for cid in ids:
-        ids: list[str] = []
+        item_ids: list[str] = []
         offset, matched = 0, None
         while True:
             page = api.collection_items(cid, limit=PAGE_SIZE, offset=offset)
             matched = page["numberMatched"]
-            ids += [str(f["id"]) for f in page["features"]]
+            item_ids += [str(f["id"]) for f in page["features"]]
             offset += PAGE_SIZE
             if page["numberReturned"] < PAGE_SIZE:
                 break
         want = clients_server.db_count(cid)
-        if (len(ids), len(set(ids)), matched) != (want,) * 3:
-            wrong[cid] = {"read, distinct, numberMatched": (len(ids), len(set(ids)), matched), "database": want}
+        if (len(item_ids), len(set(item_ids)), matched) != (want,) * 3:
+            wrong[cid] = {"read, distinct, numberMatched": (len(item_ids), len(set(item_ids)), matched),
+                          "database": want}
     assert not wrong

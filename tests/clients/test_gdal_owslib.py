@@ -88,7 +88,7 @@ def test_ogrinfo_attribute_filter_is_sent_as_cql2(server: str, engine: Engine) -
 
 
 def test_owslib_reads_items(server: str, engine: Engine) -> None:
-    from owslib.ogcapi.features import Features
+    from owslib.ogcapi.features import Features  # type: ignore[import-untyped]  # owslib ships no type hints
 
     api = Features(server)
     assert {"counties", "townships", "villages", "places"} <= {c["id"] for c in api.collections()["collections"]}

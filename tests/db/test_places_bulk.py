@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -277,7 +278,7 @@ def test_rows_are_stored_by_division_and_keep_their_ids_in_row_order(session: Se
 @pytest.fixture
 def bad_name(monkeypatch: pytest.MonkeyPatch) -> str:
     """A name whose fields cannot be derived (in this process: forked workers inherit it, spawned ones not)."""
-    real = bulk.derived_fields
+    real = derived_fields
 
     def failing(name: str, *a: Any) -> dict[str, Any]:
         if name == "坏名村":
@@ -368,7 +369,7 @@ def _overlapping_version(session: Session, place_id: int, valid_from: dt.date) -
 
 
 def _index_set(session: Session) -> list[tuple[str, str]]:
-    return [tuple(r) for r in session.execute(text(_INDEXES))]  # type: ignore[misc]
+    return [tuple(r) for r in session.execute(text(_INDEXES))]
 
 
 def test_index_rebuild_keeps_every_index_and_the_exclusion(session: Session) -> None:
@@ -508,9 +509,10 @@ def test_set_based_locate_finds_what_the_per_row_subqueries_found(session: Sessi
     edge = session.execute(text(
         "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 1) AS p "
         "FROM divisions WHERE code = '340122100' AND valid_to IS NULL) s")).one()
-    rows = [(x, y, None) for x, y in pts] + [(float(edge[0]), float(edge[1]), None), (100.0, 40.0, None)]
+    rows: list[tuple[float | None, float | None, str | None]] = [(x, y, None) for x, y in pts]
+    rows += [(float(edge[0]), float(edge[1]), None), (100.0, 40.0, None)]
     x, y = pts[0]
-    rows.append((None, None, bulk.shapely.to_wkb(bulk.shapely.box(x, y, x + 0.01, y + 0.01), hex=True)))
+    rows.append((None, None, shapely.to_wkb(shapely.box(x, y, x + 0.01, y + 0.01), hex=True)))
     rows.append((None, None, None))
     session.execute(text(bulk._CREATE_STAGE))
     for i, (lon, lat, wkb) in enumerate(rows, start=1):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio.raw  # type: ignore[import-untyped]
+import pyogrio.raw
 import pytest
 import shapely
 from sqlalchemy import text
@@ -37,7 +37,7 @@ def rect_m2(lon1: float, lon2: float, lat1: float, lat2: float) -> float:
     """Area of a small lon/lat rectangle: meridian and prime-vertical radii at the mid latitude."""
     phi = math.radians((lat1 + lat2) / 2)
     w = 1 - E2 * math.sin(phi) ** 2
-    m = A_AXIS * (1 - E2) / w**1.5
+    m: float = A_AXIS * (1 - E2) / w**1.5
     n = A_AXIS / math.sqrt(w)
     return math.radians(lon2 - lon1) * n * math.cos(phi) * math.radians(lat2 - lat1) * m
 
@@ -235,7 +235,7 @@ def test_import_repairs_when_safe_and_rejects_all_when_not(session: Session) -> 
     assert rep.created == ["340198105", "340198106"] and rep.written
     assert [r["code"] for r in rep.repaired] == ["340198105"]
     assert rep.repaired[0]["area_change"] < 1e-5
-    kinds = dict(session.execute(text(
+    kinds: dict[str, str] = dict(session.execute(text(
         "SELECT code, kind FROM divisions WHERE code IN ('340198105', '340198106')")).all())
     assert kinds == {"340198105": "镇", "340198106": "乡"}  # guessed from the names
     assert _q(session, "SELECT bool_and(ST_IsValid(geom)) FROM divisions WHERE parent_code = '340198'")

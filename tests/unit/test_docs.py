@@ -8,6 +8,7 @@ import argparse
 import importlib.util
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -169,7 +170,7 @@ def test_readme_api_paths_are_routes() -> None:
     from gis_api.app import create_app
     from gis_api.settings import load_settings
 
-    def walk(routes: list[object], prefix: str = "") -> list[str]:
+    def walk(routes: Sequence[object], prefix: str = "") -> list[str]:
         out: list[str] = []
         for r in routes:
             inner = getattr(r, "original_router", None)
