@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
                        else run_importer(trees[side], case, files[case], side))
                 results.setdefault((case, side), []).append(res)
                 extra = f"\n    phases {_phases(res)}" if res.get("phases") else ""
-                print(f"[{case} round {r + 1}] {side:7s} {float(cast(float, res['seconds'])):7.1f} s "
+                print(f"[{case} round {r + 1}] {side:7s} {cast(float, res['seconds']):7.1f} s "
                       f"cpu {res.get('cpu_s')} s "
                       f"(client {res.get('cpu_client_s')}, db {res.get('cpu_db_s')}) ok={res.get('ok')} "
                       f"rows={res.get('rows')} peak RSS {res.get('rss_mb', '-')} MB load {res['load']}{extra}"
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             med: dict[str, float] = {}
             for side in ("ogr2ogr", "old", "new"):
-                runs = [float(cast(float, x[metric])) for x in results.get((case, side), [])
+                runs = [cast(float, x[metric]) for x in results.get((case, side), [])
                         if x.get("ok") and metric in x]
                 if not runs:
                     continue
